@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of vipd. Installs what the tests need from Debian's packages first
+# (iproute2 for network namespaces, keepalived as an interop peer, tshark/scapy as
+# independent decoders). Must run as root: the integration tests build real networks
+# out of network namespaces, veth pairs and a bridge.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
+command -v tshark >/dev/null 2>&1 || need+=(tshark)
+python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
+command -v tc >/dev/null 2>&1 || need+=(iproute2)
+if [ "${#need[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: missing ${need[*]}; run as root so they can be installed" >&2
+        exit 1
+    fi
+    echo "test.sh: installing ${need[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "test.sh: the network tests need root (network namespaces); run as root" >&2
+    exit 1
+fi
+
+cargo build --all-targets --locked
+cargo test --locked -- "$@"

@@ -1,0 +1,3 @@
+fn main() {
+    println!("vipctl {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,3 @@
+fn main() {
+    println!("vipd {}", env!("CARGO_PKG_VERSION"));
+}

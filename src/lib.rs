@@ -1,0 +1,17 @@
+//! vipd: a VRRP virtual-IP failover agent.
+//!
+//! Layout (sans-IO core, thin I/O shell):
+//! - [`wire`]: pure packet codecs (VRRPv2/v3, IPv4/IPv6 headers, gratuitous ARP, unsolicited NA).
+//! - [`proto`]: the pure RFC 9568/5798/3768 state machine; takes events and `now`, returns actions.
+//! - [`sim`]: a deterministic multi-node simulator over [`proto`] (virtual clock, lossy LAN).
+//! - [`config`]: TOML configuration, validation with file:line:column diagnostics.
+//! - [`net`]: Linux I/O: raw VRRP sockets, AF_PACKET frames, netlink (behind one trait).
+//! - [`daemon`]: the tokio runtime that wires the above together.
+
+pub mod config;
+pub mod daemon;
+pub mod net;
+pub mod proto;
+pub mod sim;
+pub mod sys;
+pub mod wire;
