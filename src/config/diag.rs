@@ -406,12 +406,15 @@ pub(crate) fn did_you_mean<'c>(
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| (edit_distance(&lower, c), c))
-        .filter(|&(d, c)| {
-            d <= limit || (lower.len() >= 4 && (c.starts_with(&lower) || c.ends_with(&lower)))
+        .filter(|c| c.len() <= 256)
+        .map(|c| {
+            let lc = c.to_ascii_lowercase();
+            let close = lower.len() >= 4 && (lc.starts_with(&lower) || lc.ends_with(&lower));
+            (edit_distance(&lower, &lc), close, c)
         })
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
+        .filter(|&(d, close, _)| d <= limit || close)
+        .min_by_key(|&(d, _, _)| d)
+        .map(|(_, _, c)| c)
 }
 
 #[cfg(test)]

@@ -84,7 +84,8 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
     if !syntax.is_empty() {
         for e in syntax {
             let span = e.span().unwrap_or(0..0);
-            r.error_opt(span, format!("TOML syntax: {}", e.message()), None);
+            let (message, hint) = syntax_message(e.message(), text.get(span.clone()).unwrap_or(""));
+            r.error_opt(span, message, hint);
         }
         return Err(finish(r));
     }
@@ -114,6 +115,30 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
         config,
         warnings: diags.take_warnings(),
     })
+}
+
+/// Our wording for toml's syntax errors, with a hint for the common slips.
+fn syntax_message(msg: &str, at: &str) -> (String, Option<String>) {
+    let at: String = at.chars().take(40).collect();
+    if msg.starts_with("duplicate key") {
+        return (
+            format!("TOML syntax: duplicate key `{at}`"),
+            Some("each key may appear once per table".to_string()),
+        );
+    }
+    if msg.starts_with("string values must be quoted") {
+        return (
+            "TOML syntax: string values must be quoted".to_string(),
+            Some(format!("write \"{}\"", at.escape_default())),
+        );
+    }
+    if msg.starts_with("invalid basic string") || msg.starts_with("invalid literal string") {
+        return (
+            format!("TOML syntax: {msg}"),
+            Some("close the string on the same line".to_string()),
+        );
+    }
+    (format!("TOML syntax: {msg}"), None)
 }
 
 fn finish(r: Reporter<'_>) -> Diagnostics {

@@ -969,48 +969,16 @@ impl Validator<'_, '_> {
             );
             return None;
         };
-        let (addr, prefix_len) = vip_addr(self.r, addr_v)?;
+        let parsed = vip_addr(self.r, addr_v);
         let scope = match &raw.scope {
-            Some(v) => scope(self.r, v)?,
-            None => Scope::Global,
+            Some(v) => scope(self.r, v),
+            None => Some(Scope::Global),
         };
         let label = match &raw.label {
-            None => None,
-            Some(v) => {
-                let l = v.get_ref();
-                if addr.is_ipv6() {
-                    self.r.error_hint(
-                        v.span(),
-                        "labels exist for IPv4 addresses only",
-                        "remove label from this IPv6 VIP",
-                    );
-                    return None;
-                }
-                if let Some(ifname) = interface {
-                    let prefix = format!("{ifname}:");
-                    if !l.starts_with(&prefix) {
-                        self.r.error_hint(
-                            v.span(),
-                            format!("label \"{}\" must start with \"{prefix}\"", shorten(l)),
-                            format!("the kernel requires labels of the form \"{prefix}<suffix>\", e.g. \"{prefix}vip\""),
-                        );
-                        return None;
-                    }
-                }
-                if l.len() > 15
-                    || l.chars()
-                        .any(|c| c.is_whitespace() || c == '/' || c.is_control())
-                {
-                    self.r.error_hint(
-                        v.span(),
-                        format!("label \"{}\" is not a valid interface label", shorten(l)),
-                        "at most 15 bytes, no whitespace or '/'",
-                    );
-                    return None;
-                }
-                Some(l.clone())
-            }
+            None => Some(None),
+            Some(v) => self.label(v, parsed.map(|(a, _)| a), interface).map(Some),
         };
+        let ((addr, prefix_len), scope, label) = (parsed?, scope?, label?);
         Some(VipAt {
             vip: Vip {
                 addr,
@@ -1020,6 +988,46 @@ impl Validator<'_, '_> {
             },
             span: addr_v.span(),
         })
+    }
+
+    fn label(
+        &mut self,
+        v: &S<String>,
+        addr: Option<IpAddr>,
+        interface: Option<&str>,
+    ) -> Option<String> {
+        let l = v.get_ref();
+        if addr.is_some_and(|a| a.is_ipv6()) {
+            self.r.error_hint(
+                v.span(),
+                "labels exist for IPv4 addresses only",
+                "remove label from this IPv6 VIP",
+            );
+            return None;
+        }
+        if let Some(ifname) = interface {
+            let prefix = format!("{ifname}:");
+            if !l.starts_with(&prefix) {
+                self.r.error_hint(
+                    v.span(),
+                    format!("label \"{}\" must start with \"{prefix}\"", shorten(l)),
+                    format!("the kernel requires labels of the form \"{prefix}<suffix>\", e.g. \"{prefix}vip\""),
+                );
+                return None;
+            }
+        }
+        if l.len() > 15
+            || l.chars()
+                .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+        {
+            self.r.error_hint(
+                v.span(),
+                format!("label \"{}\" is not a valid interface label", shorten(l)),
+                "at most 15 bytes, no whitespace or '/'",
+            );
+            return None;
+        }
+        Some(l.clone())
     }
 
     fn advert_interval(&mut self, v: &S<String>, ver: Version) -> Option<Duration> {
