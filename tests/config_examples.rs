@@ -40,5 +40,8 @@ fn reference_example_sets_every_key() {
     assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));
     let legacy = cfg.instance("VI_LEGACY").unwrap();
     assert_eq!(legacy.version, vipd::config::Version::V2);
-    assert_eq!(legacy.auth_pass.as_ref().map(|a| a.as_str()), Some("s3cret"));
+    assert_eq!(
+        legacy.auth_pass.as_ref().map(|a| a.as_str()),
+        Some("s3cret")
+    );
 }

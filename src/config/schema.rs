@@ -131,6 +131,9 @@ const KEEPALIVED: &[(&str, &str)] = &[
 ];
 
 fn unknown_key_hint(key: &str, table: &'static [Field]) -> Option<String> {
+    if let Some((_, hint)) = KEEPALIVED.iter().find(|(k, _)| *k == key) {
+        return Some((*hint).to_string());
+    }
     let names = table.iter().map(|f| f.name);
     if let Some(best) = did_you_mean(key, names.clone()) {
         return Some(format!("did you mean `{best}`?"));
@@ -139,9 +142,6 @@ fn unknown_key_hint(key: &str, table: &'static [Field]) -> Option<String> {
         if let Some(known) = table.iter().find(|f| f.name == rest) {
             return Some(format!("did you mean `{}`?", known.name));
         }
-    }
-    if let Some((_, hint)) = KEEPALIVED.iter().find(|(k, _)| *k == key) {
-        return Some((*hint).to_string());
     }
     let mut list: Vec<&str> = names.collect();
     list.sort_unstable();
