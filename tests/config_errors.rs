@@ -999,7 +999,7 @@ fn too_many_instances() {
         &text,
         1024 * 5 + 1,
         1,
-        "too many instances: at most 1024",
+        "too many instances (1025): at most 1024",
         None,
     );
 }

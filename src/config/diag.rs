@@ -311,9 +311,28 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
-        let d = self.make(Severity::Error, span, message.into(), None);
+    /// True once [`MAX_DIAGNOSTICS`] are stored: callers may skip expensive hints.
+    pub(crate) fn is_full(&self) -> bool {
+        self.diags.items.len() >= MAX_DIAGNOSTICS
+    }
+
+    fn add(
+        &mut self,
+        severity: Severity,
+        span: Range<usize>,
+        message: String,
+        hint: Option<String>,
+    ) {
+        if self.is_full() {
+            self.diags.dropped = self.diags.dropped.saturating_add(1);
+            return;
+        }
+        let d = self.make(severity, span, message, hint);
         self.diags.push(d);
+    }
+
+    pub(crate) fn error(&mut self, span: Range<usize>, message: impl Into<String>) {
+        self.add(Severity::Error, span, message.into(), None);
     }
 
     pub(crate) fn error_hint(
@@ -322,8 +341,7 @@ impl<'a> Reporter<'a> {
         message: impl Into<String>,
         hint: impl Into<String>,
     ) {
-        let d = self.make(Severity::Error, span, message.into(), Some(hint.into()));
-        self.diags.push(d);
+        self.add(Severity::Error, span, message.into(), Some(hint.into()));
     }
 
     pub(crate) fn error_opt(
@@ -332,8 +350,7 @@ impl<'a> Reporter<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let d = self.make(Severity::Error, span, message.into(), hint);
-        self.diags.push(d);
+        self.add(Severity::Error, span, message.into(), hint);
     }
 
     pub(crate) fn warn(
@@ -342,8 +359,7 @@ impl<'a> Reporter<'a> {
         message: impl Into<String>,
         hint: Option<String>,
     ) {
-        let d = self.make(Severity::Warning, span, message.into(), hint);
-        self.diags.push(d);
+        self.add(Severity::Warning, span, message.into(), hint);
     }
 
     /// 1-based line of a byte offset (for "first defined at line N" messages).

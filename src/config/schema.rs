@@ -164,7 +164,11 @@ fn check_table(table: &DeTable<'_>, fields: &'static [Field], path: &str, r: &mu
             } else {
                 format!("unknown key `{name}` in `{path}`")
             };
-            let hint = unknown_key_hint(name, fields);
+            let hint = if r.is_full() {
+                None
+            } else {
+                unknown_key_hint(name, fields)
+            };
             r.error_opt(key.span(), msg, hint);
             continue;
         };

@@ -31,15 +31,28 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         vrids: HashMap::new(),
         vip_owner: HashMap::new(),
     };
+    // Limits first, so the error is not lost among the per-instance ones (and work stays bounded).
+    if let Some(extra) = raw.instance.get(MAX_INSTANCES) {
+        v.r.error_hint(
+            extra.span(),
+            format!(
+                "too many instances ({}): at most {MAX_INSTANCES} are supported",
+                raw.instance.len()
+            ),
+            "split the configuration across hosts",
+        );
+    }
+    if let Some(extra) = raw.sync_group.get(MAX_SYNC_GROUPS) {
+        v.r.error(
+            extra.span(),
+            format!(
+                "too many sync groups ({}): at most {MAX_SYNC_GROUPS}",
+                raw.sync_group.len()
+            ),
+        );
+    }
     let mut instances = Vec::new();
-    for (i, inst) in raw.instance.iter().enumerate() {
-        if i == MAX_INSTANCES {
-            v.r.error_hint(
-                inst.span(),
-                format!("too many instances: at most {MAX_INSTANCES} are supported"),
-                "split the configuration across hosts",
-            );
-        }
+    for (i, inst) in raw.instance.iter().take(MAX_INSTANCES).enumerate() {
         if let Some(ok) = v.instance(inst, i) {
             instances.push(ok);
         }
@@ -1110,14 +1123,12 @@ impl Validator<'_, '_> {
         let mut group_names: HashMap<String, usize> = HashMap::new();
         // instance → (group, line)
         let mut member_of: HashMap<String, (String, usize)> = HashMap::new();
-        let known: Vec<&str> = self.names.keys().map(String::as_str).collect();
-        for (i, g) in groups.iter().enumerate() {
-            if i == MAX_SYNC_GROUPS {
-                self.r.error(
-                    g.span(),
-                    format!("too many sync groups: at most {MAX_SYNC_GROUPS}"),
-                );
-            }
+        // File order, so that ties in "did you mean" resolve the same way every time.
+        let mut known: Vec<(&str, usize)> =
+            self.names.iter().map(|(k, &l)| (k.as_str(), l)).collect();
+        known.sort_by_key(|&(k, l)| (l, k));
+        let known: Vec<&str> = known.into_iter().map(|(k, _)| k).collect();
+        for (i, g) in groups.iter().take(MAX_SYNC_GROUPS).enumerate() {
             let raw = g.get_ref();
             let before = self.r.diags.errors().count();
             let name = match &raw.name {
@@ -1156,12 +1167,19 @@ impl Validator<'_, '_> {
                     format!("{gl} has no instances"),
                     "add instances = [\"VI_1\", \"VI_2\"]",
                 ),
+                Some(list) if list.get_ref().len() > MAX_INSTANCES => self.r.error(
+                    list.span(),
+                    format!("{gl} lists more than {MAX_INSTANCES} instances"),
+                ),
                 Some(list) => {
                     let mut seen = HashSet::new();
                     for m in list.get_ref() {
                         let s = m.get_ref();
                         if !self.names.contains_key(s) {
-                            let hint = did_you_mean(s, known.iter().copied())
+                            // Hints cost an edit distance per known name: only while they are shown.
+                            let hint = (!self.r.is_full())
+                                .then(|| did_you_mean(s, known.iter().copied()))
+                                .flatten()
                                 .map(|k| format!("did you mean `{k}`?"));
                             self.r.error_opt(
                                 m.span(),
