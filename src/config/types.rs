@@ -1,0 +1,400 @@
+//! The validated, span-free configuration handed to the daemon.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default for [`Global::control_socket`].
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
+/// Default [`Instance::priority`] (as in keepalived and RFC 9568).
+pub const DEFAULT_PRIORITY: u8 = 100;
+/// Default [`Instance::advert_interval`]: 1 s.
+pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Most `[[instance]]` tables in one file.
+pub const MAX_INSTANCES: usize = 1024;
+/// Most `[[sync_group]]` tables in one file.
+pub const MAX_SYNC_GROUPS: usize = 1024;
+/// Most VIPs per instance (the VRRP "Count IPvX Addr" field is one byte).
+pub const MAX_VIPS: usize = 255;
+/// Most unicast peers per instance.
+pub const MAX_PEERS: usize = 64;
+/// Largest configuration file accepted, in bytes.
+pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+
+/// VRRP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// VRRPv2, RFC 3768 (IPv4 only, whole-second intervals, optional plain-text auth).
+    V2,
+    /// VRRPv3, RFC 9568 / 5798 (IPv4 and IPv6, centisecond intervals).
+    V3,
+}
+
+impl Version {
+    /// The version number as it appears on the wire and in the file (2 or 3).
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VRRPv{}", self.number())
+    }
+}
+
+/// Address family of an instance (all its VIPs, peers and source address share it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+
+    /// Longest prefix length for the family (32 or 128).
+    pub fn max_prefix_len(self) -> u8 {
+        match self {
+            Family::V4 => 32,
+            Family::V6 => 128,
+        }
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        })
+    }
+}
+
+/// How the VRRPv3 checksum over IPv4 is computed (RFC 9568 §5.2.8 was ambiguous in RFC 5798).
+///
+/// Only meaningful for VRRPv3 over IPv4: VRRPv2 never includes a pseudo-header and IPv6 always does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChecksumMode {
+    /// Include the IPv4 pseudo-header (keepalived's behaviour, the default).
+    WithPseudoHeader,
+    /// VRRP message only (RFC 9568 clarification; FRR, Cisco).
+    WithoutPseudoHeader,
+}
+
+impl ChecksumMode {
+    /// The configuration-file spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChecksumMode::WithPseudoHeader => "with-pseudo-header",
+            ChecksumMode::WithoutPseudoHeader => "without-pseudo-header",
+        }
+    }
+}
+
+impl fmt::Display for ChecksumMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Address scope of a VIP, as for `ip addr add ... scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Scope {
+    /// `global` (the default).
+    #[default]
+    Global,
+    /// `site`.
+    Site,
+    /// `link`.
+    Link,
+    /// `host`.
+    Host,
+}
+
+impl Scope {
+    /// The configuration-file / iproute2 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Global => "global",
+            Scope::Site => "site",
+            Scope::Link => "link",
+            Scope::Host => "host",
+        }
+    }
+
+    /// The rtnetlink `RT_SCOPE_*` value (global 0, site 200, link 253, host 254).
+    pub fn rt_scope(self) -> u8 {
+        match self {
+            Scope::Global => 0,
+            Scope::Site => 200,
+            Scope::Link => 253,
+            Scope::Host => 254,
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One virtual address of an instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Vip {
+    /// The address.
+    pub addr: IpAddr,
+    /// Prefix length (0..=32 for IPv4, 0..=128 for IPv6); `/32` or `/128` when omitted in the file.
+    pub prefix_len: u8,
+    /// Interface label (IPv4 only), e.g. `eth0:vip`.
+    pub label: Option<String>,
+    /// Address scope.
+    pub scope: Scope,
+}
+
+impl Vip {
+    /// The address family.
+    pub fn family(&self) -> Family {
+        Family::of(&self.addr)
+    }
+}
+
+impl fmt::Display for Vip {
+    /// `addr/prefix_len`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// VRRPv2 simple-text authentication data: 1..=8 ASCII bytes, zero-padded to 8 on the wire.
+///
+/// `Debug` does not print the secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AuthPass {
+    bytes: [u8; 8],
+    len: u8,
+}
+
+impl AuthPass {
+    /// Builds from 1..=8 printable ASCII bytes; `None` otherwise.
+    pub fn new(s: &str) -> Option<AuthPass> {
+        let raw = s.as_bytes();
+        if raw.is_empty()
+            || raw.len() > 8
+            || !raw.iter().all(|b| b.is_ascii_graphic() || *b == b' ')
+        {
+            return None;
+        }
+        let mut bytes = [0u8; 8];
+        bytes[..raw.len()].copy_from_slice(raw);
+        Some(AuthPass {
+            bytes,
+            len: u8::try_from(raw.len()).ok()?,
+        })
+    }
+
+    /// The 8 bytes of the VRRPv2 authentication data field (zero-padded).
+    pub fn wire_bytes(&self) -> [u8; 8] {
+        self.bytes
+    }
+
+    /// The password as written.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for AuthPass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthPass(<redacted>)")
+    }
+}
+
+/// Gratuitous ARP / unsolicited neighbour advertisement settings (keepalived semantics).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Garp {
+    /// Delay after becoming master before the second burst (`garp_master_delay`, default 5 s; 0 = no second burst).
+    pub master_delay: Duration,
+    /// Frames per burst (`garp_master_repeat`, default 5).
+    pub master_repeat: u8,
+    /// Periodic re-announcement while master (`garp_master_refresh`); `None` = off (the default).
+    pub master_refresh: Option<Duration>,
+    /// Frames per periodic re-announcement (`garp_master_refresh_repeat`, default 1).
+    pub master_refresh_repeat: u8,
+    /// Gap between frames of one burst (`garp_interval`, default 0).
+    pub interval: Duration,
+}
+
+impl Default for Garp {
+    fn default() -> Self {
+        Garp {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: None,
+            master_refresh_repeat: 1,
+            interval: Duration::ZERO,
+        }
+    }
+}
+
+/// The `[global]` table, defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    /// Name for logs; `None` means "use the host name" (see [`Global::effective_router_id`]).
+    pub router_id: Option<String>,
+    /// Path of the control socket `vipctl` talks to.
+    pub control_socket: PathBuf,
+    /// Default VRRP version of instances.
+    pub vrrp_version: Version,
+    /// Default VRRPv3/IPv4 checksum mode of instances.
+    pub checksum: ChecksumMode,
+    /// Default GARP/NA settings of instances.
+    pub garp: Garp,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            router_id: None,
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            vrrp_version: Version::V3,
+            checksum: ChecksumMode::WithPseudoHeader,
+            garp: Garp::default(),
+        }
+    }
+}
+
+impl Global {
+    /// `router_id`, or the host name (from `/proc/sys/kernel/hostname`), or `"vipd"`.
+    pub fn effective_router_id(&self) -> String {
+        if let Some(id) = &self.router_id {
+            return id.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "vipd".to_string())
+    }
+}
+
+/// One `[[instance]]`: a virtual router, fully resolved (global defaults applied).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    /// Unique name (`[A-Za-z0-9_.-]`, 1..=64 characters).
+    pub name: String,
+    /// Interface the virtual router lives on.
+    pub interface: String,
+    /// Virtual router ID, 1..=255.
+    pub vrid: u8,
+    /// Protocol version (instance `version`, else global `vrrp_version`).
+    pub version: Version,
+    /// Family of the VIPs (and of peers / source address).
+    pub family: Family,
+    /// Priority, 1..=255 (255 = address owner).
+    pub priority: u8,
+    /// Advertisement interval (v2: whole seconds 1..=255; v3: multiple of 10 ms, 10 ms..=40.95 s).
+    pub advert_interval: Duration,
+    /// Preempt lower-priority masters (keepalived `nopreempt` = false).
+    pub preempt: bool,
+    /// Delay before preempting, 0..=1000 s.
+    pub preempt_delay: Duration,
+    /// Accept_Mode: accept packets addressed to the VIPs while master (default: true only for owners).
+    pub accept: bool,
+    /// Virtual addresses, in file order (short `vips` list first, then `[[instance.vip]]` tables); never empty.
+    pub vips: Vec<Vip>,
+    /// Source address of adverts (keepalived `unicast_src_ip` / `mcast_src_ip`).
+    pub source_address: Option<IpAddr>,
+    /// Unicast peers; empty means multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// VRRPv2 simple-text authentication (never set for v3).
+    pub auth_pass: Option<AuthPass>,
+    /// Checksum mode (only meaningful for VRRPv3 over IPv4).
+    pub checksum: ChecksumMode,
+    /// GARP/NA settings (global defaults with per-instance overrides applied).
+    pub garp: Garp,
+}
+
+impl Instance {
+    /// True when priority is 255 (the instance claims to own the VIPs).
+    pub fn is_owner(&self) -> bool {
+        self.priority == 255
+    }
+
+    /// True when adverts go to unicast peers rather than the VRRP multicast group.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast_peers.is_empty()
+    }
+
+    /// The advertisement interval in wire units: seconds for VRRPv2 (8 bits),
+    /// centiseconds for VRRPv3 (12 bits). Validation guarantees it fits.
+    pub fn advert_interval_wire(&self) -> u16 {
+        let units: u128 = match self.version {
+            Version::V2 => u128::from(self.advert_interval.as_secs()),
+            Version::V3 => self.advert_interval.as_millis() / 10,
+        };
+        u16::try_from(units).unwrap_or(u16::MAX)
+    }
+}
+
+/// One `[[sync_group]]`: instances that change state together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncGroup {
+    /// Unique group name.
+    pub name: String,
+    /// Member instance names (at least 2; each instance is in at most one group).
+    pub instances: Vec<String>,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `[global]`, defaults applied.
+    pub global: Global,
+    /// `[[instance]]` tables, in file order.
+    pub instances: Vec<Instance>,
+    /// `[[sync_group]]` tables, in file order.
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+impl Config {
+    /// The instance called `name`.
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The sync group `instance` belongs to, if any.
+    pub fn sync_group_of(&self, instance: &str) -> Option<&SyncGroup> {
+        self.sync_groups
+            .iter()
+            .find(|g| g.instances.iter().any(|m| m == instance))
+    }
+
+    /// The sync group called `name`.
+    pub fn sync_group(&self, name: &str) -> Option<&SyncGroup> {
+        self.sync_groups.iter().find(|g| g.name == name)
+    }
+}
+
+/// The result of a successful [`load`](super::load) / [`parse_str`](super::parse_str).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// The validated configuration.
+    pub config: Config,
+    /// Warnings (never errors), in source order.
+    pub warnings: Vec<super::Diagnostic>,
+}
