@@ -95,6 +95,24 @@ pub fn enter_netns(ns: &impl AsFd) -> io::Result<()> {
     }
 }
 
+/// Registers an owned socket with the current tokio reactor.
+///
+/// Wraps `AsyncFd::register` (unsafe since tokio 1.54: the fd must stay the same open
+/// descriptor for the `AsyncFd`'s lifetime). Returns an error instead of tokio's panic
+/// when called outside a runtime. Callers must never replace the socket through
+/// `AsyncFd::get_mut` (vipd keeps its `AsyncFd`s private and does not).
+#[allow(unsafe_code)]
+pub fn async_fd(sock: socket2::Socket) -> io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "socket needs a tokio runtime (none running)",
+        ));
+    }
+    // SAFETY: `socket2::Socket` owns its descriptor: it stays open and `as_raw_fd`
+    // returns the same value until the Socket (moved into the AsyncFd) is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

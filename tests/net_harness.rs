@@ -1,5 +1,5 @@
 //! The harness itself: LAN construction, addressing, link down/up, capture, cleanup.
-#![allow(clippy::unwrap_used)] // helpers outside #[test] fns
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 mod common;
 
 use std::net::IpAddr;

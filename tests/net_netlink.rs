@@ -1,5 +1,5 @@
 //! crate::net::netlink against a real kernel, inside throw-away namespaces.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -6,5 +6,9 @@
 //!   (gratuitous ARP, unsolicited neighbour advertisements).
 
 pub mod netlink;
+pub mod packet;
+pub mod vrrp_socket;
 
 pub use netlink::{AddrSpec, LinkInfo, NetEvent, NetEvents, Netlink, RtNetlink, Scope, subscribe};
+pub use packet::FrameSender;
+pub use vrrp_socket::{RecvMeta, RecvMetaV4, VrrpSocketV4, VrrpSocketV6};
