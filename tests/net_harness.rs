@@ -115,3 +115,18 @@ fn capture_sees_ping() {
         "{pkts:#?}"
     );
 }
+
+#[test]
+fn spawn_runs_in_namespace_and_is_killed_on_drop() {
+    let lan = Lan::new("harness_spawn", 1);
+    let h = lan.host(0);
+    let mut c = h.spawn(&["sh", "-c", "ip -br addr show dev eth0; exec sleep 30"]);
+    let pid = c.pid();
+    assert!(wait_until(Duration::from_secs(3), || c.log().contains("10.99.")).is_some());
+    assert!(c.try_wait().is_none());
+    drop(c);
+    let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok();
+    assert!(!alive, "child survived its guard");
+    let out = h.exec(&["ip", "link", "show", "eth0"]);
+    assert!(out.status.success());
+}
