@@ -1,2 +1,131 @@
 //! The one module allowed to use `unsafe`: thin wrappers over socket options and
 //! link-layer addresses that socket2 and nix do not expose safely.
+//!
+//! Every `unsafe` block here is a single FFI call or a plain-old-data write into a
+//! correctly sized, zero-initialised buffer; each carries a `SAFETY` comment. The
+//! rest of the crate only sees the safe functions below.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+
+use socket2::{SockAddr, SockAddrStorage, socklen_t};
+
+/// Builds an `AF_PACKET` link-layer socket address (`struct sockaddr_ll`) for
+/// `bind(2)`/`sendto(2)` on a packet socket.
+///
+/// `protocol` is the Ethernet protocol in host byte order (e.g. `libc::ETH_P_ALL as u16`,
+/// or `0`); it is stored in network byte order as the kernel expects. `dst_mac`, if given,
+/// becomes `sll_addr` (only meaningful for `SOCK_DGRAM` packet sockets; `SOCK_RAW`
+/// senders put the destination in the frame itself).
+#[allow(unsafe_code)]
+pub fn packet_sockaddr(
+    ifindex: u32,
+    protocol: u16,
+    dst_mac: Option<[u8; 6]>,
+) -> io::Result<SockAddr> {
+    let ifindex = i32::try_from(ifindex)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range"))?;
+    let mut sll_addr = [0u8; 8];
+    let mut sll_halen = 0u8;
+    if let Some(mac) = dst_mac {
+        sll_addr[..6].copy_from_slice(&mac);
+        sll_halen = 6;
+    }
+    let ll = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen,
+        sll_addr,
+    };
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: `sockaddr_ll` is one of the platform's `sockaddr_*` types and is smaller
+    // than `sockaddr_storage` (view_as asserts this), so viewing the zeroed storage as
+    // one is sound; we then overwrite it with a fully initialised value.
+    unsafe {
+        *storage.view_as::<libc::sockaddr_ll>() = ll;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as socklen_t;
+    // SAFETY: the storage holds an initialised `sockaddr_ll` whose family is AF_PACKET,
+    // and `len` is exactly its size.
+    Ok(unsafe { SockAddr::new(storage, len) })
+}
+
+/// Sets an `int`-valued socket option (`setsockopt(fd, level, name, &value, sizeof(int))`).
+///
+/// Used for options socket2/nix do not wrap (e.g. `IPV6_CHECKSUM`).
+#[allow(unsafe_code)]
+pub fn setsockopt_int(fd: &impl AsFd, level: i32, name: i32, value: i32) -> io::Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    // SAFETY: `raw` is a valid open descriptor borrowed for the duration of the call;
+    // the option value points to a live `c_int` and the length passed is its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            raw,
+            level,
+            name,
+            (&value as *const libc::c_int).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Moves the CALLING THREAD into the network namespace referred to by `ns`
+/// (an open `/run/netns/NAME` or `/proc/PID/ns/net` file): `setns(fd, CLONE_NEWNET)`.
+///
+/// Sockets created afterwards on this thread (and threads it spawns) live in that
+/// namespace. Used by the test harness and by a daemon started with a target netns.
+#[allow(unsafe_code)]
+pub fn enter_netns(ns: &impl AsFd) -> io::Result<()> {
+    let raw = ns.as_fd().as_raw_fd();
+    // SAFETY: plain syscall on a valid borrowed descriptor; it only changes the calling
+    // thread's namespace membership and touches no memory of ours.
+    let rc = unsafe { libc::setns(raw, libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Registers an owned socket with the current tokio reactor.
+///
+/// Wraps `AsyncFd::register` (unsafe since tokio 1.54: the fd must stay the same open
+/// descriptor for the `AsyncFd`'s lifetime). Returns an error instead of tokio's panic
+/// when called outside a runtime. Callers must never replace the socket through
+/// `AsyncFd::get_mut` (vipd keeps its `AsyncFd`s private and does not).
+#[allow(unsafe_code)]
+pub fn async_fd(sock: socket2::Socket) -> io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "socket needs a tokio runtime (none running)",
+        ));
+    }
+    // SAFETY: `socket2::Socket` owns its descriptor: it stays open and `as_raw_fd`
+    // returns the same value until the Socket (moved into the AsyncFd) is dropped.
+    unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packet_sockaddr_has_packet_family() {
+        let sa = packet_sockaddr(3, libc::ETH_P_ALL as u16, None).unwrap();
+        assert_eq!(i32::from(sa.family()), libc::AF_PACKET);
+        assert_eq!(sa.len() as usize, std::mem::size_of::<libc::sockaddr_ll>());
+    }
+
+    #[test]
+    fn packet_sockaddr_rejects_huge_index() {
+        assert!(packet_sockaddr(u32::MAX, 0, None).is_err());
+    }
+}

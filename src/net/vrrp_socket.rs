@@ -1,0 +1,331 @@
+//! Raw IP sockets for VRRP (IP protocol 112), IPv4 and IPv6, on tokio.
+//!
+//! These move bytes only: the caller builds and parses VRRP payloads (and computes the
+//! VRRP checksum, including for IPv6: `IPV6_CHECKSUM` is deliberately NOT set, so the
+//! kernel neither fills nor verifies it).
+//!
+//! Kernel behaviours relied upon (Linux):
+//! - IPv4 raw sockets deliver the whole datagram, IPv4 header included, so the caller
+//!   checks TTL == 255 itself; IPv6 raw sockets deliver the payload only, the hop limit
+//!   and destination come from `IPV6_HOPLIMIT` / `IPV6_PKTINFO` control messages.
+//! - A raw socket BOUND to an address only receives datagrams addressed to it (IPv4:
+//!   not even 224.0.0.18; IPv6: not our other unicast addresses), so both sockets stay
+//!   unbound and force their source address per packet with `IP_PKTINFO`
+//!   (`ipi_spec_dst`) / `IPV6_PKTINFO` (`ipi6_addr`).
+//! - Both are `SO_BINDTODEVICE`d: only the interface's traffic is received and sent.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{
+    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
+    setsockopt, sockopt,
+};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+
+/// IP protocol number of VRRP.
+pub const IPPROTO_VRRP: i32 = 112;
+/// The IPv4 VRRP multicast group.
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The IPv6 VRRP multicast group.
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TTL / hop limit VRRP packets are sent with (and must be received with).
+pub const VRRP_TTL: u32 = 255;
+/// DSCP CS6 ("network control"), as keepalived sends VRRP.
+pub const VRRP_TOS: u32 = 0xc0;
+
+fn ctx(what: &str, ifname: &str) -> impl FnOnce(io::Error) -> io::Error {
+    let msg = format!("VRRP socket on {ifname}: {what}");
+    move |e| io::Error::new(e.kind(), format!("{msg}: {e}"))
+}
+
+fn errno_ctx(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> io::Error {
+    move |e| {
+        let e = io::Error::from(e);
+        io::Error::new(e.kind(), format!("{what}: {e}"))
+    }
+}
+
+fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
+    let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
+        .map_err(ctx("socket(SOCK_RAW, 112)", ifname))?;
+    sock.set_nonblocking(true)
+        .map_err(ctx("O_NONBLOCK", ifname))?;
+    sock.bind_device(Some(ifname.as_bytes()))
+        .map_err(ctx("SO_BINDTODEVICE", ifname))?;
+    Ok(sock)
+}
+
+fn truncated() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        "VRRP datagram larger than the receive buffer (dropped)",
+    )
+}
+
+/// What [`VrrpSocketV4::recv`] returns besides the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMetaV4 {
+    /// Length of the whole IPv4 datagram (header included) written to the buffer.
+    pub len: usize,
+    /// Source address of the datagram.
+    pub src: Ipv4Addr,
+}
+
+/// Raw IPv4 socket for VRRP on one interface.
+#[derive(Debug)]
+pub struct VrrpSocketV4 {
+    fd: AsyncFd<Socket>,
+    ifindex: u32,
+    local: Ipv4Addr,
+}
+
+impl VrrpSocketV4 {
+    /// Opens the socket on `ifname`/`ifindex`, sending from `local` (TTL 255, TOS 0xc0,
+    /// no multicast loopback). With `multicast`, joins 224.0.0.18 on the interface.
+    /// Must be called inside a tokio runtime.
+    pub fn open(ifname: &str, ifindex: u32, local: Ipv4Addr, multicast: bool) -> io::Result<Self> {
+        let sock = raw_socket(Domain::IPV4, ifname)?;
+        if multicast {
+            sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))
+                .map_err(ctx("join 224.0.0.18", ifname))?;
+        }
+        sock.set_multicast_if_v4(&local)
+            .map_err(ctx("IP_MULTICAST_IF", ifname))?;
+        sock.set_multicast_ttl_v4(VRRP_TTL)
+            .map_err(ctx("IP_MULTICAST_TTL", ifname))?;
+        sock.set_ttl_v4(VRRP_TTL).map_err(ctx("IP_TTL", ifname))?;
+        sock.set_multicast_loop_v4(false)
+            .map_err(ctx("IP_MULTICAST_LOOP", ifname))?;
+        sock.set_tos_v4(VRRP_TOS).map_err(ctx("IP_TOS", ifname))?;
+        let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
+        Ok(VrrpSocketV4 { fd, ifindex, local })
+    }
+
+    /// The source address packets are sent from.
+    pub fn local(&self) -> Ipv4Addr {
+        self.local
+    }
+
+    /// Sends one VRRP payload to `dst` (224.0.0.18 or a unicast peer); the kernel adds
+    /// the IPv4 header (source = `local`, TTL 255, protocol 112).
+    pub async fn send_to(&self, vrrp_payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
+        let addr = SockaddrIn::from(std::net::SocketAddrV4::new(dst, 0));
+        let ifindex = i32::try_from(self.ifindex).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "interface index out of range")
+        })?;
+        let pktinfo = libc::in_pktinfo {
+            ipi_ifindex: ifindex,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(self.local).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        };
+        let iov = [IoSlice::new(vrrp_payload)];
+        loop {
+            let mut guard = self.fd.writable().await?;
+            let res = guard.try_io(|inner| {
+                let cmsg = [ControlMessage::Ipv4PacketInfo(&pktinfo)];
+                sendmsg(
+                    inner.get_ref().as_raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::empty(),
+                    Some(&addr),
+                )
+                .map_err(errno_ctx("send VRRP (IPv4)"))
+            });
+            match res {
+                Ok(r) => return r.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives one datagram: the FULL IPv4 datagram (header included) is written to
+    /// `buf`. A datagram larger than `buf` is dropped with an `InvalidData` error; like
+    /// any per-packet error, the socket stays usable.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let res = guard.try_io(|inner| {
+                let mut iov = [IoSliceMut::new(buf)];
+                let msg = recvmsg::<SockaddrIn>(
+                    inner.get_ref().as_raw_fd(),
+                    &mut iov,
+                    None,
+                    MsgFlags::MSG_TRUNC,
+                )
+                .map_err(errno_ctx("receive VRRP (IPv4)"))?;
+                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    return Err(truncated());
+                }
+                let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                Ok(RecvMetaV4 {
+                    len: msg.bytes,
+                    src,
+                })
+            });
+            match res {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+/// What [`VrrpSocketV6::recv`] returns besides the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvMeta {
+    /// Length of the VRRP payload written to the buffer (no IPv6 header).
+    pub len: usize,
+    /// Source address (a link-local for a conforming VRRP router).
+    pub src: Ipv6Addr,
+    /// Destination address (ff02::12 or our unicast address).
+    pub dst: Ipv6Addr,
+    /// Hop limit the datagram arrived with (must be 255).
+    pub hop_limit: u8,
+    /// Interface it arrived on.
+    pub ifindex: u32,
+}
+
+/// Raw IPv6 socket for VRRP on one interface.
+#[derive(Debug)]
+pub struct VrrpSocketV6 {
+    fd: AsyncFd<Socket>,
+    ifindex: u32,
+    local: Ipv6Addr,
+}
+
+impl VrrpSocketV6 {
+    /// Opens the socket on `ifname`/`ifindex`, sending from `local` (normally the
+    /// interface's link-local address, RFC 9568 5.1.2.1); hop limit 255, no
+    /// multicast loopback, hop limit and packet info reported on receive. With
+    /// `multicast`, joins ff02::12 on the interface. Must be called inside tokio.
+    pub fn open(ifname: &str, ifindex: u32, local: Ipv6Addr, multicast: bool) -> io::Result<Self> {
+        let sock = raw_socket(Domain::IPV6, ifname)?;
+        if multicast {
+            sock.join_multicast_v6(&VRRP_GROUP_V6, ifindex)
+                .map_err(ctx("join ff02::12", ifname))?;
+        }
+        sock.set_multicast_if_v6(ifindex)
+            .map_err(ctx("IPV6_MULTICAST_IF", ifname))?;
+        sock.set_multicast_hops_v6(VRRP_TTL)
+            .map_err(ctx("IPV6_MULTICAST_HOPS", ifname))?;
+        sock.set_unicast_hops_v6(VRRP_TTL)
+            .map_err(ctx("IPV6_UNICAST_HOPS", ifname))?;
+        sock.set_multicast_loop_v6(false)
+            .map_err(ctx("IPV6_MULTICAST_LOOP", ifname))?;
+        setsockopt(&sock, sockopt::Ipv6RecvHopLimit, &true)
+            .map_err(io::Error::from)
+            .map_err(ctx("IPV6_RECVHOPLIMIT", ifname))?;
+        setsockopt(&sock, sockopt::Ipv6RecvPacketInfo, &true)
+            .map_err(io::Error::from)
+            .map_err(ctx("IPV6_RECVPKTINFO", ifname))?;
+        let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
+        Ok(VrrpSocketV6 { fd, ifindex, local })
+    }
+
+    /// The source address packets are sent from.
+    pub fn local(&self) -> Ipv6Addr {
+        self.local
+    }
+
+    /// Sends one VRRP payload (checksum already filled in by the caller) to `dst`
+    /// (ff02::12 or a unicast peer; link-local peers are scoped to our interface).
+    pub async fn send_to(&self, vrrp_payload: &[u8], dst: Ipv6Addr) -> io::Result<()> {
+        let scope = if is_link_local(&dst) || dst.is_multicast() {
+            self.ifindex
+        } else {
+            0
+        };
+        let addr = SockaddrIn6::from(SocketAddrV6::new(dst, 0, 0, scope));
+        let pktinfo = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: self.local.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        let iov = [IoSlice::new(vrrp_payload)];
+        loop {
+            let mut guard = self.fd.writable().await?;
+            let res = guard.try_io(|inner| {
+                let cmsg = [ControlMessage::Ipv6PacketInfo(&pktinfo)];
+                sendmsg(
+                    inner.get_ref().as_raw_fd(),
+                    &iov,
+                    &cmsg,
+                    MsgFlags::empty(),
+                    Some(&addr),
+                )
+                .map_err(errno_ctx("send VRRP (IPv6)"))
+            });
+            match res {
+                Ok(r) => return r.map(|_| ()),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Receives one VRRP payload into `buf` with its addresses and hop limit. A
+    /// datagram larger than `buf` is dropped with an `InvalidData` error; like any
+    /// per-packet error, the socket stays usable.
+    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let res = guard.try_io(|inner| {
+                let mut iov = [IoSliceMut::new(buf)];
+                let msg = recvmsg::<SockaddrIn6>(
+                    inner.get_ref().as_raw_fd(),
+                    &mut iov,
+                    Some(&mut cmsg_buf),
+                    MsgFlags::MSG_TRUNC,
+                )
+                .map_err(errno_ctx("receive VRRP (IPv6)"))?;
+                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+                    return Err(truncated());
+                }
+                let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
+                let mut dst = None;
+                let mut hop_limit = None;
+                let mut ifindex = 0;
+                for c in msg.cmsgs().map_err(errno_ctx("VRRP (IPv6) control data"))? {
+                    match c {
+                        ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                            dst = Some(Ipv6Addr::from(pi.ipi6_addr.s6_addr));
+                            ifindex = pi.ipi6_ifindex;
+                        }
+                        ControlMessageOwned::Ipv6HopLimit(h) => {
+                            hop_limit = u8::try_from(h).ok();
+                        }
+                        _ => {}
+                    }
+                }
+                let (Some(dst), Some(hop_limit)) = (dst, hop_limit) else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "VRRP (IPv6): missing IPV6_PKTINFO/IPV6_HOPLIMIT control data",
+                    ));
+                };
+                Ok(RecvMeta {
+                    len: msg.bytes,
+                    src,
+                    dst,
+                    hop_limit,
+                    ifindex,
+                })
+            });
+            match res {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+fn is_link_local(a: &Ipv6Addr) -> bool {
+    a.segments()[0] & 0xffc0 == 0xfe80
+}

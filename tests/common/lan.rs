@@ -1,0 +1,354 @@
+//! A switched LAN of network namespaces:
+//!
+//! ```text
+//!   ns <stem>-h0 [eth0] ──veth── [p0] ┐
+//!   ns <stem>-h1 [eth0] ──veth── [p1] ├─ br0 (ns <stem>-sw, no STP, no mcast snooping)
+//!   ns <stem>-c0 [eth0] ──veth── [c0] ┘   (optional clients)
+//! ```
+//!
+//! Host `i` gets 10.99.<lan>.<11+i>/24 and fd99:<lan>::<11+i>/64 (+ its link-local);
+//! client `j` gets 10.99.<lan>.<101+j>/24 and fd99:<lan>::<101+j>/64. DAD is off in
+//! every namespace, so IPv6 addresses are usable at once (never "tentative").
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::ops::Deref;
+use std::process::{Command, Stdio};
+
+use super::ns::Netns;
+use super::{require_root, unique_stem};
+
+/// One host (or client) of a [`Lan`]: its namespace plus its interface facts.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub ns: Netns,
+    /// Interface name inside the host namespace: always `eth0`.
+    pub ifname: String,
+    /// Its ifindex inside the host namespace.
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub v4: Ipv4Addr,
+    pub v6: Ipv6Addr,
+    /// The link-local IPv6 address of `eth0` (read back from the kernel).
+    pub ll: Ipv6Addr,
+    /// The switch-side veth name (in the switch namespace), e.g. `p0`.
+    pub port: String,
+}
+
+impl Deref for Host {
+    type Target = Netns;
+    fn deref(&self) -> &Netns {
+        &self.ns
+    }
+}
+
+/// A throw-away LAN; every namespace it created is deleted on drop (also on panic).
+pub struct Lan {
+    stem: String,
+    /// The `<lan>` byte used in the addresses.
+    pub id: u8,
+    switch: Netns,
+    hosts: Vec<Host>,
+    clients: Vec<Host>,
+    /// Every namespace created, for cleanup.
+    created: Vec<String>,
+}
+
+fn netns_add(name: &str) {
+    // Robust against a leftover with the same name.
+    let _ = Command::new("ip")
+        .args(["netns", "del", name])
+        .stderr(Stdio::null())
+        .status();
+    let out = Command::new("ip")
+        .args(["netns", "add", name])
+        .output()
+        .expect("run ip netns add");
+    assert!(
+        out.status.success(),
+        "ip netns add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lan {
+    /// Builds a LAN with `hosts` host namespaces. `tag` only needs to be unique-ish
+    /// (the test name); names also include the pid and a counter.
+    pub fn new(tag: &str, hosts: usize) -> Lan {
+        require_root();
+        assert!(hosts <= 80, "at most 80 hosts");
+        let (stem, n) = unique_stem(tag);
+        let id = (n % 250 + 1) as u8;
+        let mut lan = Lan {
+            stem: stem.clone(),
+            id,
+            switch: Netns::new(format!("{stem}-sw")),
+            hosts: Vec::new(),
+            clients: Vec::new(),
+            created: Vec::new(),
+        };
+        // From here on, Drop cleans up whatever was created if something panics.
+        netns_add(lan.switch.name());
+        lan.created.push(lan.switch.name().to_owned());
+        lan.switch.sysctl(&[
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]);
+        lan.switch.ip(&["link", "set", "lo", "up"]);
+        lan.switch.ip(&[
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+            "stp_state",
+            "0",
+            "forward_delay",
+            "0",
+            "mcast_snooping",
+            "0",
+        ]);
+        lan.switch.ip(&["link", "set", "br0", "up"]);
+        for i in 0..hosts {
+            let h = lan.make_host(&format!("h{i}"), &format!("p{i}"), 11 + i as u8);
+            lan.hosts.push(h);
+        }
+        lan
+    }
+
+    fn make_host(&mut self, suffix: &str, port: &str, last: u8) -> Host {
+        let ns = Netns::new(format!("{}-{suffix}", self.stem));
+        netns_add(ns.name());
+        self.created.push(ns.name().to_owned());
+        // DAD off BEFORE the interface exists/comes up; no forwarding.
+        ns.sysctl(&[
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.forwarding=0",
+            "net.ipv6.conf.default.forwarding=0",
+            "net.ipv4.ip_forward=0",
+        ]);
+        ns.ip(&["link", "set", "lo", "up"]);
+        // Create the pair inside the switch namespace, the peer directly in the host
+        // namespace: names are local to each namespace, so they never collide.
+        self.switch.ip(&[
+            "link",
+            "add",
+            port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns.name(),
+        ]);
+        ns.sysctl(&["net.ipv6.conf.eth0.accept_dad=0"]);
+        self.switch.ip(&["link", "set", port, "master", "br0"]);
+        self.switch.ip(&["link", "set", port, "up"]);
+        let v4 = Ipv4Addr::new(10, 99, self.id, last);
+        let v6 = Ipv6Addr::new(0xfd99, u16::from(self.id), 0, 0, 0, 0, 0, u16::from(last));
+        ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"]);
+        ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"]);
+        ns.ip(&["link", "set", "eth0", "up"]);
+        let link = ns.link("eth0");
+        let ll = ns
+            .addrs_on("eth0")
+            .into_iter()
+            .find_map(|a| match a.addr {
+                IpAddr::V6(v) if a.scope == "link" => Some(v),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no link-local address on eth0 in {}", ns.name()));
+        Host {
+            ns,
+            ifname: "eth0".to_owned(),
+            ifindex: link.index,
+            mac: link.mac,
+            v4,
+            v6,
+            ll,
+            port: port.to_owned(),
+        }
+    }
+
+    /// Adds a client namespace (for ping / capture from "outside" the VRRP group).
+    pub fn add_client(&mut self) -> &Host {
+        let j = self.clients.len();
+        assert!(j < 100, "too many clients");
+        let c = self.make_host(&format!("c{j}"), &format!("c{j}"), 101 + j as u8);
+        self.clients.push(c);
+        self.clients.last().expect("just pushed")
+    }
+
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
+    }
+
+    pub fn clients(&self) -> &[Host] {
+        &self.clients
+    }
+
+    pub fn client(&self, j: usize) -> &Host {
+        &self.clients[j]
+    }
+
+    /// The switch namespace (bridge `br0`, ports `p<i>` / `c<j>`).
+    pub fn switch(&self) -> &Netns {
+        &self.switch
+    }
+
+    /// Names of the host namespaces.
+    pub fn host_ns_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|h| h.ns.name().to_owned()).collect()
+    }
+
+    /// Every namespace this LAN created (switch, hosts, clients).
+    pub fn ns_names(&self) -> Vec<String> {
+        self.created.clone()
+    }
+
+    /// A prefix shared by all namespace names of this LAN.
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+
+    /// Cuts host `i`'s cable: sets the SWITCH-side veth down, so the host's `eth0`
+    /// stays administratively UP but loses carrier (NO-CARRIER, operstate
+    /// LOWERLAYERDOWN, no IFF_LOWER_UP).
+    pub fn link_down(&self, i: usize) {
+        self.switch
+            .ip(&["link", "set", &self.hosts[i].port, "down"]);
+    }
+
+    /// Restores host `i`'s cable (switch-side veth up).
+    pub fn link_up(&self, i: usize) {
+        self.switch.ip(&["link", "set", &self.hosts[i].port, "up"]);
+    }
+
+    /// Degrades what host `i` SENDS, netem style: `"loss 10%"`, `"delay 5ms"`,
+    /// `"loss 10% delay 5ms"` (`tc qdisc replace dev eth0 root netem SPEC`).
+    ///
+    /// Kernels without sch_netem (CONFIG_NET_SCH_NETEM unset, e.g. the CI microVM
+    /// kernel) fall back to nftables for `loss N%` alone (random drop in a netdev
+    /// egress chain on eth0); a delay then panics with a clear message. Check
+    /// [`netem_available`] to adapt a test instead.
+    pub fn tc_netem(&self, i: usize, spec: &str) {
+        apply_netem(&self.hosts[i].ns, "eth0", spec);
+    }
+
+    /// Same as [`Lan::tc_netem`] on the switch port towards host `i`: degrades what
+    /// host `i` RECEIVES.
+    pub fn tc_netem_port(&self, i: usize, spec: &str) {
+        apply_netem(&self.switch, &self.hosts[i].port, spec);
+    }
+
+    /// Drops EVERYTHING host `i` sends (one-way partition; carrier stays up), via an
+    /// nftables netdev egress rule. Undo with [`Lan::tc_clear`].
+    pub fn block_egress(&self, i: usize) {
+        nft_drop(&self.hosts[i].ns, "eth0", None);
+    }
+
+    /// Drops everything sent TO host `i` (at the switch port). Undo with [`Lan::tc_clear`].
+    pub fn block_ingress(&self, i: usize) {
+        nft_drop(&self.switch, &self.hosts[i].port, None);
+    }
+
+    /// Removes netem/nftables impairments from both directions of host `i`.
+    pub fn tc_clear(&self, i: usize) {
+        let h = &self.hosts[i];
+        clear_impairments(&h.ns, "eth0");
+        clear_impairments(&self.switch, &h.port);
+    }
+}
+
+/// Whether the running kernel has the netem qdisc (tried on a throw-away veth-less
+/// namespace's loopback would need root; we probe /proc/config.gz-free: try on `lo`
+/// of the given namespace and remove it again).
+pub fn netem_available(ns: &Netns) -> bool {
+    let out = ns.exec(&[
+        "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "0ms",
+    ]);
+    if out.status.success() {
+        let _ = ns.exec(&["tc", "qdisc", "del", "dev", "lo", "root"]);
+        true
+    } else {
+        false
+    }
+}
+
+fn nft_table(dev: &str) -> String {
+    format!(
+        "vipdtest_{}",
+        dev.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+    )
+}
+
+fn nft_drop(ns: &Netns, dev: &str, percent: Option<u32>) {
+    let table = nft_table(dev);
+    let rule = match percent {
+        Some(p) if p < 100 => format!("numgen random mod 100 < {p} drop"),
+        Some(_) => "drop".to_owned(),
+        None => "drop".to_owned(),
+    };
+    let script = format!(
+        "table netdev {table} {{\n chain egress {{\n  type filter hook egress device \"{dev}\" priority 0; policy accept;\n  {rule}\n }}\n}}\n"
+    );
+    let _ = ns.exec(&["nft", "delete", "table", "netdev", &table]);
+    let path = std::env::temp_dir().join(format!("{}-{table}.nft", ns.name()));
+    std::fs::write(&path, script).expect("write nft script");
+    let out = ns.exec(&["nft", "-f", &path.display().to_string()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "nft in {} failed (is nftables installed?): {}",
+        ns.name(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn clear_impairments(ns: &Netns, dev: &str) {
+    let _ = ns.exec(&["tc", "qdisc", "del", "dev", dev, "root"]);
+    let _ = ns.exec(&["nft", "delete", "table", "netdev", &nft_table(dev)]);
+}
+
+fn apply_netem(ns: &Netns, dev: &str, spec: &str) {
+    let mut args = vec!["tc", "qdisc", "replace", "dev", dev, "root", "netem"];
+    args.extend(spec.split_whitespace());
+    let out = ns.exec(&args);
+    if out.status.success() {
+        return;
+    }
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !err.contains("unknown") {
+        panic!("tc netem {spec} on {dev} in {}: {err}", ns.name());
+    }
+    // No sch_netem in this kernel: emulate "loss N%" with nftables.
+    let words: Vec<&str> = spec.split_whitespace().collect();
+    let loss = match words.as_slice() {
+        ["loss", p] => p.trim_end_matches('%').parse::<f64>().ok(),
+        _ => None,
+    };
+    match loss {
+        Some(p) => nft_drop(ns, dev, Some(p.round() as u32)),
+        None => panic!(
+            "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM); only \"loss N%\" can \
+             be emulated (with nftables), not {spec:?}"
+        ),
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        // Deleting a namespace destroys its veth ends (and thus the pairs) and the bridge.
+        for name in self.created.iter().rev() {
+            let _ = Command::new("ip")
+                .args(["netns", "del", name])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
