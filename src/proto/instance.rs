@@ -1,0 +1,678 @@
+//! One virtual router: the RFC 9568 §6.4 state machine plus keepalived's
+//! Fault state, preempt delay, GARP bursts and maintenance.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use super::{
+    Action, DropReason, FaultCause, InstanceConfig, MAX_PREEMPT_DELAY, Reason, RxAdvert, State,
+    Transition, V3_MAX_INTERVAL, V3_MIN_INTERVAL, Version, addr_greater, effective_priority,
+    interval_cs,
+};
+
+/// Counters for observers (`vipctl status`, metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Adverts sent (including priority 0).
+    pub adverts_sent: u64,
+    /// Priority-0 adverts sent.
+    pub priority_zero_sent: u64,
+    /// Adverts that passed the checks in `handle_advert`.
+    pub adverts_received: u64,
+    /// Priority-0 adverts received.
+    pub priority_zero_received: u64,
+    /// Lower-priority adverts ignored by a preempting backup.
+    pub adverts_preempted: u64,
+    /// Adverts dropped (any [`DropReason`]).
+    pub adverts_dropped: u64,
+    /// Transitions into Master.
+    pub became_master: u64,
+}
+
+/// One VRRP virtual router (one VRID on one interface). Sans-IO: feed
+/// events with `now`, drain [`Action`]s with [`Instance::poll_action`],
+/// call [`Instance::handle_timeout`] at [`Instance::poll_timeout`].
+///
+/// Semantics beyond the RFC (all documented in `docs/failure-model.md`):
+/// * **Preempt delay** (keepalived): a preempting backup treats a
+///   lower-priority advert as valid (resets its timer) until
+///   `preempt_delay` has passed since the later of startup and the first
+///   lower-priority advert heard after the last higher-or-equal one.
+///   After that, lower adverts are ignored and the down timer fires.
+/// * **Split-brain answer**: a master hearing a lower advert (or equal
+///   priority from a lower address) answers at once with its own advert.
+/// * **Priority changes** while master are advertised at once.
+/// * **Fault**: a master entering Fault releases the VIPs and sends one
+///   priority-0 advert so peers take over after `Skew_Time`.
+/// * **Owner** (base priority 255): effective priority stays 255, always
+///   preempts, goes straight to Master at start and on fault clear; it
+///   still follows the RFC tie-break against another 255 with a higher
+///   address (a misconfiguration, but this guarantees convergence).
+#[derive(Debug)]
+pub struct Instance {
+    cfg: InstanceConfig,
+    /// Our interval, clamped to the version's range.
+    interval: Duration,
+    preempt_delay: Duration,
+    state: State,
+    adjust: i32,
+    effective: u8,
+    master_adver_interval: Duration,
+    /// Last accepted master (Backup only).
+    master: Option<(IpAddr, u8)>,
+    master_down_at: Option<Instant>,
+    /// The running down timer was set to Skew_Time by a priority-0 advert.
+    down_by_prio0: bool,
+    adver_at: Option<Instant>,
+    garp_delay_at: Option<Instant>,
+    garp_refresh_at: Option<Instant>,
+    preempt_until: Option<Instant>,
+    fault: Option<FaultCause>,
+    /// A sync group holds this instance in Fault (set by [`super::Router`]).
+    group_fault: bool,
+    maintenance: bool,
+    actions: VecDeque<Action>,
+    stats: Stats,
+}
+
+fn after(now: Instant, d: Duration) -> Instant {
+    // Durations are clamped (<= 1000 s), so this never falls back in practice.
+    now.checked_add(d).unwrap_or(now)
+}
+
+fn due(t: Option<Instant>, now: Instant) -> bool {
+    t.is_some_and(|t| t <= now)
+}
+
+fn same_family(a: IpAddr, b: IpAddr) -> bool {
+    a.is_ipv4() == b.is_ipv4()
+}
+
+impl Instance {
+    /// Create an instance in `Initialize`. Does not validate (see
+    /// [`InstanceConfig::validate`]; [`super::Router::new`] does), but
+    /// out-of-range durations are clamped so the machine stays sane.
+    pub fn new(cfg: InstanceConfig) -> Self {
+        let interval = match cfg.version {
+            Version::V2 => Duration::from_secs(cfg.advert_interval.as_secs().clamp(1, 255)),
+            Version::V3 => cfg.advert_interval.clamp(V3_MIN_INTERVAL, V3_MAX_INTERVAL),
+        };
+        let effective = effective_priority(cfg.priority, 0);
+        Instance {
+            interval,
+            preempt_delay: cfg.preempt_delay.min(MAX_PREEMPT_DELAY),
+            state: State::Initialize,
+            adjust: 0,
+            effective,
+            master_adver_interval: interval,
+            master: None,
+            master_down_at: None,
+            down_by_prio0: false,
+            adver_at: None,
+            garp_delay_at: None,
+            garp_refresh_at: None,
+            preempt_until: None,
+            fault: None,
+            group_fault: false,
+            maintenance: false,
+            actions: VecDeque::new(),
+            stats: Stats::default(),
+            cfg,
+        }
+    }
+
+    /// Leave `Initialize`: the owner (priority 255) goes to Master
+    /// ([`Reason::AddressOwner`]), others to Backup ([`Reason::Startup`])
+    /// with `Master_Down_Timer := Master_Down_Interval`. If a fault is set,
+    /// goes to Fault instead. No-op unless in `Initialize`.
+    pub fn start(&mut self, now: Instant) {
+        if self.state != State::Initialize {
+            return;
+        }
+        if let Some(c) = self.fault.clone() {
+            self.enter_fault(now, Reason::FaultRaised(c));
+        } else if self.group_fault {
+            self.enter_fault(
+                now,
+                Reason::FaultRaised(FaultCause::Other("sync-group".into())),
+            );
+        } else {
+            let reason = if self.is_owner() && !self.maintenance {
+                Reason::AddressOwner
+            } else {
+                Reason::Startup
+            };
+            self.come_up(now, reason);
+        }
+    }
+
+    /// Process a received advertisement. `Err` says why it was dropped
+    /// (counted in [`Stats::adverts_dropped`]); a lower-priority advert
+    /// ignored for preemption is `Ok` (counted in
+    /// [`Stats::adverts_preempted`]).
+    pub fn handle_advert(&mut self, now: Instant, adv: &RxAdvert) -> Result<(), DropReason> {
+        let r = self.check_advert(adv);
+        if r.is_err() {
+            self.stats.adverts_dropped += 1;
+            return r;
+        }
+        self.stats.adverts_received += 1;
+        if adv.priority == 0 {
+            self.stats.priority_zero_received += 1;
+        }
+        match self.state {
+            State::Backup => self.backup_rx(now, adv),
+            State::Master => self.master_rx(now, adv),
+            State::Initialize | State::Fault => {}
+        }
+        Ok(())
+    }
+
+    fn check_advert(&self, adv: &RxAdvert) -> Result<(), DropReason> {
+        match self.state {
+            State::Initialize => return Err(DropReason::NotRunning),
+            State::Fault => return Err(DropReason::Faulted),
+            State::Backup | State::Master => {}
+        }
+        if adv.version != self.cfg.version {
+            return Err(DropReason::VersionMismatch);
+        }
+        if !same_family(adv.src, self.cfg.primary_addr) {
+            return Err(DropReason::AddressFamilyMismatch);
+        }
+        if adv.src == self.cfg.primary_addr {
+            return Err(DropReason::OwnAdvert);
+        }
+        match self.cfg.version {
+            Version::V2 => {
+                let ours = self.advert_interval_cs();
+                if adv.max_advert_int_cs != ours {
+                    return Err(DropReason::IntervalMismatch {
+                        ours_cs: ours,
+                        theirs_cs: adv.max_advert_int_cs,
+                    });
+                }
+            }
+            Version::V3 => {
+                if adv.max_advert_int_cs == 0 {
+                    return Err(DropReason::ZeroInterval);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn adopt_interval(&mut self, adv: &RxAdvert) {
+        if self.cfg.version == Version::V3 {
+            self.master_adver_interval =
+                Duration::from_millis(u64::from(adv.max_advert_int_cs.min(4095)) * 10);
+        }
+    }
+
+    fn preempts(&self) -> bool {
+        self.cfg.preempt || self.is_owner()
+    }
+
+    fn backup_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if adv.priority == 0 {
+            // RFC 9568 §6.4.2: Master_Down_Timer := Skew_Time.
+            self.master = None;
+            if !self.maintenance {
+                self.master_down_at = Some(after(now, self.skew_time()));
+                self.down_by_prio0 = true;
+            }
+            return;
+        }
+        let lower = adv.priority < self.effective;
+        let accept = if !lower || !self.preempts() || self.maintenance {
+            if !lower {
+                // Preempt delay counts again from the next lower advert.
+                self.preempt_until = None;
+            }
+            true
+        } else if self.preempt_delay > Duration::ZERO {
+            match self.preempt_until {
+                None => {
+                    self.preempt_until = Some(after(now, self.preempt_delay));
+                    true
+                }
+                Some(t) => now < t,
+            }
+        } else {
+            false
+        };
+        if accept {
+            self.adopt_interval(adv);
+            self.master = Some((adv.src, adv.priority));
+            self.down_by_prio0 = false;
+            if !self.maintenance {
+                self.master_down_at = Some(after(now, self.master_down_interval()));
+            }
+        } else {
+            self.master = Some((adv.src, adv.priority));
+            self.stats.adverts_preempted += 1;
+        }
+    }
+
+    fn master_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if adv.priority == 0 {
+            self.send_advert(now);
+            return;
+        }
+        let higher = adv.priority > self.effective
+            || (adv.priority == self.effective && addr_greater(adv.src, self.cfg.primary_addr));
+        if higher {
+            self.leave_master();
+            self.adopt_interval(adv);
+            self.master = Some((adv.src, adv.priority));
+            self.preempt_until = None;
+            self.state = State::Backup;
+            self.master_down_at = Some(after(now, self.master_down_interval()));
+            self.down_by_prio0 = false;
+            self.notify(now, State::Master, Reason::HigherPriorityAdvert);
+        } else {
+            // Split brain: tell the lower master at once.
+            self.send_advert(now);
+        }
+    }
+
+    /// Fire every due timer: Backup `Master_Down_Timer` -> Master; Master
+    /// `Adver_Timer` -> advert, GARP second burst and refresh.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Backup => {
+                if due(self.master_down_at, now) {
+                    let reason = if self.down_by_prio0 {
+                        Reason::PriorityZeroReceived
+                    } else if self.master.is_some_and(|(_, p)| p < self.effective) {
+                        Reason::Preempt
+                    } else {
+                        Reason::MasterDown
+                    };
+                    self.become_master(now, reason);
+                }
+            }
+            State::Master => {
+                if due(self.adver_at, now) {
+                    self.send_advert(now);
+                }
+                if due(self.garp_delay_at, now) {
+                    self.garp_delay_at = None;
+                    if self.cfg.garp.repeat > 0 {
+                        self.actions.push_back(Action::SendGratuitous {
+                            repeat: self.cfg.garp.repeat,
+                        });
+                    }
+                }
+                if due(self.garp_refresh_at, now) {
+                    self.garp_refresh_at = self
+                        .cfg
+                        .garp
+                        .refresh
+                        .filter(|r| !r.is_zero())
+                        .map(|r| after(now, r));
+                    if self.cfg.garp.refresh_repeat > 0 {
+                        self.actions.push_back(Action::SendGratuitous {
+                            repeat: self.cfg.garp.refresh_repeat,
+                        });
+                    }
+                }
+            }
+            State::Initialize | State::Fault => {}
+        }
+    }
+
+    /// Earliest time `handle_timeout` must be called, if any.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Backup => self.master_down_at,
+            State::Master => [self.adver_at, self.garp_delay_at, self.garp_refresh_at]
+                .into_iter()
+                .flatten()
+                .min(),
+            State::Initialize | State::Fault => None,
+        }
+    }
+
+    /// Next action for the shell, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Clean stop to `Initialize` ([`Reason::Shutdown`]). A master sends a
+    /// priority-0 advert and releases the VIPs first. Notifies from any
+    /// running state. Faults and maintenance stay remembered for `start`.
+    pub fn shutdown(&mut self, now: Instant) {
+        let from = self.state;
+        if from == State::Initialize {
+            return;
+        }
+        if from == State::Master {
+            self.send_priority_zero();
+            self.leave_master();
+        }
+        self.clear_timers();
+        self.master = None;
+        self.state = State::Initialize;
+        self.notify(now, from, Reason::Shutdown);
+    }
+
+    /// Set the sum of tracker weights. Effective priority becomes
+    /// `clamp(base + delta, 1, 254)`; the owner stays 255. On change, emits
+    /// [`Action::PriorityChanged`], and a master advertises the new priority
+    /// at once (resetting `Adver_Timer`). A backup's running down timer is
+    /// not re-armed; the new skew applies from the next accepted advert.
+    pub fn set_priority_adjust(&mut self, now: Instant, delta: i32) {
+        self.adjust = delta;
+        let new = effective_priority(self.cfg.priority, delta);
+        if new == self.effective {
+            return;
+        }
+        self.effective = new;
+        self.actions.push_back(Action::PriorityChanged {
+            base: self.cfg.priority,
+            effective: new,
+        });
+        if self.state == State::Master {
+            self.send_advert(now);
+        }
+    }
+
+    /// Raise (`Some(cause)`) or clear (`None`) this instance's fault. Raising
+    /// from Backup/Master goes to Fault ([`Reason::FaultRaised`]); a master
+    /// first sends one priority-0 advert and releases the VIPs. Clearing goes
+    /// to Backup with the startup timer (owner: Master), reason
+    /// [`Reason::FaultCleared`]. Raising while already faulted only updates
+    /// the remembered cause. The shell aggregates several fault sources into
+    /// this single flag. Before `start`, the fault is remembered.
+    pub fn set_fault(&mut self, now: Instant, cause: Option<FaultCause>) {
+        match cause {
+            Some(c) => {
+                self.fault = Some(c.clone());
+                if matches!(self.state, State::Backup | State::Master) {
+                    self.enter_fault(now, Reason::FaultRaised(c));
+                }
+            }
+            None => {
+                if self.fault.take().is_some() && self.state == State::Fault && !self.group_fault {
+                    self.leave_fault(now, Reason::FaultCleared);
+                }
+            }
+        }
+    }
+
+    /// Maintenance: `true` hands over like a clean stop (a master sends
+    /// priority 0, releases, goes Backup with [`Reason::Maintenance`]) and
+    /// then stays Backup without a down timer, so it never takes over.
+    /// `false` re-arms the startup timer (owner: goes Master).
+    pub fn set_maintenance(&mut self, now: Instant, on: bool) {
+        if on == self.maintenance {
+            return;
+        }
+        self.maintenance = on;
+        match (self.state, on) {
+            (State::Master, true) => {
+                self.send_priority_zero();
+                self.leave_master();
+                self.state = State::Backup;
+                self.master = None;
+                self.master_down_at = None;
+                self.notify(now, State::Master, Reason::Maintenance);
+            }
+            (State::Backup, true) => {
+                self.master_down_at = None;
+                self.down_by_prio0 = false;
+            }
+            (State::Backup, false) => {
+                if self.is_owner() {
+                    self.become_master(now, Reason::Maintenance);
+                } else {
+                    self.arm_startup_timers(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ---- accessors ----
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+    pub fn config(&self) -> &InstanceConfig {
+        &self.cfg
+    }
+    /// Base priority plus tracker weights, clamped (see `set_priority_adjust`).
+    pub fn effective_priority(&self) -> u8 {
+        self.effective
+    }
+    /// Current tracker delta.
+    pub fn priority_adjust(&self) -> i32 {
+        self.adjust
+    }
+    /// True for the address owner (configured priority 255).
+    pub fn is_owner(&self) -> bool {
+        self.cfg.priority == 255
+    }
+    /// The current master as `(address, priority)`: ourselves when Master,
+    /// the last heard master when Backup (including one being preempted),
+    /// None otherwise or after a priority-0 advert.
+    pub fn master(&self) -> Option<(IpAddr, u8)> {
+        match self.state {
+            State::Master => Some((self.cfg.primary_addr, self.effective)),
+            State::Backup => self.master,
+            State::Initialize | State::Fault => None,
+        }
+    }
+    /// Our own (clamped) `Advertisement_Interval`.
+    pub fn advert_interval(&self) -> Duration {
+        self.interval
+    }
+    /// Our interval in centiseconds as sent on the wire.
+    pub fn advert_interval_cs(&self) -> u16 {
+        interval_cs(self.cfg.version, self.interval)
+    }
+    /// `Master_Adver_Interval` (v3: adopted from the master's adverts).
+    pub fn master_advert_interval(&self) -> Duration {
+        self.master_adver_interval
+    }
+    /// `Skew_Time` with our effective priority.
+    pub fn skew_time(&self) -> Duration {
+        super::skew_time(self.cfg.version, self.effective, self.master_adver_interval)
+    }
+    /// `Master_Down_Interval` with our effective priority.
+    pub fn master_down_interval(&self) -> Duration {
+        super::master_down_interval(self.cfg.version, self.effective, self.master_adver_interval)
+    }
+    /// Master and (owner or `accept_mode`): the shell should accept packets
+    /// addressed to the VIPs (otherwise drop them, RFC 9568 §6.4.3).
+    pub fn accepts_vip_traffic(&self) -> bool {
+        self.state == State::Master && (self.is_owner() || self.cfg.accept_mode)
+    }
+    /// The fault raised with `set_fault`, if any.
+    pub fn fault(&self) -> Option<&FaultCause> {
+        self.fault.as_ref()
+    }
+    /// In maintenance (see `set_maintenance`).
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance
+    }
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    // ---- internals (some used by the Router for sync groups) ----
+
+    fn come_up(&mut self, now: Instant, reason: Reason) {
+        if self.is_owner() && !self.maintenance {
+            self.become_master(now, reason);
+        } else {
+            let from = self.state;
+            self.state = State::Backup;
+            self.master = None;
+            self.arm_startup_timers(now);
+            self.notify(now, from, reason);
+        }
+    }
+
+    fn arm_startup_timers(&mut self, now: Instant) {
+        self.master_adver_interval = self.interval;
+        self.down_by_prio0 = false;
+        self.preempt_until = if self.preempt_delay > Duration::ZERO {
+            Some(after(now, self.preempt_delay))
+        } else {
+            None
+        };
+        self.master_down_at = if self.maintenance {
+            None
+        } else {
+            Some(after(now, self.master_down_interval()))
+        };
+    }
+
+    fn become_master(&mut self, now: Instant, reason: Reason) {
+        let from = self.state;
+        self.state = State::Master;
+        self.master = None;
+        self.master_down_at = None;
+        self.down_by_prio0 = false;
+        self.preempt_until = None;
+        self.stats.became_master += 1;
+        self.send_advert(now);
+        self.actions.push_back(Action::ClaimVips);
+        if self.cfg.garp.repeat > 0 {
+            self.actions.push_back(Action::SendGratuitous {
+                repeat: self.cfg.garp.repeat,
+            });
+        }
+        self.garp_delay_at =
+            (!self.cfg.garp.delay.is_zero()).then(|| after(now, self.cfg.garp.delay));
+        self.garp_refresh_at = self
+            .cfg
+            .garp
+            .refresh
+            .filter(|r| !r.is_zero())
+            .map(|r| after(now, r));
+        self.notify(now, from, reason);
+    }
+
+    fn send_advert(&mut self, now: Instant) {
+        self.stats.adverts_sent += 1;
+        self.actions.push_back(Action::SendAdvert {
+            priority: self.effective,
+            max_advert_int_cs: self.advert_interval_cs(),
+        });
+        self.adver_at = Some(after(now, self.interval));
+    }
+
+    fn send_priority_zero(&mut self) {
+        self.stats.adverts_sent += 1;
+        self.stats.priority_zero_sent += 1;
+        self.actions.push_back(Action::SendAdvert {
+            priority: 0,
+            max_advert_int_cs: self.advert_interval_cs(),
+        });
+    }
+
+    /// Master bookkeeping on the way out (caller sets the new state).
+    fn leave_master(&mut self) {
+        self.adver_at = None;
+        self.garp_delay_at = None;
+        self.garp_refresh_at = None;
+        self.actions.push_back(Action::ReleaseVips);
+    }
+
+    fn clear_timers(&mut self) {
+        self.adver_at = None;
+        self.garp_delay_at = None;
+        self.garp_refresh_at = None;
+        self.master_down_at = None;
+        self.down_by_prio0 = false;
+        self.preempt_until = None;
+    }
+
+    fn notify(&mut self, now: Instant, from: State, reason: Reason) {
+        self.actions.push_back(Action::Notify(Transition {
+            from,
+            to: self.state,
+            reason,
+            at: now,
+        }));
+    }
+
+    /// Backup/Master -> Fault (no-op otherwise).
+    pub(crate) fn enter_fault(&mut self, now: Instant, reason: Reason) {
+        let from = self.state;
+        match from {
+            State::Master => {
+                self.send_priority_zero();
+                self.leave_master();
+            }
+            State::Backup => {}
+            State::Initialize | State::Fault => {
+                if from == State::Initialize {
+                    // start() with a remembered fault.
+                    self.clear_timers();
+                    self.state = State::Fault;
+                    self.notify(now, from, reason);
+                }
+                return;
+            }
+        }
+        self.clear_timers();
+        self.master = None;
+        self.state = State::Fault;
+        self.notify(now, from, reason);
+    }
+
+    /// Fault -> Backup with startup timers (owner -> Master).
+    pub(crate) fn leave_fault(&mut self, now: Instant, reason: Reason) {
+        if self.state == State::Fault {
+            self.come_up(now, reason);
+        }
+    }
+
+    pub(crate) fn set_group_fault(&mut self, on: bool) {
+        self.group_fault = on;
+    }
+
+    pub(crate) fn own_fault(&self) -> bool {
+        self.fault.is_some()
+    }
+
+    /// Set the fault flag without transitioning (the Router decides).
+    pub(crate) fn set_fault_flag(&mut self, cause: Option<FaultCause>) {
+        self.fault = cause;
+    }
+
+    /// Sync group: Backup -> Master (skipped in maintenance).
+    pub(crate) fn force_master(&mut self, now: Instant, reason: Reason) -> bool {
+        if self.state == State::Backup && !self.maintenance {
+            self.become_master(now, reason);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Sync group: Master -> Backup with `Master_Down_Timer :=
+    /// Master_Down_Interval`.
+    pub(crate) fn force_backup(&mut self, now: Instant, reason: Reason) -> bool {
+        if self.state != State::Master {
+            return false;
+        }
+        self.leave_master();
+        self.state = State::Backup;
+        self.master = None;
+        self.master_adver_interval = self.interval;
+        self.down_by_prio0 = false;
+        self.master_down_at = if self.maintenance {
+            None
+        } else {
+            Some(after(now, self.master_down_interval()))
+        };
+        self.notify(now, State::Master, reason);
+        true
+    }
+}
