@@ -34,9 +34,8 @@
 //! - VRRPv2: over the VRRP message only.
 //! - VRRPv3 over IPv6: over the IPv6 pseudo-header and the message (RFC 9568 section 5.2.8).
 //! - VRRPv3 over IPv4: RFC 9568 specifies the IPv4 pseudo-header too
-//!   ([`ChecksumMode::WithPseudoHeader`]); some implementations (keepalived's
-//!   `vrrp_checksum_compat`/old releases, some routers) omit it
-//!   ([`ChecksumMode::WithoutPseudoHeader`]). A receiver may accept both
+//!   ([`ChecksumMode::WithPseudoHeader`]); some older implementations omit it and sum the
+//!   message alone as VRRPv2 does ([`ChecksumMode::WithoutPseudoHeader`]). A receiver may accept both
 //!   ([`ChecksumPolicy::Any`]) and learns which one matched. **keepalived 2.2.7 uses the
 //!   pseudo-header by default**: every VRRPv3/IPv4 capture in `tests/data` (multicast and
 //!   unicast) verifies only with it.
