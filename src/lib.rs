@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod lab;
 pub mod net;
 pub mod proto;
 pub mod sim;

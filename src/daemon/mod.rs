@@ -1,1 +1,845 @@
-//! See crate docs.
+//! The I/O shell: a single-threaded tokio runtime that feeds the sans-IO [`crate::proto::Router`]
+//! with packets, timers, link events and signals, and carries out the actions it returns
+//! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
+
+pub mod counters;
+pub mod rx;
+pub mod tx;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{self, Config};
+use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope};
+use crate::net::packet::FrameSender;
+use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
+use crate::proto::{self, Action, FaultCause, InstanceConfig, Router, State, Transition};
+use crate::wire::{ChecksumMode, Family};
+
+use counters::{Counters, Drop, Drops};
+use rx::{Outcome, Received, RxView};
+use tx::TxView;
+
+/// How many packets may wait between the socket readers and the state machine.
+const RX_QUEUE: usize = 4096;
+/// Largest datagram read from a raw socket.
+const RX_BUF: usize = 4096;
+/// How often a master checks that its VIPs are still on the interface (besides netlink events).
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// Transitions kept per instance for status.
+const HISTORY: usize = 16;
+
+/// Runs the agent until SIGTERM/SIGINT. On those it hands over (priority 0), releases its VIPs
+/// and returns `Ok(())`.
+pub fn run(cfg: Config) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let nl = RtNetlink::new()?;
+        let mut daemon = Daemon::setup(cfg, nl).await?;
+        daemon.run().await
+    })
+}
+
+/// One raw socket, shared by the instances on one interface, family and source address.
+enum Sock {
+    V4(Arc<VrrpSocketV4>),
+    V6(Arc<VrrpSocketV6>),
+}
+
+struct SockInfo {
+    sock: Sock,
+    ifindex: u32,
+    family: Family,
+    src: IpAddr,
+}
+
+/// A packet from a socket reader task.
+struct Inbound {
+    sock: usize,
+    data: Vec<u8>,
+    v6: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+}
+
+/// What the shell knows of one instance beyond the state machine.
+pub struct Inst {
+    /// The configuration.
+    pub cfg: config::Instance,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface MAC (source of gratuitous frames).
+    pub mac: [u8; 6],
+    /// Our source address.
+    pub src: IpAddr,
+    /// The VIPs' addresses.
+    pub vip_addrs: Vec<IpAddr>,
+    /// Where adverts go: the multicast group, or each unicast peer.
+    pub dsts: Vec<IpAddr>,
+    /// Whether we hold the VIPs (claimed and not released).
+    pub holding: bool,
+    /// Whether the interface is up (with carrier).
+    pub link_up: bool,
+    /// Counters.
+    pub counters: Counters,
+    /// Last transitions, newest last.
+    pub history: VecDeque<Transition>,
+    sock: usize,
+    auth: Option<[u8; 8]>,
+    family: Family,
+    checksum: ChecksumMode,
+}
+
+impl Inst {
+    fn tx_view(&self) -> TxView<'_> {
+        TxView {
+            vrid: self.cfg.vrid,
+            version: proto_version(self.cfg.version),
+            auth: self.auth,
+            vips: &self.vip_addrs,
+            family: self.family,
+            checksum: self.checksum,
+            src: self.src,
+        }
+    }
+
+    fn rx_view(&self) -> RxView<'_> {
+        RxView {
+            version: proto_version(self.cfg.version),
+            auth: self.auth,
+            peers: &self.cfg.unicast_peers,
+            own: self.src,
+            vips: &self.vip_addrs,
+        }
+    }
+
+    fn addr_spec(vip: &config::Vip) -> AddrSpec {
+        AddrSpec {
+            addr: vip.addr,
+            prefix_len: vip.prefix_len,
+            label: vip.label.clone(),
+            scope: match vip.scope {
+                config::Scope::Global => Scope::Global,
+                config::Scope::Site => Scope::Site,
+                config::Scope::Link => Scope::Link,
+                config::Scope::Host => Scope::Host,
+            },
+            nodad: vip.addr.is_ipv6(),
+        }
+    }
+}
+
+fn proto_version(v: config::Version) -> proto::Version {
+    match v {
+        config::Version::V2 => proto::Version::V2,
+        config::Version::V3 => proto::Version::V3,
+    }
+}
+
+fn wire_family(f: config::Family) -> Family {
+    match f {
+        config::Family::V4 => Family::Ipv4,
+        config::Family::V6 => Family::Ipv6,
+    }
+}
+
+fn wire_checksum(c: config::ChecksumMode) -> ChecksumMode {
+    match c {
+        config::ChecksumMode::WithPseudoHeader => ChecksumMode::WithPseudoHeader,
+        config::ChecksumMode::WithoutPseudoHeader => ChecksumMode::WithoutPseudoHeader,
+    }
+}
+
+/// The proto configuration of an instance.
+pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig {
+    InstanceConfig {
+        name: c.name.clone(),
+        vrid: c.vrid,
+        version: proto_version(c.version),
+        priority: c.priority,
+        advert_interval: c.advert_interval,
+        preempt: c.preempt,
+        preempt_delay: c.preempt_delay,
+        accept_mode: c.accept,
+        primary_addr: primary,
+        garp: proto::GarpConfig {
+            delay: c.garp.master_delay,
+            repeat: u32::from(c.garp.master_repeat),
+            refresh: c.garp.master_refresh,
+            refresh_repeat: u32::from(c.garp.master_refresh_repeat),
+        },
+    }
+}
+
+fn other(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
+/// The running agent.
+pub struct Daemon<N: Netlink> {
+    nl: N,
+    router: Router,
+    insts: Vec<Inst>,
+    socks: Vec<SockInfo>,
+    frames: HashMap<u32, Arc<FrameSender>>,
+    demux: HashMap<(u32, Family, u8), usize>,
+    /// Drops not attributable to an instance, per interface index.
+    iface_drops: HashMap<u32, Drops>,
+    rx: mpsc::Receiver<Inbound>,
+    rx_tx: mpsc::Sender<Inbound>,
+    events: NetEvents,
+    /// Packets dropped because the receive queue was full (the loop could not keep up).
+    queue_full: Arc<AtomicU64>,
+}
+
+impl<N: Netlink> Daemon<N> {
+    /// Resolves interfaces and addresses, removes VIPs a crashed run left behind, opens the
+    /// sockets and starts the state machines.
+    pub async fn setup(cfg: Config, nl: N) -> io::Result<Self> {
+        // Subscribe first so no link or address change between our reads and the loop is lost.
+        let events = crate::net::netlink::subscribe()?;
+        let all_vips: Vec<IpAddr> = cfg
+            .instances
+            .iter()
+            .flat_map(|i| i.vips.iter().map(|v| v.addr))
+            .collect();
+        let mut insts = Vec::with_capacity(cfg.instances.len());
+        let mut socks: Vec<SockInfo> = Vec::new();
+        let mut frames = HashMap::new();
+        let mut demux = HashMap::new();
+        for c in &cfg.instances {
+            let link = nl.link_by_name(&c.interface).await?.ok_or_else(|| {
+                other(format!(
+                    "instance {}: interface {} does not exist",
+                    c.name, c.interface
+                ))
+            })?;
+            let family = wire_family(c.family);
+            let present = nl.addrs(link.index).await?;
+            let src = match c.source_address {
+                Some(a) => a,
+                None => pick_source(family, &present, &all_vips).ok_or_else(|| {
+                    other(format!(
+                        "instance {}: interface {} has no {} address to send adverts from; \
+                         add one or set source_address",
+                        c.name,
+                        c.interface,
+                        if family == Family::Ipv4 {
+                            "IPv4"
+                        } else {
+                            "link-local IPv6"
+                        }
+                    ))
+                })?,
+            };
+            // Crash recovery: a VIP of ours on the interface now was left by a previous run
+            // (we have not claimed anything yet). The address owner's VIPs are its own.
+            if !c.is_owner() {
+                for vip in &c.vips {
+                    if present.iter().any(|(a, _)| *a == vip.addr) {
+                        warn!(instance = %c.name, vip = %vip, "removing a VIP left on {} by a previous run", c.interface);
+                        nl.del_addr(link.index, vip.addr, vip.prefix_len).await?;
+                    }
+                }
+            }
+            let sock = match socks
+                .iter()
+                .position(|s| s.ifindex == link.index && s.family == family && s.src == src)
+            {
+                Some(i) => i,
+                None => {
+                    let sock = match src {
+                        IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                        IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                    };
+                    socks.push(SockInfo {
+                        sock,
+                        ifindex: link.index,
+                        family,
+                        src,
+                    });
+                    socks.len() - 1
+                }
+            };
+            if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(link.index) {
+                e.insert(Arc::new(FrameSender::open(link.index)?));
+            }
+            demux.insert((link.index, family, c.vrid), insts.len());
+            let dsts = if c.unicast_peers.is_empty() {
+                vec![match family {
+                    Family::Ipv4 => IpAddr::V4(crate::wire::vrrp::MCAST_V4),
+                    Family::Ipv6 => IpAddr::V6(crate::wire::vrrp::MCAST_V6),
+                }]
+            } else {
+                c.unicast_peers.clone()
+            };
+            insts.push(Inst {
+                cfg: c.clone(),
+                ifindex: link.index,
+                mac: link.mac.unwrap_or([0; 6]),
+                src,
+                vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
+                dsts,
+                holding: false,
+                link_up: link.up,
+                counters: Counters::default(),
+                history: VecDeque::with_capacity(HISTORY),
+                sock,
+                auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
+                family,
+                checksum: wire_checksum(c.checksum),
+            });
+        }
+        let protos: Vec<InstanceConfig> = insts
+            .iter()
+            .map(|i| instance_config(&i.cfg, i.src))
+            .collect();
+        let groups = cfg
+            .sync_groups
+            .iter()
+            .map(|g| proto::SyncGroupConfig {
+                name: g.name.clone(),
+                members: g
+                    .instances
+                    .iter()
+                    .filter_map(|n| insts.iter().position(|i| i.cfg.name == *n))
+                    .collect(),
+            })
+            .collect();
+        let router = Router::new(protos, groups).map_err(|e| other(format!("{e}")))?;
+        let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
+        let mut d = Daemon {
+            nl,
+            router,
+            insts,
+            socks,
+            frames,
+            demux,
+            iface_drops: HashMap::new(),
+            rx,
+            rx_tx,
+            events,
+            queue_full: Arc::new(AtomicU64::new(0)),
+        };
+        d.spawn_readers();
+        let now = Instant::now();
+        d.router.start(now);
+        for idx in 0..d.insts.len() {
+            if !d.insts[idx].link_up {
+                let name = d.insts[idx].cfg.interface.clone();
+                let _ = d
+                    .router
+                    .set_fault(now, idx, Some(FaultCause::LinkDown(name)));
+            }
+        }
+        info!(
+            instances = d.insts.len(),
+            sockets = d.socks.len(),
+            "vipd started"
+        );
+        Ok(d)
+    }
+
+    fn spawn_readers(&self) {
+        // Raw sockets see every VRRP packet on their interface: only the first socket of an
+        // (interface, family) reads, or each advert would be processed twice.
+        let mut seen: Vec<(u32, Family)> = Vec::new();
+        for (i, s) in self.socks.iter().enumerate() {
+            if seen.contains(&(s.ifindex, s.family)) {
+                continue;
+            }
+            seen.push((s.ifindex, s.family));
+            let tx = self.rx_tx.clone();
+            let full = Arc::clone(&self.queue_full);
+            match &s.sock {
+                Sock::V4(sock) => {
+                    let sock = Arc::clone(sock);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; RX_BUF];
+                        loop {
+                            match sock.recv(&mut buf).await {
+                                Ok(m) => {
+                                    let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
+                                    if forward(
+                                        &tx,
+                                        Inbound {
+                                            sock: i,
+                                            data,
+                                            v6: None,
+                                        },
+                                        &full,
+                                    )
+                                    .is_err()
+                                    {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    warn!(error = %e, "VRRP IPv4 socket receive failed");
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                }
+                            }
+                        }
+                    });
+                }
+                Sock::V6(sock) => {
+                    let sock = Arc::clone(sock);
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; RX_BUF];
+                        loop {
+                            match sock.recv(&mut buf).await {
+                                Ok(m) => {
+                                    let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
+                                    let v6 = Some((m.src, m.dst, m.hop_limit));
+                                    if forward(&tx, Inbound { sock: i, data, v6 }, &full).is_err() {
+                                        return;
+                                    }
+                                }
+                                Err(e) => {
+                                    warn!(error = %e, "VRRP IPv6 socket receive failed");
+                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+
+    /// The instances (for status).
+    pub fn instances(&self) -> &[Inst] {
+        &self.insts
+    }
+
+    /// The event loop.
+    pub async fn run(&mut self) -> io::Result<()> {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.drain().await;
+            let deadline = self
+                .router
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => {
+                    self.router.handle_timeout(Instant::now());
+                }
+                Some(pkt) = self.rx.recv() => self.on_packet(pkt),
+                Some(ev) = self.events.recv() => self.on_net_event(ev).await,
+                _ = reconcile.tick() => self.reconcile().await,
+                _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
+                _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
+                _ = hup.recv() => {
+                    warn!("SIGHUP: configuration reload is not available in this version; \
+                           restart vipd to apply a new configuration (state kept as is)");
+                }
+            }
+        }
+        self.router.shutdown(Instant::now());
+        self.drain().await;
+        info!("vipd stopped");
+        Ok(())
+    }
+
+    fn on_packet(&mut self, pkt: Inbound) {
+        let Some(s) = self.socks.get(pkt.sock) else {
+            return;
+        };
+        let (ifindex, family) = (s.ifindex, s.family);
+        let received = match pkt.v6 {
+            None => Received::V4(&pkt.data),
+            Some((src, dst, hop_limit)) => Received::V6 {
+                payload: &pkt.data,
+                src,
+                dst,
+                hop_limit,
+            },
+        };
+        let insts = &self.insts;
+        let demux = &self.demux;
+        let outcome = rx::classify(received, |vrid| {
+            let idx = *demux.get(&(ifindex, family, vrid))?;
+            Some((idx, insts.get(idx)?.rx_view()))
+        });
+        match outcome {
+            Outcome::Own => {}
+            Outcome::Drop {
+                instance: Some(idx),
+                reason,
+            } => self.count_drop(idx, reason),
+            Outcome::Drop {
+                instance: None,
+                reason,
+            } => {
+                self.iface_drops.entry(ifindex).or_default().add(reason);
+                debug!(ifindex, reason = %reason, "dropped VRRP packet");
+            }
+            Outcome::Accept(a) => {
+                if let Some(inst) = self.insts.get_mut(a.instance) {
+                    if !a.addresses_match {
+                        inst.counters.address_list_mismatch += 1;
+                        if inst.counters.address_list_mismatch.is_power_of_two() {
+                            warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, from = %a.advert.src,
+                                  "advert lists other virtual addresses than ours: check both configurations");
+                        }
+                    }
+                }
+                match self
+                    .router
+                    .handle_advert(Instant::now(), a.instance, &a.advert)
+                {
+                    Ok(()) => {
+                        if let Some(inst) = self.insts.get_mut(a.instance) {
+                            inst.counters.adverts_received += 1;
+                            if a.advert.priority == 0 {
+                                inst.counters.priority_zero_received += 1;
+                            }
+                        }
+                    }
+                    Err(e) => self.count_drop(a.instance, Drop::from_proto(e)),
+                }
+            }
+        }
+    }
+
+    fn count_drop(&mut self, idx: usize, reason: Drop) {
+        if let Some(inst) = self.insts.get_mut(idx) {
+            inst.counters.drops.add(reason);
+            let n = inst.counters.drops.get(reason);
+            if n.is_power_of_two() {
+                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, "dropped VRRP advert");
+            }
+        }
+    }
+
+    async fn on_net_event(&mut self, ev: NetEvent) {
+        let now = Instant::now();
+        match ev {
+            NetEvent::Link(link) => {
+                for idx in 0..self.insts.len() {
+                    let inst = &mut self.insts[idx];
+                    if inst.ifindex != link.index || inst.link_up == link.up {
+                        continue;
+                    }
+                    inst.link_up = link.up;
+                    let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
+                    if link.up {
+                        info!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link up");
+                    } else {
+                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link down");
+                    }
+                    if let Some(mac) = link.mac {
+                        inst.mac = mac;
+                    }
+                    let _ = self.router.set_fault(now, idx, (!link.up).then_some(cause));
+                }
+            }
+            NetEvent::LinkRemoved { index } => {
+                for idx in 0..self.insts.len() {
+                    let inst = &mut self.insts[idx];
+                    if inst.ifindex == index && inst.link_up {
+                        inst.link_up = false;
+                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "interface removed");
+                        let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
+                        let _ = self.router.set_fault(now, idx, Some(cause));
+                    }
+                }
+            }
+            NetEvent::AddrRemoved { index, addr, .. } => {
+                let mut restore = Vec::new();
+                for inst in self.insts.iter_mut() {
+                    if inst.ifindex != index || !inst.holding {
+                        continue;
+                    }
+                    if let Some(vip) = inst.cfg.vips.iter().find(|v| v.addr == addr) {
+                        warn!(instance = %inst.cfg.name, vip = %vip, "a VIP was removed behind our back while master; putting it back");
+                        inst.counters.vips_restored += 1;
+                        restore.push(Inst::addr_spec(vip));
+                    }
+                }
+                for spec in restore {
+                    if let Err(e) = self.nl.add_addr(index, &spec).await {
+                        error!(vip = %spec.addr, error = %e, "could not restore VIP");
+                    }
+                }
+            }
+            NetEvent::AddrAdded { .. } => {}
+        }
+    }
+
+    /// Safety net besides netlink events (which a full socket buffer can lose): a master puts
+    /// back any VIP missing from its interface.
+    async fn reconcile(&mut self) {
+        let mut by_if: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
+        for idx in 0..self.insts.len() {
+            if !self.insts[idx].holding {
+                continue;
+            }
+            let ifindex = self.insts[idx].ifindex;
+            if let std::collections::hash_map::Entry::Vacant(e) = by_if.entry(ifindex) {
+                match self.nl.addrs(ifindex).await {
+                    Ok(a) => {
+                        e.insert(a);
+                    }
+                    Err(e) => {
+                        warn!(ifindex, error = %e, "could not list addresses");
+                        continue;
+                    }
+                }
+            }
+            let present = by_if.get(&ifindex).cloned().unwrap_or_default();
+            let missing: Vec<AddrSpec> = self.insts[idx]
+                .cfg
+                .vips
+                .iter()
+                .filter(|v| !present.iter().any(|(a, _)| *a == v.addr))
+                .map(Inst::addr_spec)
+                .collect();
+            for spec in missing {
+                let inst = &mut self.insts[idx];
+                warn!(instance = %inst.cfg.name, vip = %spec.addr, "VIP missing from the interface while master; putting it back");
+                inst.counters.vips_restored += 1;
+                if let Err(e) = self.nl.add_addr(ifindex, &spec).await {
+                    error!(vip = %spec.addr, error = %e, "could not restore VIP");
+                }
+            }
+        }
+    }
+
+    async fn drain(&mut self) {
+        while let Some((idx, action)) = self.router.poll_action() {
+            self.execute(idx, action).await;
+        }
+    }
+
+    async fn execute(&mut self, idx: usize, action: Action) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        match action {
+            Action::SendAdvert {
+                priority,
+                max_advert_int_cs,
+            } => {
+                let Some(sock) = self.socks.get(inst.sock) else {
+                    return;
+                };
+                let mut buf = [0u8; tx::MAX_ADVERT_LEN];
+                for dst in &inst.dsts {
+                    let sent = match tx::build_advert(
+                        &mut buf,
+                        &inst.tx_view(),
+                        priority,
+                        max_advert_int_cs,
+                        *dst,
+                    ) {
+                        Ok(n) => {
+                            let payload = buf.get(..n).unwrap_or(&[]);
+                            match (&sock.sock, dst) {
+                                (Sock::V4(s), IpAddr::V4(d)) => s.send_to(payload, *d).await,
+                                (Sock::V6(s), IpAddr::V6(d)) => s.send_to(payload, *d).await,
+                                _ => Err(io::Error::other("address family mismatch")),
+                            }
+                        }
+                        Err(e) => Err(io::Error::other(e.to_string())),
+                    };
+                    match sent {
+                        Ok(_) => {
+                            inst.counters.adverts_sent += 1;
+                            if priority == 0 {
+                                inst.counters.priority_zero_sent += 1;
+                            }
+                        }
+                        Err(e) => {
+                            inst.counters.send_errors += 1;
+                            if inst.counters.send_errors.is_power_of_two() {
+                                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, to = %dst, error = %e,
+                                      count = inst.counters.send_errors, "could not send advert");
+                            }
+                        }
+                    }
+                }
+            }
+            Action::ClaimVips => {
+                inst.holding = true;
+                let ifindex = inst.ifindex;
+                let specs: Vec<AddrSpec> = inst.cfg.vips.iter().map(Inst::addr_spec).collect();
+                let name = inst.cfg.name.clone();
+                for spec in specs {
+                    match self.nl.add_addr(ifindex, &spec).await {
+                        Ok(()) => info!(instance = %name, vip = %spec.addr, "VIP added"),
+                        Err(e) => {
+                            error!(instance = %name, vip = %spec.addr, error = %e, "could not add VIP")
+                        }
+                    }
+                }
+            }
+            Action::ReleaseVips => {
+                inst.holding = false;
+                let ifindex = inst.ifindex;
+                let vips: Vec<(IpAddr, u8)> = inst
+                    .cfg
+                    .vips
+                    .iter()
+                    .map(|v| (v.addr, v.prefix_len))
+                    .collect();
+                let name = inst.cfg.name.clone();
+                for (addr, plen) in vips {
+                    match self.nl.del_addr(ifindex, addr, plen).await {
+                        Ok(()) => info!(instance = %name, vip = %addr, "VIP removed"),
+                        Err(e) => {
+                            error!(instance = %name, vip = %addr, error = %e, "could not remove VIP")
+                        }
+                    }
+                }
+            }
+            Action::SendGratuitous { repeat } => {
+                let Some(frames) = self.frames.get(&inst.ifindex) else {
+                    return;
+                };
+                let gap = inst.cfg.garp.interval;
+                let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
+                let mut batch: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..repeat {
+                    for vip in &inst.vip_addrs {
+                        match tx::build_gratuitous(&mut buf, inst.mac, *vip) {
+                            Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
+                            Err(e) => {
+                                warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
+                            }
+                        }
+                    }
+                }
+                if gap.is_zero() {
+                    for f in &batch {
+                        match frames.send(f).await {
+                            Ok(_) => inst.counters.gratuitous_sent += 1,
+                            Err(e) => {
+                                warn!(instance = %inst.cfg.name, error = %e, "could not send gratuitous frame")
+                            }
+                        }
+                    }
+                } else {
+                    // Paced bursts must not hold up the protocol: send from a task.
+                    inst.counters.gratuitous_sent += batch.len() as u64;
+                    let frames = Arc::clone(frames);
+                    tokio::spawn(async move {
+                        for f in batch {
+                            if let Err(e) = frames.send(&f).await {
+                                warn!(error = %e, "could not send gratuitous frame");
+                            }
+                            tokio::time::sleep(gap).await;
+                        }
+                    });
+                }
+            }
+            Action::Notify(t) => {
+                inst.counters.transitions += 1;
+                info!(
+                    instance = %inst.cfg.name,
+                    vrid = inst.cfg.vrid,
+                    from_state = %t.from,
+                    to_state = %t.to,
+                    reason = %t.reason,
+                    priority = self.router.instance(idx).map(|i| i.effective_priority()).unwrap_or(0),
+                    "transition"
+                );
+                if inst.history.len() == HISTORY {
+                    inst.history.pop_front();
+                }
+                inst.history.push_back(t);
+            }
+            Action::PriorityChanged { base, effective } => {
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
+            }
+        }
+    }
+
+    /// Packets dropped because the receive queue was full.
+    pub fn queue_full_drops(&self) -> u64 {
+        self.queue_full.load(Ordering::Relaxed)
+    }
+
+    /// Drops not attributable to an instance (undecodable, unknown VRID), per interface index.
+    pub fn interface_drops(&self) -> &HashMap<u32, Drops> {
+        &self.iface_drops
+    }
+
+    /// The state of instance `idx`.
+    pub fn state(&self, idx: usize) -> Option<State> {
+        self.router.instance(idx).map(|i| i.state())
+    }
+}
+
+fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result<(), ()> {
+    match tx.try_send(pkt) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            full.fetch_add(1, Ordering::Relaxed);
+            // Counted where the state machine can see it: the loop is saturated.
+            warn!(reason = %Drop::QueueFull, "receive queue full: dropping a VRRP packet");
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
+}
+
+/// Our source address when none is configured: IPv4, the first address of the interface that
+/// is not a VIP; IPv6, the link-local address (RFC 9568 §5.1.2.1).
+fn pick_source(family: Family, present: &[(IpAddr, u8)], vips: &[IpAddr]) -> Option<IpAddr> {
+    present.iter().map(|(a, _)| *a).find(|a| match (family, a) {
+        (Family::Ipv4, IpAddr::V4(v4)) => !vips.contains(a) && !v4.is_loopback(),
+        (Family::Ipv6, IpAddr::V6(v6)) => v6.is_unicast_link_local(),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn source_selection() {
+        let present = vec![
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), 24),
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)), 24),
+            ("fd00::11".parse().unwrap(), 64),
+            ("fe80::1".parse().unwrap(), 64),
+        ];
+        let vips = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))];
+        assert_eq!(
+            pick_source(Family::Ipv4, &present, &vips),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)))
+        );
+        assert_eq!(
+            pick_source(Family::Ipv6, &present, &vips),
+            Some("fe80::1".parse().unwrap())
+        );
+        assert_eq!(pick_source(Family::Ipv6, &present[..3], &vips), None);
+    }
+}
