@@ -99,12 +99,14 @@ impl Router {
         })
     }
 
-    /// Start every instance (see [`Instance::start`]).
+    /// Start every instance (see [`Instance::start`]). All instances start
+    /// before sync-group propagation, so an owner member pulls the other
+    /// members up to Master.
     pub fn start(&mut self, now: Instant) {
+        for inst in &mut self.instances {
+            inst.start(now);
+        }
         for i in 0..self.instances.len() {
-            if let Some(inst) = self.instances.get_mut(i) {
-                inst.start(now);
-            }
             self.settle(now, i);
         }
     }
@@ -214,12 +216,32 @@ impl Router {
                 inst.leave_fault(now, reason);
             }
         }
-        // Collect actions; forced transitions do not cascade, but a member
-        // coming up as owner (Master) pulls the others up as usual.
+        // Collect actions (a member clearing its own fault as owner pulls
+        // the others up through the usual propagation).
         self.settle(now, idx);
         for &m in &members {
             if m != idx {
                 self.settle(now, m);
+            }
+        }
+        // An owner member that came up with a SyncGroup reason is Master:
+        // bring the rest of the group along.
+        let any_master = members.iter().any(|&m| {
+            self.instances
+                .get(m)
+                .is_some_and(|i| i.state() == State::Master)
+        });
+        if any_master {
+            for &m in &members {
+                let reason = Reason::SyncGroup {
+                    group: group_name.clone(),
+                    member: idx,
+                };
+                if let Some(inst) = self.instances.get_mut(m)
+                    && inst.force_master(now, reason)
+                {
+                    self.drain_plain(m);
+                }
             }
         }
         Ok(())
@@ -243,7 +265,7 @@ impl Router {
             }
         }
         for &m in &members {
-            self.drain_plain(m);
+            self.settle(now, m);
         }
         Ok(())
     }
