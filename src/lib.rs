@@ -9,6 +9,7 @@
 //! - [`daemon`]: the tokio runtime that wires the above together.
 
 pub mod config;
+pub mod ctl;
 pub mod daemon;
 pub mod lab;
 pub mod net;

@@ -775,3 +775,26 @@ fn maintenance_hands_over_and_never_takes_over() {
     i.set_maintenance(t, false);
     assert_eq!(i.poll_timeout(), Some(t + i.master_down_interval()));
 }
+
+#[test]
+fn silent_maintenance_steps_down_without_priority_zero() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    i.set_maintenance_silently(tm, true);
+    assert_eq!(i.state(), State::Backup);
+    let a = drain(&mut i);
+    assert_eq!(a[0], Action::ReleaseVips);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::SendAdvert { .. })),
+        "a simulated crash must not advertise: {a:?}"
+    );
+    assert_eq!(i.poll_timeout(), None);
+    // Peers' adverts do not make it take over while silent.
+    i.handle_advert(tm + ms(1), &adv(2, 50, 100)).expect("ok");
+    assert_eq!(i.poll_timeout(), None);
+    i.set_maintenance_silently(tm + ms(10), false);
+    assert_eq!(
+        i.poll_timeout(),
+        Some(tm + ms(10) + i.master_down_interval())
+    );
+}

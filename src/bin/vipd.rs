@@ -75,7 +75,7 @@ fn main() -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!(target: "vipd::config", "{w}");
     }
-    match vipd::daemon::run(loaded.config) {
+    match vipd::daemon::run(loaded.config, cli.config.clone()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "vipd stopped on an error");

@@ -23,6 +23,8 @@ pub(crate) struct RawConfig {
 pub(crate) struct RawGlobal {
     pub(crate) router_id: Option<S<String>>,
     pub(crate) control_socket: Option<S<String>>,
+    pub(crate) control_group: Option<S<String>>,
+    pub(crate) metrics_listen: Option<S<String>>,
     pub(crate) vrrp_version: Option<S<i64>>,
     pub(crate) checksum: Option<S<String>>,
     pub(crate) garp_master_delay: Option<S<String>>,

@@ -33,6 +33,8 @@ const fn f(name: &'static str, kind: Kind) -> Field {
 pub(crate) const GLOBAL: &[Field] = &[
     f("router_id", Kind::Str),
     f("control_socket", Kind::Str),
+    f("control_group", Kind::Str),
+    f("metrics_listen", Kind::Str),
     f("vrrp_version", Kind::Int),
     f("checksum", Kind::Str),
     f("garp_master_delay", Kind::Duration),

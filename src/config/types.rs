@@ -258,6 +258,10 @@ pub struct Global {
     pub router_id: Option<String>,
     /// Path of the control socket `vipctl` talks to.
     pub control_socket: PathBuf,
+    /// Group whose members may read status over the control socket (root may do anything).
+    pub control_group: Option<String>,
+    /// Local address serving Prometheus metrics at /metrics; `None` = off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Default VRRP version of instances.
     pub vrrp_version: Version,
     /// Default VRRPv3/IPv4 checksum mode of instances.
@@ -271,6 +275,8 @@ impl Default for Global {
         Global {
             router_id: None,
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            control_group: None,
+            metrics_listen: None,
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),

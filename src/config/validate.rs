@@ -482,6 +482,34 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
             out.control_socket = PathBuf::from(s);
         }
     }
+    if let Some(v) = &g.control_group {
+        let s = v.get_ref();
+        if s.is_empty()
+            || s.len() > 32
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            r.error_hint(
+                v.span(),
+                format!("control_group \"{}\" is not a valid group name", shorten(s)),
+                "use an existing group such as \"vipd\" (members may run `vipctl status`)",
+            );
+        } else {
+            out.control_group = Some(s.clone());
+        }
+    }
+    if let Some(v) = &g.metrics_listen {
+        let s = v.get_ref();
+        match s.parse::<std::net::SocketAddr>() {
+            Ok(a) => out.metrics_listen = Some(a),
+            Err(_) => r.error_hint(
+                v.span(),
+                format!("metrics_listen \"{}\" is not an address:port", shorten(s)),
+                "for example \"127.0.0.1:9488\" or \"[::1]:9488\"",
+            ),
+        }
+    }
     if let Some(v) = &g.vrrp_version {
         if let Some(ver) = version(r, v, "vrrp_version") {
             out.vrrp_version = ver;

@@ -2,6 +2,7 @@
 //! with packets, timers, link events and signals, and carries out the actions it returns
 //! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
 
+pub mod control;
 pub mod counters;
 pub mod rx;
 pub mod tx;
@@ -9,9 +10,10 @@ pub mod tx;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
@@ -39,13 +41,14 @@ const HISTORY: usize = 16;
 
 /// Runs the agent until SIGTERM/SIGINT. On those it hands over (priority 0), releases its VIPs
 /// and returns `Ok(())`.
-pub fn run(cfg: Config) -> io::Result<()> {
+pub fn run(cfg: Config, config_path: PathBuf) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let nl = RtNetlink::new()?;
         let mut daemon = Daemon::setup(cfg, nl).await?;
+        daemon.serve_control(config_path).await?;
         daemon.run().await
     })
 }
@@ -90,8 +93,12 @@ pub struct Inst {
     pub link_up: bool,
     /// Counters.
     pub counters: Counters,
-    /// Last transitions, newest last.
-    pub history: VecDeque<Transition>,
+    /// Last transitions with their wall-clock time, newest last.
+    pub history: VecDeque<(SystemTime, Transition)>,
+    /// When the instance entered its current state.
+    pub since: SystemTime,
+    /// The last failover drill.
+    pub last_drill: Option<crate::ctl::DrillReport>,
     sock: usize,
     auth: Option<[u8; 8]>,
     family: Family,
@@ -196,8 +203,14 @@ pub struct Daemon<N: Netlink> {
     rx: mpsc::Receiver<Inbound>,
     rx_tx: mpsc::Sender<Inbound>,
     events: NetEvents,
+    /// Control socket and metrics (see [`control`]).
+    ctl: control::Control,
     /// Packets dropped because the receive queue was full (the loop could not keep up).
     queue_full: Arc<AtomicU64>,
+    /// Sync groups of the running configuration (reload compares them).
+    sync_groups: Vec<config::SyncGroup>,
+    /// Sockets below this index already have their reader task (or share one).
+    readers: usize,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -206,149 +219,41 @@ impl<N: Netlink> Daemon<N> {
     pub async fn setup(cfg: Config, nl: N) -> io::Result<Self> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
-        let all_vips: Vec<IpAddr> = cfg
-            .instances
-            .iter()
-            .flat_map(|i| i.vips.iter().map(|v| v.addr))
-            .collect();
-        let mut insts = Vec::with_capacity(cfg.instances.len());
-        let mut socks: Vec<SockInfo> = Vec::new();
-        let mut frames = HashMap::new();
-        let mut demux = HashMap::new();
-        for c in &cfg.instances {
-            let link = nl.link_by_name(&c.interface).await?.ok_or_else(|| {
-                other(format!(
-                    "instance {}: interface {} does not exist",
-                    c.name, c.interface
-                ))
-            })?;
-            let family = wire_family(c.family);
-            let present = nl.addrs(link.index).await?;
-            let src = match c.source_address {
-                Some(a) => a,
-                None => pick_source(family, &present, &all_vips).ok_or_else(|| {
-                    other(format!(
-                        "instance {}: interface {} has no {} address to send adverts from; \
-                         add one or set source_address",
-                        c.name,
-                        c.interface,
-                        if family == Family::Ipv4 {
-                            "IPv4"
-                        } else {
-                            "link-local IPv6"
-                        }
-                    ))
-                })?,
-            };
-            // Crash recovery: a VIP of ours on the interface now was left by a previous run
-            // (we have not claimed anything yet). The address owner's VIPs are its own.
-            if !c.is_owner() {
-                for vip in &c.vips {
-                    if present.iter().any(|(a, _)| *a == vip.addr) {
-                        warn!(instance = %c.name, vip = %vip, "removing a VIP left on {} by a previous run", c.interface);
-                        nl.del_addr(link.index, vip.addr, vip.prefix_len).await?;
-                    }
-                }
-            }
-            let sock = match socks
-                .iter()
-                .position(|s| s.ifindex == link.index && s.family == family && s.src == src)
-            {
-                Some(i) => i,
-                None => {
-                    let sock = match src {
-                        IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
-                            &c.interface,
-                            link.index,
-                            a,
-                            true,
-                        )?)),
-                        IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
-                            &c.interface,
-                            link.index,
-                            a,
-                            true,
-                        )?)),
-                    };
-                    socks.push(SockInfo {
-                        sock,
-                        ifindex: link.index,
-                        family,
-                        src,
-                    });
-                    socks.len() - 1
-                }
-            };
-            if let std::collections::hash_map::Entry::Vacant(e) = frames.entry(link.index) {
-                e.insert(Arc::new(FrameSender::open(link.index)?));
-            }
-            demux.insert((link.index, family, c.vrid), insts.len());
-            let dsts = if c.unicast_peers.is_empty() {
-                vec![match family {
-                    Family::Ipv4 => IpAddr::V4(crate::wire::vrrp::MCAST_V4),
-                    Family::Ipv6 => IpAddr::V6(crate::wire::vrrp::MCAST_V6),
-                }]
-            } else {
-                c.unicast_peers.clone()
-            };
-            insts.push(Inst {
-                cfg: c.clone(),
-                ifindex: link.index,
-                mac: link.mac.unwrap_or([0; 6]),
-                src,
-                vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
-                dsts,
-                holding: false,
-                link_up: link.up,
-                counters: Counters::default(),
-                history: VecDeque::with_capacity(HISTORY),
-                sock,
-                auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
-                family,
-                checksum: wire_checksum(c.checksum),
-            });
-        }
-        let protos: Vec<InstanceConfig> = insts
-            .iter()
-            .map(|i| instance_config(&i.cfg, i.src))
-            .collect();
-        let groups = cfg
-            .sync_groups
-            .iter()
-            .map(|g| proto::SyncGroupConfig {
-                name: g.name.clone(),
-                members: g
-                    .instances
-                    .iter()
-                    .filter_map(|n| insts.iter().position(|i| i.cfg.name == *n))
-                    .collect(),
-            })
-            .collect();
-        let router = Router::new(protos, groups).map_err(|e| other(format!("{e}")))?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
         let mut d = Daemon {
             nl,
-            router,
-            insts,
-            socks,
-            frames,
-            demux,
+            router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
+            insts: Vec::with_capacity(cfg.instances.len()),
+            socks: Vec::new(),
+            frames: HashMap::new(),
+            demux: HashMap::new(),
             iface_drops: HashMap::new(),
             rx,
             rx_tx,
             events,
+            ctl: control::Control::new(&cfg.global),
             queue_full: Arc::new(AtomicU64::new(0)),
+            sync_groups: cfg.sync_groups.clone(),
+            readers: 0,
         };
-        d.spawn_readers();
+        let all_vips = all_vips(&cfg);
+        for c in &cfg.instances {
+            let inst = d.prepare(c, &all_vips, true).await?;
+            d.insts.push(inst);
+        }
+        let protos = d
+            .insts
+            .iter()
+            .map(|i| instance_config(&i.cfg, i.src))
+            .collect();
+        d.router =
+            Router::new(protos, sync_groups(&cfg, &d.insts)).map_err(|e| other(format!("{e}")))?;
+        d.rebuild_demux();
+        d.spawn_readers(0);
         let now = Instant::now();
         d.router.start(now);
         for idx in 0..d.insts.len() {
-            if !d.insts[idx].link_up {
-                let name = d.insts[idx].cfg.interface.clone();
-                let _ = d
-                    .router
-                    .set_fault(now, idx, Some(FaultCause::LinkDown(name)));
-            }
+            d.apply_link_state(now, idx);
         }
         info!(
             instances = d.insts.len(),
@@ -358,11 +263,267 @@ impl<N: Netlink> Daemon<N> {
         Ok(d)
     }
 
-    fn spawn_readers(&self) {
+    /// Resolves one instance: interface, MAC, source address, socket, frame sender.
+    /// With `cleanup`, removes its VIPs from the interface (left there by a crash).
+    async fn prepare(
+        &mut self,
+        c: &config::Instance,
+        all_vips: &[IpAddr],
+        cleanup: bool,
+    ) -> io::Result<Inst> {
+        let link = self.nl.link_by_name(&c.interface).await?.ok_or_else(|| {
+            other(format!(
+                "instance {}: interface {} does not exist",
+                c.name, c.interface
+            ))
+        })?;
+        let family = wire_family(c.family);
+        let present = self.nl.addrs(link.index).await?;
+        let src = match c.source_address {
+            Some(a) => a,
+            None => pick_source(family, &present, all_vips).ok_or_else(|| {
+                other(format!(
+                    "instance {}: interface {} has no {} address to send adverts from; \
+                     add one or set source_address",
+                    c.name,
+                    c.interface,
+                    if family == Family::Ipv4 {
+                        "IPv4"
+                    } else {
+                        "link-local IPv6"
+                    }
+                ))
+            })?,
+        };
+        // Crash recovery: a VIP of ours on the interface now was left by a previous run
+        // (we have not claimed anything yet). The address owner's VIPs are its own.
+        if cleanup && !c.is_owner() {
+            for vip in &c.vips {
+                if present.iter().any(|(a, _)| *a == vip.addr) {
+                    warn!(instance = %c.name, vip = %vip, "removing a VIP left on {} by a previous run", c.interface);
+                    self.nl
+                        .del_addr(link.index, vip.addr, vip.prefix_len)
+                        .await?;
+                }
+            }
+        }
+        let sock = match self
+            .socks
+            .iter()
+            .position(|s| s.ifindex == link.index && s.family == family && s.src == src)
+        {
+            Some(i) => i,
+            None => {
+                let sock = match src {
+                    IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                        &c.interface,
+                        link.index,
+                        a,
+                        true,
+                    )?)),
+                    IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                        &c.interface,
+                        link.index,
+                        a,
+                        true,
+                    )?)),
+                };
+                self.socks.push(SockInfo {
+                    sock,
+                    ifindex: link.index,
+                    family,
+                    src,
+                });
+                self.socks.len() - 1
+            }
+        };
+        if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(link.index) {
+            e.insert(Arc::new(FrameSender::open(link.index)?));
+        }
+        let dsts = if c.unicast_peers.is_empty() {
+            vec![match family {
+                Family::Ipv4 => IpAddr::V4(crate::wire::vrrp::MCAST_V4),
+                Family::Ipv6 => IpAddr::V6(crate::wire::vrrp::MCAST_V6),
+            }]
+        } else {
+            c.unicast_peers.clone()
+        };
+        Ok(Inst {
+            cfg: c.clone(),
+            ifindex: link.index,
+            mac: link.mac.unwrap_or([0; 6]),
+            src,
+            vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
+            dsts,
+            holding: false,
+            link_up: link.up,
+            counters: Counters::default(),
+            history: VecDeque::with_capacity(HISTORY),
+            since: SystemTime::now(),
+            last_drill: None,
+            sock,
+            auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
+            family,
+            checksum: wire_checksum(c.checksum),
+        })
+    }
+
+    fn rebuild_demux(&mut self) {
+        self.demux = self
+            .insts
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| ((inst.ifindex, inst.family, inst.cfg.vrid), i))
+            .collect();
+    }
+
+    /// A down link at start (or for a new instance) is a fault.
+    fn apply_link_state(&mut self, now: Instant, idx: usize) {
+        if let Some(inst) = self.insts.get(idx) {
+            if !inst.link_up {
+                let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
+                let _ = self.router.set_fault(now, idx, Some(cause));
+            }
+        }
+    }
+
+    /// Applies a new configuration: instances are matched by name; an unchanged instance
+    /// keeps running untouched (its VIPs do not move); a changed one hands over cleanly and
+    /// restarts with the new settings; removed ones hand over and stop; new ones start as
+    /// backup. Nothing changes if the new configuration cannot be applied.
+    pub async fn reload(&mut self, cfg: Config) -> Result<String, String> {
+        let groups_same = { self.sync_groups == cfg.sync_groups };
+        let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
+        let keep: Vec<Option<usize>> = cfg
+            .instances
+            .iter()
+            .map(|c| {
+                let old = self.insts.iter().position(|o| o.cfg.name == c.name)?;
+                let same = self.insts.get(old).is_some_and(|o| o.cfg == *c);
+                (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old)
+            })
+            .collect();
+        // 1. Prepare what is new first: if that fails, nothing has changed yet.
+        let all_vips = all_vips(&cfg);
+        let mut fresh: Vec<Option<Inst>> = Vec::with_capacity(cfg.instances.len());
+        for (c, k) in cfg.instances.iter().zip(&keep) {
+            if k.is_some() {
+                fresh.push(None);
+            } else {
+                fresh.push(Some(
+                    self.prepare(c, &all_vips, false)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ));
+            }
+        }
+        let protos: Vec<InstanceConfig> = cfg
+            .instances
+            .iter()
+            .zip(&fresh)
+            .zip(&keep)
+            .map(|((c, f), k)| {
+                let src = match (f, k) {
+                    (Some(f), _) => f.src,
+                    (None, Some(k)) => self
+                        .insts
+                        .get(*k)
+                        .map(|o| o.src)
+                        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                    (None, None) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                };
+                instance_config(c, src)
+            })
+            .collect();
+        // Validate the new router before touching the running one.
+        let names: Vec<String> = cfg.instances.iter().map(|c| c.name.clone()).collect();
+        let groups: Vec<proto::SyncGroupConfig> = cfg
+            .sync_groups
+            .iter()
+            .map(|g| proto::SyncGroupConfig {
+                name: g.name.clone(),
+                members: g
+                    .instances
+                    .iter()
+                    .filter_map(|n| names.iter().position(|x| x == n))
+                    .collect(),
+            })
+            .collect();
+        Router::new(protos.clone(), groups.clone()).map_err(|e| e.to_string())?;
+        // 2. Hand over and stop what goes away or changes.
+        let now = Instant::now();
+        let kept_old: Vec<usize> = keep.iter().flatten().copied().collect();
+        let (mut removed, mut changed) = (0, 0);
+        for idx in 0..self.insts.len() {
+            if kept_old.contains(&idx) {
+                continue;
+            }
+            let name = self
+                .insts
+                .get(idx)
+                .map(|i| i.cfg.name.clone())
+                .unwrap_or_default();
+            if cfg.instance(&name).is_some() {
+                changed += 1;
+            } else {
+                removed += 1;
+            }
+            let _ = self.router.shutdown_one(now, idx);
+        }
+        self.drain().await;
+        // 3. Swap in the new set.
+        let old_router = std::mem::replace(
+            &mut self.router,
+            Router::new(Vec::new(), Vec::new()).map_err(|e| e.to_string())?,
+        );
+        self.router = old_router
+            .rebuild(protos, &keep, groups)
+            .map_err(|e| e.to_string())?;
+        let mut old_insts: Vec<Option<Inst>> = std::mem::take(&mut self.insts)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (f, k) in fresh.into_iter().zip(&keep) {
+            let inst = match (f, k) {
+                (Some(f), _) => f,
+                (None, Some(k)) => match old_insts.get_mut(*k).and_then(Option::take) {
+                    Some(i) => i,
+                    None => return Err("internal error: kept instance missing".into()),
+                },
+                (None, None) => return Err("internal error: instance neither kept nor new".into()),
+            };
+            self.insts.push(inst);
+        }
+        self.rebuild_demux();
+        self.spawn_readers(self.readers);
+        let now = Instant::now();
+        for (idx, k) in keep.iter().enumerate() {
+            if k.is_none() {
+                let _ = self.router.start_one(now, idx);
+                self.apply_link_state(now, idx);
+            }
+        }
+        self.sync_groups = cfg.sync_groups.clone();
+        let added = cfg.instances.len() - kept_old.len() - changed;
+        let unchanged = kept_old.len();
+        let msg = format!(
+            "configuration reloaded: {unchanged} unchanged, {changed} changed (restarted), {added} added, {removed} removed"
+        );
+        info!(unchanged, changed, added, removed, "configuration reloaded");
+        Ok(msg)
+    }
+
+    fn spawn_readers(&mut self, from: usize) {
         // Raw sockets see every VRRP packet on their interface: only the first socket of an
         // (interface, family) reads, or each advert would be processed twice.
-        let mut seen: Vec<(u32, Family)> = Vec::new();
-        for (i, s) in self.socks.iter().enumerate() {
+        let mut seen: Vec<(u32, Family)> = self
+            .socks
+            .iter()
+            .take(from)
+            .map(|s| (s.ifindex, s.family))
+            .collect();
+        self.readers = self.socks.len();
+        for (i, s) in self.socks.iter().enumerate().skip(from) {
             if seen.contains(&(s.ifindex, s.family)) {
                 continue;
             }
@@ -450,15 +611,25 @@ impl<N: Netlink> Daemon<N> {
                 }
                 Some(pkt) = self.rx.recv() => self.on_packet(pkt),
                 Some(ev) = self.events.recv() => self.on_net_event(ev).await,
+                Some(req) = self.ctl.rx.recv() => self.on_control(req).await,
+                () = control::drill_tick(self.ctl.drill.is_some()) => self.drill_progress().await,
                 _ = reconcile.tick() => self.reconcile().await,
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
                 _ = hup.recv() => {
-                    warn!("SIGHUP: configuration reload is not available in this version; \
-                           restart vipd to apply a new configuration (state kept as is)");
+                    info!("SIGHUP: reloading the configuration");
+                    control::notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                    let r = self.reload_from_control().await;
+                    match (r.ok, r.message, r.error) {
+                        (true, Some(m), _) => info!("{m}"),
+                        (_, _, Some(e)) => error!("reload failed, running configuration kept: {e}"),
+                        _ => {}
+                    }
+                    control::notify_systemd(&[sd_notify::NotifyState::Ready]);
                 }
             }
         }
+        control::notify_systemd(&[sd_notify::NotifyState::Stopping]);
         self.router.shutdown(Instant::now());
         self.drain().await;
         info!("vipd stopped");
@@ -771,7 +942,8 @@ impl<N: Netlink> Daemon<N> {
                 if inst.history.len() == HISTORY {
                     inst.history.pop_front();
                 }
-                inst.history.push_back(t);
+                inst.since = SystemTime::now();
+                inst.history.push_back((inst.since, t));
             }
             Action::PriorityChanged { base, effective } => {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
@@ -806,6 +978,27 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
     }
+}
+
+fn all_vips(cfg: &Config) -> Vec<IpAddr> {
+    cfg.instances
+        .iter()
+        .flat_map(|i| i.vips.iter().map(|v| v.addr))
+        .collect()
+}
+
+fn sync_groups(cfg: &Config, insts: &[Inst]) -> Vec<proto::SyncGroupConfig> {
+    cfg.sync_groups
+        .iter()
+        .map(|g| proto::SyncGroupConfig {
+            name: g.name.clone(),
+            members: g
+                .instances
+                .iter()
+                .filter_map(|n| insts.iter().position(|i| i.cfg.name == *n))
+                .collect(),
+        })
+        .collect()
 }
 
 /// Our source address when none is configured: IPv4, the first address of the interface that

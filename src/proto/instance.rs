@@ -407,13 +407,26 @@ impl Instance {
     /// then stays Backup without a down timer, so it never takes over.
     /// `false` re-arms the startup timer (owner: goes Master).
     pub fn set_maintenance(&mut self, now: Instant, on: bool) {
+        self.maintenance_mode(now, on, true);
+    }
+
+    /// Like [`Instance::set_maintenance`], but a master steps down WITHOUT the priority-0
+    /// advert: it just goes silent, as a crashed master would, so that a drill measures the
+    /// real detection time (`Master_Down_Interval`) of the peers.
+    pub fn set_maintenance_silently(&mut self, now: Instant, on: bool) {
+        self.maintenance_mode(now, on, false);
+    }
+
+    fn maintenance_mode(&mut self, now: Instant, on: bool, handover: bool) {
         if on == self.maintenance {
             return;
         }
         self.maintenance = on;
         match (self.state, on) {
             (State::Master, true) => {
-                self.send_priority_zero();
+                if handover {
+                    self.send_priority_zero();
+                }
                 self.leave_master();
                 self.state = State::Backup;
                 self.master = None;

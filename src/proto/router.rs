@@ -99,6 +99,51 @@ impl Router {
         })
     }
 
+    /// Reload: a router for `configs` and `groups` in which instance `i` is the old
+    /// instance `keep[i]` carried over as it runs (state, timers, counters), and every other
+    /// instance is new (in `Initialize`: call [`Router::start_one`]). Old instances not
+    /// carried over are dropped: shut them down first ([`Router::shutdown_one`]) and drain
+    /// their actions. A kept instance must have the same configuration as before.
+    pub fn rebuild(
+        self,
+        configs: Vec<InstanceConfig>,
+        keep: &[Option<usize>],
+        groups: Vec<SyncGroupConfig>,
+    ) -> Result<Self, ConfigError> {
+        let mut fresh = Router::new(configs, groups)?;
+        let mut old: Vec<Option<Instance>> = self.instances.into_iter().map(Some).collect();
+        for (i, k) in keep.iter().enumerate() {
+            let Some(k) = k else { continue };
+            let carried = old.get_mut(*k).and_then(Option::take);
+            if let (Some(slot), Some(inst)) = (fresh.instances.get_mut(i), carried) {
+                if inst.config() == slot.config() {
+                    *slot = inst;
+                }
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// Starts one instance (after [`Router::rebuild`]); a no-op unless it is in `Initialize`.
+    pub fn start_one(&mut self, now: Instant, idx: usize) -> Result<(), UnknownInstance> {
+        self.instances
+            .get_mut(idx)
+            .ok_or(UnknownInstance(idx))?
+            .start(now);
+        self.settle(now, idx);
+        Ok(())
+    }
+
+    /// Clean stop of one instance (a master hands over with priority 0).
+    pub fn shutdown_one(&mut self, now: Instant, idx: usize) -> Result<(), UnknownInstance> {
+        self.instances
+            .get_mut(idx)
+            .ok_or(UnknownInstance(idx))?
+            .shutdown(now);
+        self.drain_plain(idx);
+        Ok(())
+    }
+
     /// Start every instance (see [`Instance::start`]). All instances start
     /// before sync-group propagation, so an owner member pulls the other
     /// members up to Master.
@@ -254,6 +299,27 @@ impl Router {
         idx: usize,
         on: bool,
     ) -> Result<(), UnknownInstance> {
+        self.maintenance_mode(now, idx, on, true)
+    }
+
+    /// Maintenance without the priority-0 handover (a simulated crash, for drills); see
+    /// [`Instance::set_maintenance_silently`].
+    pub fn set_maintenance_silently(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        on: bool,
+    ) -> Result<(), UnknownInstance> {
+        self.maintenance_mode(now, idx, on, false)
+    }
+
+    fn maintenance_mode(
+        &mut self,
+        now: Instant,
+        idx: usize,
+        on: bool,
+        handover: bool,
+    ) -> Result<(), UnknownInstance> {
         let g = *self.group_of.get(idx).ok_or(UnknownInstance(idx))?;
         let members = match g {
             Some(g) => self.members(g),
@@ -261,7 +327,11 @@ impl Router {
         };
         for &m in &members {
             if let Some(inst) = self.instances.get_mut(m) {
-                inst.set_maintenance(now, on);
+                if handover {
+                    inst.set_maintenance(now, on);
+                } else {
+                    inst.set_maintenance_silently(now, on);
+                }
             }
         }
         for &m in &members {

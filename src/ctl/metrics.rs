@@ -1,0 +1,282 @@
+//! Prometheus metrics: rendered with prometheus-client from a status snapshot at each scrape,
+//! served over a minimal HTTP/1.1 endpoint (GET /metrics) on a configured local address.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::server::CtlRequest;
+use super::{Command, Status};
+
+type Labels = Vec<(String, String)>;
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+const STATES: [&str; 4] = ["MASTER", "BACKUP", "FAULT", "INIT"];
+
+/// Renders the Prometheus text exposition of a status snapshot.
+pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
+    let mut reg = Registry::with_prefix("vipd");
+    let state = Family::<Labels, Gauge>::default();
+    let priority = Family::<Labels, Gauge>::default();
+    let transitions = Family::<Labels, Counter>::default();
+    let sent = Family::<Labels, Counter>::default();
+    let received = Family::<Labels, Counter>::default();
+    let drops = Family::<Labels, Counter>::default();
+    let iface_drops = Family::<Labels, Counter>::default();
+    let tracker_up = Family::<Labels, Gauge>::default();
+    let tracker_contrib = Family::<Labels, Gauge>::default();
+    let vip_present = Family::<Labels, Gauge>::default();
+    let failover = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for i in &status.instances {
+        let vrid = i.vrid.to_string();
+        let base = [
+            ("instance", i.name.as_str()),
+            ("vrid", vrid.as_str()),
+            ("interface", i.interface.as_str()),
+        ];
+        for s in STATES {
+            let mut l = base.to_vec();
+            l.push(("state", s));
+            state
+                .get_or_create(&labels(&l))
+                .set(i64::from(i.state == s));
+        }
+        let mut l = base.to_vec();
+        l.push(("kind", "base"));
+        priority
+            .get_or_create(&labels(&l))
+            .set(i64::from(i.base_priority));
+        let mut l = base.to_vec();
+        l.push(("kind", "effective"));
+        priority
+            .get_or_create(&labels(&l))
+            .set(i64::from(i.effective_priority));
+        transitions
+            .get_or_create(&labels(&base))
+            .inc_by(i.counters.transitions);
+        sent.get_or_create(&labels(&base))
+            .inc_by(i.counters.adverts_sent);
+        received
+            .get_or_create(&labels(&base))
+            .inc_by(i.counters.adverts_received);
+        for (reason, n) in &i.counters.drops {
+            let mut l = base.to_vec();
+            l.push(("reason", reason.as_str()));
+            drops.get_or_create(&labels(&l)).inc_by(*n);
+        }
+        for t in &i.trackers {
+            let mut l = base.to_vec();
+            l.push(("tracker", t.name.as_str()));
+            l.push(("kind", t.kind.as_str()));
+            tracker_up.get_or_create(&labels(&l)).set(i64::from(t.up));
+            tracker_contrib
+                .get_or_create(&labels(&l))
+                .set(i64::from(t.contribution));
+        }
+        for v in &i.vips {
+            let mut l = base.to_vec();
+            l.push(("address", v.address.as_str()));
+            vip_present
+                .get_or_create(&labels(&l))
+                .set(i64::from(v.present));
+        }
+        if let Some(total) = i.last_drill.as_ref().and_then(|d| d.total_ms) {
+            failover.get_or_create(&labels(&base)).set(total / 1e3);
+        }
+    }
+    for (ifname, reasons) in &status.interface_drops {
+        for (reason, n) in reasons {
+            iface_drops
+                .get_or_create(&labels(&[("interface", ifname), ("reason", reason)]))
+                .inc_by(*n);
+        }
+    }
+    reg.register(
+        "instance_state",
+        "1 for the state the instance is in",
+        state,
+    );
+    reg.register("priority", "Base and effective VRRP priority", priority);
+    reg.register("transitions", "State transitions", transitions);
+    reg.register("adverts_sent", "VRRP advertisements sent", sent);
+    reg.register("adverts_received", "VRRP advertisements accepted", received);
+    reg.register("drops", "Dropped VRRP packets by reason", drops);
+    reg.register(
+        "interface_drops",
+        "Dropped VRRP packets not attributable to an instance",
+        iface_drops,
+    );
+    reg.register("tracker_up", "1 while the tracker is healthy", tracker_up);
+    reg.register(
+        "tracker_contribution",
+        "What the tracker adds to the priority now",
+        tracker_contrib,
+    );
+    reg.register(
+        "vip_present",
+        "1 while the VIP is on the interface",
+        vip_present,
+    );
+    reg.register(
+        "last_failover_seconds",
+        "Duration of the last failover drill (start to the new master's gratuitous ARP/NA)",
+        failover,
+    );
+    let queue = Counter::<u64>::default();
+    queue.inc_by(status.queue_full_drops);
+    reg.register(
+        "receive_queue_full",
+        "Packets dropped because the receive queue was full",
+        queue,
+    );
+    let mut out = String::new();
+    encode(&mut out, &reg)?;
+    Ok(out)
+}
+
+/// Largest HTTP request head read.
+const MAX_REQUEST: usize = 8192;
+
+/// Serves GET /metrics on `addr`, asking the daemon loop for a status at each scrape.
+pub async fn serve(addr: SocketAddr, tx: mpsc::Sender<CtlRequest>) -> io::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| io::Error::new(e.kind(), format!("bind metrics address {addr}: {e}")))?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut head = vec![0u8; MAX_REQUEST];
+                let mut len = 0;
+                let read = tokio::time::timeout(Duration::from_secs(5), async {
+                    while len < head.len() {
+                        let n = stream.read(&mut head[len..]).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        len += n;
+                        if head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    Ok::<_, io::Error>(())
+                })
+                .await;
+                if !matches!(read, Ok(Ok(()))) {
+                    return;
+                }
+                let first = head[..len].split(|b| *b == b'\n').next().unwrap_or(&[]);
+                let (code, body, ctype) = if first.starts_with(b"GET /metrics ") {
+                    let (reply, rx) = oneshot::channel();
+                    let status = match tx
+                        .send(CtlRequest {
+                            cmd: Command::Status,
+                            reply,
+                        })
+                        .await
+                    {
+                        Ok(()) => rx.await.ok().and_then(|r| r.status),
+                        Err(_) => None,
+                    };
+                    match status.map(|s| render(&s)) {
+                        Some(Ok(text)) => (
+                            "200 OK",
+                            text,
+                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                        ),
+                        _ => (
+                            "503 Service Unavailable",
+                            "vipd is busy or stopping\n".into(),
+                            "text/plain",
+                        ),
+                    }
+                } else {
+                    ("404 Not Found", "try /metrics\n".into(), "text/plain")
+                };
+                let resp = format!(
+                    "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                if let Err(e) = stream.write_all(resp.as_bytes()).await {
+                    debug!(error = %e, "metrics client went away");
+                }
+            });
+        }
+    });
+    warn!(%addr, "serving Prometheus metrics");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctl::{Counters, InstanceStatus, TrackerStatus, VipStatus};
+
+    #[test]
+    fn renders_instances() {
+        let mut counters = Counters {
+            adverts_sent: 5,
+            ..Counters::default()
+        };
+        counters.drops.insert("ttl_not_255".into(), 2);
+        let s = Status {
+            instances: vec![InstanceStatus {
+                name: "VI_1".into(),
+                vrid: 51,
+                interface: "eth0".into(),
+                state: "MASTER".into(),
+                base_priority: 150,
+                effective_priority: 130,
+                trackers: vec![TrackerStatus {
+                    name: "chk".into(),
+                    kind: "script".into(),
+                    up: false,
+                    weight: -20,
+                    contribution: -20,
+                }],
+                vips: vec![VipStatus {
+                    address: "10.0.0.100/24".into(),
+                    present: true,
+                }],
+                counters,
+                ..InstanceStatus::default()
+            }],
+            ..Status::default()
+        };
+        let text = render(&s).unwrap();
+        assert!(text.contains(r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#), "{text}");
+        assert!(text.contains(
+            r#"vipd_priority{instance="VI_1",vrid="51",interface="eth0",kind="effective"} 130"#
+        ));
+        assert!(text.contains(
+            r#"vipd_drops_total{instance="VI_1",vrid="51",interface="eth0",reason="ttl_not_255"} 2"#
+        ));
+        assert!(
+            text.contains(
+                r#"vipd_adverts_sent_total{instance="VI_1",vrid="51",interface="eth0"} 5"#
+            )
+        );
+        assert!(text.contains("vipd_tracker_contribution"));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

@@ -1,0 +1,355 @@
+//! The control socket: a versioned JSON-lines protocol over a unix stream socket, spoken by
+//! `vipctl` and served by `vipd`. One request per line, one response per line; a connection
+//! may carry several. The protocol is documented in docs/control-protocol.md.
+
+pub mod metrics;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. A request with another major version is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest request or response line accepted (bytes).
+pub const MAX_LINE: usize = 1 << 20;
+
+/// A request (`{"v":1,"cmd":"status"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version.
+    pub v: u32,
+    /// The command.
+    #[serde(flatten)]
+    pub cmd: Command,
+}
+
+/// The commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Read-only: the state of every instance.
+    Status,
+    /// Drain (`on`) or undrain an instance (all when `instance` is absent): a master hands
+    /// over at once (priority 0) and the instance stays backup without taking over.
+    Maintenance {
+        /// Instance name; all instances when absent.
+        #[serde(default)]
+        instance: Option<String>,
+        /// On or off.
+        on: bool,
+    },
+    /// Re-read the configuration file and apply it.
+    Reload,
+    /// Failover drill on a master instance: hand over (or, with `crash`, go silent without
+    /// priority 0), watch the peer take over, then restore.
+    Drill {
+        /// Instance name; the only master instance when absent.
+        #[serde(default)]
+        instance: Option<String>,
+        /// Simulate a dead master (no priority-0 advert) to measure real detection time.
+        #[serde(default)]
+        crash: bool,
+    },
+}
+
+impl Command {
+    /// Whether the command changes anything (only root may send those).
+    pub fn is_change(&self) -> bool {
+        !matches!(self, Command::Status)
+    }
+}
+
+/// A response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version.
+    pub v: u32,
+    /// Whether the command succeeded.
+    pub ok: bool,
+    /// What went wrong (when `ok` is false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A human-readable result line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// `status` result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Status>,
+    /// `drill` result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillReport>,
+}
+
+impl Response {
+    /// A failure.
+    pub fn error(msg: impl Into<String>) -> Response {
+        Response {
+            v: PROTOCOL_VERSION,
+            ok: false,
+            error: Some(msg.into()),
+            ..Response::default()
+        }
+    }
+
+    /// A success with a message.
+    pub fn ok(msg: impl Into<String>) -> Response {
+        Response {
+            v: PROTOCOL_VERSION,
+            ok: true,
+            message: Some(msg.into()),
+            ..Response::default()
+        }
+    }
+}
+
+/// The whole agent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Router id (config or host name).
+    pub router_id: String,
+    /// vipd version.
+    pub version: String,
+    /// Process id.
+    pub pid: u32,
+    /// Start time, Unix milliseconds.
+    pub started_unix_ms: u64,
+    /// Configuration file in use.
+    pub config: String,
+    /// The instances, in configuration order.
+    pub instances: Vec<InstanceStatus>,
+    /// Drops not attributable to an instance, per interface then reason.
+    pub interface_drops: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Packets dropped because the receive queue was full.
+    pub queue_full_drops: u64,
+}
+
+/// One instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// Name.
+    pub name: String,
+    /// VRID.
+    pub vrid: u8,
+    /// Interface.
+    pub interface: String,
+    /// VRRP version (2 or 3).
+    pub version: u8,
+    /// `MASTER`, `BACKUP`, `FAULT` or `INIT`.
+    pub state: String,
+    /// When it entered that state, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// Why it entered it.
+    pub reason: String,
+    /// Configured priority.
+    pub base_priority: u8,
+    /// Priority in use (base + tracker weights, clamped).
+    pub effective_priority: u8,
+    /// Sum of tracker weights.
+    pub priority_adjust: i32,
+    /// Each tracker's contribution.
+    pub trackers: Vec<TrackerStatus>,
+    /// The fault cause while in FAULT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// In maintenance (drained).
+    pub maintenance: bool,
+    /// Preemption on.
+    pub preempt: bool,
+    /// Our source address.
+    pub source: String,
+    /// The master we hear (address, priority), when backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<Peer>,
+    /// Our advert interval, milliseconds.
+    pub advert_interval_ms: u64,
+    /// The master's advert interval in use (v3 adopts it), milliseconds.
+    pub master_advert_interval_ms: u64,
+    /// Master_Down_Interval, milliseconds (fractional).
+    pub master_down_interval_ms: f64,
+    /// Unicast peers (empty: multicast).
+    pub unicast_peers: Vec<String>,
+    /// The VIPs.
+    pub vips: Vec<VipStatus>,
+    /// Counters.
+    pub counters: Counters,
+    /// Last transitions, oldest first.
+    pub transitions: Vec<TransitionStatus>,
+    /// The last drill on this instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_drill: Option<DrillReport>,
+}
+
+/// A VRRP peer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peer {
+    /// Address.
+    pub address: String,
+    /// Priority.
+    pub priority: u8,
+}
+
+/// One tracker's contribution to an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackerStatus {
+    /// Tracker name.
+    pub name: String,
+    /// Kind (script, http, tcp, file, process, interface).
+    pub kind: String,
+    /// Healthy?
+    pub up: bool,
+    /// Weight (0: FAULT when down).
+    pub weight: i32,
+    /// What it adds to the priority now.
+    pub contribution: i32,
+}
+
+/// One VIP.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VipStatus {
+    /// `addr/prefix`.
+    pub address: String,
+    /// Whether it is on the interface right now (checked when the status was taken).
+    pub present: bool,
+}
+
+/// Counters of an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Adverts sent.
+    pub adverts_sent: u64,
+    /// Adverts received and accepted.
+    pub adverts_received: u64,
+    /// Priority-0 adverts sent.
+    pub priority_zero_sent: u64,
+    /// Priority-0 adverts received.
+    pub priority_zero_received: u64,
+    /// Transitions.
+    pub transitions: u64,
+    /// Gratuitous ARP / NA frames sent.
+    pub gratuitous_sent: u64,
+    /// VIPs put back after being removed behind our back.
+    pub vips_restored: u64,
+    /// Send errors.
+    pub send_errors: u64,
+    /// Adverts with another address list than ours.
+    pub address_list_mismatch: u64,
+    /// Drops by reason (only non-zero reasons).
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// One transition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionStatus {
+    /// When, Unix milliseconds.
+    pub unix_ms: u64,
+    /// From state.
+    pub from: String,
+    /// To state.
+    pub to: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The result of a failover drill.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrillReport {
+    /// Instance.
+    pub instance: String,
+    /// Crash mode (silent) or clean handover (priority 0).
+    pub crash: bool,
+    /// When it started, Unix milliseconds.
+    pub started_unix_ms: u64,
+    /// Steps, in order: (what, milliseconds after the start).
+    pub steps: Vec<DrillStep>,
+    /// The new master (address, priority), when one took over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_master: Option<Peer>,
+    /// Start to the gratuitous announcement of the VIPs by the new master (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<f64>,
+    /// The protocol bound for this takeover (ms).
+    pub bound_ms: f64,
+    /// Whether a peer took over within the bound (+ tolerance).
+    pub ok: bool,
+    /// Explanation when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// One step of a drill.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DrillStep {
+    /// What happened.
+    pub what: String,
+    /// Milliseconds after the start.
+    pub at_ms: f64,
+}
+
+/// Sends one request and reads the response (blocking; for `vipctl`).
+pub fn request(socket: &Path, cmd: Command, timeout: Duration) -> io::Result<Response> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "cannot connect to vipd's control socket {}: {e} (is vipd running? are you root or in its control group?)",
+                socket.display()
+            ),
+        )
+    })?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_vec(&Request {
+        v: PROTOCOL_VERSION,
+        cmd,
+    })
+    .map_err(io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reader = BufReader::new(stream).take(MAX_LINE as u64);
+    let mut buf = Vec::new();
+    reader.read_until(b'\n', &mut buf)?;
+    if buf.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "vipd closed the control connection without answering",
+        ));
+    }
+    serde_json::from_slice(&buf)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad response: {e}")))
+}
+
+use std::io::Read as _;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_json_shape() {
+        let r = Request {
+            v: 1,
+            cmd: Command::Maintenance {
+                instance: Some("VI_1".into()),
+                on: true,
+            },
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"v":1,"cmd":"maintenance","instance":"VI_1","on":true}"#
+        );
+        let back: Request = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, r);
+        let st: Request = serde_json::from_str(r#"{"v":1,"cmd":"status"}"#).unwrap();
+        assert_eq!(st.cmd, Command::Status);
+        assert!(serde_json::from_str::<Request>(r#"{"v":1,"cmd":"explode"}"#).is_err());
+        assert!(!Command::Status.is_change());
+        assert!(Command::Reload.is_change());
+    }
+}
