@@ -12,6 +12,7 @@ command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
 python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
+command -v nft >/dev/null 2>&1 || need+=(nftables)
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}; run as root so they can be installed" >&2

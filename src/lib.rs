@@ -7,6 +7,7 @@
 //! - [`config`]: TOML configuration, validation with file:line:column diagnostics.
 //! - [`net`]: Linux I/O: raw VRRP sockets, AF_PACKET frames, netlink (behind one trait).
 //! - [`daemon`]: the tokio runtime that wires the above together.
+//! - [`lab`]: throw-away LANs of network namespaces (the drill, network tests, benchmarks).
 
 pub mod config;
 pub mod ctl;

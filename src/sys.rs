@@ -77,24 +77,6 @@ pub fn setsockopt_int(fd: &impl AsFd, level: i32, name: i32, value: i32) -> io::
     }
 }
 
-/// Moves the CALLING THREAD into the network namespace referred to by `ns`
-/// (an open `/run/netns/NAME` or `/proc/PID/ns/net` file): `setns(fd, CLONE_NEWNET)`.
-///
-/// Sockets created afterwards on this thread (and threads it spawns) live in that
-/// namespace. Used by the test harness and by a daemon started with a target netns.
-#[allow(unsafe_code)]
-pub fn enter_netns(ns: &impl AsFd) -> io::Result<()> {
-    let raw = ns.as_fd().as_raw_fd();
-    // SAFETY: plain syscall on a valid borrowed descriptor; it only changes the calling
-    // thread's namespace membership and touches no memory of ours.
-    let rc = unsafe { libc::setns(raw, libc::CLONE_NEWNET) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Registers an owned socket with the current tokio reactor.
 ///
 /// Wraps `AsyncFd::register` (unsafe since tokio 1.54: the fd must stay the same open

@@ -84,13 +84,15 @@ fn start(lan: &Lan, dir: &TempDir, s: &Setup, agents: &[Agent], i: usize) -> Chi
         "config check failed: {}",
         String::from_utf8_lossy(&check.stderr)
     );
-    lan.host(i).spawn(&[
-        env!("CARGO_BIN_EXE_vipd"),
-        "--config",
-        path.to_str().unwrap(),
-        "--log",
-        "debug",
-    ])
+    lan.host(i)
+        .spawn(&[
+            env!("CARGO_BIN_EXE_vipd"),
+            "--config",
+            path.to_str().unwrap(),
+            "--log",
+            "debug",
+        ])
+        .unwrap()
 }
 
 fn v4_setup(lan: &Lan) -> Setup {
@@ -118,7 +120,7 @@ fn interval(s: &Setup) -> Duration {
 /// Who holds the VIP now (host indexes).
 fn holders(lan: &Lan, vip: IpAddr) -> Vec<usize> {
     (0..lan.hosts().len())
-        .filter(|&i| lan.host(i).has_addr("eth0", vip))
+        .filter(|&i| lan.host(i).has_addr("eth0", vip).unwrap())
         .collect()
 }
 
@@ -177,7 +179,9 @@ fn elect(
         "client saw no gratuitous announcement of {vip} from the master"
     );
     assert!(
-        lan.client(0).ping_timeout(vip, Duration::from_secs(2)),
+        lan.client(0)
+            .ping_timeout(vip, Duration::from_secs(2))
+            .unwrap(),
         "client cannot reach {vip}"
     );
     // Adverts on the wire carry TTL 255 and the master's priority.
@@ -191,8 +195,8 @@ fn elect(
 }
 
 fn lan_with_client(tag: &str, n: usize) -> (Lan, Sniffer) {
-    let mut lan = Lan::new(tag, n);
-    lan.add_client();
+    let mut lan = Lan::new(tag, n).unwrap();
+    lan.add_client().unwrap();
     let sniff = Sniffer::start(Some(lan.client(0).name())).unwrap();
     (lan, sniff)
 }
@@ -244,8 +248,8 @@ fn crash_and_link_down_fails_over_within_bound() {
     let bound = proto::master_down_interval(Version::V3, 100, interval(&s));
     let mut watch = AddrWatcher::start(lan.host(1).name()).unwrap();
     let t0 = Instant::now();
-    c[0].kill();
-    lan.link_down(0);
+    c[0].kill().unwrap();
+    lan.link_down(0).unwrap();
     let took = takeover_time(&lan, &mut sniff, &s, 1, t0);
     let up = watch
         .wait(t0, s.vip, true, Duration::from_secs(5))
@@ -260,7 +264,11 @@ fn crash_and_link_down_fails_over_within_bound() {
         took <= bound + TOLERANCE,
         "takeover {took:?} over bound {bound:?} + {TOLERANCE:?}"
     );
-    assert!(lan.client(0).ping_timeout(s.vip, Duration::from_secs(2)));
+    assert!(
+        lan.client(0)
+            .ping_timeout(s.vip, Duration::from_secs(2))
+            .unwrap()
+    );
 }
 
 #[test]
@@ -272,8 +280,8 @@ fn clean_stop_hands_over_within_skew() {
     let mut c = elect(&lan, &s, &agents, &dir, &mut sniff);
     let bound = proto::skew_time(Version::V3, 100, interval(&s));
     let t0 = Instant::now();
-    c[0].signal(nix::sys::signal::Signal::SIGTERM);
-    let status = c[0].wait_timeout(Duration::from_secs(1));
+    c[0].signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = c[0].wait_timeout(Duration::from_secs(1)).unwrap();
     assert!(
         status.is_some_and(|s| s.success()),
         "vipd did not exit 0 within 1 s of SIGTERM: {status:?}\n{}",
@@ -297,7 +305,7 @@ fn clean_stop_hands_over_within_skew() {
         "takeover {took:?} over skew {bound:?} + {TOLERANCE:?}"
     );
     assert!(
-        !lan.host(0).has_addr("eth0", s.vip),
+        !lan.host(0).has_addr("eth0", s.vip).unwrap(),
         "old master still holds the VIP"
     );
     wait_holder(&lan, s.vip, 1, Duration::from_secs(1), &[&c[1]]);
@@ -327,8 +335,8 @@ fn preemption_on_and_off() {
             );
         }
         drop(c0);
-        c1.signal(nix::sys::signal::Signal::SIGTERM);
-        c1.wait_timeout(Duration::from_secs(2));
+        c1.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+        c1.wait_timeout(Duration::from_secs(2)).unwrap();
         // A SIGKILLed agent may leave its VIP: clean up between rounds.
         for i in 0..2 {
             let _ =
@@ -359,14 +367,15 @@ fn ipv6_election_and_crash() {
     let addr = lan
         .host(0)
         .addrs_on("eth0")
+        .unwrap()
         .into_iter()
         .find(|a| a.addr == s.vip)
         .unwrap();
     assert!(!addr.tentative(), "IPv6 VIP must be added without DAD");
     let bound = proto::master_down_interval(Version::V3, 100, interval(&s));
     let t0 = Instant::now();
-    c[0].kill();
-    lan.link_down(0);
+    c[0].kill().unwrap();
+    lan.link_down(0).unwrap();
     let took = takeover_time(&lan, &mut sniff, &s, 1, t0);
     assert!(
         took <= bound + TOLERANCE,
@@ -399,19 +408,20 @@ fn unicast_peers() {
     let mut c2 = start(&lan, &dir, &s, &agents, 2);
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
-        lan.host(0).has_addr("eth0", s.vip),
+        lan.host(0).has_addr("eth0", s.vip).unwrap(),
         "h0 gave in to a stranger\n{}",
         c0.log()
     );
-    c2.kill();
+    c2.kill().unwrap();
     let _ = lan
         .host(2)
         .exec(&["ip", "addr", "del", &format!("{}/24", s.vip), "dev", "eth0"]);
     // A clean stop of h0 hands over to h1 over unicast.
     let mut c0 = c0;
-    c0.signal(nix::sys::signal::Signal::SIGTERM);
+    c0.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
     assert!(
         c0.wait_timeout(Duration::from_secs(1))
+            .unwrap()
             .is_some_and(|st| st.success())
     );
     wait_holder(&lan, s.vip, 1, Duration::from_secs(3), &[&c1]);
@@ -419,8 +429,8 @@ fn unicast_peers() {
     // sees only what the bridge floods; unicast adverts to h0/h1 are not flooded once the
     // bridge has learnt their MACs, so we check the agents' own view instead: h1 is master.
     let _ = sniff.events();
-    c1.signal(nix::sys::signal::Signal::SIGTERM);
-    let _ = c1.wait_timeout(Duration::from_secs(1));
+    c1.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let _ = c1.wait_timeout(Duration::from_secs(1)).unwrap();
 }
 
 #[test]
@@ -439,7 +449,7 @@ fn vrrpv2_with_auth() {
         .any(|e| matches!(e.what, Seen::Advert { version: 2, .. }));
     assert!(v, "no VRRPv2 advert seen");
     let t0 = Instant::now();
-    c[0].signal(nix::sys::signal::Signal::SIGTERM);
+    c[0].signal(nix::sys::signal::Signal::SIGTERM).unwrap();
     let took = takeover_time(&lan, &mut sniff, &s, 1, t0);
     let bound = proto::skew_time(Version::V2, 100, interval(&s));
     assert!(
@@ -472,8 +482,8 @@ fn ten_ms_adverts() {
     );
     let bound = proto::master_down_interval(Version::V3, 100, interval(&s));
     let t0 = Instant::now();
-    c[0].kill();
-    lan.link_down(0);
+    c[0].kill().unwrap();
+    lan.link_down(0).unwrap();
     let took = takeover_time(&lan, &mut sniff, &s, 1, t0);
     eprintln!("10 ms crash takeover {took:?} bound {bound:?}");
     assert!(
@@ -490,13 +500,13 @@ fn restart_after_sigkill_leaves_no_duplicate_vip() {
     let agents = [Agent::new(150), Agent::new(100)];
     let mut c = elect(&lan, &s, &agents, &dir, &mut sniff);
     // SIGKILL leaves the VIP on h0 (nobody removed it); h1 takes over: two holders for now.
-    c[0].kill();
+    c[0].kill().unwrap();
     common::wait_until(Duration::from_secs(3), || {
-        lan.host(1).has_addr("eth0", s.vip)
+        lan.host(1).has_addr("eth0", s.vip).unwrap()
     })
     .expect("h1 took over");
     assert!(
-        lan.host(0).has_addr("eth0", s.vip),
+        lan.host(0).has_addr("eth0", s.vip).unwrap(),
         "precondition: SIGKILL leaves the VIP"
     );
     // Restart h0: it must remove the stale VIP before anything else, then preempt back.

@@ -10,16 +10,18 @@ use vipd::net::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope, subscr
 
 #[test]
 fn link_lookup() {
-    let lan = Lan::new("nl_link", 1);
+    let lan = Lan::new("nl_link", 1).unwrap();
     let h = lan.host(0);
-    let (info, lo, none, by_index) = h.run_async(|| async {
-        let nl = RtNetlink::new().unwrap();
-        let info = nl.link_by_name("eth0").await.unwrap().unwrap();
-        let lo = nl.link_by_name("lo").await.unwrap().unwrap();
-        let none = nl.link_by_name("nosuchif0").await.unwrap();
-        let by_index = nl.link_by_index(info.index).await.unwrap();
-        (info, lo, none, by_index)
-    });
+    let (info, lo, none, by_index) = h
+        .run_async(|| async {
+            let nl = RtNetlink::new().unwrap();
+            let info = nl.link_by_name("eth0").await.unwrap().unwrap();
+            let lo = nl.link_by_name("lo").await.unwrap().unwrap();
+            let none = nl.link_by_name("nosuchif0").await.unwrap();
+            let by_index = nl.link_by_index(info.index).await.unwrap();
+            (info, lo, none, by_index)
+        })
+        .unwrap();
     assert_eq!(info.index, h.ifindex);
     assert_eq!(info.name, "eth0");
     assert_eq!(info.mac, Some(h.mac));
@@ -29,80 +31,88 @@ fn link_lookup() {
     assert_eq!(none, None);
     assert_eq!(by_index, Some(info.clone()));
     // Carrier loss: admin up, but not "up" for us.
-    lan.link_down(0);
-    let down = h.run_async(|| async {
-        RtNetlink::new()
-            .unwrap()
-            .link_by_name("eth0")
-            .await
-            .unwrap()
-            .unwrap()
-    });
+    lan.link_down(0).unwrap();
+    let down = h
+        .run_async(|| async {
+            RtNetlink::new()
+                .unwrap()
+                .link_by_name("eth0")
+                .await
+                .unwrap()
+                .unwrap()
+        })
+        .unwrap();
     assert!(!down.up);
 }
 
 #[test]
 fn add_list_delete_vips() {
-    let lan = Lan::new("nl_addr", 1);
+    let lan = Lan::new("nl_addr", 1).unwrap();
     let h = lan.host(0);
     let v4: IpAddr = Ipv4Addr::new(10, 99, lan.id, 200).into();
     let v6: IpAddr = Ipv6Addr::new(0xfd99, u16::from(lan.id), 0, 0, 0, 0, 0, 0x200).into();
     let idx = h.ifindex;
-    let listed = h.run_async(|| async {
-        let nl = RtNetlink::new().unwrap();
-        let spec4 = AddrSpec {
-            addr: v4,
-            prefix_len: 32,
-            label: Some("eth0:vip1".into()),
-            scope: Scope::Global,
-            nodad: false,
-        };
-        let spec6 = AddrSpec::vip(v6, 64);
-        nl.add_addr(idx, &spec4).await.unwrap();
-        nl.add_addr(idx, &spec4).await.unwrap(); // idempotent
-        nl.add_addr(idx, &spec6).await.unwrap();
-        nl.add_addr(idx, &spec6).await.unwrap();
-        nl.addrs(idx).await.unwrap()
-    });
+    let listed = h
+        .run_async(|| async {
+            let nl = RtNetlink::new().unwrap();
+            let spec4 = AddrSpec {
+                addr: v4,
+                prefix_len: 32,
+                label: Some("eth0:vip1".into()),
+                scope: Scope::Global,
+                nodad: false,
+            };
+            let spec6 = AddrSpec::vip(v6, 64);
+            nl.add_addr(idx, &spec4).await.unwrap();
+            nl.add_addr(idx, &spec4).await.unwrap(); // idempotent
+            nl.add_addr(idx, &spec6).await.unwrap();
+            nl.add_addr(idx, &spec6).await.unwrap();
+            nl.addrs(idx).await.unwrap()
+        })
+        .unwrap();
     assert!(listed.contains(&(v4, 32)), "{listed:?}");
     assert!(listed.contains(&(v6, 64)), "{listed:?}");
     assert!(listed.contains(&(IpAddr::V4(h.v4), 24)), "{listed:?}");
     assert!(listed.contains(&(IpAddr::V6(h.ll), 64)), "{listed:?}");
 
-    let addrs = h.addrs_on("eth0");
+    let addrs = h.addrs_on("eth0").unwrap();
     let a4 = addrs.iter().find(|a| a.addr == v4).unwrap();
     assert_eq!(a4.label.as_deref(), Some("eth0:vip1"));
     assert_eq!(a4.scope, "global");
     let a6 = addrs.iter().find(|a| a.addr == v6).unwrap();
     assert!(!a6.tentative(), "{a6:?}");
     assert!(a6.has_flag("nodad"), "{a6:?}");
-    let text = h.exec_ok(&["ip", "-6", "addr", "show", "dev", "eth0"]);
+    let text = h
+        .exec_ok(&["ip", "-6", "addr", "show", "dev", "eth0"])
+        .unwrap();
     assert!(!text.contains("tentative"), "{text}");
 
     // A VIP is reachable from the other side of the LAN... (from the host itself here).
-    assert!(h.ping(v4));
-    assert!(h.ping(v6));
+    assert!(h.ping(v4).unwrap());
+    assert!(h.ping(v6).unwrap());
 
-    let (after, bad) = h.run_async(|| async {
-        let nl = RtNetlink::new().unwrap();
-        nl.del_addr(idx, v4, 32).await.unwrap();
-        nl.del_addr(idx, v4, 32).await.unwrap(); // idempotent
-        nl.del_addr(idx, v6, 64).await.unwrap();
-        nl.del_addr(idx, v6, 64).await.unwrap();
-        let bad = nl.add_addr(9999, &AddrSpec::vip(v4, 32)).await;
-        (nl.addrs(idx).await.unwrap(), bad)
-    });
+    let (after, bad) = h
+        .run_async(|| async {
+            let nl = RtNetlink::new().unwrap();
+            nl.del_addr(idx, v4, 32).await.unwrap();
+            nl.del_addr(idx, v4, 32).await.unwrap(); // idempotent
+            nl.del_addr(idx, v6, 64).await.unwrap();
+            nl.del_addr(idx, v6, 64).await.unwrap();
+            let bad = nl.add_addr(9999, &AddrSpec::vip(v4, 32)).await;
+            (nl.addrs(idx).await.unwrap(), bad)
+        })
+        .unwrap();
     assert!(
         !after.iter().any(|(a, _)| *a == v4 || *a == v6),
         "{after:?}"
     );
     assert!(bad.is_err());
-    assert!(!h.has_addr("eth0", v4) && !h.has_addr("eth0", v6));
+    assert!(!h.has_addr("eth0", v4).unwrap() && !h.has_addr("eth0", v6).unwrap());
 }
 
 #[test]
 fn scope_is_applied() {
-    let lan = Lan::new("nl_scope", 1);
+    let lan = Lan::new("nl_scope", 1).unwrap();
     let h = lan.host(0);
     let idx = h.ifindex;
     let a: IpAddr = Ipv4Addr::new(10, 98, 0, 1).into();
@@ -111,9 +121,11 @@ fn scope_is_applied() {
         let mut spec = AddrSpec::vip(a, 32);
         spec.scope = Scope::Link;
         nl.add_addr(idx, &spec).await.unwrap();
-    });
+    })
+    .unwrap();
     let info = h
         .addrs_on("eth0")
+        .unwrap()
         .into_iter()
         .find(|x| x.addr == a)
         .unwrap();
@@ -139,7 +151,7 @@ async fn next_matching(
 
 #[test]
 fn events_link_and_addr() {
-    let lan = Lan::new("nl_events", 1);
+    let lan = Lan::new("nl_events", 1).unwrap();
     let h = lan.host(0);
     let idx = h.ifindex;
     let vip: IpAddr = Ipv4Addr::new(10, 99, lan.id, 201).into();
@@ -147,14 +159,14 @@ fn events_link_and_addr() {
     h.run_async(|| async {
         let mut ev = subscribe().unwrap();
         // Carrier loss (switch side down) -> Link{up: false}; back -> up: true.
-        lan.link_down(0);
+        lan.link_down(0).unwrap();
         let e = next_matching(
             &mut ev,
             |e| matches!(e, NetEvent::Link(l) if l.index == idx && !l.up),
         )
         .await;
         assert!(e.is_some(), "no link-down event");
-        lan.link_up(0);
+        lan.link_up(0).unwrap();
         let e = next_matching(
             &mut ev,
             |e| matches!(e, NetEvent::Link(l) if l.index == idx && l.up),
@@ -168,7 +180,8 @@ fn events_link_and_addr() {
             h.exec_ok(
                 &["ip", "addr", "add", &s, "dev", "eth0", "nodad"]
                     [..if a.is_ipv6() { 7 } else { 6 }],
-            );
+            )
+            .unwrap();
             let e = next_matching(&mut ev, |e| {
                 *e == NetEvent::AddrAdded {
                     index: idx,
@@ -178,7 +191,8 @@ fn events_link_and_addr() {
             })
             .await;
             assert!(e.is_some(), "no AddrAdded for {s}");
-            h.exec_ok(&["ip", "addr", "del", &s, "dev", "eth0"]);
+            h.exec_ok(&["ip", "addr", "del", &s, "dev", "eth0"])
+                .unwrap();
             let e = next_matching(&mut ev, |e| {
                 *e == NetEvent::AddrRemoved {
                     index: idx,
@@ -193,7 +207,8 @@ fn events_link_and_addr() {
         // Link removal: a dummy-less kernel may lack `dummy`; use a veth pair.
         h.exec_ok(&[
             "ip", "link", "add", "tmp0", "type", "veth", "peer", "name", "tmp1",
-        ]);
+        ])
+        .unwrap();
         let e = next_matching(
             &mut ev,
             |e| matches!(e, NetEvent::Link(l) if l.name == "tmp0"),
@@ -202,10 +217,11 @@ fn events_link_and_addr() {
         let Some(NetEvent::Link(l)) = e else {
             panic!("no new-link event")
         };
-        h.exec_ok(&["ip", "link", "del", "tmp0"]);
+        h.exec_ok(&["ip", "link", "del", "tmp0"]).unwrap();
         let e = next_matching(&mut ev, |e| *e == NetEvent::LinkRemoved { index: l.index }).await;
         assert!(e.is_some(), "no LinkRemoved");
-    });
+    })
+    .unwrap();
 }
 
 #[test]

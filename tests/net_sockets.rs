@@ -24,27 +24,31 @@ fn exchange_v4(
     let (ready_tx, ready_rx) = mpsc::channel();
     let (rx_ns, rx_if, rx_idx, rx_v4) = (rx.ns.clone(), rx.ifname.clone(), rx.ifindex, rx.v4);
     let receiver = std::thread::spawn(move || {
-        rx_ns.run_async(|| async move {
-            let s = VrrpSocketV4::open(&rx_if, rx_idx, rx_v4, multicast).unwrap();
-            ready_tx.send(()).unwrap();
-            let mut buf = [0u8; 1500];
-            let m = tokio::time::timeout(T, s.recv(&mut buf))
-                .await
-                .expect("timeout")
-                .unwrap();
-            (buf[..m.len].to_vec(), m)
-        })
+        rx_ns
+            .run_async(|| async move {
+                let s = VrrpSocketV4::open(&rx_if, rx_idx, rx_v4, multicast).unwrap();
+                ready_tx.send(()).unwrap();
+                let mut buf = [0u8; 1500];
+                let m = tokio::time::timeout(T, s.recv(&mut buf))
+                    .await
+                    .expect("timeout")
+                    .unwrap();
+                (buf[..m.len].to_vec(), m)
+            })
+            .unwrap()
     });
     ready_rx.recv_timeout(T).unwrap();
-    let heard_self = tx.run_async(|| async {
-        let s = VrrpSocketV4::open(&tx.ifname, tx.ifindex, tx.v4, multicast).unwrap();
-        assert_eq!(s.local(), tx.v4);
-        s.send_to(PAYLOAD, dst).await.unwrap();
-        let mut buf = [0u8; 1500];
-        tokio::time::timeout(Duration::from_millis(200), s.recv(&mut buf))
-            .await
-            .is_ok()
-    });
+    let heard_self = tx
+        .run_async(|| async {
+            let s = VrrpSocketV4::open(&tx.ifname, tx.ifindex, tx.v4, multicast).unwrap();
+            assert_eq!(s.local(), tx.v4);
+            s.send_to(PAYLOAD, dst).await.unwrap();
+            let mut buf = [0u8; 1500];
+            tokio::time::timeout(Duration::from_millis(200), s.recv(&mut buf))
+                .await
+                .is_ok()
+        })
+        .unwrap();
     let (bytes, meta) = receiver.join().unwrap();
     (bytes, meta, heard_self)
 }
@@ -70,7 +74,7 @@ fn check_v4(bytes: &[u8], meta: RecvMetaV4, src: Ipv4Addr, dst: Ipv4Addr) {
 
 #[test]
 fn vrrp_v4_multicast_and_unicast() {
-    let lan = Lan::new("sock_v4", 2);
+    let lan = Lan::new("sock_v4", 2).unwrap();
     let (h0, h1) = (lan.host(0), lan.host(1));
     let (bytes, meta, heard_self) = exchange_v4(h0, h1, true, VRRP_GROUP_V4);
     check_v4(&bytes, meta, h0.v4, VRRP_GROUP_V4);
@@ -83,33 +87,37 @@ fn exchange_v6(tx: &Host, rx: &Host, multicast: bool, dst: Ipv6Addr) -> (Vec<u8>
     let (ready_tx, ready_rx) = mpsc::channel();
     let (rx_ns, rx_if, rx_idx, rx_ll) = (rx.ns.clone(), rx.ifname.clone(), rx.ifindex, rx.ll);
     let receiver = std::thread::spawn(move || {
-        rx_ns.run_async(|| async move {
-            let s = VrrpSocketV6::open(&rx_if, rx_idx, rx_ll, multicast).unwrap();
-            ready_tx.send(()).unwrap();
-            let mut buf = [0u8; 1500];
-            let m = tokio::time::timeout(T, s.recv(&mut buf))
-                .await
-                .expect("timeout")
-                .unwrap();
-            (buf[..m.len].to_vec(), m)
-        })
+        rx_ns
+            .run_async(|| async move {
+                let s = VrrpSocketV6::open(&rx_if, rx_idx, rx_ll, multicast).unwrap();
+                ready_tx.send(()).unwrap();
+                let mut buf = [0u8; 1500];
+                let m = tokio::time::timeout(T, s.recv(&mut buf))
+                    .await
+                    .expect("timeout")
+                    .unwrap();
+                (buf[..m.len].to_vec(), m)
+            })
+            .unwrap()
     });
     ready_rx.recv_timeout(T).unwrap();
-    let heard_self = tx.run_async(|| async {
-        let s = VrrpSocketV6::open(&tx.ifname, tx.ifindex, tx.ll, multicast).unwrap();
-        s.send_to(PAYLOAD, dst).await.unwrap();
-        let mut buf = [0u8; 1500];
-        tokio::time::timeout(Duration::from_millis(200), s.recv(&mut buf))
-            .await
-            .is_ok()
-    });
+    let heard_self = tx
+        .run_async(|| async {
+            let s = VrrpSocketV6::open(&tx.ifname, tx.ifindex, tx.ll, multicast).unwrap();
+            s.send_to(PAYLOAD, dst).await.unwrap();
+            let mut buf = [0u8; 1500];
+            tokio::time::timeout(Duration::from_millis(200), s.recv(&mut buf))
+                .await
+                .is_ok()
+        })
+        .unwrap();
     let (bytes, meta) = receiver.join().unwrap();
     (bytes, meta, heard_self)
 }
 
 #[test]
 fn vrrp_v6_multicast_and_unicast() {
-    let lan = Lan::new("sock_v6", 2);
+    let lan = Lan::new("sock_v6", 2).unwrap();
     let (h0, h1) = (lan.host(0), lan.host(1));
     let (bytes, meta, heard_self) = exchange_v6(h0, h1, true, VRRP_GROUP_V6);
     assert_eq!(bytes, PAYLOAD);
@@ -134,16 +142,17 @@ fn vrrp_v6_multicast_and_unicast() {
 
 #[test]
 fn vrrp_v6_tshark_sees_hop_limit_and_tos() {
-    let lan = Lan::new("sock_v6_cap", 2);
+    let lan = Lan::new("sock_v6_cap", 2).unwrap();
     let (h0, h1) = (lan.host(0), lan.host(1));
-    let mut cap = Capture::start(h1, "eth0", "ip proto 112 or ip6 proto 112");
+    let mut cap = Capture::start(h1, "eth0", "ip proto 112 or ip6 proto 112").unwrap();
     h0.run_async(|| async {
         let s4 = VrrpSocketV4::open("eth0", h0.ifindex, h0.v4, true).unwrap();
         s4.send_to(PAYLOAD, VRRP_GROUP_V4).await.unwrap();
         let s6 = VrrpSocketV6::open("eth0", h0.ifindex, h0.ll, true).unwrap();
         s6.send_to(PAYLOAD, VRRP_GROUP_V6).await.unwrap();
-    });
-    let pkts = cap.stop();
+    })
+    .unwrap();
+    let pkts = cap.stop().unwrap();
     assert_eq!(pkts.len(), 2, "{pkts:#?}");
     assert_eq!(pkts[0].src, Some(h0.v4.into()));
     assert_eq!(pkts[0].dst, Some(VRRP_GROUP_V4.into()));
@@ -157,7 +166,7 @@ fn vrrp_v6_tshark_sees_hop_limit_and_tos() {
 
 #[test]
 fn truncated_datagram_is_an_error_and_socket_survives() {
-    let lan = Lan::new("sock_trunc", 2);
+    let lan = Lan::new("sock_trunc", 2).unwrap();
     let (h0, h1) = (lan.host(0), lan.host(1));
     let (ready_tx, ready_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -180,6 +189,7 @@ fn truncated_datagram_is_an_error_and_socket_survives() {
                 .unwrap();
             (e.kind(), m.len)
         })
+        .unwrap()
     });
     ready_rx.recv_timeout(T).unwrap();
     h0.run_async(move || async move {
@@ -187,7 +197,8 @@ fn truncated_datagram_is_an_error_and_socket_survives() {
         s.send_to(PAYLOAD, VRRP_GROUP_V6).await.unwrap();
         go_rx.recv_timeout(T).unwrap();
         s.send_to(PAYLOAD, VRRP_GROUP_V6).await.unwrap();
-    });
+    })
+    .unwrap();
     let (kind, len) = r.join().unwrap();
     assert_eq!(kind, std::io::ErrorKind::InvalidData);
     assert_eq!(len, PAYLOAD.len());
@@ -195,20 +206,21 @@ fn truncated_datagram_is_an_error_and_socket_survives() {
 
 #[test]
 fn frame_sender_frames_arrive_verbatim() {
-    let lan = Lan::new("sock_frame", 2);
+    let lan = Lan::new("sock_frame", 2).unwrap();
     let (h0, h1) = (lan.host(0), lan.host(1));
     let mut frame = vec![0xff; 6];
     frame.extend_from_slice(&h0.mac);
     frame.extend_from_slice(&[0x88, 0xb5]); // local experimental EtherType
     frame.extend_from_slice(b"vipd frame sender test, padded to the minimum..");
-    let mut cap = Capture::start(h1, "eth0", "ether proto 0x88b5");
+    let mut cap = Capture::start(h1, "eth0", "ether proto 0x88b5").unwrap();
     h0.run_async(|| async {
         let f = FrameSender::open(h0.ifindex).unwrap();
         assert_eq!(f.ifindex(), h0.ifindex);
         f.send(&frame).await.unwrap();
         assert!(f.send(&frame[..10]).await.is_err());
-    });
-    let pkts = cap.stop();
+    })
+    .unwrap();
+    let pkts = cap.stop().unwrap();
     assert_eq!(pkts.len(), 1, "{pkts:#?}");
     assert_eq!(pkts[0].bytes, frame);
     assert_eq!(pkts[0].eth_dst, "ff:ff:ff:ff:ff:ff");
@@ -216,16 +228,18 @@ fn frame_sender_frames_arrive_verbatim() {
 
 #[test]
 fn open_errors_are_errors() {
-    let lan = Lan::new("sock_err", 1);
+    let lan = Lan::new("sock_err", 1).unwrap();
     let h = lan.host(0);
     // Outside a runtime: error, not panic.
     h.run(|| {
         assert!(VrrpSocketV4::open("eth0", h.ifindex, h.v4, true).is_err());
         assert!(FrameSender::open(h.ifindex).is_err());
-    });
+    })
+    .unwrap();
     h.run_async(|| async {
         assert!(VrrpSocketV4::open("nosuch0", 77, h.v4, true).is_err());
         assert!(VrrpSocketV6::open("nosuch0", 77, h.ll, true).is_err());
         assert!(FrameSender::open(777).is_err());
-    });
+    })
+    .unwrap();
 }

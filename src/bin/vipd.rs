@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser, Debug)]
 #[command(name = "vipd", version, about = "VRRP virtual-IP failover agent")]
@@ -21,6 +21,15 @@ struct Cli {
     /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
     #[arg(long, default_value = "info", global = true)]
     log: String,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Local failover drill: starts agents in network namespaces on an embedded default
+    /// configuration, fails the master over and prints the timeline.
+    Drill(vipd::lab::drill::DrillArgs),
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -44,6 +53,16 @@ fn init_logging(format: LogFormat, filter: &str) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Drill(args)) = cli.command {
+        return match vipd::lab::drill::run(&args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("vipd drill: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if cli.check {
         return match vipd::config::load(&cli.config) {
             Ok(loaded) => {

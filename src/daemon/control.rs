@@ -253,7 +253,9 @@ impl<N: Netlink> Daemon<N> {
                 match masters.as_slice() {
                     [one] => *one,
                     [] => {
-                        return Err("no instance is master here: run the drill on the master".into());
+                        return Err(
+                            "no instance is master here: run the drill on the master".into()
+                        );
                     }
                     _ => return Err("several instances are master here: name one".into()),
                 }

@@ -1,7 +1,16 @@
 //! The lab: what the local failover drill, the network tests and the benchmarks share —
-//! entering network namespaces and watching the wire.
+//! throw-away LANs of network namespaces, processes inside them, and observers of the wire.
+//!
+//! - [`lan`] / [`ns`]: build a bridged LAN of namespaces, run commands and code inside them.
+//! - [`capture`]: tshark captures (independent decoder).
+//! - [`sniff`]: a timestamping AF_PACKET observer of adverts, GARPs and NAs.
+//! - [`watch`]: timestamped netlink address events of a namespace.
+//! - [`drill`]: `vipd drill`, the local failover drill.
 
-// pub mod drill; (waits for lab::lan)
+pub mod capture;
+pub mod drill;
+pub mod lan;
 pub mod netns;
+pub mod ns;
 pub mod sniff;
 pub mod watch;

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::Path;
 
 use nix::sched::{CloneFlags, setns};
 
@@ -14,7 +15,14 @@ pub fn enter(name: &str) -> io::Result<()> {
             format!("bad netns name {name:?}"),
         ));
     }
-    let f = File::open(format!("/run/netns/{name}"))
-        .map_err(|e| io::Error::new(e.kind(), format!("open /run/netns/{name}: {e}")))?;
-    setns(&f, CloneFlags::CLONE_NEWNET).map_err(|e| io::Error::other(format!("setns {name}: {e}")))
+    enter_path(&Path::new("/run/netns").join(name))
+}
+
+/// Moves the calling thread into the network namespace of `path` (a `/run/netns/NAME` or
+/// `/proc/PID/ns/net` file).
+pub fn enter_path(path: &Path) -> io::Result<()> {
+    let f = File::open(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", path.display())))?;
+    setns(&f, CloneFlags::CLONE_NEWNET)
+        .map_err(|e| io::Error::other(format!("setns {}: {e}", path.display())))
 }

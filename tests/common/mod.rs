@@ -1,15 +1,16 @@
-//! Shared harness for the network integration tests: throw-away LANs made of network
-//! namespaces, veth pairs and a bridge, plus helpers to run code and commands inside
-//! them, capture traffic (tshark) and wait for conditions.
+//! Shared helpers for the network integration tests: a thin, test-style layer over
+//! [`vipd::lab`] (throw-away LANs made of network namespaces, veth pairs and a bridge,
+//! running code and commands inside them, tshark captures), plus waiting helpers.
 //!
 //! Use from a test file with `mod common;` and e.g.
 //! ```ignore
-//! let lan = common::Lan::new("my_test", 2);
+//! let lan = common::Lan::new("my_test", 2).unwrap();
 //! let h0 = lan.host(0);
-//! h0.run_async(|| async { /* tokio code inside h0's namespace */ });
+//! h0.run_async(|| async { /* tokio code inside h0's namespace */ }).unwrap();
 //! ```
 //! Everything is torn down when the [`Lan`] is dropped, also when the test panics.
-//! Network tests need root: [`require_root`] panics with a clear message otherwise.
+//! Network tests need root: [`require_root`] panics with a clear message otherwise
+//! (and [`Lan::new`] returns a `PermissionDenied` error).
 #![allow(
     dead_code,
     unused_imports,
@@ -18,20 +19,16 @@
     clippy::panic
 )]
 
-pub mod capture;
-pub mod lan;
-pub mod ns;
-
-pub use capture::{Capture, CapturedPacket};
-pub use lan::{Host, Lan, netem_available};
-pub use ns::{AddrInfo, ChildGuard, LinkState, Netns};
+pub use vipd::lab::capture::{Capture, CapturedPacket, parse_pcap};
+pub use vipd::lab::lan::{Host, Lan, netem_available, unique_stem};
+pub use vipd::lab::ns::{AddrInfo, ChildGuard, LinkState, Netns, parse_mac};
 
 use std::time::{Duration, Instant};
 
 /// Panics unless running as root (network namespaces, veth, raw sockets need it).
 pub fn require_root() {
-    if !nix::unistd::geteuid().is_root() {
-        panic!("network tests need root: run scripts/test.sh as root");
+    if let Err(e) = vipd::lab::lan::require_root() {
+        panic!("{e}");
     }
 }
 
@@ -67,21 +64,6 @@ pub async fn wait_until_async(
     }
 }
 
-/// A process-unique, test-unique name stem: `vt` + hash(tag) + pid + counter.
-pub(crate) fn unique_stem(tag: &str) -> (String, u32) {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // FNV-1a, 16 bits are plenty next to pid + counter.
-    let mut h: u32 = 0x811c_9dc5;
-    for b in tag.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    let pid = std::process::id();
-    (format!("vt{:04x}-{pid}-{n}", h & 0xffff), n)
-}
-
 /// A scratch directory removed on drop (for pcaps and logs).
 pub struct TempDir {
     path: std::path::PathBuf,
@@ -92,7 +74,8 @@ impl TempDir {
         let (stem, _) = unique_stem(tag);
         let path = std::env::temp_dir().join(format!("vipd-test-{stem}"));
         let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("create temp dir {}: {e}", path.display()));
         TempDir { path }
     }
     pub fn path(&self) -> &std::path::Path {

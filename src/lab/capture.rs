@@ -1,15 +1,16 @@
 //! Packet capture with tshark inside a namespace; frames come back both as raw bytes
 //! (parsed from the pcap file by us) and as tshark's independent decoding.
+//!
+//! Needs `tshark` (Debian package `tshark`) on the PATH.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::TempDir;
-use super::ns::Netns;
+use super::ns::{Netns, Scratch, command_failed, context};
 
 /// One captured frame.
 #[derive(Debug, Clone)]
@@ -35,8 +36,17 @@ pub struct CapturedPacket {
 pub struct Capture {
     child: Option<Child>,
     pcap: PathBuf,
-    dir: TempDir,
+    dir: Scratch,
     stopped: bool,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("pcap", &self.pcap)
+            .field("running", &self.child.is_some())
+            .finish()
+    }
 }
 
 const FIELDS: &[&str] = &[
@@ -58,9 +68,10 @@ const FIELDS_NEW: &[&str] = &["_ws.col.protocol", "_ws.col.info"];
 impl Capture {
     /// Starts `tshark -i IFACE -f FILTER` (a capture/BPF filter such as
     /// `"vrrp or arp or icmp6"`, empty for everything) inside `ns`, and returns once
-    /// tshark reports "Capturing on".
-    pub fn start(ns: &Netns, iface: &str, filter: &str) -> Capture {
-        let dir = TempDir::new("capture");
+    /// tshark reports that it captures. Err if tshark cannot be started or does not
+    /// start capturing within 10 s (with what it printed).
+    pub fn start(ns: &Netns, iface: &str, filter: &str) -> io::Result<Capture> {
+        let dir = Scratch::new("capture")?;
         let pcap = dir.path().join("cap.pcap");
         let mut args = vec![
             "netns".to_owned(),
@@ -86,16 +97,35 @@ impl Capture {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start tshark (is it installed?): {e}"));
-        let stderr = child.stderr.take().expect("tshark stderr");
+            .map_err(|e| {
+                context(
+                    e,
+                    format_args!(
+                        "cannot start tshark on {iface} in netns {} (is it installed?)",
+                        ns.name()
+                    ),
+                )
+            })?;
+        let Some(stderr) = child.stderr.take() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io::Error::other("tshark: stderr not captured"));
+        };
         let (tx, rx) = mpsc::channel::<String>();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    // Receiver gone; keep draining so tshark never blocks on stderr.
+        let drain = std::thread::Builder::new()
+            .name("tshark-stderr".to_owned())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        // Receiver gone; keep draining so tshark never blocks on stderr.
+                    }
                 }
-            }
-        });
+            });
+        if let Err(e) = drain {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(context(e, "spawn the tshark stderr reader"));
+        }
         let mut deadline = Instant::now() + Duration::from_secs(10);
         let mut capturing_on = false;
         let mut seen = Vec::new();
@@ -117,41 +147,75 @@ impl Capture {
                     }
                     seen.push(line);
                 }
-                Err(_) if capturing_on => break,
+                // Still running after "Capturing on" and a quiet while: it captures.
+                Err(mpsc::RecvTimeoutError::Timeout)
+                    if capturing_on && matches!(child.try_wait(), Ok(None)) =>
+                {
+                    break;
+                }
+                // Timed out before that, or tshark exited (stderr closed), e.g. on a
+                // missing interface: it prints "Capturing on" and then the error.
                 Err(_) => {
                     let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "tshark did not start capturing on {iface} in {}: {}",
-                        ns.name(),
-                        seen.join("\n")
-                    );
+                    let status = child.wait();
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "tshark did not start capturing on {iface} in netns {} ({}): {}",
+                            ns.name(),
+                            status.map_or_else(|e| e.to_string(), |s| s.to_string()),
+                            seen.join("\n")
+                        ),
+                    ));
                 }
             }
         }
-        Capture {
+        Ok(Capture {
             child: Some(child),
             pcap,
             dir,
             stopped: false,
-        }
+        })
     }
 
     /// The pcap file (valid until the `Capture` is dropped).
-    pub fn pcap_path(&self) -> &std::path::Path {
+    pub fn pcap_path(&self) -> &Path {
         &self.pcap
     }
 
     /// Frames written so far (raw bytes, no tshark decoding), without stopping.
     /// dumpcap hands packets over in blocks, so a frame shows up here (and survives a
     /// stop) only ~250 ms after it was on the wire.
-    pub fn snapshot(&self) -> Vec<(f64, Vec<u8>)> {
-        parse_pcap(&std::fs::read(&self.pcap).unwrap_or_default())
+    /// No file yet counts as no frames.
+    pub fn snapshot(&self) -> io::Result<Vec<(f64, Vec<u8>)>> {
+        Ok(parse_pcap(&self.read_pcap()?))
     }
 
-    /// Waits up to `timeout` until some captured frame satisfies `pred`.
-    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
-        super::wait_until(timeout, || self.snapshot().iter().any(|(_, f)| pred(f))).is_some()
+    fn read_pcap(&self) -> io::Result<Vec<u8>> {
+        match std::fs::read(&self.pcap) {
+            Ok(raw) => Ok(raw),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(context(e, format_args!("read {}", self.pcap.display()))),
+        }
+    }
+
+    /// Waits up to `timeout` until some captured frame satisfies `pred`; `Ok(false)`
+    /// on timeout.
+    pub fn wait_for(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&[u8]) -> bool,
+    ) -> io::Result<bool> {
+        let start = Instant::now();
+        loop {
+            if self.snapshot()?.iter().any(|(_, f)| pred(f)) {
+                return Ok(true);
+            }
+            if start.elapsed() >= timeout {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     fn end(&mut self) {
@@ -174,8 +238,10 @@ impl Capture {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let pid = nix::unistd::Pid::from_raw(c.id() as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            if let Ok(pid) = i32::try_from(c.id()) {
+                let pid = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            }
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 if let Ok(Some(_)) = c.try_wait() {
@@ -194,17 +260,20 @@ impl Capture {
 
     /// Stops tshark (SIGINT, so it flushes) and returns every captured frame in order.
     /// The pcap file stays available through [`Capture::pcap_path`] until drop.
-    pub fn stop(&mut self) -> Vec<CapturedPacket> {
+    /// Err if the pcap cannot be read or tshark cannot decode it.
+    pub fn stop(&mut self) -> io::Result<Vec<CapturedPacket>> {
         self.end();
-        let raw = std::fs::read(&self.pcap).unwrap_or_default();
-        let frames = parse_pcap(&raw);
-        let mut fields = self.fields("", FIELDS);
-        if !frames.is_empty() && fields.iter().all(|r| r.get(9).is_none_or(String::is_empty)) {
-            let mut alt = FIELDS[..9].to_vec();
-            alt.extend_from_slice(FIELDS_NEW);
-            fields = self.fields("", &alt);
+        let frames = parse_pcap(&self.read_pcap()?);
+        if frames.is_empty() {
+            return Ok(Vec::new());
         }
-        frames
+        let mut fields = self.fields("", FIELDS)?;
+        if fields.iter().all(|r| r.get(9).is_none_or(String::is_empty)) {
+            let mut alt: Vec<&str> = FIELDS.iter().take(9).copied().collect();
+            alt.extend_from_slice(FIELDS_NEW);
+            fields = self.fields("", &alt)?;
+        }
+        Ok(frames
             .into_iter()
             .enumerate()
             .map(|(i, (time, bytes))| {
@@ -228,12 +297,12 @@ impl Capture {
                     summary: get(10),
                 }
             })
-            .collect()
+            .collect())
     }
 
     /// Runs `tshark -r PCAP -Y DISPLAY_FILTER -T fields -e F...` over the capture (stop
     /// first) and returns one row per matching frame. First occurrence of each field.
-    pub fn fields(&self, display_filter: &str, fields: &[&str]) -> Vec<Vec<String>> {
+    pub fn fields(&self, display_filter: &str, fields: &[&str]) -> io::Result<Vec<Vec<String>>> {
         let mut cmd = Command::new("tshark");
         cmd.arg("-n").arg("-r").arg(&self.pcap).args([
             "-T",
@@ -249,26 +318,40 @@ impl Capture {
         for f in fields {
             cmd.args(["-e", f]);
         }
-        let out = cmd.stderr(Stdio::null()).output().expect("run tshark -r");
-        String::from_utf8_lossy(&out.stdout)
+        let out = self.run_tshark(cmd, "-T fields")?;
+        Ok(out
             .lines()
             .map(|l| l.split('\t').map(str::to_owned).collect())
-            .collect()
+            .collect())
+    }
+
+    fn run_tshark(&self, mut cmd: Command, what: &str) -> io::Result<String> {
+        let what = format!("`tshark -r {} {what}`", self.pcap.display());
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| context(e, format_args!("cannot run {what}")))?;
+        // A capture killed mid-write ends in a partial frame: tshark decodes the rest
+        // and exits non-zero; that is no reason to lose the complete frames.
+        let cut_short = String::from_utf8_lossy(&out.stderr).contains("cut short");
+        if !out.status.success() && !cut_short {
+            return Err(command_failed(what, &out));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// tshark's full verbose decoding (`-V`) of the frames matching `display_filter`.
-    pub fn verbose(&self, display_filter: &str) -> String {
+    pub fn verbose(&self, display_filter: &str) -> io::Result<String> {
         let mut cmd = Command::new("tshark");
         cmd.arg("-n").arg("-r").arg(&self.pcap).arg("-V");
         if !display_filter.is_empty() {
             cmd.args(["-Y", display_filter]);
         }
-        let out = cmd.stderr(Stdio::null()).output().expect("run tshark -V");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.run_tshark(cmd, "-V")
     }
 
     /// Directory for extra artefacts tied to this capture's lifetime.
-    pub fn dir(&self) -> &std::path::Path {
+    pub fn dir(&self) -> &Path {
         self.dir.path()
     }
 }
@@ -319,4 +402,46 @@ pub fn parse_pcap(raw: &[u8]) -> Vec<(f64, Vec<u8>)> {
         off += incl;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pcap(le: bool, nanos: bool, frames: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let w = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        let mut out = Vec::new();
+        out.extend_from_slice(&w(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
+        out.extend_from_slice(&[0; 20]); // version, zone, sigfigs, snaplen, linktype
+        for (sec, frac, bytes) in frames {
+            out.extend_from_slice(&w(*sec));
+            out.extend_from_slice(&w(*frac));
+            out.extend_from_slice(&w(bytes.len() as u32));
+            out.extend_from_slice(&w(bytes.len() as u32));
+            out.extend_from_slice(bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn parses_both_byte_orders_and_resolutions() {
+        let frames: &[(u32, u32, &[u8])] = &[(10, 500_000, b"abc"), (11, 0, b"defg")];
+        for (le, nanos) in [(true, false), (false, false), (true, true), (false, true)] {
+            let got = parse_pcap(&pcap(le, nanos, frames));
+            assert_eq!(got.len(), 2);
+            assert_eq!(got[0].1, b"abc");
+            assert_eq!(got[1].1, b"defg");
+            let want = if nanos { 10.0005 } else { 10.5 };
+            assert!((got[0].0 - want).abs() < 1e-9, "{}", got[0].0);
+        }
+    }
+
+    #[test]
+    fn truncated_or_foreign_input_is_tolerated() {
+        let mut raw = pcap(true, false, &[(1, 0, b"abc"), (2, 0, b"defg")]);
+        raw.truncate(raw.len() - 2);
+        assert_eq!(parse_pcap(&raw).len(), 1);
+        assert!(parse_pcap(&raw[..10]).is_empty());
+        assert!(parse_pcap(&[0u8; 64]).is_empty());
+    }
 }
