@@ -70,7 +70,7 @@ struct SockInfo {
 struct Inbound {
     sock: usize,
     data: Vec<u8>,
-    v6: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+    v6: Option<V6Meta>,
 }
 
 /// What the shell knows of one instance beyond the state machine.
@@ -532,55 +532,10 @@ impl<N: Netlink> Daemon<N> {
             let full = Arc::clone(&self.queue_full);
             match &s.sock {
                 Sock::V4(sock) => {
-                    let sock = Arc::clone(sock);
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; RX_BUF];
-                        loop {
-                            match sock.recv(&mut buf).await {
-                                Ok(m) => {
-                                    let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
-                                    if forward(
-                                        &tx,
-                                        Inbound {
-                                            sock: i,
-                                            data,
-                                            v6: None,
-                                        },
-                                        &full,
-                                    )
-                                    .is_err()
-                                    {
-                                        return;
-                                    }
-                                }
-                                Err(e) => {
-                                    warn!(error = %e, "VRRP IPv4 socket receive failed");
-                                    tokio::time::sleep(Duration::from_millis(10)).await;
-                                }
-                            }
-                        }
-                    });
+                    tokio::spawn(read_loop(Arc::clone(sock), i, tx, full));
                 }
                 Sock::V6(sock) => {
-                    let sock = Arc::clone(sock);
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; RX_BUF];
-                        loop {
-                            match sock.recv(&mut buf).await {
-                                Ok(m) => {
-                                    let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
-                                    let v6 = Some((m.src, m.dst, m.hop_limit));
-                                    if forward(&tx, Inbound { sock: i, data, v6 }, &full).is_err() {
-                                        return;
-                                    }
-                                }
-                                Err(e) => {
-                                    warn!(error = %e, "VRRP IPv6 socket receive failed");
-                                    tokio::time::sleep(Duration::from_millis(10)).await;
-                                }
-                            }
-                        }
-                    });
+                    tokio::spawn(read_loop(Arc::clone(sock), i, tx, full));
                 }
             }
         }
@@ -967,13 +922,82 @@ impl<N: Netlink> Daemon<N> {
     }
 }
 
+/// IPv6 receive metadata: source, destination, hop limit.
+type V6Meta = (Ipv6Addr, Ipv6Addr, u8);
+
+/// What the reader loop needs of a raw VRRP socket.
+trait RawRecv: Send + Sync + 'static {
+    /// Receives one datagram: its length and, for IPv6, (src, dst, hop limit).
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<(usize, Option<V6Meta>)>> + Send;
+}
+
+impl RawRecv for VrrpSocketV4 {
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<(usize, Option<V6Meta>)> {
+        self.recv(buf).await.map(|m| (m.len, None))
+    }
+}
+
+impl RawRecv for VrrpSocketV6 {
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<(usize, Option<V6Meta>)> {
+        self.recv(buf)
+            .await
+            .map(|m| (m.len, Some((m.src, m.dst, m.hop_limit))))
+    }
+}
+
+/// Reads one raw socket and forwards every datagram to the loop. Receive errors (e.g. an
+/// oversized datagram) are logged at a decreasing rate and never stop the reader.
+async fn read_loop<S: RawRecv>(
+    sock: Arc<S>,
+    idx: usize,
+    tx: mpsc::Sender<Inbound>,
+    full: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; RX_BUF];
+    let mut errors: u64 = 0;
+    loop {
+        match sock.recv_meta(&mut buf).await {
+            Ok((len, v6)) => {
+                let data = buf.get(..len).unwrap_or(&[]).to_vec();
+                if forward(
+                    &tx,
+                    Inbound {
+                        sock: idx,
+                        data,
+                        v6,
+                    },
+                    &full,
+                )
+                .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                errors += 1;
+                if errors.is_power_of_two() {
+                    warn!(error = %e, count = errors, "VRRP socket receive failed");
+                }
+                if e.kind() != io::ErrorKind::InvalidData {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
 fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result<(), ()> {
     match tx.try_send(pkt) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
-            full.fetch_add(1, Ordering::Relaxed);
-            // Counted where the state machine can see it: the loop is saturated.
-            warn!(reason = %Drop::QueueFull, "receive queue full: dropping a VRRP packet");
+            // Counted (status: queue_full_drops); logged at a decreasing rate.
+            let n = full.fetch_add(1, Ordering::Relaxed) + 1;
+            if n.is_power_of_two() {
+                warn!(reason = %Drop::QueueFull, count = n, "receive queue full: dropping VRRP packets");
+            }
             Ok(())
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
