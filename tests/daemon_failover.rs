@@ -522,3 +522,95 @@ fn restart_after_sigkill_leaves_no_duplicate_vip() {
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(holders(&lan, s.vip), vec![0]);
 }
+
+#[test]
+fn vip_deleted_behind_our_back_is_put_back_within_one_interval() {
+    let (lan, mut sniff) = lan_with_client("vipdel", 2);
+    let dir = TempDir::new("vipdel");
+    let s = v4_setup(&lan);
+    let agents = [Agent::new(150), Agent::new(100)];
+    let c = elect(&lan, &s, &agents, &dir, &mut sniff);
+    let mut watch = AddrWatcher::start(lan.host(0).name()).unwrap();
+    let t0 = Instant::now();
+    let out = lan
+        .host(0)
+        .exec(&["ip", "addr", "del", &format!("{}/24", s.vip), "dev", "eth0"])
+        .unwrap();
+    assert!(out.status.success());
+    let gone = watch
+        .wait(t0, s.vip, false, Duration::from_secs(1))
+        .expect("deleted");
+    let back = watch
+        .wait(gone, s.vip, true, Duration::from_secs(2))
+        .unwrap_or_else(|| panic!("VIP not put back\n{}", c[0].log()));
+    eprintln!("VIP put back after {:?}", back - gone);
+    assert!(
+        back - gone <= interval(&s),
+        "put back after {:?}",
+        back - gone
+    );
+    assert!(
+        c[0].log().contains("behind our back"),
+        "not logged:\n{}",
+        c[0].log()
+    );
+    assert_eq!(holders(&lan, s.vip), vec![0]);
+}
+
+#[test]
+fn gratuitous_bursts_follow_repeat_and_delay() {
+    let (lan, mut sniff) = lan_with_client("garp", 1);
+    let dir = TempDir::new("garp");
+    let mut s = v4_setup(&lan);
+    s.instance_extra = "garp_master_repeat = 3\ngarp_master_delay = \"500ms\"".into();
+    let agents = [Agent::new(150)];
+    let t0 = Instant::now();
+    let c = start(&lan, &dir, &s, &agents, 0);
+    wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let mac = lan.host(0).mac;
+    let vip = s.vip;
+    let times: Vec<Instant> = sniff
+        .events()
+        .iter()
+        .filter(|e| {
+            e.at >= t0
+                && e.eth_src == mac
+                && matches!(e.what, Seen::Garp { ip, .. } if IpAddr::V4(ip) == vip)
+        })
+        .map(|e| e.at)
+        .collect();
+    assert_eq!(times.len(), 6, "two bursts of 3: {times:?}");
+    let gap = times[3] - times[2];
+    assert!(
+        gap >= Duration::from_millis(480) && gap <= Duration::from_millis(600),
+        "second burst {gap:?} after the first"
+    );
+    assert!(
+        times[2] - times[0] < Duration::from_millis(20),
+        "a burst is sent at once"
+    );
+}
+
+#[test]
+fn link_down_is_fault_and_link_up_returns() {
+    let (lan, mut sniff) = lan_with_client("linkfault", 2);
+    let dir = TempDir::new("linkfault");
+    let s = v4_setup(&lan);
+    let agents = [Agent::new(150), Agent::new(100)];
+    let c = elect(&lan, &s, &agents, &dir, &mut sniff);
+    lan.link_down(0).unwrap();
+    common::wait_until(Duration::from_secs(3), || {
+        c[0].log().contains("to_state=FAULT") || c[0].log().contains("to_state\":\"FAULT")
+    })
+    .unwrap_or_else(|| panic!("no FAULT on link down\n{}", c[0].log()));
+    common::wait_until(Duration::from_secs(2), || {
+        !lan.host(0).has_addr("eth0", s.vip).unwrap()
+    })
+    .expect("a faulted master releases its VIP");
+    wait_holder(&lan, s.vip, 1, Duration::from_secs(3), &[&c[0], &c[1]]);
+    lan.link_up(0).unwrap();
+    // Back to backup, then (preempting, higher priority) master again.
+    wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c[0], &c[1]]);
+    assert!(c[0].log().contains("fault-cleared"), "{}", c[0].log());
+}
