@@ -7,7 +7,7 @@
 //! instances that share a (vrid, address family) and warns at the weight.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::diag::{Diagnostic, Severity};
 use super::types::{Family, Instance, Loaded, TrackKind, TrackRef, WeightSite};
@@ -49,11 +49,11 @@ fn site<'a>(sites: &'a [WeightSite], inst: &str, t: &TrackRef) -> Option<&'a Wei
         .find(|s| s.instance == inst && s.kind == t.kind && s.tracker == t.name)
 }
 
-fn diag(file: &PathBuf, s: Option<&WeightSite>, message: String, hint: String) -> Diagnostic {
+fn diag(file: &Path, s: Option<&WeightSite>, message: String, hint: String) -> Diagnostic {
     match s {
         Some(s) if s.line > 0 => Diagnostic {
             severity: Severity::Warning,
-            file: file.clone(),
+            file: file.to_path_buf(),
             line: s.line,
             column: s.column,
             message,

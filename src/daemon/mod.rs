@@ -4,6 +4,7 @@
 
 pub mod counters;
 pub mod rx;
+mod tracking;
 pub mod tx;
 
 use std::collections::{HashMap, VecDeque};
@@ -21,7 +22,7 @@ use crate::config::{self, Config};
 use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope};
 use crate::net::packet::FrameSender;
 use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
-use crate::proto::{self, Action, FaultCause, InstanceConfig, Router, State, Transition};
+use crate::proto::{self, Action, InstanceConfig, Router, State, Transition};
 use crate::wire::{ChecksumMode, Family};
 
 use counters::{Counters, Drop, Drops};
@@ -198,6 +199,8 @@ pub struct Daemon<N: Netlink> {
     events: NetEvents,
     /// Packets dropped because the receive queue was full (the loop could not keep up).
     queue_full: Arc<AtomicU64>,
+    /// Health trackers and notifications (see `tracking.rs`).
+    track: tracking::Tracking,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -323,8 +326,10 @@ impl<N: Netlink> Daemon<N> {
                     .filter_map(|n| insts.iter().position(|i| i.cfg.name == *n))
                     .collect(),
             })
-            .collect();
+            .collect::<Vec<proto::SyncGroupConfig>>();
+        let members = groups.iter().map(|g| g.members.clone()).collect();
         let router = Router::new(protos, groups).map_err(|e| other(format!("{e}")))?;
+        let track = tracking::Tracking::setup(&cfg, &nl, members).await?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
         let mut d = Daemon {
             nl,
@@ -338,17 +343,13 @@ impl<N: Netlink> Daemon<N> {
             rx_tx,
             events,
             queue_full: Arc::new(AtomicU64::new(0)),
+            track,
         };
         d.spawn_readers();
         let now = Instant::now();
         d.router.start(now);
         for idx in 0..d.insts.len() {
-            if !d.insts[idx].link_up {
-                let name = d.insts[idx].cfg.interface.clone();
-                let _ = d
-                    .router
-                    .set_fault(now, idx, Some(FaultCause::LinkDown(name)));
-            }
+            d.refresh_fault(now, idx);
         }
         info!(
             instances = d.insts.len(),
@@ -450,6 +451,7 @@ impl<N: Netlink> Daemon<N> {
                 }
                 Some(pkt) = self.rx.recv() => self.on_packet(pkt),
                 Some(ev) = self.events.recv() => self.on_net_event(ev).await,
+                Some(u) = self.track.rx.recv() => self.on_tracker(u),
                 _ = reconcile.tick() => self.reconcile().await,
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
@@ -461,6 +463,7 @@ impl<N: Netlink> Daemon<N> {
         }
         self.router.shutdown(Instant::now());
         self.drain().await;
+        self.track.finish().await;
         info!("vipd stopped");
         Ok(())
     }
@@ -540,13 +543,13 @@ impl<N: Netlink> Daemon<N> {
         let now = Instant::now();
         match ev {
             NetEvent::Link(link) => {
+                self.track_link(&link);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex != link.index || inst.link_up == link.up {
                         continue;
                     }
                     inst.link_up = link.up;
-                    let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
                     if link.up {
                         info!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link up");
                     } else {
@@ -555,17 +558,17 @@ impl<N: Netlink> Daemon<N> {
                     if let Some(mac) = link.mac {
                         inst.mac = mac;
                     }
-                    let _ = self.router.set_fault(now, idx, (!link.up).then_some(cause));
+                    self.refresh_fault(now, idx);
                 }
             }
             NetEvent::LinkRemoved { index } => {
+                self.track_link_removed(index);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex == index && inst.link_up {
                         inst.link_up = false;
                         warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "interface removed");
-                        let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
-                        let _ = self.router.set_fault(now, idx, Some(cause));
+                        self.refresh_fault(now, idx);
                     }
                 }
             }
@@ -771,10 +774,12 @@ impl<N: Netlink> Daemon<N> {
                 if inst.history.len() == HISTORY {
                     inst.history.pop_front();
                 }
-                inst.history.push_back(t);
+                inst.history.push_back(t.clone());
+                self.on_transition(idx, &t);
             }
             Action::PriorityChanged { base, effective } => {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
+                self.on_priority(idx, base, effective);
             }
         }
     }

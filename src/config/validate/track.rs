@@ -937,7 +937,8 @@ impl Validator<'_, '_> {
         priority: Option<u8>,
         label: &str,
     ) -> Vec<TrackRef> {
-        let lists: [(Option<&S<Vec<S<RawTrackRef>>>>, TrackKind); 6] = [
+        type List<'a> = Option<&'a S<Vec<S<RawTrackRef>>>>;
+        let lists: [(List<'_>, TrackKind); 6] = [
             (raw.track_scripts.as_ref(), TrackKind::Script),
             (raw.track_http.as_ref(), TrackKind::Http),
             (raw.track_tcp.as_ref(), TrackKind::Tcp),
