@@ -133,6 +133,17 @@ pub fn kill_group(pgid: i32) {
     }
 }
 
+/// Kills the process group on drop (a run abandoned mid-way, e.g. at daemon exit).
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(g) = self.0.take() {
+            kill_group(g);
+        }
+    }
+}
+
 /// Runs `argv` (argv[0] absolute) as `run_as` with a `timeout`; never panics, never blocks
 /// longer than `timeout` plus a short grace for the pipes.
 pub async fn run(
@@ -170,6 +181,7 @@ pub async fn run(
         Err(e) => return failed(e.to_string()),
     };
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
+    let mut guard = GroupGuard(pgid);
     let out = child
         .stdout
         .take()
@@ -180,6 +192,8 @@ pub async fn run(
         .map(|e| tokio::spawn(read_capped(e, cap)));
     let ended = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(st)) => {
+            // Exited by itself: what it left running in the background is its business.
+            guard.0 = None;
             use std::os::unix::process::ExitStatusExt;
             match (st.code(), st.signal()) {
                 (Some(c), _) => Ended::Exited(c),
@@ -193,6 +207,7 @@ pub async fn run(
                 kill_group(g);
             }
             let _ = child.kill().await;
+            guard.0 = None;
             Ended::TimedOut
         }
     };
