@@ -456,3 +456,42 @@ mod tests {
         assert!(t.contains_key(&me));
     }
 }
+
+#[cfg(test)]
+mod watch_tests {
+    use super::*;
+
+    /// Whichever mode this machine allows (the connector in the initial network namespace as
+    /// root, else the /proc rescan), counts follow a process starting and stopping.
+    #[test]
+    fn counts_follow_a_process() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mode = connector_self_test()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string());
+            eprintln!("proc connector: {mode:?}");
+            let name = format!("vipdwatch{}", std::process::id());
+            let (tx, mut rx) = mpsc::channel(16);
+            tokio::spawn(watch(vec![(3, name.clone())], tx));
+            let next = async |rx: &mut mpsc::Receiver<TrackerUpdate>| {
+                tokio::time::timeout(Duration::from_secs(10), rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap()
+            };
+            assert_eq!(next(&mut rx).await.obs, Observation::Count(0));
+            let mut child = tokio::process::Command::new("bash")
+                .args(["-c", &format!("exec -a {name} sleep 600")])
+                .spawn()
+                .unwrap();
+            assert_eq!(next(&mut rx).await.obs, Observation::Count(1));
+            child.kill().await.unwrap();
+            assert_eq!(next(&mut rx).await.obs, Observation::Count(0));
+        });
+    }
+}
