@@ -6,6 +6,8 @@
 //! - [`sim`]: a deterministic multi-node simulator over [`proto`] (virtual clock, lossy LAN).
 //! - [`config`]: TOML configuration, validation with file:line:column diagnostics.
 //! - [`net`]: Linux I/O: raw VRRP sockets, AF_PACKET frames, netlink (behind one trait).
+//! - [`track`]: health trackers (scripts, HTTP, TCP, files, processes, interfaces) → priority/fault.
+//! - [`notify`]: keepalived-style notify programs and the JSON-lines events socket.
 //! - [`daemon`]: the tokio runtime that wires the above together.
 //! - [`lab`]: throw-away LANs of network namespaces (the drill, network tests, benchmarks).
 
@@ -14,7 +16,9 @@ pub mod ctl;
 pub mod daemon;
 pub mod lab;
 pub mod net;
+pub mod notify;
 pub mod proto;
 pub mod sim;
 pub mod sys;
+pub mod track;
 pub mod wire;

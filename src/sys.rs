@@ -95,6 +95,51 @@ pub fn async_fd(sock: socket2::Socket) -> io::Result<tokio::io::unix::AsyncFd<so
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
+/// Makes `cmd` drop privileges in the child before `exec`: supplementary groups (`groups`,
+/// computed by the caller with `getgrouplist`, i.e. what `initgroups` would set), then the
+/// group, then the user. Only async-signal-safe syscalls run in the child; nothing allocates.
+/// Requires root in the parent (otherwise the child fails to start with EPERM).
+#[allow(unsafe_code)]
+pub fn exec_as(
+    cmd: &mut tokio::process::Command,
+    uid: nix::unistd::Uid,
+    gid: nix::unistd::Gid,
+    groups: Vec<nix::unistd::Gid>,
+) {
+    let errno = |e: nix::errno::Errno| io::Error::from_raw_os_error(e as i32);
+    // SAFETY: the closure runs in the forked child before exec; it only performs the
+    // setgroups/setgid/setuid syscalls on data owned by the closure (no allocation, no locks),
+    // which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setgroups(&groups).map_err(errno)?;
+            nix::unistd::setgid(gid).map_err(errno)?;
+            nix::unistd::setuid(uid).map_err(errno)?;
+            Ok(())
+        });
+    }
+}
+
+/// A netlink socket address (`struct sockaddr_nl`) with port id `pid` and multicast `groups`.
+#[allow(unsafe_code)]
+pub fn netlink_sockaddr(pid: u32, groups: u32) -> SockAddr {
+    // SAFETY: an all-zero `sockaddr_nl` is valid; every field is then set.
+    let mut nl: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    nl.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    nl.nl_pid = pid;
+    nl.nl_groups = groups;
+    let mut storage = SockAddrStorage::zeroed();
+    // SAFETY: `sockaddr_nl` is a `sockaddr_*` type smaller than `sockaddr_storage`
+    // (view_as asserts this); we overwrite the zeroed storage with an initialised value.
+    unsafe {
+        *storage.view_as::<libc::sockaddr_nl>() = nl;
+    }
+    let len = std::mem::size_of::<libc::sockaddr_nl>() as socklen_t;
+    // SAFETY: the storage holds an initialised `sockaddr_nl` of family AF_NETLINK and `len`
+    // is its size.
+    unsafe { SockAddr::new(storage, len) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

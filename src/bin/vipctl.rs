@@ -300,27 +300,7 @@ fn print_drill(d: &DrillReport) {
 }
 
 fn check(files: &[PathBuf]) -> ExitCode {
-    let mut ok = true;
-    for f in files {
-        match vipd::config::load(f) {
-            Ok(l) => {
-                for w in &l.warnings {
-                    eprintln!("{w}");
-                }
-                println!(
-                    "{}: ok ({} instance(s), {} warning(s))",
-                    f.display(),
-                    l.config.instances.len(),
-                    l.warnings.len()
-                );
-            }
-            Err(d) => {
-                eprintln!("{d}");
-                ok = false;
-            }
-        }
-    }
-    if ok {
+    if vipd::config::check_files(files, &mut std::io::stdout(), &mut std::io::stderr()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -1,5 +1,6 @@
 //! vipd: the VRRP agent. `vipd --config FILE` runs it, `vipd --check --config FILE` validates a
-//! configuration, `vipd drill` runs a local failover drill between agents in network namespaces.
+//! configuration; `vipd --check lb1.toml lb2.toml` (or `-c lb1.toml -c lb2.toml`) validates
+//! several peers' files and cross-checks their tracker weights.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,12 +10,17 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "vipd", version, about = "VRRP virtual-IP failover agent")]
 struct Cli {
-    /// Configuration file (TOML).
-    #[arg(short, long, default_value = "/etc/vipd/vipd.toml", global = true)]
-    config: PathBuf,
-    /// Validate the configuration, print errors and warnings, and exit (1 on errors).
+    /// Configuration file (TOML). With --check it may be repeated (one file per peer).
+    #[arg(short, long, global = true)]
+    config: Vec<PathBuf>,
+    /// Validate the configuration(s), print errors and warnings, and exit (1 on errors). Given
+    /// the files of every router of a virtual router, also warns about tracker weights that
+    /// can never move the VIP.
     #[arg(long)]
     check: bool,
+    /// More configuration files to check (only with --check).
+    #[arg(value_name = "FILE", requires = "check")]
+    files: Vec<PathBuf>,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -54,6 +60,17 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
+const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.toml";
+
+/// `vipd --check`: every file on its own, then the weights across files.
+fn check(paths: &[PathBuf]) -> ExitCode {
+    if vipd::config::check_files(paths, &mut std::io::stdout(), &mut std::io::stderr()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Drill(args)) = cli.command {
@@ -67,27 +84,25 @@ fn main() -> ExitCode {
         };
     }
     if cli.check {
-        return match vipd::config::load(&cli.config) {
-            Ok(loaded) => {
-                for w in &loaded.warnings {
-                    eprintln!("{w}");
-                }
-                println!(
-                    "{}: ok ({} instance(s), {} warning(s))",
-                    cli.config.display(),
-                    loaded.config.instances.len(),
-                    loaded.warnings.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(diags) => {
-                eprintln!("{diags}");
-                ExitCode::from(1)
-            }
-        };
+        let mut paths = cli.config.clone();
+        paths.extend(cli.files.iter().cloned());
+        if paths.is_empty() {
+            paths.push(PathBuf::from(DEFAULT_CONFIG));
+        }
+        return check(&paths);
     }
+    let config = match cli.config.as_slice() {
+        [] => PathBuf::from(DEFAULT_CONFIG),
+        [one] => one.clone(),
+        _ => {
+            eprintln!(
+                "vipd: --config may be given once when running (several files only with --check)"
+            );
+            return ExitCode::from(2);
+        }
+    };
     init_logging(cli.log_format, &cli.log);
-    let loaded = match vipd::config::load(&cli.config) {
+    let loaded = match vipd::config::load(&config) {
         Ok(l) => l,
         Err(diags) => {
             eprintln!("{diags}");
@@ -97,7 +112,7 @@ fn main() -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!(target: "vipd::config", "{w}");
     }
-    match vipd::daemon::run(loaded.config, cli.config.clone()) {
+    match vipd::daemon::run(loaded.config, config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "vipd stopped on an error");

@@ -33,6 +33,7 @@
 //! assert!(loaded.warnings.is_empty());
 //! ```
 
+mod cross;
 mod diag;
 mod duration;
 mod raw;
@@ -45,6 +46,7 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
+pub use cross::cross_check;
 pub use diag::{Diagnostic, Diagnostics, MAX_DIAGNOSTICS, Severity};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use types::{
@@ -52,6 +54,12 @@ pub use types::{
     DEFAULT_PRIORITY, Family, Garp, Global, Instance, Loaded, MAX_FILE_SIZE, MAX_INSTANCES,
     MAX_PEERS, MAX_SYNC_GROUPS, MAX_VIPS, Scope, SyncGroup, Version, Vip,
 };
+pub use types::{
+    DEFAULT_NOTIFY_TIMEOUT, DEFAULT_SCRIPT_USER, HttpUrl, MAX_TRACK_REFS, MAX_TRACKERS, MAX_WEIGHT,
+    Notify, Probe, TrackFile, TrackHttp, TrackKind, TrackProcess, TrackRef, TrackScript, TrackTcp,
+    WeightSite,
+};
+pub use validate::{SCRIPT_PATH, insecure_path};
 
 use diag::Reporter;
 
@@ -105,7 +113,7 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
             }
         };
 
-    let config = validate::validate(raw, &mut r);
+    let (config, weight_sites) = validate::validate(raw, &mut r);
     if r.has_errors() {
         return Err(finish(r));
     }
@@ -114,6 +122,7 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
     Ok(Loaded {
         config,
         warnings: diags.take_warnings(),
+        weight_sites,
     })
 }
 
@@ -197,4 +206,43 @@ fn read_capped(path: &Path) -> Result<String, Diagnostics> {
             Err(d)
         }
     }
+}
+
+/// `vipd --check` and `vipctl check`: loads every file, cross-checks the instances they share
+/// (weights that can never move the VIP between peers), writes diagnostics to `err` and one
+/// summary line per valid file to `out`. Returns false if any file has errors.
+pub fn check_files(
+    paths: &[std::path::PathBuf],
+    out: &mut dyn std::io::Write,
+    err: &mut dyn std::io::Write,
+) -> bool {
+    let mut ok = Vec::new();
+    let mut failed = false;
+    for path in paths {
+        match load(path) {
+            Ok(loaded) => ok.push((path.clone(), loaded)),
+            Err(diags) => {
+                let _ = writeln!(err, "{diags}");
+                failed = true;
+            }
+        }
+    }
+    let cross = cross_check(&ok);
+    for (path, loaded) in &ok {
+        for w in &loaded.warnings {
+            let _ = writeln!(err, "{w}");
+        }
+        let mine: Vec<_> = cross.iter().filter(|d| &d.file == path).collect();
+        for w in &mine {
+            let _ = writeln!(err, "{w}");
+        }
+        let _ = writeln!(
+            out,
+            "{}: ok ({} instance(s), {} warning(s))",
+            path.display(),
+            loaded.config.instances.len(),
+            loaded.warnings.len() + mine.len()
+        );
+    }
+    !failed
 }

@@ -17,6 +17,12 @@ pub(crate) enum Kind {
     Bool,
     Duration,
     StrArray,
+    /// A program: a string (path, whitespace-separated arguments) or a list of strings.
+    Command,
+    /// An integer or a list of integers.
+    IntOrIntArray,
+    /// A list whose items are names or `{ name, weight }` tables.
+    TrackList,
     Table(&'static [Field]),
     TableArray(&'static [Field]),
 }
@@ -42,6 +48,9 @@ pub(crate) const GLOBAL: &[Field] = &[
     f("garp_master_refresh", Kind::Duration),
     f("garp_master_refresh_repeat", Kind::Int),
     f("garp_interval", Kind::Duration),
+    f("script_user", Kind::Str),
+    f("enable_script_security", Kind::Bool),
+    f("events_socket", Kind::Str),
 ];
 
 pub(crate) const VIP: &[Field] = &[
@@ -71,14 +80,89 @@ pub(crate) const INSTANCE: &[Field] = &[
     f("garp_master_refresh", Kind::Duration),
     f("garp_master_refresh_repeat", Kind::Int),
     f("garp_interval", Kind::Duration),
+    f("track_scripts", Kind::TrackList),
+    f("track_http", Kind::TrackList),
+    f("track_tcp", Kind::TrackList),
+    f("track_files", Kind::TrackList),
+    f("track_processes", Kind::TrackList),
+    f("track_interfaces", Kind::TrackList),
+    f("notify_master", Kind::Command),
+    f("notify_backup", Kind::Command),
+    f("notify_fault", Kind::Command),
+    f("notify_stop", Kind::Command),
+    f("notify", Kind::Command),
+    f("notify_timeout", Kind::Duration),
 ];
 
-pub(crate) const SYNC_GROUP: &[Field] = &[f("name", Kind::Str), f("instances", Kind::StrArray)];
+pub(crate) const SYNC_GROUP: &[Field] = &[
+    f("name", Kind::Str),
+    f("instances", Kind::StrArray),
+    f("notify_master", Kind::Command),
+    f("notify_backup", Kind::Command),
+    f("notify_fault", Kind::Command),
+    f("notify_stop", Kind::Command),
+    f("notify", Kind::Command),
+    f("notify_timeout", Kind::Duration),
+];
+
+/// Keys of a `{ name = ..., weight = ... }` entry of a `track_*` list.
+pub(crate) const TRACK_REF: &[Field] = &[f("name", Kind::Str), f("weight", Kind::Int)];
+
+pub(crate) const TRACK_SCRIPT: &[Field] = &[
+    f("name", Kind::Str),
+    f("command", Kind::StrArray),
+    f("shell", Kind::Str),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+    f("rise", Kind::Int),
+    f("fall", Kind::Int),
+    f("weight", Kind::Int),
+    f("user", Kind::Str),
+];
+
+pub(crate) const TRACK_HTTP: &[Field] = &[
+    f("name", Kind::Str),
+    f("url", Kind::Str),
+    f("expect_status", Kind::IntOrIntArray),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+    f("rise", Kind::Int),
+    f("fall", Kind::Int),
+    f("weight", Kind::Int),
+];
+
+pub(crate) const TRACK_TCP: &[Field] = &[
+    f("name", Kind::Str),
+    f("address", Kind::Str),
+    f("interval", Kind::Duration),
+    f("timeout", Kind::Duration),
+    f("rise", Kind::Int),
+    f("fall", Kind::Int),
+    f("weight", Kind::Int),
+];
+
+pub(crate) const TRACK_FILE: &[Field] = &[
+    f("name", Kind::Str),
+    f("path", Kind::Str),
+    f("weight", Kind::Int),
+];
+
+pub(crate) const TRACK_PROCESS: &[Field] = &[
+    f("name", Kind::Str),
+    f("process", Kind::Str),
+    f("min", Kind::Int),
+    f("weight", Kind::Int),
+];
 
 pub(crate) const ROOT: &[Field] = &[
     f("global", Kind::Table(GLOBAL)),
     f("instance", Kind::TableArray(INSTANCE)),
     f("sync_group", Kind::TableArray(SYNC_GROUP)),
+    f("track_script", Kind::TableArray(TRACK_SCRIPT)),
+    f("track_http", Kind::TableArray(TRACK_HTTP)),
+    f("track_tcp", Kind::TableArray(TRACK_TCP)),
+    f("track_file", Kind::TableArray(TRACK_FILE)),
+    f("track_process", Kind::TableArray(TRACK_PROCESS)),
 ];
 
 /// keepalived.conf keywords operators will reach for, and what to write instead.
@@ -129,6 +213,38 @@ const KEEPALIVED: &[(&str, &str)] = &[
     (
         "preempt_delay",
         "`preempt_delay` belongs in an `[[instance]]`",
+    ),
+    (
+        "vrrp_script",
+        "vipd spells keepalived's `vrrp_script` as `[[track_script]]` with `name = \"...\"`",
+    ),
+    (
+        "script",
+        "write `command = [\"/path/prog\", \"arg\"]` (no shell), or `shell = \"...\"` to run it with /bin/sh -c",
+    ),
+    (
+        "track_interface",
+        "write `track_interfaces = [\"eth1\"]` in the `[[instance]]`",
+    ),
+    (
+        "track_script",
+        "write `track_scripts = [\"chk_name\"]` in the `[[instance]]`; define each with `[[track_script]]`",
+    ),
+    (
+        "track_file",
+        "write `track_files = [\"name\"]` in the `[[instance]]`; define each with `[[track_file]]`",
+    ),
+    (
+        "track_process",
+        "write `track_processes = [\"name\"]` in the `[[instance]]`; define each with `[[track_process]]`",
+    ),
+    (
+        "enable_script_security",
+        "`enable_script_security` belongs in `[global]` (and is on by default)",
+    ),
+    (
+        "script_user",
+        "`script_user` belongs in `[global]`; a tracker can set `user`",
     ),
 ];
 
@@ -276,6 +392,74 @@ fn check_value(
             span,
             format!("`{name}` must be a list of strings, found {found}"),
             format!("write {name} = [\"...\"]"),
+        ),
+        (Kind::Command, DeValue::String(_)) => {}
+        (Kind::Command, DeValue::Array(items)) => {
+            if items.iter().next().is_none() {
+                r.error_hint(
+                    span,
+                    format!("`{name}` is an empty list"),
+                    format!("write {name} = [\"/path/to/program\", \"arg\"]"),
+                );
+            }
+            for item in items.iter() {
+                if !matches!(item.get_ref(), DeValue::String(_)) {
+                    let found = type_name(item.get_ref());
+                    r.error(
+                        item.span(),
+                        format!("`{name}` must be a list of strings, found {found} in it"),
+                    );
+                }
+            }
+        }
+        (Kind::Command, _) => r.error_hint(
+            span,
+            format!("`{name}` must be a program path or a list of strings, found {found}"),
+            format!("write {name} = [\"/path/to/program\", \"arg\"]"),
+        ),
+        (Kind::IntOrIntArray, DeValue::Integer(_)) => {}
+        (Kind::IntOrIntArray, DeValue::Array(items)) => {
+            for item in items.iter() {
+                if !matches!(item.get_ref(), DeValue::Integer(_)) {
+                    let found = type_name(item.get_ref());
+                    r.error(
+                        item.span(),
+                        format!("`{name}` must be a list of integers, found {found} in it"),
+                    );
+                }
+            }
+        }
+        (Kind::IntOrIntArray, _) => r.error_hint(
+            span,
+            format!("`{name}` must be an integer or a list of integers, found {found}"),
+            format!("e.g. {name} = [200, 204]"),
+        ),
+        (Kind::TrackList, DeValue::Array(items)) => {
+            let sub = join(path, name);
+            for item in items.iter() {
+                match item.get_ref() {
+                    DeValue::String(_) => {}
+                    DeValue::Table(t) => check_table(t, TRACK_REF, &sub, r),
+                    other => r.error_hint(
+                        item.span(),
+                        format!(
+                            "`{name}` entries must be names or {{ name, weight }} tables, found {}",
+                            type_name(other)
+                        ),
+                        format!("e.g. {name} = [\"chk_a\", {{ name = \"chk_b\", weight = -30 }}]"),
+                    ),
+                }
+            }
+        }
+        (Kind::TrackList, DeValue::String(s)) => r.error_hint(
+            span,
+            format!("`{name}` must be a list"),
+            format!("write {name} = [\"{}\"]", s.escape_default()),
+        ),
+        (Kind::TrackList, _) => r.error_hint(
+            span,
+            format!("`{name}` must be a list, found {found}"),
+            format!("e.g. {name} = [\"chk_a\", {{ name = \"chk_b\", weight = -30 }}]"),
         ),
         (Kind::Table(fields), DeValue::Table(t)) => check_table(t, fields, &join(path, name), r),
         (Kind::Table(_), DeValue::Array(_)) => r.error_hint(

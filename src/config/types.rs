@@ -22,6 +22,17 @@ pub const MAX_VIPS: usize = 255;
 pub const MAX_PEERS: usize = 64;
 /// Largest configuration file accepted, in bytes.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
+/// Most trackers (`[[track_script]]`, `[[track_http]]`, `[[track_tcp]]`, `[[track_file]]`,
+/// `[[track_process]]` together) in one file.
+pub const MAX_TRACKERS: usize = 256;
+/// Most tracker references (all `track_*` lists together) per instance.
+pub const MAX_TRACK_REFS: usize = 64;
+/// Largest tracker weight magnitude (keepalived: -254..=254).
+pub const MAX_WEIGHT: i32 = 254;
+/// Default [`Global::script_user`].
+pub const DEFAULT_SCRIPT_USER: &str = "nobody";
+/// Default [`Notify::timeout`].
+pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// VRRP protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -268,6 +279,14 @@ pub struct Global {
     pub checksum: ChecksumMode,
     /// Default GARP/NA settings of instances.
     pub garp: Garp,
+    /// User that track scripts and notify programs run as, unless a tracker sets `user`
+    /// (keepalived `script_user`). Default `"nobody"`.
+    pub script_user: String,
+    /// Refuse scripts and notify programs whose file or any parent directory is writable by a
+    /// non-root user (keepalived `enable_script_security`). Default true.
+    pub enable_script_security: bool,
+    /// Unix socket streaming JSON-lines events (`None`: off).
+    pub events_socket: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -280,6 +299,9 @@ impl Default for Global {
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),
+            script_user: DEFAULT_SCRIPT_USER.to_string(),
+            enable_script_security: true,
+            events_socket: None,
         }
     }
 }
@@ -333,6 +355,11 @@ pub struct Instance {
     pub checksum: ChecksumMode,
     /// GARP/NA settings (global defaults with per-instance overrides applied).
     pub garp: Garp,
+    /// Trackers this instance follows, with their effective weights (instance override
+    /// applied), in file order: scripts, http, tcp, files, processes, interfaces.
+    pub track: Vec<TrackRef>,
+    /// Notification programs.
+    pub notify: Notify,
 }
 
 impl Instance {
@@ -364,6 +391,8 @@ pub struct SyncGroup {
     pub name: String,
     /// Member instance names (at least 2; each instance is in at most one group).
     pub instances: Vec<String>,
+    /// Notification programs of the group.
+    pub notify: Notify,
 }
 
 /// A validated configuration.
@@ -375,6 +404,16 @@ pub struct Config {
     pub instances: Vec<Instance>,
     /// `[[sync_group]]` tables, in file order.
     pub sync_groups: Vec<SyncGroup>,
+    /// `[[track_script]]` tables.
+    pub track_scripts: Vec<TrackScript>,
+    /// `[[track_http]]` tables.
+    pub track_http: Vec<TrackHttp>,
+    /// `[[track_tcp]]` tables.
+    pub track_tcp: Vec<TrackTcp>,
+    /// `[[track_file]]` tables.
+    pub track_files: Vec<TrackFile>,
+    /// `[[track_process]]` tables.
+    pub track_processes: Vec<TrackProcess>,
 }
 
 impl Config {
@@ -403,4 +442,221 @@ pub struct Loaded {
     pub config: Config,
     /// Warnings (never errors), in source order.
     pub warnings: Vec<super::Diagnostic>,
+    /// Where each instance's effective tracker weight is written (for `vipd --check` across
+    /// files, see [`cross_check`](super::cross_check)).
+    pub weight_sites: Vec<WeightSite>,
+}
+
+/// The kind of a tracker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrackKind {
+    /// `[[track_script]]`.
+    Script,
+    /// `[[track_http]]`.
+    Http,
+    /// `[[track_tcp]]`.
+    Tcp,
+    /// `[[track_file]]`.
+    File,
+    /// `[[track_process]]`.
+    Process,
+    /// An interface named in `track_interfaces`.
+    Interface,
+}
+
+impl TrackKind {
+    /// Lower-case name for logs and events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrackKind::Script => "script",
+            TrackKind::Http => "http",
+            TrackKind::Tcp => "tcp",
+            TrackKind::File => "file",
+            TrackKind::Process => "process",
+            TrackKind::Interface => "interface",
+        }
+    }
+}
+
+impl fmt::Display for TrackKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How often and how strictly a polled tracker runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Probe {
+    /// Time between the starts of two runs (default 1 s).
+    pub interval: Duration,
+    /// A run taking longer fails (default: the interval, at most 5 s).
+    pub timeout: Duration,
+    /// Consecutive successes needed to go up (default 1).
+    pub rise: u32,
+    /// Consecutive failures needed to go down (default 1).
+    pub fall: u32,
+}
+
+/// `[[track_script]]`: a program run periodically; exit status 0 = healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackScript {
+    /// Unique tracker name.
+    pub name: String,
+    /// argv; for `shell = "..."` it is `["/bin/sh", "-c", "..."]`. `argv[0]` is absolute.
+    pub argv: Vec<String>,
+    /// True when written as `shell = "..."`.
+    pub shell: bool,
+    /// Schedule.
+    pub probe: Probe,
+    /// Default weight (instances may override).
+    pub weight: i32,
+    /// User to run as (default [`Global::script_user`]).
+    pub user: Option<String>,
+}
+
+/// A parsed `http://host[:port]/path` URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HttpUrl {
+    /// Host as written (a name, an IPv4 address, or an IPv6 address without brackets).
+    pub host: String,
+    /// TCP port (default 80).
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl fmt::Display for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "http://[{}]:{}{}", self.host, self.port, self.path)
+        } else {
+            write!(f, "http://{}:{}{}", self.host, self.port, self.path)
+        }
+    }
+}
+
+/// `[[track_http]]`: an HTTP/1.1 GET; healthy when the status is expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackHttp {
+    /// Unique tracker name.
+    pub name: String,
+    /// Where to connect.
+    pub url: HttpUrl,
+    /// Healthy statuses (default `[200]`).
+    pub expect_status: Vec<u16>,
+    /// Schedule.
+    pub probe: Probe,
+    /// Default weight.
+    pub weight: i32,
+}
+
+/// `[[track_tcp]]`: a TCP connect; healthy when it completes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackTcp {
+    /// Unique tracker name.
+    pub name: String,
+    /// `host:port` as written (`[v6]:port` for IPv6).
+    pub address: String,
+    /// Schedule.
+    pub probe: Probe,
+    /// Default weight.
+    pub weight: i32,
+}
+
+/// `[[track_file]]`: a file holding an integer; contribution = value x weight.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    /// Unique tracker name.
+    pub name: String,
+    /// Absolute path of the file.
+    pub path: PathBuf,
+    /// Default weight (0: a non-zero value means FAULT).
+    pub weight: i32,
+}
+
+/// `[[track_process]]`: at least `min` processes called `process` must run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackProcess {
+    /// Unique tracker name.
+    pub name: String,
+    /// Matched against `/proc/PID/comm` and the base name of `argv[0]`.
+    pub process: String,
+    /// Fewest processes for "up" (default 1).
+    pub min: u32,
+    /// Default weight.
+    pub weight: i32,
+}
+
+/// One tracker an instance follows, with the effective weight.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TrackRef {
+    /// The kind (names are unique across kinds, except interfaces).
+    pub kind: TrackKind,
+    /// Tracker name (for interfaces: the interface name).
+    pub name: String,
+    /// Effective weight: > 0 added while up, < 0 added while down, 0 = FAULT while down
+    /// (files: value x weight; weight 0 = FAULT on a non-zero value).
+    pub weight: i32,
+}
+
+/// Notification programs of an instance or sync group (keepalived names).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Notify {
+    /// `notify_master`: argv run on entering MASTER.
+    pub master: Option<Vec<String>>,
+    /// `notify_backup`.
+    pub backup: Option<Vec<String>>,
+    /// `notify_fault`.
+    pub fault: Option<Vec<String>>,
+    /// `notify_stop`: run when vipd stops the instance.
+    pub stop: Option<Vec<String>>,
+    /// `notify`: run after the specific one with `INSTANCE|GROUP NAME STATE PRIORITY` appended.
+    pub any: Option<Vec<String>>,
+    /// Each program is killed (with its process group) after this long.
+    pub timeout: Duration,
+}
+
+impl Default for Notify {
+    fn default() -> Self {
+        Notify {
+            master: None,
+            backup: None,
+            fault: None,
+            stop: None,
+            any: None,
+            timeout: DEFAULT_NOTIFY_TIMEOUT,
+        }
+    }
+}
+
+impl Notify {
+    /// True when no program is configured.
+    pub fn is_empty(&self) -> bool {
+        self.master.is_none()
+            && self.backup.is_none()
+            && self.fault.is_none()
+            && self.stop.is_none()
+            && self.any.is_none()
+    }
+}
+
+/// Where a tracker weight that applies to an instance is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightSite {
+    /// Instance name.
+    pub instance: String,
+    /// Tracker kind.
+    pub kind: TrackKind,
+    /// Tracker name.
+    pub tracker: String,
+    /// The effective weight.
+    pub weight: i32,
+    /// 1-based line (0: not written; the default weight 0).
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Characters to underline.
+    pub width: usize,
+    /// The source line.
+    pub source_line: Option<String>,
 }

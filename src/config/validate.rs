@@ -11,6 +11,11 @@ use super::duration::{format_duration, parse_duration};
 use super::raw::{RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S};
 use super::types::*;
 
+mod track;
+
+use track::{NotifyKeys, TrackerTable};
+pub use track::{SCRIPT_PATH, insecure_path};
+
 const MS: Duration = Duration::from_millis(1);
 const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
 const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
@@ -19,7 +24,7 @@ const MAX_GARP_DELAY: Duration = Duration::from_secs(3600);
 const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
 const MAX_GARP_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
+pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> (Config, Vec<WeightSite>) {
     let global = match &raw.global {
         Some(g) => global(g.get_ref(), r),
         None => Global::default(),
@@ -30,7 +35,10 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         names: HashMap::new(),
         vrids: HashMap::new(),
         vip_owner: HashMap::new(),
+        trackers: TrackerTable::default(),
+        weight_sites: Vec::new(),
     };
+    let (track_scripts, track_http, track_tcp, track_files, track_processes) = v.trackers(&raw);
     // Limits first, so the error is not lost among the per-instance ones (and work stays bounded).
     if let Some(extra) = raw.instance.get(MAX_INSTANCES) {
         v.r.error_hint(
@@ -58,11 +66,18 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> Config {
         }
     }
     let sync_groups = v.sync_groups(&raw.sync_group);
-    Config {
+    v.unused_trackers();
+    let config = Config {
         global: v.global,
         instances,
         sync_groups,
-    }
+        track_scripts,
+        track_http,
+        track_tcp,
+        track_files,
+        track_processes,
+    };
+    (config, v.weight_sites)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,6 +535,7 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
             out.checksum = c;
         }
     }
+    track::global(g, r, &mut out);
     out.garp = garp(
         r,
         &out.garp,
@@ -546,6 +562,10 @@ struct Validator<'r, 'a> {
     vrids: HashMap<(String, Family, u8), (String, usize)>,
     /// VIP address → (instance name, line)
     vip_owner: HashMap<IpAddr, (String, usize)>,
+    /// Tracker definitions, by name.
+    trackers: TrackerTable,
+    /// Where each instance's tracker weights are written.
+    weight_sites: Vec<WeightSite>,
 }
 
 /// A VIP before family checks, with the span to blame.
@@ -977,6 +997,9 @@ impl Validator<'_, '_> {
             }
         }
 
+        let track = self.track_refs(raw, name.as_deref(), priority, &label);
+        let notify = self.notify(&NotifyKeys::of_instance(raw));
+
         if self.r.diags.errors().count() != before {
             return None;
         }
@@ -997,6 +1020,8 @@ impl Validator<'_, '_> {
             auth_pass,
             checksum,
             garp,
+            track,
+            notify,
         })
     }
 
@@ -1155,7 +1180,7 @@ impl Validator<'_, '_> {
         let mut known: Vec<(&str, usize)> =
             self.names.iter().map(|(k, &l)| (k.as_str(), l)).collect();
         known.sort_by_key(|&(k, l)| (l, k));
-        let known: Vec<&str> = known.into_iter().map(|(k, _)| k).collect();
+        let known: Vec<String> = known.into_iter().map(|(k, _)| k.to_string()).collect();
         for (i, g) in groups.iter().take(MAX_SYNC_GROUPS).enumerate() {
             let raw = g.get_ref();
             let before = self.r.diags.errors().count();
@@ -1206,7 +1231,7 @@ impl Validator<'_, '_> {
                         if !self.names.contains_key(s) {
                             // Hints cost an edit distance per known name: only while they are shown.
                             let hint = (!self.r.is_full())
-                                .then(|| did_you_mean(s, known.iter().copied()))
+                                .then(|| did_you_mean(s, known.iter().map(String::as_str)))
                                 .flatten()
                                 .map(|k| format!("did you mean `{k}`?"));
                             self.r.error_opt(
@@ -1244,11 +1269,13 @@ impl Validator<'_, '_> {
                     }
                 }
             }
+            let notify = self.notify(&NotifyKeys::of_group(raw));
             if self.r.diags.errors().count() == before {
                 if let Some(name) = name {
                     out.push(SyncGroup {
                         name,
                         instances: members,
+                        notify,
                     });
                 }
             }

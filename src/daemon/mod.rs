@@ -5,6 +5,7 @@
 pub mod control;
 pub mod counters;
 pub mod rx;
+mod tracking;
 pub mod tx;
 
 use std::collections::{HashMap, VecDeque};
@@ -23,7 +24,7 @@ use crate::config::{self, Config};
 use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope};
 use crate::net::packet::FrameSender;
 use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
-use crate::proto::{self, Action, FaultCause, InstanceConfig, Router, State, Transition};
+use crate::proto::{self, Action, InstanceConfig, Router, State, Transition};
 use crate::wire::{ChecksumMode, Family};
 
 use counters::{Counters, Drop, Drops};
@@ -211,6 +212,10 @@ pub struct Daemon<N: Netlink> {
     sync_groups: Vec<config::SyncGroup>,
     /// Sockets below this index already have their reader task (or share one).
     readers: usize,
+    /// Health trackers and notifications (see `tracking.rs`).
+    track: tracking::Tracking,
+    /// The running configuration (reload compares the tracking parts).
+    running: Config,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -220,6 +225,7 @@ impl<N: Netlink> Daemon<N> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
+        let track = tracking::Tracking::setup(&cfg, &nl, group_members(&cfg)).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
@@ -235,6 +241,8 @@ impl<N: Netlink> Daemon<N> {
             queue_full: Arc::new(AtomicU64::new(0)),
             sync_groups: cfg.sync_groups.clone(),
             readers: 0,
+            track,
+            running: cfg.clone(),
         };
         let all_vips = all_vips(&cfg);
         for c in &cfg.instances {
@@ -253,7 +261,7 @@ impl<N: Netlink> Daemon<N> {
         let now = Instant::now();
         d.router.start(now);
         for idx in 0..d.insts.len() {
-            d.apply_link_state(now, idx);
+            d.refresh_fault(now, idx);
         }
         info!(
             instances = d.insts.len(),
@@ -377,16 +385,6 @@ impl<N: Netlink> Daemon<N> {
             .collect();
     }
 
-    /// A down link at start (or for a new instance) is a fault.
-    fn apply_link_state(&mut self, now: Instant, idx: usize) {
-        if let Some(inst) = self.insts.get(idx) {
-            if !inst.link_up {
-                let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
-                let _ = self.router.set_fault(now, idx, Some(cause));
-            }
-        }
-    }
-
     /// Applies a new configuration: instances are matched by name; an unchanged instance
     /// keeps running untouched (its VIPs do not move); a changed one hands over cleanly and
     /// restarts with the new settings; removed ones hand over and stop; new ones start as
@@ -500,10 +498,27 @@ impl<N: Netlink> Daemon<N> {
         for (idx, k) in keep.iter().enumerate() {
             if k.is_none() {
                 let _ = self.router.start_one(now, idx);
-                self.apply_link_state(now, idx);
+                self.track.forget_fault(idx);
             }
         }
         self.sync_groups = cfg.sync_groups.clone();
+        if !tracking_same(&self.running, &cfg) {
+            // Tracker indexes follow the configuration: start them afresh for the new one.
+            // (A tracker's first result applies at once, so this settles within one interval.)
+            match tracking::Tracking::setup(&cfg, &self.nl, group_members(&cfg)).await {
+                Ok(t) => {
+                    self.track = t;
+                    info!("tracking configuration changed: trackers restarted");
+                }
+                Err(e) => {
+                    error!(error = %e, "could not restart the trackers; keeping the old ones")
+                }
+            }
+        }
+        for idx in 0..self.insts.len() {
+            self.apply_tracking(now, idx);
+        }
+        self.running = cfg.clone();
         let added = cfg.instances.len() - kept_old.len() - changed;
         let unchanged = kept_old.len();
         let msg = format!(
@@ -568,6 +583,7 @@ impl<N: Netlink> Daemon<N> {
                 Some(ev) = self.events.recv() => self.on_net_event(ev).await,
                 Some(req) = self.ctl.rx.recv() => self.on_control(req).await,
                 () = control::drill_tick(self.ctl.drill.is_some()) => self.drill_progress().await,
+                Some(u) = self.track.rx.recv() => self.on_tracker(u),
                 _ = reconcile.tick() => self.reconcile().await,
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
@@ -587,6 +603,7 @@ impl<N: Netlink> Daemon<N> {
         control::notify_systemd(&[sd_notify::NotifyState::Stopping]);
         self.router.shutdown(Instant::now());
         self.drain().await;
+        self.track.finish().await;
         info!("vipd stopped");
         Ok(())
     }
@@ -666,13 +683,13 @@ impl<N: Netlink> Daemon<N> {
         let now = Instant::now();
         match ev {
             NetEvent::Link(link) => {
+                self.track_link(&link);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex != link.index || inst.link_up == link.up {
                         continue;
                     }
                     inst.link_up = link.up;
-                    let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
                     if link.up {
                         info!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link up");
                     } else {
@@ -681,17 +698,17 @@ impl<N: Netlink> Daemon<N> {
                     if let Some(mac) = link.mac {
                         inst.mac = mac;
                     }
-                    let _ = self.router.set_fault(now, idx, (!link.up).then_some(cause));
+                    self.refresh_fault(now, idx);
                 }
             }
             NetEvent::LinkRemoved { index } => {
+                self.track_link_removed(index);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex == index && inst.link_up {
                         inst.link_up = false;
                         warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "interface removed");
-                        let cause = FaultCause::LinkDown(inst.cfg.interface.clone());
-                        let _ = self.router.set_fault(now, idx, Some(cause));
+                        self.refresh_fault(now, idx);
                     }
                 }
             }
@@ -898,10 +915,12 @@ impl<N: Netlink> Daemon<N> {
                     inst.history.pop_front();
                 }
                 inst.since = SystemTime::now();
-                inst.history.push_back((inst.since, t));
+                inst.history.push_back((inst.since, t.clone()));
+                self.on_transition(idx, &t);
             }
             Action::PriorityChanged { base, effective } => {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
+                self.on_priority(idx, base, effective);
             }
         }
     }
@@ -1002,6 +1021,38 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
     }
+}
+
+/// Instance indexes (configuration order) of each sync group's members.
+fn group_members(cfg: &Config) -> Vec<Vec<usize>> {
+    cfg.sync_groups
+        .iter()
+        .map(|g| {
+            g.instances
+                .iter()
+                .filter_map(|n| cfg.instances.iter().position(|i| i.name == *n))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether two configurations track and notify the same way for the same instances in the
+/// same order (then a reload keeps the running trackers and their state).
+fn tracking_same(a: &Config, b: &Config) -> bool {
+    a.global.script_user == b.global.script_user
+        && a.global.enable_script_security == b.global.enable_script_security
+        && a.global.events_socket == b.global.events_socket
+        && a.track_scripts == b.track_scripts
+        && a.track_http == b.track_http
+        && a.track_tcp == b.track_tcp
+        && a.track_files == b.track_files
+        && a.track_processes == b.track_processes
+        && a.sync_groups == b.sync_groups
+        && a.instances.len() == b.instances.len()
+        && a.instances
+            .iter()
+            .zip(&b.instances)
+            .all(|(x, y)| x.name == y.name && x.track == y.track && x.notify == y.notify)
 }
 
 fn all_vips(cfg: &Config) -> Vec<IpAddr> {

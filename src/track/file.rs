@@ -1,0 +1,184 @@
+//! `[[track_file]]`: files holding an integer, watched with inotify (never polled).
+//!
+//! The DIRECTORY of each file is watched, so that both in-place writes (`echo 5 > f`, seen at
+//! close) and atomic replacement by rename (`mv tmp f`) are noticed, as well as deletion
+//! (value 0). One thread serves every file tracker.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::{Observation, TrackerUpdate};
+
+/// Most bytes read from a tracked file.
+const READ_CAP: u64 = 64;
+
+/// The value in `path`: a decimal integer (surrounding whitespace ignored). A missing or empty
+/// file reads as 0; anything else unreadable as 0 with the reason.
+pub fn read_value(path: &Path) -> (i64, Option<String>) {
+    let mut text = String::new();
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            if let Err(e) = f.take(READ_CAP).read_to_string(&mut text) {
+                return (0, Some(format!("cannot read: {e}")));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (0, None),
+        Err(e) => return (0, Some(format!("cannot open: {e}"))),
+    }
+    let t = text.trim();
+    if t.is_empty() {
+        return (0, None);
+    }
+    match t.parse::<i64>() {
+        Ok(v) => (v.clamp(-1_000_000, 1_000_000), None),
+        Err(_) => (
+            0,
+            Some(format!(
+                "not an integer: {:?}",
+                t.chars().take(20).collect::<String>()
+            )),
+        ),
+    }
+}
+
+fn report(idx: usize, path: &Path, tx: &mpsc::Sender<TrackerUpdate>) -> bool {
+    let (v, problem) = read_value(path);
+    if let Some(p) = problem {
+        warn!(file = %path.display(), problem = %p, "track_file: reading as 0");
+    }
+    tx.blocking_send(TrackerUpdate {
+        tracker: idx,
+        obs: Observation::Value(v),
+    })
+    .is_ok()
+}
+
+/// Starts the watcher thread for `files` (tracker index, path): reports every value at once,
+/// then on every change.
+pub fn spawn_watcher(
+    files: Vec<(usize, PathBuf)>,
+    tx: mpsc::Sender<TrackerUpdate>,
+) -> std::io::Result<()> {
+    let ino = Inotify::init(InitFlags::IN_CLOEXEC).map_err(std::io::Error::from)?;
+    let mask = AddWatchFlags::IN_CLOSE_WRITE
+        | AddWatchFlags::IN_MOVED_TO
+        | AddWatchFlags::IN_MOVED_FROM
+        | AddWatchFlags::IN_DELETE;
+    // watch → [(file name in that directory, tracker, full path)]
+    let mut watches: HashMap<WatchDescriptor, Vec<(OsString, usize, PathBuf)>> = HashMap::new();
+    for (idx, path) in &files {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            continue;
+        };
+        match ino.add_watch(dir, mask) {
+            Ok(wd) => {
+                watches
+                    .entry(wd)
+                    .or_default()
+                    .push((name.to_os_string(), *idx, path.clone()))
+            }
+            Err(e) => warn!(file = %path.display(), error = %e,
+                            "track_file: cannot watch the directory; the value stays as read now"),
+        }
+    }
+    std::thread::Builder::new()
+        .name("vipd-track-file".into())
+        .spawn(move || {
+            for (idx, path) in &files {
+                if !report(*idx, path, &tx) {
+                    return;
+                }
+            }
+            info!(files = files.len(), "track_file: watching");
+            loop {
+                let events = match ino.read_events() {
+                    Ok(ev) => ev,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(e) => {
+                        warn!(error = %e, "track_file: inotify failed; file trackers keep their last value");
+                        return;
+                    }
+                };
+                for ev in events {
+                    if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                        for (idx, path) in &files {
+                            if !report(*idx, path, &tx) {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    let Some(list) = watches.get(&ev.wd) else {
+                        continue;
+                    };
+                    for (name, idx, path) in list {
+                        if ev.name.as_ref() == Some(name) && !report(*idx, path, &tx) {
+                            return;
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values() {
+        let dir = std::env::temp_dir().join(format!("vipd-trackfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("v");
+        assert_eq!(read_value(&f), (0, None));
+        std::fs::write(&f, " 42\n").unwrap();
+        assert_eq!(read_value(&f), (42, None));
+        std::fs::write(&f, "-7").unwrap();
+        assert_eq!(read_value(&f), (-7, None));
+        std::fs::write(&f, "abc").unwrap();
+        assert_eq!(read_value(&f).0, 0);
+        assert!(read_value(&f).1.is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn watcher_sees_write_and_rename() {
+        let dir = std::env::temp_dir().join(format!("vipd-trackwatch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("w");
+        std::fs::write(&f, "1").unwrap();
+        let (tx, mut rx) = mpsc::channel(16);
+        spawn_watcher(vec![(7, f.clone())], tx).unwrap();
+        let next = |rx: &mut mpsc::Receiver<TrackerUpdate>| {
+            let t0 = std::time::Instant::now();
+            loop {
+                if let Ok(u) = rx.try_recv() {
+                    return u;
+                }
+                assert!(
+                    t0.elapsed() < std::time::Duration::from_secs(5),
+                    "no update"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        };
+        assert_eq!(next(&mut rx).obs, Observation::Value(1));
+        std::fs::write(&f, "5\n").unwrap();
+        assert_eq!(next(&mut rx).obs, Observation::Value(5));
+        let tmp = dir.join(".w.tmp");
+        std::fs::write(&tmp, "-3").unwrap();
+        std::fs::rename(&tmp, &f).unwrap();
+        assert_eq!(next(&mut rx).obs, Observation::Value(-3));
+        std::fs::remove_file(&f).unwrap();
+        let u = next(&mut rx);
+        assert_eq!((u.tracker, u.obs), (7, Observation::Value(0)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
