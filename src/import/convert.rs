@@ -1078,7 +1078,9 @@ impl Cx {
                 continue;
             }
             count += 1;
-            if v.label.is_none() && v.scope.is_none() {
+            // The short list comes first in vipd, so once one VIP needs a table, the rest
+            // follow as tables too: the order is kept (IPv6 wants the link-local one first).
+            if long.is_empty() && v.label.is_none() && v.scope.is_none() {
                 short.push(Val::Str(v.addr));
             } else {
                 let mut vt = Table::default();
