@@ -3,6 +3,7 @@
 //! For each file: the key converted fields, and the exact set of keywords reported as not
 //! converted (so nothing is dropped silently). Configurations without tracking/notify keys
 //! must load with `vipd::config::parse_str` as they are.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

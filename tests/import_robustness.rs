@@ -1,5 +1,6 @@
 //! The keepalived importer never panics, always emits valid TOML, and stays fast and
 //! bounded on hostile input.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 
 use std::path::Path;
 use std::time::{Duration, Instant};
