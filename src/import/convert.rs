@@ -1397,7 +1397,7 @@ fn global_reason(kw: &str) -> &'static str {
             "LVS/BFD settings: vipd is VRRP only, see docs/migration.md"
         }
         _ if kw.contains("snmp") || kw.contains("dbus") || kw.contains("traps") => {
-            "vipd has no SNMP/D-Bus interface; query it with `vipctl status`"
+            "vipd has no SNMP/D-Bus interface; use its logs and `vipctl` (control socket)"
         }
         "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
             "vipd always uses the IANA groups 224.0.0.18 / ff02::12; use unicast_peers for anything else"

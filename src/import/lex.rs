@@ -60,7 +60,10 @@ pub(crate) fn lex(
                     file,
                     line: line_no,
                     col,
-                    message: format!("more than {max_tokens} tokens; refusing to convert"),
+                    message: format!(
+                        "too many tokens (the limit is {} in all files); refusing to convert",
+                        super::MAX_TOKENS
+                    ),
                 });
             }
             let mut tok = Token {
