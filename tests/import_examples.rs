@@ -639,3 +639,22 @@ fn unknown_keywords_everywhere_are_noted() {
         ])
     );
 }
+
+#[test]
+fn repeated_keywords_warn_and_the_last_wins() {
+    let text = "global_defs {\n router_id a\n router_id b\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 10\n priority 20\n virtual_ipaddress { 10.0.0.1 }\n virtual_ipaddress { 10.0.0.2 }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    let cfg = load(&c);
+    assert_eq!(cfg.global.router_id.as_deref(), Some("b"));
+    let v = cfg.instance("V").unwrap();
+    assert_eq!(v.priority, 20);
+    assert_eq!(v.vips.len(), 2, "virtual_ipaddress blocks add up");
+    assert!(has_note(&c, NoteSeverity::Warning, "router_id", 3));
+    assert!(has_note(&c, NoteSeverity::Warning, "priority", 9));
+    assert!(!has_note(
+        &c,
+        NoteSeverity::Warning,
+        "virtual_ipaddress",
+        11
+    ));
+}

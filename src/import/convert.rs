@@ -196,6 +196,24 @@ impl Cx {
         );
     }
 
+    /// Notes a second occurrence of a single-valued keyword: the last one wins, as in keepalived.
+    fn dup(&mut self, seen: &mut Vec<String>, c: &Node, single: &[&str]) {
+        let kw = c.name();
+        if !single.contains(&kw) {
+            return;
+        }
+        if seen.iter().any(|k| k == kw) {
+            self.note(
+                Warning,
+                &c.key,
+                kw,
+                "given more than once in this block: the last one wins, as in keepalived",
+            );
+        } else {
+            seen.push(kw.to_string());
+        }
+    }
+
     /// The single argument of `n`; notes a missing value, extra arguments or a stray block.
     fn one<'n>(&mut self, n: &'n Node) -> Option<&'n Token> {
         self.no_block(n);
@@ -359,7 +377,9 @@ impl Cx {
             return;
         };
         let mut gna: Option<(Duration, &Node)> = None;
+        let mut seen = Vec::new();
         for c in block {
+            self.dup(&mut seen, c, GLOBAL_SINGLE);
             let kw = c.name();
             match kw {
                 "router_id" => {
@@ -538,7 +558,9 @@ impl Cx {
             at: n.key.clone(),
             ..Draft::default()
         };
+        let mut seen = Vec::new();
         for c in self.block(n) {
+            self.dup(&mut seen, c, INSTANCE_SINGLE);
             self.instance_key(c, &mut d);
         }
         Some(self.finish_instance(d))
@@ -1206,7 +1228,9 @@ impl Cx {
             comment: format!("vrrp_script {name}"),
             entries: vec![("name", Val::Str(name))],
         };
+        let mut seen = Vec::new();
         for c in self.block(n) {
+            self.dup(&mut seen, c, SCRIPT_SINGLE);
             let kw = c.name();
             match kw {
                 "script" => {
@@ -1365,6 +1389,38 @@ impl Cx {
         Some(t)
     }
 }
+
+const GLOBAL_SINGLE: &[&str] = &[
+    "router_id",
+    "vrrp_version",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "script_user",
+];
+
+const INSTANCE_SINGLE: &[&str] = &[
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "preempt_delay",
+    "version",
+    "authentication",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "garp_interval",
+];
+
+const SCRIPT_SINGLE: &[&str] = &[
+    "script", "interval", "timeout", "rise", "fall", "weight", "user",
+];
 
 fn notify_key(kw: &str) -> &'static str {
     match kw {
