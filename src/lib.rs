@@ -5,6 +5,7 @@
 //! - [`proto`]: the pure RFC 9568/5798/3768 state machine; takes events and `now`, returns actions.
 //! - [`sim`]: a deterministic multi-node simulator over [`proto`] (virtual clock, lossy LAN).
 //! - [`config`]: TOML configuration, validation with file:line:column diagnostics.
+//! - [`import`]: keepalived.conf → vipd TOML converter (behind `vipctl import-keepalived`).
 //! - [`net`]: Linux I/O: raw VRRP sockets, AF_PACKET frames, netlink (behind one trait).
 //! - [`daemon`]: the tokio runtime that wires the above together.
 
