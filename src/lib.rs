@@ -5,6 +5,7 @@
 //! - [`proto`]: the pure RFC 9568/5798/3768 state machine; takes events and `now`, returns actions.
 //! - [`sim`]: a deterministic multi-node simulator over [`proto`] (virtual clock, lossy LAN).
 //! - [`config`]: TOML configuration, validation with file:line:column diagnostics.
+//! - [`import`]: keepalived.conf → vipd TOML converter (behind `vipctl import-keepalived`).
 //! - [`net`]: Linux I/O: raw VRRP sockets, AF_PACKET frames, netlink (behind one trait).
 //! - [`track`]: health trackers (scripts, HTTP, TCP, files, processes, interfaces) → priority/fault.
 //! - [`notify`]: keepalived-style notify programs and the JSON-lines events socket.
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod ctl;
 pub mod daemon;
+pub mod import;
 pub mod lab;
 pub mod net;
 pub mod notify;
