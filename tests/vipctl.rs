@@ -366,3 +366,38 @@ fn metrics_and_permissions() {
     );
     // Without the group, nobody cannot even connect (socket mode 0600 would apply).
 }
+
+#[test]
+fn import_keepalived_prints_toml_and_notes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .args([
+            "import-keepalived",
+            "tests/data/keepalived/lvs-director.conf",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let notes = String::from_utf8_lossy(&out.stderr);
+    // LVS is not converted, and says so on stderr and in the file.
+    assert!(notes.contains("NOT CONVERTED: virtual_server"), "{notes}");
+    assert!(
+        toml.contains("# NOT CONVERTED:") && toml.contains("virtual_server"),
+        "{toml}"
+    );
+    // The rest is a valid vipd configuration.
+    let loaded = vipd::config::parse_str(&toml, Path::new("converted.toml"))
+        .unwrap_or_else(|d| panic!("{d}\n{toml}"));
+    assert!(!loaded.config.instances.is_empty());
+    // A missing file is a clear error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .args(["import-keepalived", "/nonexistent/keepalived.conf"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keepalived.conf"));
+}

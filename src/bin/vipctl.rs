@@ -46,6 +46,13 @@ enum Cmd {
     },
     /// Re-read the configuration and apply it without moving VIPs that did not change.
     Reload,
+    /// Convert a keepalived.conf (following its includes) to vipd's TOML on stdout; every
+    /// keyword that is not converted, or converted with a change in meaning, is listed on
+    /// stderr and in the output's header. Review the result with `vipctl check`.
+    ImportKeepalived {
+        /// The keepalived.conf.
+        file: PathBuf,
+    },
     /// Validate configuration files (several files: cross-check peers' priorities and weights).
     Check {
         /// Configuration files.
@@ -312,6 +319,7 @@ fn main() -> ExitCode {
     let socket = socket_path(&cli);
     let result: Result<bool, String> = match &cli.command {
         Cmd::Check { files } => return check(files),
+        Cmd::ImportKeepalived { file } => return import(file),
         Cmd::Status { json, instance } => call(&socket, Command::Status, Duration::from_secs(5))
             .and_then(|r| {
                 let st = r
@@ -383,5 +391,30 @@ fn done(r: Response) -> Result<bool, String> {
         Ok(true)
     } else {
         Err(r.error.unwrap_or_else(|| "failed".into()))
+    }
+}
+
+fn import(file: &Path) -> ExitCode {
+    match vipd::import::convert_file(file) {
+        Ok(conv) => {
+            for n in &conv.notes {
+                eprintln!("{n}");
+            }
+            print!("{}", conv.toml);
+            let not_converted = conv
+                .notes
+                .iter()
+                .filter(|n| n.severity == vipd::import::NoteSeverity::NotConverted)
+                .count();
+            eprintln!(
+                "vipctl import-keepalived: {} note(s), {not_converted} not converted; check the result with `vipctl check`",
+                conv.notes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
     }
 }
