@@ -401,3 +401,46 @@ fn import_keepalived_prints_toml_and_notes() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keepalived.conf"));
 }
+
+#[test]
+fn status_lists_each_trackers_contribution() {
+    let lan = Lan::new("ctltrack", 1).unwrap();
+    let dir = TempDir::new("ctltrack");
+    let vip = format!("10.99.{}.100", lan.id);
+    let file = dir.path().join("weight");
+    std::fs::write(&file, "0\n").unwrap();
+    let text = global(dir.path(), 0, "")
+        + &format!(
+            "[[track_file]]\nname = \"drain\"\npath = \"{}\"\nweight = -10\n",
+            file.display()
+        )
+        + &instance("VI_1", 51, 150, &vip)
+        + "track_files = [\"drain\"]\n";
+    let n0 = start(&lan, &dir, 0, &text);
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    std::fs::write(&file, "3\n").unwrap();
+    common::wait_until(Duration::from_secs(3), || {
+        status(&lan, 0, &n0).instances[0].effective_priority == 120
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{:?}\n{}",
+            status(&lan, 0, &n0).instances[0],
+            n0.child.log()
+        )
+    });
+    let i = &status(&lan, 0, &n0).instances[0];
+    assert_eq!(i.priority_adjust, -30);
+    assert_eq!(i.trackers.len(), 1);
+    let t = &i.trackers[0];
+    assert_eq!(
+        (t.name.as_str(), t.kind.as_str(), t.weight, t.contribution),
+        ("drain", "file", -10, -30)
+    );
+    let out = vipctl(&lan, 0, &n0, &["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("150->120") && table.contains("contributes -30"),
+        "{table}"
+    );
+}

@@ -213,7 +213,9 @@ impl<N: Netlink> Daemon<N> {
             let Some(p) = self.router.instance(idx) else {
                 continue;
             };
-            instances.push(instance_status(i, p, present.get(&i.ifindex)));
+            let mut st = instance_status(i, p, present.get(&i.ifindex));
+            st.trackers = self.track.status_of(idx);
+            instances.push(st);
         }
         let mut interface_drops: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (ifindex, d) in &self.iface_drops {

@@ -102,6 +102,21 @@ impl Tracking {
         })
     }
 
+    /// Each tracker of instance `idx` with its contribution, for status and metrics.
+    pub(super) fn status_of(&self, idx: usize) -> Vec<crate::ctl::TrackerStatus> {
+        self.set
+            .contributions(idx)
+            .into_iter()
+            .map(|c| crate::ctl::TrackerStatus {
+                name: c.name.to_owned(),
+                kind: c.kind.as_str().to_owned(),
+                up: c.status == track::Status::Up,
+                weight: c.weight,
+                contribution: i32::try_from(c.contribution).unwrap_or(0),
+            })
+            .collect()
+    }
+
     /// Forgets the fault cause given to the router for instance `idx` (a restarted instance
     /// starts without one), so the next refresh applies it again.
     pub(super) fn forget_fault(&mut self, idx: usize) {

@@ -306,47 +306,74 @@ impl TrackerSet {
     pub fn effect(&self, inst: usize) -> Effect {
         let mut delta: i64 = 0;
         let mut fault = None;
-        for &(ti, w) in self.refs.get(inst).map(Vec::as_slice).unwrap_or(&[]) {
-            let Some(t) = self.trackers.get(ti) else {
-                continue;
-            };
-            if t.status == Status::Unknown {
-                continue;
-            }
-            let faulted = if t.kind == TrackKind::File {
-                if w == 0 {
-                    t.value != 0
-                } else {
-                    let c = t.value.saturating_mul(i64::from(w));
-                    if c <= -254 {
-                        true
-                    } else {
-                        delta = delta.saturating_add(c);
-                        false
-                    }
-                }
-            } else {
-                match (t.status, w) {
-                    (Status::Up, w) if w > 0 => {
-                        delta += i64::from(w);
-                        false
-                    }
-                    (Status::Down, w) if w < 0 => {
-                        delta += i64::from(w);
-                        false
-                    }
-                    (Status::Down, 0) => true,
-                    _ => false,
-                }
-            };
-            if faulted && fault.is_none() {
-                fault = Some((t.kind, t.name.clone()));
+        for c in self.contributions(inst) {
+            delta = delta.saturating_add(c.contribution);
+            if c.faults && fault.is_none() {
+                fault = Some((c.kind, c.name.to_owned()));
             }
         }
         Effect {
             delta: i32::try_from(delta.clamp(-100_000, 100_000)).unwrap_or(0),
             fault,
         }
+    }
+
+    /// Each tracker instance `inst` follows, with what it does to it now (configuration
+    /// order).
+    pub fn contributions(&self, inst: usize) -> Vec<Contribution<'_>> {
+        let refs = self.refs.get(inst).map(Vec::as_slice).unwrap_or(&[]);
+        refs.iter()
+            .filter_map(|&(ti, w)| {
+                let t = self.trackers.get(ti)?;
+                let (contribution, faults) = contribution(t, w);
+                Some(Contribution {
+                    name: &t.name,
+                    kind: t.kind,
+                    status: t.status,
+                    weight: w,
+                    contribution,
+                    faults,
+                })
+            })
+            .collect()
+    }
+}
+
+/// One tracker's effect on one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contribution<'a> {
+    /// Tracker name.
+    pub name: &'a str,
+    /// Tracker kind.
+    pub kind: TrackKind,
+    /// Its state.
+    pub status: Status,
+    /// The weight this instance gives it.
+    pub weight: i32,
+    /// What it adds to the priority now.
+    pub contribution: i64,
+    /// Whether it holds the instance in FAULT now.
+    pub faults: bool,
+}
+
+/// keepalived's weight rules: > 0 added while up, < 0 added while down, 0 = FAULT while
+/// down; files: value x weight (FAULT at -254 or below, or any non-zero value with weight 0).
+fn contribution(t: &Tracker, w: i32) -> (i64, bool) {
+    if t.status == Status::Unknown {
+        return (0, false);
+    }
+    if t.kind == TrackKind::File {
+        if w == 0 {
+            return (0, t.value != 0);
+        }
+        let c = t.value.saturating_mul(i64::from(w));
+        return if c <= -254 { (0, true) } else { (c, false) };
+    }
+    match (t.status, w) {
+        (Status::Up, w) if w > 0 => (i64::from(w), false),
+        (Status::Down, w) if w < 0 => (i64::from(w), false),
+        (Status::Down, 0) => (0, true),
+        _ => (0, false),
     }
 }
 
