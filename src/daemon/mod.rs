@@ -71,6 +71,37 @@ struct Inbound {
     sock: usize,
     data: Vec<u8>,
     v6: Option<(Ipv6Addr, Ipv6Addr, u8)>,
+    /// Larger than [`RX_BUF`] (so larger than any valid advert): `data` is empty, the
+    /// packet is only counted.
+    oversized: bool,
+}
+
+/// What a reader does after a receive error: an oversized datagram (the kernel reassembles
+/// fragments up to 64 KiB) is forwarded to be counted at once — pausing on it would let
+/// anyone on the link stall the receive path — anything else is logged (rate-limited) and
+/// retried after a short pause.
+async fn after_recv_error(
+    e: &io::Error,
+    errors: &mut u64,
+    tx: &mpsc::Sender<Inbound>,
+    sock: usize,
+    full: &AtomicU64,
+) -> Result<(), ()> {
+    if e.kind() == io::ErrorKind::InvalidData {
+        let pkt = Inbound {
+            sock,
+            data: Vec::new(),
+            v6: None,
+            oversized: true,
+        };
+        return forward(tx, pkt, full);
+    }
+    *errors += 1;
+    if errors.is_power_of_two() {
+        warn!(error = %e, count = *errors, "VRRP socket receive failed");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
 }
 
 /// What the shell knows of one instance beyond the state machine.
@@ -535,27 +566,28 @@ impl<N: Netlink> Daemon<N> {
                     let sock = Arc::clone(sock);
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; RX_BUF];
+                        let mut errors = 0u64;
                         loop {
                             match sock.recv(&mut buf).await {
                                 Ok(m) => {
                                     let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
-                                    if forward(
-                                        &tx,
-                                        Inbound {
-                                            sock: i,
-                                            data,
-                                            v6: None,
-                                        },
-                                        &full,
-                                    )
-                                    .is_err()
-                                    {
+                                    let pkt = Inbound {
+                                        sock: i,
+                                        data,
+                                        v6: None,
+                                        oversized: false,
+                                    };
+                                    if forward(&tx, pkt, &full).is_err() {
                                         return;
                                     }
                                 }
                                 Err(e) => {
-                                    warn!(error = %e, "VRRP IPv4 socket receive failed");
-                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    if after_recv_error(&e, &mut errors, &tx, i, &full)
+                                        .await
+                                        .is_err()
+                                    {
+                                        return;
+                                    }
                                 }
                             }
                         }
@@ -565,18 +597,29 @@ impl<N: Netlink> Daemon<N> {
                     let sock = Arc::clone(sock);
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; RX_BUF];
+                        let mut errors = 0u64;
                         loop {
                             match sock.recv(&mut buf).await {
                                 Ok(m) => {
                                     let data = buf.get(..m.len).unwrap_or(&[]).to_vec();
                                     let v6 = Some((m.src, m.dst, m.hop_limit));
-                                    if forward(&tx, Inbound { sock: i, data, v6 }, &full).is_err() {
+                                    let pkt = Inbound {
+                                        sock: i,
+                                        data,
+                                        v6,
+                                        oversized: false,
+                                    };
+                                    if forward(&tx, pkt, &full).is_err() {
                                         return;
                                     }
                                 }
                                 Err(e) => {
-                                    warn!(error = %e, "VRRP IPv6 socket receive failed");
-                                    tokio::time::sleep(Duration::from_millis(10)).await;
+                                    if after_recv_error(&e, &mut errors, &tx, i, &full)
+                                        .await
+                                        .is_err()
+                                    {
+                                        return;
+                                    }
                                 }
                             }
                         }
@@ -641,6 +684,14 @@ impl<N: Netlink> Daemon<N> {
             return;
         };
         let (ifindex, family) = (s.ifindex, s.family);
+        if pkt.oversized {
+            // Longer than any valid advert: a length that matches no VRRP message.
+            self.iface_drops
+                .entry(ifindex)
+                .or_default()
+                .add(Drop::LengthMismatch);
+            return;
+        }
         let received = match pkt.v6 {
             None => Received::V4(&pkt.data),
             Some((src, dst, hop_limit)) => Received::V6 {
