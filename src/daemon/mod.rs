@@ -1022,9 +1022,12 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
     match tx.try_send(pkt) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
-            full.fetch_add(1, Ordering::Relaxed);
-            // Counted where the state machine can see it: the loop is saturated.
-            warn!(reason = %Drop::QueueFull, "receive queue full: dropping a VRRP packet");
+            let n = full.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            // Counted (status `queue_full_drops`); logged at powers of two only, so a flood
+            // does not turn into a log flood.
+            if n.is_power_of_two() {
+                warn!(reason = %Drop::QueueFull, count = n, "receive queue full: dropping VRRP packets");
+            }
             Ok(())
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
