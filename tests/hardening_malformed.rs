@@ -34,6 +34,9 @@ const GAP_MARGIN: Duration = Duration::from_millis(20);
 
 // ---- frames ---------------------------------------------------------------------------------
 
+/// Changes an encoded VRRP message in place.
+type Mangle = fn(&mut Vec<u8>);
+
 /// Knobs of one hand-built VRRP datagram; `good` gives a valid higher-priority advert.
 #[derive(Clone)]
 struct Pkt {
@@ -48,7 +51,7 @@ struct Pkt {
     version: VrrpVersion,
     vips: Vec<Ipv4Addr>,
     /// Applied to the VRRP message after encoding; `true`: recompute the checksum afterwards.
-    mangle: Option<(fn(&mut Vec<u8>), bool)>,
+    mangle: Option<(Mangle, bool)>,
     /// Zero bytes appended to the encoded message (before `mangle`).
     extra: usize,
     /// Cut the VRRP message to this many bytes (after checksumming).
@@ -135,7 +138,7 @@ impl Pkt {
 }
 
 /// A mangling step followed by a checksum fix (so only the mangled field is wrong).
-fn fix(f: fn(&mut Vec<u8>)) -> Option<(fn(&mut Vec<u8>), bool)> {
+fn fix(f: Mangle) -> Option<(Mangle, bool)> {
     Some((f, true))
 }
 
