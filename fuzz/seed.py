@@ -26,7 +26,12 @@ for f in sorted(data.glob("*.hex")):
         put("ndisc", f.stem + "-frame", bytes.fromhex("333300000001" "1233ded8f4a9" "86dd") + b)
     elif "ipv6" in f.name:
         put("vrrp_v6", f.stem, b[8:40] + b[40:])
+        # rx_classify: selector (IPv6), src+dst, hop limit, then the VRRP message.
+        put("rx_classify", f.stem, bytes([0x80]) + b[8:40] + bytes([b[7]]) + b[40:])
     else:
         put("ipv4_datagram", f.stem, b)
         put("vrrp_v4", f.stem, b[12:20] + b[20:])
+        # rx_classify: selector byte (family v4, v3/v2, auth, VRID bits) + the datagram.
+        for sel in (0x00, 0x01, 0x03, 0x04):
+            put("rx_classify", f"{f.stem}-{sel:02x}", bytes([sel]) + b)
 print("seeded", corpus)

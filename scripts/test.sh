@@ -10,9 +10,11 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
-python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)   # Debian's python, not a pyenv one
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
+command -v setpriv >/dev/null 2>&1 || need+=(util-linux)   # setpriv, chrt
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)   # cargo-deb's "$auto" depends
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}; run as root so they can be installed" >&2
@@ -30,4 +32,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 cargo build --all-targets --locked
+# The Debian package for tests/packaging.rs, from the debug binaries just built (installs
+# cargo-deb on first use, 1-2 min); set VIPD_DEB to test a release .deb instead.
+if [ -z "${VIPD_DEB:-}" ]; then
+    VIPD_DEB="$(bash scripts/package.sh --dev | tail -n 1)"
+    VIPD_DEB="$(realpath "$VIPD_DEB")"
+fi
+export VIPD_DEB
 cargo test --locked -- "$@"

@@ -120,6 +120,31 @@ pub fn exec_as(
     }
 }
 
+/// Makes the child of `cmd` start without ambient capabilities: a vipd that runs unprivileged
+/// with ambient CAP_NET_RAW/CAP_NET_ADMIN (the systemd unit) must not hand them to the
+/// scripts and notify programs it runs.
+#[allow(unsafe_code)]
+pub fn clear_ambient_caps(cmd: &mut tokio::process::Command) {
+    // SAFETY: runs in the forked child before exec; prctl is a plain, async-signal-safe
+    // syscall that touches no memory of ours.
+    unsafe {
+        cmd.pre_exec(|| {
+            let rc = libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+                0 as libc::c_ulong,
+            );
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error())
+            }
+        });
+    }
+}
+
 /// A netlink socket address (`struct sockaddr_nl`) with port id `pid` and multicast `groups`.
 #[allow(unsafe_code)]
 pub fn netlink_sockaddr(pid: u32, groups: u32) -> SockAddr {

@@ -89,11 +89,20 @@ pub fn bind(path: &Path, access: Access) -> io::Result<UnixListener> {
             format!("bind control socket {}: {e}", path.display()),
         )
     })?;
-    let mode = if access.group.is_some() { 0o660 } else { 0o600 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    // Owner (vipd's user) and root only, until the group is set: the socket is never
+    // readable by a group it does not belong to.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     if let Some(g) = access.group {
-        chown(path, None, Some(g))
-            .map_err(|e| io::Error::other(format!("chown {}: {e}", path.display())))?;
+        // Needs CAP_CHOWN unless vipd's user is a member of the group (systemd:
+        // SupplementaryGroups=); without it only root may use the socket.
+        match chown(path, None, Some(g)) {
+            Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?,
+            Err(e) => warn!(
+                socket = %path.display(), gid = g.as_raw(), error = %e,
+                "cannot give the control socket to control_group (vipd's user must be a member \
+                 of it, or have CAP_CHOWN): only root may use the socket"
+            ),
+        }
     }
     Ok(listener)
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::{Daemon, Inst};
 use crate::config::{self, Global};
@@ -115,13 +115,24 @@ impl<N: Netlink> Daemon<N> {
         };
         let access = Access { group };
         let path = self.ctl.global.control_socket.clone();
-        let listener = server::bind(&path, access)?;
-        self.ctl._socket = Some(SocketFile(path.clone()));
-        tokio::spawn(server::serve(listener, access, self.ctl.tx.clone()));
+        // The control socket is for operators; failing over is the job. Without the right
+        // to create it (e.g. run as an unprivileged user without its runtime directory),
+        // vipd still runs and says so loudly; vipctl cannot reach it then.
+        match server::bind(&path, access) {
+            Ok(listener) => {
+                self.ctl._socket = Some(SocketFile(path.clone()));
+                tokio::spawn(server::serve(listener, access, self.ctl.tx.clone()));
+                info!(socket = %path.display(), "control socket ready");
+            }
+            Err(e) => {
+                error!(socket = %path.display(), error = %e,
+                       "no control socket (vipctl will not work); running without it: \
+                        give vipd a writable directory for it (systemd: RuntimeDirectory=vipd)");
+            }
+        }
         if let Some(addr) = self.ctl.global.metrics_listen {
             ctl::metrics::serve(addr, self.ctl.tx.clone()).await?;
         }
-        info!(socket = %path.display(), "control socket ready");
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         Ok(())
     }

@@ -72,6 +72,37 @@ struct Inbound {
     sock: usize,
     data: Vec<u8>,
     v6: Option<V6Meta>,
+    /// Larger than [`RX_BUF`] (so larger than any valid advert): `data` is empty, the
+    /// packet is only counted.
+    oversized: bool,
+}
+
+/// What a reader does after a receive error: an oversized datagram (the kernel reassembles
+/// fragments up to 64 KiB) is forwarded to be counted at once — pausing on it would let
+/// anyone on the link stall the receive path — anything else is logged (rate-limited) and
+/// retried after a short pause.
+async fn after_recv_error(
+    e: &io::Error,
+    errors: &mut u64,
+    tx: &mpsc::Sender<Inbound>,
+    sock: usize,
+    full: &AtomicU64,
+) -> Result<(), ()> {
+    if e.kind() == io::ErrorKind::InvalidData {
+        let pkt = Inbound {
+            sock,
+            data: Vec::new(),
+            v6: None,
+            oversized: true,
+        };
+        return forward(tx, pkt, full);
+    }
+    *errors += 1;
+    if errors.is_power_of_two() {
+        warn!(error = %e, count = *errors, "VRRP socket receive failed");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
 }
 
 /// What the shell knows of one instance beyond the state machine.
@@ -613,6 +644,14 @@ impl<N: Netlink> Daemon<N> {
             return;
         };
         let (ifindex, family) = (s.ifindex, s.family);
+        if pkt.oversized {
+            // Longer than any valid advert: a length that matches no VRRP message.
+            self.iface_drops
+                .entry(ifindex)
+                .or_default()
+                .add(Drop::LengthMismatch);
+            return;
+        }
         let received = match pkt.v6 {
             None => Received::V4(&pkt.data),
             Some((src, dst, hop_limit)) => Received::V6 {
@@ -981,27 +1020,22 @@ async fn read_loop<S: RawRecv>(
         match sock.recv_meta(&mut buf).await {
             Ok((len, v6)) => {
                 let data = buf.get(..len).unwrap_or(&[]).to_vec();
-                if forward(
-                    &tx,
-                    Inbound {
-                        sock: idx,
-                        data,
-                        v6,
-                    },
-                    &full,
-                )
-                .is_err()
-                {
+                let pkt = Inbound {
+                    sock: idx,
+                    data,
+                    v6,
+                    oversized: false,
+                };
+                if forward(&tx, pkt, &full).is_err() {
                     return;
                 }
             }
             Err(e) => {
-                errors += 1;
-                if errors.is_power_of_two() {
-                    warn!(error = %e, count = errors, "VRRP socket receive failed");
-                }
-                if e.kind() != io::ErrorKind::InvalidData {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                if after_recv_error(&e, &mut errors, &tx, idx, &full)
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
             }
         }
@@ -1012,8 +1046,9 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
     match tx.try_send(pkt) {
         Ok(()) => Ok(()),
         Err(mpsc::error::TrySendError::Full(_)) => {
-            // Counted (status: queue_full_drops); logged at a decreasing rate.
-            let n = full.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = full.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            // Counted (status `queue_full_drops`); logged at powers of two only, so a flood
+            // does not turn into a log flood.
             if n.is_power_of_two() {
                 warn!(reason = %Drop::QueueFull, count = n, "receive queue full: dropping VRRP packets");
             }

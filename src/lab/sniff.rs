@@ -1,7 +1,7 @@
 //! A passive observer for drills, tests and benchmarks: an AF_PACKET socket in a network
 //! namespace that timestamps every VRRP advert, gratuitous ARP and unsolicited NA it sees.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,6 +123,40 @@ fn advert(src: IpAddr, ttl: u8, r: &wire::VrrpRepr<'_>) -> Seen {
     }
 }
 
+/// Reads one frame and when the kernel received it (`SO_TIMESTAMPNS`, mapped onto the
+/// monotonic clock; the read time when the kernel gave no timestamp).
+fn recv_stamped(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+    use std::os::fd::AsRawFd;
+    let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
+    let mut iov = [std::io::IoSliceMut::new(buf)];
+    let msg = recvmsg::<SockaddrStorage>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let now = Instant::now();
+    let wall = std::time::SystemTime::now();
+    let mut at = now;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestampns(ts) = c {
+                let stamp = std::time::UNIX_EPOCH
+                    + Duration::new(
+                        u64::try_from(ts.tv_sec()).unwrap_or(0),
+                        u32::try_from(ts.tv_nsec()).unwrap_or(0),
+                    );
+                if let Ok(ago) = wall.duration_since(stamp) {
+                    at = now.checked_sub(ago).unwrap_or(now);
+                }
+            }
+        }
+    }
+    Ok((msg.bytes, at))
+}
+
 /// A running observer; stops (and joins its thread) on drop.
 pub struct Sniffer {
     rx: mpsc::Receiver<Event>,
@@ -151,9 +185,17 @@ impl Sniffer {
                     let s = Socket::new(Domain::PACKET, Type::RAW, Some(Protocol::from(all)))?;
                     s.set_read_timeout(Some(Duration::from_millis(20)))?;
                     s.set_recv_buffer_size(1 << 20)?;
+                    // Kernel receive timestamps: a busy machine delaying this thread must
+                    // not show up as late packets.
+                    nix::sys::socket::setsockopt(
+                        &s,
+                        nix::sys::socket::sockopt::ReceiveTimestampns,
+                        &true,
+                    )
+                    .map_err(io::Error::from)?;
                     Ok::<_, io::Error>(s)
                 })();
-                let mut sock = match sock {
+                let sock = match sock {
                     Ok(s) => {
                         let _ = ready_tx.send(Ok(()));
                         s
@@ -165,9 +207,8 @@ impl Sniffer {
                 };
                 let mut buf = [0u8; 2048];
                 while !stop2.load(Ordering::Relaxed) {
-                    match sock.read(&mut buf) {
-                        Ok(n) => {
-                            let at = Instant::now();
+                    match recv_stamped(&sock, &mut buf) {
+                        Ok((n, at)) => {
                             if let Some((eth_src, what)) = buf.get(..n).and_then(classify) {
                                 if tx.send(Event { at, eth_src, what }).is_err() {
                                     return;

@@ -80,6 +80,15 @@ impl AddrWatcher {
         }
     }
 
+    /// Every event seen so far, oldest first (kept; the timestamps are when the watcher
+    /// read them, within a millisecond or so of the change on an idle machine).
+    pub fn events(&mut self) -> &[(Instant, NetEvent)] {
+        while let Ok(e) = self.rx.try_recv() {
+            self.seen.push(e);
+        }
+        &self.seen
+    }
+
     /// Waits up to `timeout` for `addr` to be added (`added`) or removed at or after `since`;
     /// returns when the kernel reported it.
     pub fn wait(

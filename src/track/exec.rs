@@ -173,6 +173,7 @@ pub async fn run(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    crate::sys::clear_ambient_caps(&mut cmd);
     if let Some(u) = run_as {
         crate::sys::exec_as(&mut cmd, u.uid, u.gid, u.groups.clone());
     }

@@ -1,0 +1,67 @@
+//! The daemon's receive policy (`vipd::daemon::rx::classify`) on whatever a raw socket could
+//! return. Byte 0 picks the family and the instance's settings (version, auth, unicast
+//! peers); IPv6 takes src (16), dst (16) and hop limit (1) next; the rest is the datagram
+//! (IPv4: header included) or the VRRP message (IPv6). Classifying never panics, and an
+//! accepted advert is consistent with the instance it was accepted for.
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use libfuzzer_sys::fuzz_target;
+use vipd::daemon::rx::{Outcome, Received, RxView, classify};
+use vipd::proto::Version;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let version = if sel & 1 == 0 { Version::V3 } else { Version::V2 };
+    let auth = (sel & 2 != 0).then_some(*b"s3cret\0\0");
+    let peers4 = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 12))];
+    let peers6 = [IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 12))];
+    let vips4 = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))];
+    let vips6 = [IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x100))];
+    let unicast = sel & 4 != 0;
+    let vrid = sel >> 3; // 0..=31
+    let (pkt, view) = if sel & 0x80 == 0 {
+        let view = RxView {
+            version,
+            auth,
+            peers: if unicast { &peers4[..] } else { &[] },
+            own: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)),
+            vips: &vips4,
+        };
+        (Received::V4(rest), view)
+    } else {
+        let Some((hdr, payload)) = rest.split_first_chunk::<33>() else {
+            return;
+        };
+        let src: [u8; 16] = hdr[..16].try_into().unwrap_or([0; 16]);
+        let dst: [u8; 16] = hdr[16..32].try_into().unwrap_or([0; 16]);
+        let view = RxView {
+            version: Version::V3,
+            auth: None,
+            peers: if unicast { &peers6[..] } else { &[] },
+            own: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 11)),
+            vips: &vips6,
+        };
+        let pkt = Received::V6 {
+            payload,
+            src: src.into(),
+            dst: dst.into(),
+            hop_limit: hdr[32],
+        };
+        (pkt, view)
+    };
+    let out = classify(pkt, |v| (v == vrid).then_some((7usize, view)));
+    match out {
+        Outcome::Accept(a) => {
+            assert_eq!(a.instance, 7);
+            assert_eq!(a.advert.version, view.version);
+            assert!(view.peers.is_empty() || view.peers.contains(&a.advert.src));
+            assert_ne!(a.advert.src, view.own);
+        }
+        Outcome::Drop { instance, .. } => assert!(instance.is_none() || instance == Some(7)),
+        Outcome::Own => {}
+    }
+});

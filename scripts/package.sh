@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the Debian package with cargo-deb (installed from crates.io when missing) and prints
+# the path of the .deb on the last line of stdout.
+#
+#   bash scripts/package.sh          # release build -> target/debian/vipd_<version>-1_<arch>.deb
+#   bash scripts/package.sh --dev    # CI: packages the debug binaries `cargo build` already made
+#                                    #     (same files, unit and scripts; seconds instead of a
+#                                    #     release build) -> target/debian/vipd-dev_<arch>.deb
+#   sudo dpkg -i target/debian/vipd_*.deb
+#
+# What goes where is [package.metadata.deb] in Cargo.toml: /usr/sbin/vipd, /usr/bin/vipctl,
+# /usr/lib/systemd/system/vipd.service (enabled; a no-op until /etc/vipd/vipd.toml exists),
+# /usr/share/doc/vipd/ (README, docs, examples/). No active configuration is shipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Pinned: the --dev mode relies on cargo-deb accepting the dev profile (a warning in 3.x).
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "package.sh: installing cargo-deb $CARGO_DEB_VERSION (cargo install cargo-deb --locked)" >&2
+    cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
+fi
+# dpkg-shlibdeps (dpkg-dev) computes the shared-library dependencies ("$auto").
+if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
+    echo "package.sh: dpkg-shlibdeps missing: apt-get install dpkg-dev" >&2
+    exit 1
+fi
+mkdir -p target/debian
+if [ "${1:-}" = "--dev" ]; then
+    arch=$(dpkg --print-architecture)
+    out="target/debian/vipd-dev_${arch}.deb"
+    cargo build --locked --bins >&2
+    cargo deb --locked --strip --profile dev --no-build -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
+    echo "$out"
+else
+    cargo deb --locked --strip >&2
+    ls -t target/debian/vipd_*.deb | head -n 1
+fi
