@@ -10,7 +10,8 @@ need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v keepalived >/dev/null 2>&1 || need+=(keepalived)
 command -v tshark >/dev/null 2>&1 || need+=(tshark)
-/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)   # Debian's python, not a pyenv one
+# Debian's python3 (a pyenv/venv python3 earlier on the PATH does not see python3-scapy).
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
 command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)   # setpriv, chrt

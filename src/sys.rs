@@ -165,6 +165,45 @@ pub fn netlink_sockaddr(pid: u32, groups: u32) -> SockAddr {
     unsafe { SockAddr::new(storage, len) }
 }
 
+/// A timerfd as tokio polls it (`AsRawFd`); see [`async_timerfd`].
+pub struct TimerFdHandle(nix::sys::timerfd::TimerFd);
+
+impl TimerFdHandle {
+    /// The timer.
+    pub fn timer(&self) -> &nix::sys::timerfd::TimerFd {
+        &self.0
+    }
+}
+
+impl std::os::fd::AsRawFd for TimerFdHandle {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsFd;
+        self.0.as_fd().as_raw_fd()
+    }
+}
+
+/// Registers a timerfd (readable interest) with the current tokio reactor; same contract as
+/// [`async_fd`] (the handle is never replaced through `AsyncFd::get_mut`).
+#[allow(unsafe_code)]
+pub fn async_timerfd(
+    timer: nix::sys::timerfd::TimerFd,
+) -> io::Result<tokio::io::unix::AsyncFd<TimerFdHandle>> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "timer needs a tokio runtime (none running)",
+        ));
+    }
+    // SAFETY: `TimerFd` owns its descriptor (an OwnedFd): it stays open and `as_raw_fd`
+    // returns the same value until the handle (moved into the AsyncFd) is dropped.
+    unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(
+            TimerFdHandle(timer),
+            tokio::io::Interest::READABLE,
+        )
+    }
+    .map_err(io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

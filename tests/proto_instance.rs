@@ -798,3 +798,28 @@ fn silent_maintenance_steps_down_without_priority_zero() {
         Some(tm + ms(10) + i.master_down_interval())
     );
 }
+
+#[test]
+fn adver_timer_keeps_its_cadence_when_woken_late() {
+    let t0 = Instant::now();
+    let (mut i, _) = master_at(200, 1, t0);
+    let first = i.poll_timeout().expect("adver timer");
+    // Woken 3 ms late every time: adverts stay on the 1 s grid (no drift).
+    let mut due = first;
+    for _ in 0..10 {
+        i.handle_timeout(due + ms(3));
+        assert!(
+            drain(&mut i)
+                .iter()
+                .any(|a| matches!(a, Action::SendAdvert { .. }))
+        );
+        let next = i.poll_timeout().expect("adver timer");
+        assert_eq!(next, due + Duration::from_secs(1));
+        due = next;
+    }
+    // A stall longer than an interval restarts the grid from the late wake-up.
+    let late = due + ms(1500);
+    i.handle_timeout(late);
+    drain(&mut i);
+    assert_eq!(i.poll_timeout(), Some(late + Duration::from_secs(1)));
+}

@@ -5,6 +5,7 @@
 pub mod control;
 pub mod counters;
 pub mod rx;
+pub mod timer;
 mod tracking;
 pub mod tx;
 
@@ -247,6 +248,8 @@ pub struct Daemon<N: Netlink> {
     track: tracking::Tracking,
     /// The running configuration (reload compares the tracking parts).
     running: Config,
+    /// Precise protocol timers (None: timerfd unavailable, tokio's millisecond timer instead).
+    timer: Option<timer::PreciseTimer>,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -274,6 +277,9 @@ impl<N: Netlink> Daemon<N> {
             readers: 0,
             track,
             running: cfg.clone(),
+            timer: timer::PreciseTimer::new()
+                .inspect_err(|e| warn!("no timerfd ({e}): protocol timers use tokio's 1 ms wheel"))
+                .ok(),
         };
         let all_vips = all_vips(&cfg);
         for c in &cfg.instances {
@@ -604,10 +610,22 @@ impl<N: Netlink> Daemon<N> {
             let deadline = self
                 .router
                 .poll_timeout()
-                .map(tokio::time::Instant::from_std)
-                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let timer = &self.timer;
+            let sleep = async move {
+                let coarse = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+                match timer {
+                    Some(t) => {
+                        if let Err(e) = t.sleep_until(deadline).await {
+                            warn!("timerfd: {e}");
+                            coarse.await;
+                        }
+                    }
+                    None => coarse.await,
+                }
+            };
             tokio::select! {
-                () = tokio::time::sleep_until(deadline) => {
+                () = sleep => {
                     self.router.handle_timeout(Instant::now());
                 }
                 Some(pkt) = self.rx.recv() => self.on_packet(pkt),

@@ -6,9 +6,11 @@
 //! - [`sniff`]: a timestamping AF_PACKET observer of adverts, GARPs and NAs.
 //! - [`watch`]: timestamped netlink address events of a namespace.
 //! - [`drill`]: `vipd drill`, the local failover drill.
+//! - [`keepalived`]: keepalived as an interop peer / benchmark baseline, and configs for both.
 
 pub mod capture;
 pub mod drill;
+pub mod keepalived;
 pub mod lan;
 pub mod netns;
 pub mod ns;

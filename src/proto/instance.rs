@@ -576,7 +576,16 @@ impl Instance {
             priority: self.effective,
             max_advert_int_cs: self.advert_interval_cs(),
         });
-        self.adver_at = Some(after(now, self.interval));
+        // Keep the cadence: the next advert is due one interval after this one was DUE, not
+        // after it went out, so wake-up latency does not add up to a longer interval. After a
+        // stall of a whole interval (or when not sent on schedule) restart from `now`.
+        let next = match self.adver_at {
+            Some(was_due) if was_due <= now && now < after(was_due, self.interval) => {
+                after(was_due, self.interval)
+            }
+            _ => after(now, self.interval),
+        };
+        self.adver_at = Some(next);
     }
 
     fn send_priority_zero(&mut self) {
