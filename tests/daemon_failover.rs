@@ -74,25 +74,7 @@ vips = ["{vip}/{prefix}"]
 fn start(lan: &Lan, dir: &TempDir, s: &Setup, agents: &[Agent], i: usize) -> ChildGuard {
     let path = dir.path().join(format!("h{i}.toml"));
     std::fs::write(&path, config(s, &agents[i], dir.path(), i)).unwrap();
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args(["--check", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "config check failed: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    lan.host(i)
-        .spawn(&[
-            env!("CARGO_BIN_EXE_vipd"),
-            "--config",
-            path.to_str().unwrap(),
-            "--log",
-            "debug",
-        ])
-        .unwrap()
+    common::start_vipd(lan.host(i), &path)
 }
 
 fn v4_setup(lan: &Lan) -> Setup {

@@ -16,25 +16,7 @@ use common::{ChildGuard, Lan, TempDir};
 const LONG: Duration = Duration::from_secs(20);
 
 fn start(lan: &Lan, i: usize, path: &Path) -> ChildGuard {
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args(["--check", "--config"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "config check failed: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    lan.host(i)
-        .spawn(&[
-            env!("CARGO_BIN_EXE_vipd"),
-            "--config",
-            path.to_str().unwrap(),
-            "--log",
-            "debug",
-        ])
-        .unwrap()
+    common::start_vipd(lan.host(i), path)
 }
 
 /// A notify script appending its arguments (one line per call) to `out`.

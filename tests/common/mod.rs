@@ -88,3 +88,26 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Checks `config` with `vipd --check` (panics with its diagnostics) and starts vipd on it,
+/// with debug logs, inside `host`'s namespace. The guard kills it on drop.
+pub fn start_vipd(host: &Netns, config: &std::path::Path) -> ChildGuard {
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .args(["--check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "config check failed: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    host.spawn(&[
+        env!("CARGO_BIN_EXE_vipd"),
+        "--config",
+        config.to_str().unwrap(),
+        "--log",
+        "debug",
+    ])
+    .unwrap()
+}
