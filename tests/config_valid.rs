@@ -326,3 +326,13 @@ fn rendering_matches_the_documented_format() {
         "/etc/vipd/vipd.toml:12:19: error: advert_interval 15ms is not a multiple of 10ms (VRRPv3 counts centiseconds)\n   |\n12 | advert_interval = \"15ms\"\n   |                   ^^^^^^\n  hint: use 10ms or 20ms\n"
     );
 }
+
+#[test]
+fn warn_ipv6_first_vip_not_link_local() {
+    let text = "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 61\nvips = [\"2001:db8::100/64\", \"fe80::100/64\"]\n";
+    let w = one_warning(text, 5, 9, "not a link-local address");
+    assert!(w.hint.as_deref().is_some_and(|h| h.contains("fe80::")));
+    // Link-local first: no warning.
+    let ok_text = "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 61\nvips = [\"fe80::100/64\", \"2001:db8::100/64\"]\n";
+    assert!(ok(ok_text).warnings.is_empty());
+}

@@ -763,6 +763,23 @@ impl Validator<'_, '_> {
             }
         }
 
+        // RFC 9568 §5.2.9: the first IPv6 address of an advert is the virtual router's
+        // link-local address. keepalived sends what it is given; so do we, but say so.
+        if let (Some(Family::V6), Some(first)) = (family, vips.first()) {
+            let link_local =
+                matches!(first.vip.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local());
+            if !link_local {
+                self.r.warn(
+                    first.span.clone(),
+                    format!(
+                        "the first IPv6 VIP of {label} is {}, not a link-local address (RFC 9568 wants the virtual router's link-local address first)",
+                        first.vip
+                    ),
+                    Some("put a link-local VIP such as fe80::<vrid>/64 first; routers that follow the RFC strictly may otherwise ignore the adverts".into()),
+                );
+            }
+        }
+
         // Version-dependent checks.
         if let (Some(Version::V2), Some(Family::V6)) = (version, family) {
             let (span, hint) = match &raw.version {
