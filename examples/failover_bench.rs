@@ -14,7 +14,12 @@
 //!    the old master, bound Master_Down_Interval; clean stop: the priority-0 advert, bound
 //!    Skew_Time).
 //! 2. **Scale**: one daemon with 100 / 500 / 1000 instances at 100 ms as master (250 VRIDs
-//!    per interface): CPU % of one core over a window and RSS, vipd next to keepalived.
+//!    per interface): CPU % of one core over a window and RSS, vipd next to keepalived. Two
+//!    variants: *aligned* (every instance priority 200: all become master at the same instant
+//!    and share one timer phase) and *staggered* (priorities spread over 1..=254: each
+//!    priority has its own Skew_Time, so the instances become master at 254 different moments
+//!    0.39 ms apart and keep 254 distinct advert phases; same configuration for both
+//!    implementations).
 //!
 //! Prints Markdown tables (docs/benchmarks.md). Needs root, keepalived, and the vipd binary
 //! (default: `vipd` next to this example's directory, i.e. target/release/vipd).
@@ -54,12 +59,39 @@ struct Args {
     /// Only these instance counts for the scale benchmark.
     #[arg(long, value_delimiter = ',')]
     sizes: Vec<usize>,
+    /// Scale variants to run (default: both).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    phases: Vec<Phase>,
     /// CPU sampling window of the scale benchmark, seconds.
     #[arg(long, default_value_t = 10)]
     window: u64,
     /// The vipd binary.
     #[arg(long)]
     vipd: Option<PathBuf>,
+}
+
+/// Timer phases of the scale benchmark's instances.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+enum Phase {
+    /// Priority 200 everywhere: one shared phase.
+    Aligned,
+    /// Priority `1 + i % 254`: 254 phases spread over the interval.
+    Staggered,
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Aligned => "aligned",
+            Phase::Staggered => "staggered",
+        }
+    }
+    fn priority(self, i: usize) -> u8 {
+        match self {
+            Phase::Aligned => 200,
+            Phase::Staggered => (1 + i % 254) as u8,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -401,7 +433,13 @@ fn count_vips(ns: &Netns, ifaces: usize) -> io::Result<usize> {
     Ok(n)
 }
 
-fn scale_row(ctx: &mut Ctx, imp: Impl, n: usize, window: Duration) -> io::Result<ScaleResult> {
+fn scale_row(
+    ctx: &mut Ctx,
+    imp: Impl,
+    n: usize,
+    phase: Phase,
+    window: Duration,
+) -> io::Result<ScaleResult> {
     let lan = Lan::new("scale", 1)?;
     let dir = tempdir(lan.stem())?;
     let h0 = lan.host(0).ns.clone();
@@ -436,7 +474,7 @@ fn scale_row(ctx: &mut Ctx, imp: Impl, n: usize, window: Duration) -> io::Result
             let k = i / PER_IF;
             let vrid = (i % PER_IF + 1) as u8;
             let vip = IpAddr::V4(Ipv4Addr::new(10, (200 + k) as u8, 1, vrid));
-            let mut s = Spec::new(vrid, 200, Duration::from_millis(100), vip, 16);
+            let mut s = Spec::new(vrid, phase.priority(i), Duration::from_millis(100), vip, 16);
             s.name = format!("VI_{k}_{vrid}");
             s.interface = format!("eth{}", k + 1);
             s
@@ -567,6 +605,11 @@ fn main() -> io::Result<()> {
         vec![100, 500, 1000]
     };
     let window = Duration::from_secs(if args.quick { 5 } else { args.window });
+    let phases = if args.phases.is_empty() {
+        vec![Phase::Aligned, Phase::Staggered]
+    } else {
+        args.phases.clone()
+    };
     let mut ctx = Ctx { vipd, runs: 0 };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -674,42 +717,49 @@ fn main() -> io::Result<()> {
     }
     if !args.no_scale {
         println!(
-            "## Scale (one daemon as master of N VRRPv3 instances at 100 ms, 250 per interface; CPU over {} s)",
+            "## Scale (one daemon as master of N VRRPv3 instances at 100 ms, 250 per interface; aligned: one timer phase, staggered: 254 phases; CPU over {} s)",
             window.as_secs()
         );
         println!();
         println!(
-            "| impl | instances | VIPs up | startup to all VIPs up (s) | adverts/s on the wire | CPU % of one core | RSS MiB |"
+            "| impl | phases | instances | VIPs up | startup to all VIPs up (s) | adverts/s on the wire | CPU % of one core | RSS MiB |"
         );
-        println!("|---|---|---|---|---|---|---|");
-        for &n in &sizes {
-            for imp in [Impl::Vipd, Impl::Keepalived] {
-                match scale_row(&mut ctx, imp, n, window) {
-                    Ok(r) => {
-                        let total: u64 = r.rss_kib.iter().sum();
-                        let parts = if r.rss_kib.len() > 1 {
-                            format!(
-                                " ({})",
-                                r.rss_kib
-                                    .iter()
-                                    .map(|k| format!("{:.1}", *k as f64 / 1024.0))
-                                    .collect::<Vec<_>>()
-                                    .join(" + ")
-                            )
-                        } else {
-                            String::new()
-                        };
-                        println!(
-                            "| {} | {n} | {} | {:.1} | {:.0} | {:.2} | {:.1}{parts} |",
+        println!("|---|---|---|---|---|---|---|---|");
+        for &phase in &phases {
+            for &n in &sizes {
+                for imp in [Impl::Vipd, Impl::Keepalived] {
+                    match scale_row(&mut ctx, imp, n, phase, window) {
+                        Ok(r) => {
+                            let total: u64 = r.rss_kib.iter().sum();
+                            let parts = if r.rss_kib.len() > 1 {
+                                format!(
+                                    " ({})",
+                                    r.rss_kib
+                                        .iter()
+                                        .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+                                        .collect::<Vec<_>>()
+                                        .join(" + ")
+                                )
+                            } else {
+                                String::new()
+                            };
+                            println!(
+                                "| {} | {} | {n} | {} | {:.1} | {:.0} | {:.2} | {:.1}{parts} |",
+                                imp.name(),
+                                phase.name(),
+                                r.vips_up,
+                                r.startup_s,
+                                r.adverts_per_s,
+                                r.cpu_pct,
+                                total as f64 / 1024.0
+                            );
+                        }
+                        Err(e) => println!(
+                            "| {} | {} | {n} | error: {e} | | | | |",
                             imp.name(),
-                            r.vips_up,
-                            r.startup_s,
-                            r.adverts_per_s,
-                            r.cpu_pct,
-                            total as f64 / 1024.0
-                        );
+                            phase.name()
+                        ),
                     }
-                    Err(e) => println!("| {} | {n} | error: {e} | | | | |", imp.name()),
                 }
             }
         }
