@@ -613,15 +613,17 @@ impl<N: Netlink> Daemon<N> {
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let timer = &self.timer;
             let sleep = async move {
-                let coarse = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+                // Built only when needed: a tokio sleep per loop turn is measurable at
+                // thousands of wake-ups a second.
+                let coarse = || tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
                 match timer {
                     Some(t) => {
                         if let Err(e) = t.sleep_until(deadline).await {
                             warn!("timerfd: {e}");
-                            coarse.await;
+                            coarse().await;
                         }
                     }
-                    None => coarse.await,
+                    None => coarse().await,
                 }
             };
             tokio::select! {

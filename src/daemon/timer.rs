@@ -15,6 +15,10 @@ use crate::sys::TimerFdHandle;
 /// One re-armable deadline; needs a tokio runtime with IO enabled.
 pub struct PreciseTimer {
     fd: AsyncFd<TimerFdHandle>,
+    /// The deadline the timerfd is armed for: re-arming is a syscall, skipped when the loop
+    /// comes round again with the same deadline (after a received packet, say). A stale
+    /// expiration costs at most one early wake-up, after which the caller re-checks.
+    armed: std::cell::Cell<Option<Instant>>,
 }
 
 impl PreciseTimer {
@@ -26,6 +30,7 @@ impl PreciseTimer {
         .map_err(io::Error::from)?;
         Ok(PreciseTimer {
             fd: crate::sys::async_timerfd(t)?,
+            armed: std::cell::Cell::new(None),
         })
     }
 
@@ -37,19 +42,25 @@ impl PreciseTimer {
         if left.is_zero() {
             return Ok(());
         }
-        self.fd
-            .get_ref()
-            .timer()
-            .set(
-                Expiration::OneShot(TimeSpec::from_duration(left)),
-                TimerSetTimeFlags::empty(),
-            )
-            .map_err(io::Error::from)?;
+        if self.armed.get() != Some(deadline) {
+            self.fd
+                .get_ref()
+                .timer()
+                .set(
+                    Expiration::OneShot(TimeSpec::from_duration(left)),
+                    TimerSetTimeFlags::empty(),
+                )
+                .map_err(io::Error::from)?;
+            self.armed.set(Some(deadline));
+        }
         loop {
             let mut guard = self.fd.readable().await?;
             // Nonblocking read: EAGAIN (WouldBlock) clears tokio's readiness and we wait again.
             match guard.try_io(|fd| fd.get_ref().timer().wait().map_err(io::Error::from)) {
-                Ok(r) => return r,
+                Ok(r) => {
+                    self.armed.set(None);
+                    return r;
+                }
                 Err(_would_block) => continue,
             }
         }
