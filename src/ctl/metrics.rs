@@ -13,7 +13,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info};
 
 use super::server::CtlRequest;
 use super::{Command, Status};
@@ -223,7 +223,7 @@ pub async fn serve(addr: SocketAddr, tx: mpsc::Sender<CtlRequest>) -> io::Result
             });
         }
     });
-    warn!(%addr, "serving Prometheus metrics");
+    info!(%addr, "serving Prometheus metrics");
     Ok(())
 }
 

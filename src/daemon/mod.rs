@@ -291,8 +291,7 @@ impl<N: Netlink> Daemon<N> {
             .iter()
             .map(|i| instance_config(&i.cfg, i.src))
             .collect();
-        d.router =
-            Router::new(protos, sync_groups(&cfg, &d.insts)).map_err(|e| other(format!("{e}")))?;
+        d.router = Router::new(protos, sync_groups(&cfg)).map_err(|e| other(format!("{e}")))?;
         d.rebuild_demux();
         d.spawn_readers(0);
         let now = Instant::now();
@@ -471,19 +470,7 @@ impl<N: Netlink> Daemon<N> {
             })
             .collect();
         // Validate the new router before touching the running one.
-        let names: Vec<String> = cfg.instances.iter().map(|c| c.name.clone()).collect();
-        let groups: Vec<proto::SyncGroupConfig> = cfg
-            .sync_groups
-            .iter()
-            .map(|g| proto::SyncGroupConfig {
-                name: g.name.clone(),
-                members: g
-                    .instances
-                    .iter()
-                    .filter_map(|n| names.iter().position(|x| x == n))
-                    .collect(),
-            })
-            .collect();
+        let groups = sync_groups(&cfg);
         Router::new(protos.clone(), groups.clone()).map_err(|e| e.to_string())?;
         // 2. Hand over and stop what goes away or changes.
         let now = Instant::now();
@@ -1117,16 +1104,14 @@ fn all_vips(cfg: &Config) -> Vec<IpAddr> {
         .collect()
 }
 
-fn sync_groups(cfg: &Config, insts: &[Inst]) -> Vec<proto::SyncGroupConfig> {
+/// The router's sync groups: member indexes in configuration order (= instance order).
+fn sync_groups(cfg: &Config) -> Vec<proto::SyncGroupConfig> {
     cfg.sync_groups
         .iter()
-        .map(|g| proto::SyncGroupConfig {
+        .zip(group_members(cfg))
+        .map(|(g, members)| proto::SyncGroupConfig {
             name: g.name.clone(),
-            members: g
-                .instances
-                .iter()
-                .filter_map(|n| insts.iter().position(|i| i.cfg.name == *n))
-                .collect(),
+            members,
         })
         .collect()
 }

@@ -107,8 +107,8 @@ pub fn classify<'a>(
     if !view.peers.is_empty() && !view.peers.contains(&src) {
         return drop(at, Drop::UnknownPeer);
     }
-    let (version, interval_cs) = match repr.version {
-        VrrpVersion::V2 { adver_int, auth } => {
+    let version = match repr.version {
+        VrrpVersion::V2 { auth, .. } => {
             if view.version != Version::V2 {
                 return drop(at, Drop::VersionMismatch);
             }
@@ -121,15 +121,16 @@ pub fn classify<'a>(
             if !ok {
                 return drop(at, Drop::AuthMismatch);
             }
-            (Version::V2, u16::from(adver_int).saturating_mul(100))
+            Version::V2
         }
-        VrrpVersion::V3 { max_adver_int } => {
+        VrrpVersion::V3 { .. } => {
             if view.version != Version::V3 {
                 return drop(at, Drop::VersionMismatch);
             }
-            (Version::V3, max_adver_int)
+            Version::V3
         }
     };
+    let interval_cs = repr.version.interval_cs();
     let addresses_match =
         repr.addrs.len() == view.vips.len() && view.vips.iter().all(|v| repr.addrs.contains(*v));
     Outcome::Accept(Accepted {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::wire::{self, EtherType, EthernetFrame, Ipv6Packet, Ipv6Repr, VrrpVersion};
+use crate::wire::{self, EtherType, EthernetFrame, Ipv6Packet, Ipv6Repr};
 
 /// What was seen on the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,16 +109,12 @@ pub fn classify(frame: &[u8]) -> Option<(EthernetAddressBytes, Seen)> {
 pub type EthernetAddressBytes = [u8; 6];
 
 fn advert(src: IpAddr, ttl: u8, r: &wire::VrrpRepr<'_>) -> Seen {
-    let (version, interval_cs) = match r.version {
-        VrrpVersion::V2 { adver_int, .. } => (2, u16::from(adver_int).saturating_mul(100)),
-        VrrpVersion::V3 { max_adver_int } => (3, max_adver_int),
-    };
     Seen::Advert {
         src,
         vrid: r.vrid,
         priority: r.priority,
-        version,
-        interval_cs,
+        version: r.version.number(),
+        interval_cs: r.version.interval_cs(),
         ttl,
     }
 }

@@ -243,6 +243,14 @@ impl VrrpVersion {
             VrrpVersion::V3 { .. } => 3,
         }
     }
+
+    /// The advertisement interval in centiseconds (VRRPv2's seconds x 100).
+    pub const fn interval_cs(&self) -> u16 {
+        match *self {
+            VrrpVersion::V2 { adver_int, .. } => adver_int as u16 * 100,
+            VrrpVersion::V3 { max_adver_int } => max_adver_int,
+        }
+    }
 }
 
 // ---- Addrs ---------------------------------------------------------------------------------
