@@ -759,21 +759,23 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
             NetEvent::AddrRemoved { index, addr, .. } => {
-                let mut restore = Vec::new();
-                for inst in self.insts.iter_mut() {
-                    if inst.ifindex != index || !inst.holding {
-                        continue;
-                    }
-                    if let Some(vip) = inst.cfg.vips.iter().find(|v| v.addr == addr) {
-                        warn!(instance = %inst.cfg.name, vip = %vip, "a VIP was removed behind our back while master; putting it back");
-                        inst.counters.vips_restored += 1;
-                        restore.push(Inst::addr_spec(vip));
-                    }
-                }
-                for spec in restore {
-                    if let Err(e) = self.nl.add_addr(index, &spec).await {
-                        error!(vip = %spec.addr, error = %e, "could not restore VIP");
-                    }
+                let restore: Vec<(usize, AddrSpec)> = self
+                    .insts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, inst)| inst.ifindex == index && inst.holding)
+                    .filter_map(|(idx, inst)| {
+                        let vip = inst.cfg.vips.iter().find(|v| v.addr == addr)?;
+                        Some((idx, Inst::addr_spec(vip)))
+                    })
+                    .collect();
+                for (idx, spec) in restore {
+                    self.restore_vip(
+                        idx,
+                        &spec,
+                        "a VIP was removed behind our back while master; putting it back",
+                    )
+                    .await;
                 }
             }
             NetEvent::AddrAdded { .. } => {}
@@ -809,13 +811,25 @@ impl<N: Netlink> Daemon<N> {
                 .map(Inst::addr_spec)
                 .collect();
             for spec in missing {
-                let inst = &mut self.insts[idx];
-                warn!(instance = %inst.cfg.name, vip = %spec.addr, "VIP missing from the interface while master; putting it back");
-                inst.counters.vips_restored += 1;
-                if let Err(e) = self.nl.add_addr(ifindex, &spec).await {
-                    error!(vip = %spec.addr, error = %e, "could not restore VIP");
-                }
+                self.restore_vip(
+                    idx,
+                    &spec,
+                    "VIP missing from the interface while master; putting it back",
+                )
+                .await;
             }
+        }
+    }
+
+    /// Puts back a VIP of master instance `idx` that left its interface: logged, counted.
+    async fn restore_vip(&mut self, idx: usize, spec: &AddrSpec, why: &str) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        warn!(instance = %inst.cfg.name, vip = %spec.addr, "{why}");
+        inst.counters.vips_restored += 1;
+        if let Err(e) = self.nl.add_addr(inst.ifindex, spec).await {
+            error!(vip = %spec.addr, error = %e, "could not restore VIP");
         }
     }
 
