@@ -823,3 +823,52 @@ fn adver_timer_keeps_its_cadence_when_woken_late() {
     drain(&mut i);
     assert_eq!(i.poll_timeout(), Some(late + Duration::from_secs(1)));
 }
+
+#[test]
+fn advert_may_go_out_within_its_lead_and_keeps_the_grid() {
+    let t0 = Instant::now();
+    let mut c = cfg(200, 1);
+    c.garp.delay = Duration::ZERO; // only the advert timer runs
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    assert_eq!(i.state(), State::Master);
+    let lead = i.advert_lead();
+    assert_eq!(lead, Duration::from_micros(15_625)); // 1 s / 64
+    let due = i.poll_timeout().expect("adver timer");
+    let sent = |a: &[Action]| a.iter().any(|a| matches!(a, Action::SendAdvert { .. }));
+    // Further ahead than the lead: nothing to do, nothing sent.
+    let too_early = due - lead - Duration::from_micros(1);
+    assert!(!i.is_due(too_early));
+    i.handle_timeout(too_early);
+    assert!(!sent(&drain(&mut i)));
+    assert_eq!(i.poll_timeout(), Some(due));
+    // Within the lead (a wake-up for another instance): sent now, and the next advert is
+    // still due one interval after this one's due time, not after the early send.
+    for k in 0..5u32 {
+        let d = due + Duration::from_secs(u64::from(k));
+        let early = d - lead;
+        assert!(i.is_due(early));
+        i.handle_timeout(early);
+        assert!(sent(&drain(&mut i)));
+        assert_eq!(i.poll_timeout(), Some(d + Duration::from_secs(1)));
+    }
+}
+
+#[test]
+fn master_down_timer_never_fires_early() {
+    let t0 = Instant::now();
+    let mut i = started(100, 2, t0);
+    let down = i.poll_timeout().expect("down timer");
+    // The advert lead is for adverts only: a backup a nanosecond before its deadline stays.
+    let just_before = down - Duration::from_nanos(1);
+    assert!(!i.is_due(just_before));
+    i.handle_timeout(just_before);
+    assert!(drain(&mut i).is_empty());
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.is_due(down));
+    i.handle_timeout(down);
+    assert_eq!(i.state(), State::Master);
+}

@@ -85,6 +85,14 @@ fn due(t: Option<Instant>, now: Instant) -> bool {
     t.is_some_and(|t| t <= now)
 }
 
+/// A master's advert may go out up to `interval / ADVERT_LEAD_DIVISOR` before it is due
+/// (1.56 ms at 100 ms) when [`Instance::handle_timeout`] runs anyway: many masters with
+/// nearby phases then share one wake-up instead of one each. The cadence stays anchored to
+/// the due times, so phases do not drift, and no other timer fires early (a backup's
+/// Master_Down_Timer never does). An early advert only restarts the peers' down timers a
+/// little sooner.
+pub const ADVERT_LEAD_DIVISOR: u32 = 64;
+
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
@@ -294,7 +302,7 @@ impl Instance {
                 }
             }
             State::Master => {
-                if due(self.adver_at, now) {
+                if due(self.adver_at, after(now, self.advert_lead())) {
                     self.send_advert(now);
                 }
                 if due(self.garp_delay_at, now) {
@@ -323,7 +331,20 @@ impl Instance {
         }
     }
 
-    /// Earliest time `handle_timeout` must be called, if any.
+    /// How early a due advert may go out (see [`ADVERT_LEAD_DIVISOR`]).
+    pub fn advert_lead(&self) -> Duration {
+        self.interval / ADVERT_LEAD_DIVISOR
+    }
+
+    /// Whether [`Instance::handle_timeout`] at `now` would fire something: a timer is due,
+    /// or (master) the advert is due within [`Instance::advert_lead`].
+    pub fn is_due(&self, now: Instant) -> bool {
+        due(self.poll_timeout(), now)
+            || (self.state == State::Master && due(self.adver_at, after(now, self.advert_lead())))
+    }
+
+    /// Latest time `handle_timeout` must be called, if any (it may be called earlier: see
+    /// [`Instance::is_due`]).
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Backup => self.master_down_at,
@@ -577,10 +598,14 @@ impl Instance {
             max_advert_int_cs: self.advert_interval_cs(),
         });
         // Keep the cadence: the next advert is due one interval after this one was DUE, not
-        // after it went out, so wake-up latency does not add up to a longer interval. After a
-        // stall of a whole interval (or when not sent on schedule) restart from `now`.
+        // after it went out, so neither wake-up latency nor an early send (within the lead)
+        // moves the phase. After a stall of a whole interval, or when sent off schedule (a
+        // priority change, becoming master), restart from `now`.
         let next = match self.adver_at {
-            Some(was_due) if was_due <= now && now < after(was_due, self.interval) => {
+            Some(was_due)
+                if was_due <= after(now, self.advert_lead())
+                    && now < after(was_due, self.interval) =>
+            {
                 after(was_due, self.interval)
             }
             _ => after(now, self.interval),
