@@ -148,12 +148,12 @@ fn owner_starts_master_and_is_never_demoted_by_trackers() {
     assert_eq!(
         a[..3],
         [
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
             Action::SendAdvert {
                 priority: 255,
                 max_advert_int_cs: 100
             },
-            Action::ClaimVips,
-            Action::SendGratuitous { repeat: 5 },
         ]
     );
     assert_eq!(
@@ -187,12 +187,12 @@ fn backup_becomes_master_on_timeout_with_garp_bursts() {
     assert_eq!(
         a,
         vec![
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
             Action::SendAdvert {
                 priority: 100,
                 max_advert_int_cs: 100
             },
-            Action::ClaimVips,
-            Action::SendGratuitous { repeat: 5 },
             Action::Notify(vipd::proto::Transition {
                 from: State::Backup,
                 to: State::Master,

@@ -573,13 +573,16 @@ impl Instance {
         self.down_by_prio0 = false;
         self.preempt_until = None;
         self.stats.became_master += 1;
-        self.send_advert(now);
+        // VIPs first, then the gratuitous burst, then the advert (as keepalived): the
+        // takeover clients see is the address and the ARP/NA, and the advert to the other
+        // backups is not time-critical within the same instant.
         self.actions.push_back(Action::ClaimVips);
         if self.cfg.garp.repeat > 0 {
             self.actions.push_back(Action::SendGratuitous {
                 repeat: self.cfg.garp.repeat,
             });
         }
+        self.send_advert(now);
         self.garp_delay_at =
             (!self.cfg.garp.delay.is_zero()).then(|| after(now, self.cfg.garp.delay));
         self.garp_refresh_at = self
