@@ -56,6 +56,9 @@ struct Args {
     /// Only these advert intervals (ms), e.g. `--intervals 100,10`.
     #[arg(long, value_delimiter = ',')]
     intervals: Vec<u64>,
+    /// Only these faults (default: both), e.g. `--faults stop`.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    faults: Vec<Fault>,
     /// Only these instance counts for the scale benchmark.
     #[arg(long, value_delimiter = ',')]
     sizes: Vec<usize>,
@@ -109,9 +112,11 @@ impl Impl {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 enum Fault {
+    /// SIGKILL + cable cut.
     Crash,
+    /// SIGTERM (priority 0).
     Stop,
 }
 
@@ -610,6 +615,11 @@ fn main() -> io::Result<()> {
     } else {
         args.phases.clone()
     };
+    let faults = if args.faults.is_empty() {
+        vec![Fault::Crash, Fault::Stop]
+    } else {
+        args.faults.clone()
+    };
     let mut ctx = Ctx { vipd, runs: 0 };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -628,7 +638,7 @@ fn main() -> io::Result<()> {
         }
         let mut rows = Vec::new();
         for &iv in &intervals {
-            for fault in [Fault::Crash, Fault::Stop] {
+            for &fault in &faults {
                 for imp in [Impl::Vipd, Impl::Keepalived] {
                     let samples = failover_row(
                         &mut ctx,
@@ -682,7 +692,7 @@ fn main() -> io::Result<()> {
         );
         println!("|---|---|---|---|---|");
         for &iv in &intervals {
-            for fault in [Fault::Crash, Fault::Stop] {
+            for &fault in &faults {
                 let get = |imp: Impl, f: &dyn Fn(&Sample) -> f64| {
                     rows.iter()
                         .find(|r| r.imp == imp && r.interval == iv && r.fault == fault)

@@ -53,8 +53,15 @@ fn exchange_v4(
     (bytes, meta, heard_self)
 }
 
+/// The kernel's receive time came with the datagram and is recent.
+fn received_just_now(t: Option<std::time::SystemTime>) -> bool {
+    t.and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age < std::time::Duration::from_secs(10))
+}
+
 fn check_v4(bytes: &[u8], meta: RecvMetaV4, src: Ipv4Addr, dst: Ipv4Addr) {
     assert_eq!(meta.src, src);
+    assert!(received_just_now(meta.received), "SO_TIMESTAMPNS: {meta:?}");
     assert_eq!(bytes[0] >> 4, 4, "IPv4 header delivered");
     let ihl = usize::from(bytes[0] & 0xf) * 4;
     assert_eq!(bytes[1], 0xc0, "TOS");
@@ -128,9 +135,11 @@ fn vrrp_v6_multicast_and_unicast() {
             src: h0.ll,
             dst: VRRP_GROUP_V6,
             hop_limit: 255,
-            ifindex: h1.ifindex
+            ifindex: h1.ifindex,
+            received: meta.received,
         }
     );
+    assert!(received_just_now(meta.received), "SO_TIMESTAMPNS: {meta:?}");
     assert!(!heard_self, "multicast loop must be off");
     // Unicast to a link-local peer, and to a global address of the peer.
     let (bytes, meta, _) = exchange_v6(h1, h0, false, h0.ll);

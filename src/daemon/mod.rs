@@ -71,6 +71,8 @@ struct SockInfo {
 /// A packet from a socket reader task.
 struct Inbound {
     sock: usize,
+    /// When it arrived: the kernel's receive time (see [`received_at`]).
+    at: Instant,
     data: Vec<u8>,
     v6: Option<V6Meta>,
     /// Larger than [`RX_BUF`] (so larger than any valid advert): `data` is empty, the
@@ -92,6 +94,7 @@ async fn after_recv_error(
     if e.kind() == io::ErrorKind::InvalidData {
         let pkt = Inbound {
             sock,
+            at: Instant::now(),
             data: Vec::new(),
             v6: None,
             oversized: true,
@@ -697,10 +700,7 @@ impl<N: Netlink> Daemon<N> {
                         }
                     }
                 }
-                match self
-                    .router
-                    .handle_advert(Instant::now(), a.instance, &a.advert)
-                {
+                match self.router.handle_advert(pkt.at, a.instance, &a.advert) {
                     Ok(()) => {
                         if let Some(inst) = self.insts.get_mut(a.instance) {
                             inst.counters.adverts_received += 1;
@@ -1004,26 +1004,40 @@ impl<N: Netlink> Daemon<N> {
 /// IPv6 receive metadata: source, destination, hop limit.
 type V6Meta = (Ipv6Addr, Ipv6Addr, u8);
 
+/// What a reader learns of one datagram besides its bytes.
+struct RecvInfo {
+    len: usize,
+    v6: Option<V6Meta>,
+    /// The kernel's receive time (wall clock), if given.
+    received: Option<SystemTime>,
+}
+
 /// What the reader loop needs of a raw VRRP socket.
 trait RawRecv: Send + Sync + 'static {
-    /// Receives one datagram: its length and, for IPv6, (src, dst, hop limit).
+    /// Receives one datagram: its length, for IPv6 (src, dst, hop limit), and its time.
     fn recv_meta(
         &self,
         buf: &mut [u8],
-    ) -> impl std::future::Future<Output = io::Result<(usize, Option<V6Meta>)>> + Send;
+    ) -> impl std::future::Future<Output = io::Result<RecvInfo>> + Send;
 }
 
 impl RawRecv for VrrpSocketV4 {
-    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<(usize, Option<V6Meta>)> {
-        self.recv(buf).await.map(|m| (m.len, None))
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
+        self.recv(buf).await.map(|m| RecvInfo {
+            len: m.len,
+            v6: None,
+            received: m.received,
+        })
     }
 }
 
 impl RawRecv for VrrpSocketV6 {
-    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<(usize, Option<V6Meta>)> {
-        self.recv(buf)
-            .await
-            .map(|m| (m.len, Some((m.src, m.dst, m.hop_limit))))
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
+        self.recv(buf).await.map(|m| RecvInfo {
+            len: m.len,
+            v6: Some((m.src, m.dst, m.hop_limit)),
+            received: m.received,
+        })
     }
 }
 
@@ -1039,12 +1053,18 @@ async fn read_loop<S: RawRecv>(
     let mut errors: u64 = 0;
     loop {
         match sock.recv_meta(&mut buf).await {
-            Ok((len, v6)) => {
-                let data = buf.get(..len).unwrap_or(&[]).to_vec();
+            Ok(info) => {
+                let at = crate::net::stamp::received_at(
+                    Instant::now(),
+                    SystemTime::now(),
+                    info.received,
+                );
+                let data = buf.get(..info.len).unwrap_or(&[]).to_vec();
                 let pkt = Inbound {
                     sock: idx,
+                    at,
                     data,
-                    v6,
+                    v6: info.v6,
                     oversized: false,
                 };
                 if forward(&tx, pkt, &full).is_err() {

@@ -122,7 +122,7 @@ fn advert(src: IpAddr, ttl: u8, r: &wire::VrrpRepr<'_>) -> Seen {
 /// Reads one frame and when the kernel received it (`SO_TIMESTAMPNS`, mapped onto the
 /// monotonic clock; the read time when the kernel gave no timestamp).
 fn recv_stamped(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, SockaddrStorage, recvmsg};
+    use nix::sys::socket::{MsgFlags, SockaddrStorage, recvmsg};
     use std::os::fd::AsRawFd;
     let mut cmsg = nix::cmsg_space!(nix::sys::time::TimeSpec);
     let mut iov = [std::io::IoSliceMut::new(buf)];
@@ -133,23 +133,11 @@ fn recv_stamped(sock: &Socket, buf: &mut [u8]) -> io::Result<(usize, Instant)> {
         MsgFlags::empty(),
     )
     .map_err(io::Error::from)?;
-    let now = Instant::now();
-    let wall = std::time::SystemTime::now();
-    let mut at = now;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmTimestampns(ts) = c {
-                let stamp = std::time::UNIX_EPOCH
-                    + Duration::new(
-                        u64::try_from(ts.tv_sec()).unwrap_or(0),
-                        u32::try_from(ts.tv_nsec()).unwrap_or(0),
-                    );
-                if let Ok(ago) = wall.duration_since(stamp) {
-                    at = now.checked_sub(ago).unwrap_or(now);
-                }
-            }
-        }
-    }
+    let received = msg
+        .cmsgs()
+        .ok()
+        .and_then(|mut c| c.find_map(|c| crate::net::stamp::kernel_time(&c)));
+    let at = crate::net::stamp::received_at(Instant::now(), std::time::SystemTime::now(), received);
     Ok((msg.bytes, at))
 }
 

@@ -4,9 +4,11 @@
 //! - [`vrrp_socket`]: raw IPv4/IPv6 sockets for IP protocol 112 (VRRP).
 //! - [`packet`]: an `AF_PACKET` socket sending complete Ethernet frames
 //!   (gratuitous ARP, unsolicited neighbour advertisements).
+//! - [`stamp`]: kernel receive timestamps mapped onto the monotonic clock.
 
 pub mod netlink;
 pub mod packet;
+pub mod stamp;
 pub mod vrrp_socket;
 
 pub use netlink::{AddrSpec, LinkInfo, NetEvent, NetEvents, Netlink, RtNetlink, Scope, subscribe};

@@ -13,10 +13,14 @@
 //!   unbound and force their source address per packet with `IP_PKTINFO`
 //!   (`ipi_spec_dst`) / `IPV6_PKTINFO` (`ipi6_addr`).
 //! - Both are `SO_BINDTODEVICE`d: only the interface's traffic is received and sent.
+//! - Both ask for `SO_TIMESTAMPNS`: each datagram carries the (wall-clock) time the kernel
+//!   received it, so timers started by an advert (a priority-0 advert's Skew_Time) count
+//!   from its arrival, not from whenever the process got round to reading it.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
 use std::os::fd::AsRawFd;
+use std::time::SystemTime;
 
 use nix::sys::socket::{
     ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
@@ -55,6 +59,9 @@ fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
         .map_err(ctx("O_NONBLOCK", ifname))?;
     sock.bind_device(Some(ifname.as_bytes()))
         .map_err(ctx("SO_BINDTODEVICE", ifname))?;
+    setsockopt(&sock, sockopt::ReceiveTimestampns, &true)
+        .map_err(io::Error::from)
+        .map_err(ctx("SO_TIMESTAMPNS", ifname))?;
     Ok(sock)
 }
 
@@ -72,6 +79,8 @@ pub struct RecvMetaV4 {
     pub len: usize,
     /// Source address of the datagram.
     pub src: Ipv4Addr,
+    /// When the kernel received it (wall clock), if it said.
+    pub received: Option<SystemTime>,
 }
 
 /// Raw IPv4 socket for VRRP on one interface.
@@ -148,6 +157,7 @@ impl VrrpSocketV4 {
     /// `buf`. A datagram larger than `buf` is dropped with an `InvalidData` error; like
     /// any per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
+        let mut cmsg_buf = nix::cmsg_space!(libc::timespec);
         loop {
             let mut guard = self.fd.readable().await?;
             let res = guard.try_io(|inner| {
@@ -155,7 +165,7 @@ impl VrrpSocketV4 {
                 let msg = recvmsg::<SockaddrIn>(
                     inner.get_ref().as_raw_fd(),
                     &mut iov,
-                    None,
+                    Some(&mut cmsg_buf),
                     MsgFlags::MSG_TRUNC,
                 )
                 .map_err(errno_ctx("receive VRRP (IPv4)"))?;
@@ -163,9 +173,14 @@ impl VrrpSocketV4 {
                     return Err(truncated());
                 }
                 let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let received = msg
+                    .cmsgs()
+                    .ok()
+                    .and_then(|mut c| c.find_map(|c| super::stamp::kernel_time(&c)));
                 Ok(RecvMetaV4 {
                     len: msg.bytes,
                     src,
+                    received,
                 })
             });
             match res {
@@ -189,6 +204,8 @@ pub struct RecvMeta {
     pub hop_limit: u8,
     /// Interface it arrived on.
     pub ifindex: u32,
+    /// When the kernel received it (wall clock), if it said.
+    pub received: Option<SystemTime>,
 }
 
 /// Raw IPv6 socket for VRRP on one interface.
@@ -273,7 +290,7 @@ impl VrrpSocketV6 {
     /// datagram larger than `buf` is dropped with an `InvalidData` error; like any
     /// per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
         loop {
             let mut guard = self.fd.readable().await?;
             let res = guard.try_io(|inner| {
@@ -292,7 +309,12 @@ impl VrrpSocketV6 {
                 let mut dst = None;
                 let mut hop_limit = None;
                 let mut ifindex = 0;
+                let mut received = None;
                 for c in msg.cmsgs().map_err(errno_ctx("VRRP (IPv6) control data"))? {
+                    if let Some(t) = super::stamp::kernel_time(&c) {
+                        received = Some(t);
+                        continue;
+                    }
                     match c {
                         ControlMessageOwned::Ipv6PacketInfo(pi) => {
                             dst = Some(Ipv6Addr::from(pi.ipi6_addr.s6_addr));
@@ -316,6 +338,7 @@ impl VrrpSocketV6 {
                     dst,
                     hop_limit,
                     ifindex,
+                    received,
                 })
             });
             match res {
