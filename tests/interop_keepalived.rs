@@ -440,6 +440,18 @@ fn v3_ipv6_multicast() {
 }
 
 #[test]
+fn v3_ipv6_unicast() {
+    drill(Case {
+        tag: "ka-v36u",
+        version: 3,
+        v6: true,
+        unicast: true,
+        auth: false,
+        checksum: None,
+    });
+}
+
+#[test]
 fn v2_ipv4_multicast() {
     drill(Case {
         tag: "ka-v2m",

@@ -98,7 +98,11 @@ pub fn classify<'a>(
         return drop(None, Drop::UnknownVrid);
     };
     let at = Some(idx);
-    if ttl != 255 {
+    // TTL / hop limit 255 proves a multicast advert came from the link (RFC 9568 §7.1).
+    // Unicast peers may sit behind a router, and keepalived neither checks it for them nor
+    // sends IPv6 unicast adverts with hop limit 255: there the configured peer list (below)
+    // is the check, as with keepalived's `check_unicast_src`.
+    if view.peers.is_empty() && ttl != 255 {
         return drop(at, Drop::TtlNot255);
     }
     if src == view.own {
@@ -249,6 +253,17 @@ mod tests {
         let uni = |v: u8| (v == 7).then(|| (0, view(&peers, &vips, Version::V3)));
         assert_eq!(
             classify(Received::V4(&good), uni),
+            drop(Some(0), Drop::UnknownPeer)
+        );
+        // Unicast: a configured peer's advert counts whatever its TTL (a routed peer, or
+        // keepalived's IPv6 unicast with hop limit 64); a stranger's still does not.
+        let peer = Ipv4Addr::new(10, 99, 0, 13);
+        let Outcome::Accept(a) = classify(Received::V4(&datagram(64, 7, V3, peer)), uni) else {
+            panic!("a unicast peer's advert with TTL 64 is accepted")
+        };
+        assert_eq!(a.advert.src, IpAddr::V4(peer));
+        assert_eq!(
+            classify(Received::V4(&datagram(64, 7, V3, SRC)), uni),
             drop(Some(0), Drop::UnknownPeer)
         );
         // Address list differs: accepted, flagged.
