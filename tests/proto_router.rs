@@ -260,3 +260,68 @@ fn shutdown_stops_everything() {
     );
     assert_eq!(r.poll_timeout(), None);
 }
+
+/// Masters elected at arbitrary moments advertise on one grid of interval/16 from the
+/// router's first start: the first interval after an election is up to 1/16 short, the
+/// cadence after that is exact, and no advert is ever due later than one interval.
+#[test]
+fn adverts_of_all_masters_share_one_grid() {
+    let iv = Duration::from_millis(100);
+    let step = iv / vipd::proto::ADVERT_GRID_DIVISOR;
+    let cfgs = (0..5u8)
+        .map(|i| {
+            let mut c = cfg(1 + i, 100);
+            c.advert_interval = iv;
+            c.garp.delay = Duration::ZERO;
+            c
+        })
+        .collect();
+    let mut r = Router::new(cfgs, Vec::new()).expect("valid");
+    let t0 = Instant::now();
+    // Started 0, 1.3, 2.6, ... ms apart: five different election moments.
+    for i in 0..5 {
+        let t = t0 + Duration::from_micros(1300 * i as u64);
+        r.start_one(t, i).expect("start");
+    }
+    drain(&mut r);
+    let mut elected = [None; 5];
+    let mut adverts: Vec<Vec<Instant>> = vec![Vec::new(); 5];
+    while let Some(t) = r.poll_timeout() {
+        if t > t0 + Duration::from_secs(2) {
+            break;
+        }
+        r.handle_timeout(t);
+        for (i, a) in drain(&mut r) {
+            match a {
+                Action::Notify(n) if n.to == State::Master => elected[i] = Some(t),
+                Action::SendAdvert { .. } => adverts[i].push(t),
+                _ => {}
+            }
+        }
+    }
+    for i in 0..5 {
+        let e = elected[i].expect("elected");
+        let a = &adverts[i];
+        assert!(a.len() > 10, "instance {i}: {} adverts", a.len());
+        assert_eq!(a[0], e, "advert at once on election");
+        // After the first: every send is on the grid, give or take the advert lead.
+        let lead = iv / vipd::proto::ADVERT_LEAD_DIVISOR;
+        for w in a.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(gap <= iv, "instance {i}: gap {gap:?} > interval");
+            assert!(
+                gap + step + lead >= iv,
+                "instance {i}: gap {gap:?} too short"
+            );
+        }
+        for &t in &a[1..] {
+            let off = (t - t0).as_nanos() % step.as_nanos();
+            let to_next = step.as_nanos() - off;
+            assert!(
+                off == 0 || to_next <= lead.as_nanos(),
+                "instance {i}: advert {:?} after t0 is off the grid",
+                t - t0
+            );
+        }
+    }
+}

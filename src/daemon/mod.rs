@@ -253,6 +253,9 @@ pub struct Daemon<N: Netlink> {
     running: Config,
     /// Precise protocol timers (None: timerfd unavailable, tokio's millisecond timer instead).
     timer: Option<timer::PreciseTimer>,
+    /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
+    /// measurable at ten thousand adverts a second).
+    tx_buf: Box<[u8]>,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -283,6 +286,7 @@ impl<N: Netlink> Daemon<N> {
             timer: timer::PreciseTimer::new()
                 .inspect_err(|e| warn!("no timerfd ({e}): protocol timers use tokio's 1 ms wheel"))
                 .ok(),
+            tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
         };
         let all_vips = all_vips(&cfg);
         for c in &cfg.instances {
@@ -851,10 +855,10 @@ impl<N: Netlink> Daemon<N> {
                 let Some(sock) = self.socks.get(inst.sock) else {
                     return;
                 };
-                let mut buf = [0u8; tx::MAX_ADVERT_LEN];
+                let buf = &mut self.tx_buf[..];
                 for dst in &inst.dsts {
                     let sent = match tx::build_advert(
-                        &mut buf,
+                        buf,
                         &inst.tx_view(),
                         priority,
                         max_advert_int_cs,

@@ -72,6 +72,8 @@ pub struct Instance {
     /// A sync group holds this instance in Fault (set by [`super::Router`]).
     group_fault: bool,
     maintenance: bool,
+    /// Origin of the advert grid (see [`ADVERT_GRID_DIVISOR`]); `None`: no grid.
+    grid: Option<Instant>,
     actions: VecDeque<Action>,
     stats: Stats,
 }
@@ -92,6 +94,15 @@ fn due(t: Option<Instant>, now: Instant) -> bool {
 /// Master_Down_Timer never does). An early advert only restarts the peers' down timers a
 /// little sooner.
 pub const ADVERT_LEAD_DIVISOR: u32 = 64;
+
+/// When a master (re)starts its advert cadence (on becoming master, on a priority change,
+/// after a stall) the next advert is due on a grid of `interval / ADVERT_GRID_DIVISOR`
+/// shared by every instance of a [`super::Router`] (the earlier grid point before one
+/// interval from now: that one interval is up to 6 % short). Masters with the same
+/// interval then advertise in at most 16 phases, whenever each was elected, and share
+/// wake-ups: a thousand masters elected at a thousand different moments cost about as
+/// little as a thousand elected together.
+pub const ADVERT_GRID_DIVISOR: u32 = 16;
 
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
@@ -124,6 +135,7 @@ impl Instance {
             fault: None,
             group_fault: false,
             maintenance: false,
+            grid: None,
             actions: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -611,9 +623,33 @@ impl Instance {
             {
                 after(was_due, self.interval)
             }
-            _ => after(now, self.interval),
+            _ => self.grid_floor(now, after(now, self.interval)),
         };
         self.adver_at = Some(next);
+    }
+
+    /// `t` moved back onto the advert grid (the latest grid point at or before `t`), but
+    /// never to `now` or before; `t` itself without a grid.
+    fn grid_floor(&self, now: Instant, t: Instant) -> Instant {
+        let Some(origin) = self.grid else {
+            return t;
+        };
+        let step = (self.interval / ADVERT_GRID_DIVISOR).as_nanos();
+        if step == 0 || t <= origin {
+            return t;
+        }
+        let off = (t - origin).as_nanos() % step;
+        let back = Duration::from_nanos(u64::try_from(off).unwrap_or(0));
+        match t.checked_sub(back) {
+            Some(g) if g > now => g,
+            _ => t,
+        }
+    }
+
+    /// Puts this instance's advert cadence on the grid starting at `origin` (set by
+    /// [`super::Router`] for all its instances alike).
+    pub(crate) fn set_advert_grid(&mut self, origin: Instant) {
+        self.grid = Some(origin);
     }
 
     fn send_priority_zero(&mut self) {

@@ -21,7 +21,7 @@
 mod instance;
 mod router;
 
-pub use instance::{Instance, Stats};
+pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Stats};
 pub use router::{Router, SyncGroupConfig, UnknownInstance};
 
 use std::fmt;
