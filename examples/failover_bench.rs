@@ -231,6 +231,8 @@ impl Rng {
 }
 
 struct Sample {
+    /// Which rep (fault phase) this is.
+    rep: usize,
     vip_up: f64,
     garp: f64,
     dist: f64,
@@ -251,13 +253,16 @@ fn wait_until(timeout: Duration, mut cond: impl FnMut() -> io::Result<bool>) -> 
 
 /// One failover row: `reps` faults of the master (h0, priority 150) with h1 (priority 100)
 /// taking over.
+///
+/// Rep `k` faults the master `phases[k] × interval` after one of its adverts (as seen by the
+/// client), so both implementations are measured at the same fault phases and their fault →
+/// VIP-up times compare pair by pair (for a crash that time is the bound minus the phase).
 fn failover_row(
     ctx: &mut Ctx,
     imp: Impl,
     interval: Duration,
     fault: Fault,
-    reps: usize,
-    rng: &mut Rng,
+    phases: &[f64],
 ) -> io::Result<Vec<Sample>> {
     let mut lan = Lan::new("bench", 2)?;
     lan.add_client()?;
@@ -278,7 +283,7 @@ fn failover_row(
         Fault::Stop => proto::skew_time(Version::V3, 100, interval),
     };
     let mut out = Vec::new();
-    for rep in 0..reps {
+    for (rep, &phase) in phases.iter().enumerate() {
         let ok = wait_until(settle_limit, || {
             Ok(h0.has_addr("eth0", vip)? && !h1.has_addr("eth0", vip)?)
         })?;
@@ -289,10 +294,23 @@ fn failover_row(
                 master.log()
             )));
         }
-        // Settle, then fault at a random phase of the advert interval.
-        let extra = interval.mul_f64(rng.next_f64());
-        std::thread::sleep(interval * 3 + Duration::from_millis(300) + extra);
+        // Settle, then fault at this rep's phase after an advert of the master.
+        std::thread::sleep(interval * 3 + Duration::from_millis(300));
         let mut watch = AddrWatcher::start(h1.name())?;
+        let since = Instant::now();
+        let advert = sniff
+            .wait_for(
+                since,
+                interval * 3,
+                |e| matches!(e.what, Seen::Advert { src, priority: 150, .. } if src == h0_src),
+            )
+            .ok_or_else(|| {
+                io::Error::other(format!("{}: the master does not advertise", imp.name()))
+            })?;
+        let at = advert.at + interval.mul_f64(phase);
+        if let Some(wait) = at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
         let t0 = Instant::now();
         match fault {
             Fault::Crash => {
@@ -325,6 +343,7 @@ fn failover_row(
         match (up, garp, reference) {
             (Some(up), Some(g), Some(r)) => {
                 let s = Sample {
+                    rep,
                     vip_up: ms(up - t0),
                     garp: ms(g.at - t0),
                     dist: ms(up.saturating_duration_since(r)) - ms(bound),
@@ -639,15 +658,11 @@ fn main() -> io::Result<()> {
         let mut rows = Vec::new();
         for &iv in &intervals {
             for &fault in &faults {
+                // One phase sequence per row, shared by both implementations.
+                let phases: Vec<f64> = (0..reps).map(|_| rng.next_f64()).collect();
                 for imp in [Impl::Vipd, Impl::Keepalived] {
-                    let samples = failover_row(
-                        &mut ctx,
-                        imp,
-                        Duration::from_millis(iv),
-                        fault,
-                        reps,
-                        &mut rng,
-                    )?;
+                    let samples =
+                        failover_row(&mut ctx, imp, Duration::from_millis(iv), fault, &phases)?;
                     rows.push(Row {
                         imp,
                         interval: iv,
@@ -688,9 +703,9 @@ fn main() -> io::Result<()> {
         }
         println!();
         println!(
-            "| advert interval | fault | vipd / keepalived (median fault → VIP up) | vipd / keepalived (median fault → GARP) | vipd within 2 ms of bound (median) |"
+            "| advert interval | fault | vipd / keepalived (median fault → VIP up) | vipd / keepalived (median fault → GARP) | vipd − keepalived, same fault phase (median of pairs, ms, fault → VIP up) | vipd within 2 ms of bound (median) |"
         );
-        println!("|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|");
         for &iv in &intervals {
             for &fault in &faults {
                 let get = |imp: Impl, f: &dyn Fn(&Sample) -> f64| {
@@ -715,8 +730,27 @@ fn main() -> io::Result<()> {
                         }
                     })
                     .unwrap_or_else(|| "—".to_owned());
+                // Rep k of both rows faulted at the same phase: compare them pair by pair.
+                let row = |imp: Impl| {
+                    rows.iter()
+                        .find(|r| r.imp == imp && r.interval == iv && r.fault == fault)
+                };
+                let paired = match (row(Impl::Vipd), row(Impl::Keepalived)) {
+                    (Some(a), Some(b)) => {
+                        let d: Vec<f64> = a
+                            .samples
+                            .iter()
+                            .filter_map(|x| {
+                                let y = b.samples.iter().find(|y| y.rep == x.rep)?;
+                                Some(x.vip_up - y.vip_up)
+                            })
+                            .collect();
+                        format!("{} n={}", fmt_stats(&d, true), d.len())
+                    }
+                    _ => "—".to_owned(),
+                };
                 println!(
-                    "| {iv} ms | {} | {} | {} | {within} |",
+                    "| {iv} ms | {} | {} | {} | {paired} | {within} |",
                     fault.name(),
                     ratio(&|s| s.vip_up),
                     ratio(&|s| s.garp)
