@@ -596,3 +596,86 @@ fn link_down_is_fault_and_link_up_returns() {
     wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c[0], &c[1]]);
     assert!(c[0].log().contains("fault-cleared"), "{}", c[0].log());
 }
+
+/// An instance whose interface does not exist yet waits in FAULT while the others run; it
+/// opens when the interface appears, goes to FAULT when it is deleted, and opens again when
+/// it is re-created (under a new index).
+#[test]
+fn missing_interface_waits_in_fault_and_opens_when_it_appears() {
+    let lan = Lan::new("ifwait", 1).unwrap();
+    let dir = TempDir::new("ifwait");
+    let h = lan.host(0);
+    let vip_a: IpAddr = format!("10.99.{}.100", lan.id).parse().unwrap();
+    let vip_b: IpAddr = "10.77.0.100".parse().unwrap();
+    let cfg = format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 1
+priority = 150
+advert_interval = "100ms"
+vips = ["{vip_a}/24"]
+
+[[instance]]
+name = "VI_B"
+interface = "vip9"
+vrid = 2
+priority = 150
+advert_interval = "100ms"
+vips = ["{vip_b}/24"]
+"#,
+        dir = dir.path().display()
+    );
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let mut c = common::start_vipd(h, &path);
+    let up = |ifname: &str, vip: IpAddr| h.has_addr(ifname, vip).unwrap_or(false);
+    common::wait_until(Duration::from_secs(3), || up("eth0", vip_a))
+        .unwrap_or_else(|| panic!("VI_A must run while vip9 is missing\n{}", c.log()));
+    assert!(c.try_wait().is_none(), "vipd exited\n{}", c.log());
+    assert!(c.log().contains("interface does not exist"), "{}", c.log());
+    assert!(
+        c.log().contains("link-down:vip9"),
+        "VI_B in FAULT\n{}",
+        c.log()
+    );
+    let create = || {
+        h.ip(&[
+            "link", "add", "vip9", "type", "veth", "peer", "name", "vip9p",
+        ])
+        .unwrap();
+        h.ip(&["link", "set", "vip9p", "up"]).unwrap();
+        h.ip(&["link", "set", "vip9", "up"]).unwrap();
+        // The address comes last: opening waits for an address to send from.
+        h.ip(&["addr", "add", "10.77.0.1/24", "dev", "vip9"])
+            .unwrap();
+    };
+    for round in 0..2 {
+        create();
+        common::wait_until(Duration::from_secs(3), || up("vip9", vip_b)).unwrap_or_else(|| {
+            panic!(
+                "round {round}: VI_B must open on vip9 and take its VIP\n{}",
+                c.log()
+            )
+        });
+        h.ip(&["link", "del", "vip9"]).unwrap();
+        common::wait_until(Duration::from_secs(3), || {
+            c.log().matches("interface removed").count() > round
+        })
+        .unwrap_or_else(|| panic!("round {round}: no FAULT on removal\n{}", c.log()));
+    }
+    // VI_A never moved.
+    assert!(up("eth0", vip_a));
+    assert!(
+        !c.log().contains("instance=VI_A vrid=1 from_state=MASTER"),
+        "VI_A left MASTER\n{}",
+        c.log()
+    );
+    assert!(c.try_wait().is_none(), "vipd exited\n{}", c.log());
+    if std::env::var_os("VIPD_TEST_SHOW_LOG").is_some() {
+        eprintln!("{}", c.log());
+    }
+}

@@ -164,6 +164,41 @@ impl Inst {
         }
     }
 
+    /// An instance whose interface does not exist (yet): no socket, link down, so FAULT.
+    /// Its source address is the configured one, else its first VIP as a stand-in for the
+    /// state machine (a FAULT instance neither sends nor compares addresses); it is
+    /// re-opened with the interface's real address when the interface appears.
+    fn missing(c: &config::Instance, family: Family) -> Inst {
+        let unspecified = match family {
+            Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let stand_in = c.vips.first().map_or(unspecified, |v| v.addr);
+        Inst {
+            cfg: c.clone(),
+            ifindex: 0,
+            mac: [0; 6],
+            src: c.source_address.unwrap_or(stand_in),
+            vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
+            dsts: Vec::new(),
+            holding: false,
+            link_up: false,
+            counters: Counters::default(),
+            history: VecDeque::with_capacity(HISTORY),
+            since: SystemTime::now(),
+            last_drill: None,
+            sock: usize::MAX,
+            auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
+            family,
+            checksum: wire_checksum(c.checksum),
+        }
+    }
+
+    /// Whether the interface was missing when the instance was opened (it has no socket).
+    pub fn interface_missing(&self) -> bool {
+        self.ifindex == 0
+    }
+
     fn addr_spec(vip: &config::Vip) -> AddrSpec {
         AddrSpec {
             addr: vip.addr,
@@ -322,13 +357,15 @@ impl<N: Netlink> Daemon<N> {
         all_vips: &[IpAddr],
         cleanup: bool,
     ) -> io::Result<Inst> {
-        let link = self.nl.link_by_name(&c.interface).await?.ok_or_else(|| {
-            other(format!(
-                "instance {}: interface {} does not exist",
-                c.name, c.interface
-            ))
-        })?;
         let family = wire_family(c.family);
+        let Some(link) = self.nl.link_by_name(&c.interface).await? else {
+            // Like keepalived with `dynamic_interfaces`: the instance waits in FAULT and is
+            // opened when the interface appears (a VLAN or bond created after vipd started);
+            // the other instances run meanwhile.
+            warn!(instance = %c.name, interface = %c.interface,
+                  "interface does not exist: instance in FAULT until it appears");
+            return Ok(Inst::missing(c, family));
+        };
         let present = self.nl.addrs(link.index).await?;
         let src = match c.source_address {
             Some(a) => a,
@@ -433,12 +470,21 @@ impl<N: Netlink> Daemon<N> {
     /// restarts with the new settings; removed ones hand over and stop; new ones start as
     /// backup. Nothing changes if the new configuration cannot be applied.
     pub async fn reload(&mut self, cfg: Config) -> Result<String, String> {
+        self.reload_reopening(cfg, &[]).await
+    }
+
+    /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
+    /// interface appeared or was re-created), as if their configuration had changed.
+    async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
         let groups_same = { self.sync_groups == cfg.sync_groups };
         let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
         let keep: Vec<Option<usize>> = cfg
             .instances
             .iter()
             .map(|c| {
+                if reopen.contains(&c.name) {
+                    return None;
+                }
                 let old = self.insts.iter().position(|o| o.cfg.name == c.name)?;
                 let same = self.insts.get(old).is_some_and(|o| o.cfg == *c);
                 (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old)
@@ -555,7 +601,9 @@ impl<N: Netlink> Daemon<N> {
         let msg = format!(
             "configuration reloaded: {unchanged} unchanged, {changed} changed (restarted), {added} added, {removed} removed"
         );
-        info!(unchanged, changed, added, removed, "configuration reloaded");
+        if reopen.is_empty() {
+            info!(unchanged, changed, added, removed, "configuration reloaded");
+        }
         Ok(msg)
     }
 
@@ -734,6 +782,7 @@ impl<N: Netlink> Daemon<N> {
         match ev {
             NetEvent::Link(link) => {
                 self.track_link(&link);
+                self.reopen_on(&link).await;
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex != link.index || inst.link_up == link.up {
@@ -755,10 +804,29 @@ impl<N: Netlink> Daemon<N> {
                 self.track_link_removed(index);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
-                    if inst.ifindex == index && inst.link_up {
+                    if inst.ifindex == index {
+                        // Its socket is bound to the old index: re-opened when it is back.
                         inst.link_up = false;
-                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "interface removed");
+                        inst.ifindex = 0;
+                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface,
+                              "interface removed: FAULT until it is back");
                         self.refresh_fault(now, idx);
+                    }
+                }
+            }
+            NetEvent::AddrAdded { .. } => {
+                // An instance waiting for its interface may have been missing only an address
+                // to send from.
+                let mut names: Vec<String> = self
+                    .insts
+                    .iter()
+                    .filter(|i| i.interface_missing())
+                    .map(|i| i.cfg.interface.clone())
+                    .collect();
+                names.dedup();
+                for name in names {
+                    if let Ok(Some(link)) = self.nl.link_by_name(&name).await {
+                        self.reopen_on(&link).await;
                     }
                 }
             }
@@ -782,7 +850,30 @@ impl<N: Netlink> Daemon<N> {
                     .await;
                 }
             }
-            NetEvent::AddrAdded { .. } => {}
+        }
+    }
+
+    /// Opens the instances on `link`'s name whose interface was missing, or has been
+    /// re-created under a new index (their socket is bound to the old one). Retried on
+    /// later link and address events when it cannot be done yet (no address to send from).
+    async fn reopen_on(&mut self, link: &crate::net::LinkInfo) {
+        let names: Vec<String> = self
+            .insts
+            .iter()
+            .filter(|i| i.cfg.interface == link.name && i.ifindex != link.index)
+            .map(|i| i.cfg.name.clone())
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        let cfg = self.running.clone();
+        match self.reload_reopening(cfg, &names).await {
+            Ok(_) => {
+                info!(interface = %link.name, instances = ?names, "interface appeared: instances opened on it")
+            }
+            Err(e) => {
+                debug!(interface = %link.name, error = %e, "interface appeared, instances not opened yet")
+            }
         }
     }
 
@@ -907,6 +998,10 @@ impl<N: Netlink> Daemon<N> {
             }
             Action::ReleaseVips => {
                 inst.holding = false;
+                if inst.interface_missing() {
+                    // The interface is gone, and its addresses with it.
+                    return;
+                }
                 let ifindex = inst.ifindex;
                 let vips: Vec<(IpAddr, u8)> = inst
                     .cfg

@@ -101,7 +101,7 @@ pub trait Netlink {
     async fn addrs(&self, index: u32) -> io::Result<Vec<(IpAddr, u8)>>;
     /// Adds an address. Idempotent: an already present address is `Ok`.
     async fn add_addr(&self, index: u32, spec: &AddrSpec) -> io::Result<()>;
-    /// Deletes an address. Idempotent: an absent address is `Ok`.
+    /// Deletes an address. Idempotent: an absent address, or interface, is `Ok`.
     async fn del_addr(&self, index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()>;
 }
 
@@ -310,7 +310,8 @@ impl Netlink for RtNetlink {
             Err(e)
                 if matches!(
                     errno(&e),
-                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ESRCH)
+                    // Not there, or the interface is gone (and its addresses with it).
+                    Some(libc::EADDRNOTAVAIL | libc::ENOENT | libc::ESRCH | libc::ENODEV)
                 ) =>
             {
                 Ok(())
