@@ -597,9 +597,9 @@ fn link_down_is_fault_and_link_up_returns() {
     assert!(c[0].log().contains("fault-cleared"), "{}", c[0].log());
 }
 
-/// An instance whose interface does not exist yet waits in FAULT while the others run; it
-/// opens when the interface appears, goes to FAULT when it is deleted, and opens again when
-/// it is re-created (under a new index).
+/// An instance whose interface does not exist yet (or has no address yet) waits in FAULT
+/// while the others run; it opens when the interface (its address) appears, goes to FAULT
+/// when it is deleted, and opens again when it is re-created (under a new index).
 #[test]
 fn missing_interface_waits_in_fault_and_opens_when_it_appears() {
     let lan = Lan::new("ifwait", 1).unwrap();
@@ -607,6 +607,7 @@ fn missing_interface_waits_in_fault_and_opens_when_it_appears() {
     let h = lan.host(0);
     let vip_a: IpAddr = format!("10.99.{}.100", lan.id).parse().unwrap();
     let vip_b: IpAddr = "10.77.0.100".parse().unwrap();
+    let vip_c: IpAddr = "10.78.0.100".parse().unwrap();
     let cfg = format!(
         r#"[global]
 control_socket = "{dir}/h0.sock"
@@ -626,11 +627,26 @@ vrid = 2
 priority = 150
 advert_interval = "100ms"
 vips = ["{vip_b}/24"]
+
+[[instance]]
+name = "VI_C"
+interface = "vip8"
+vrid = 3
+priority = 150
+advert_interval = "100ms"
+vips = ["{vip_c}/24"]
 "#,
         dir = dir.path().display()
     );
     let path = dir.path().join("h0.toml");
     std::fs::write(&path, cfg).unwrap();
+    // vip8 exists but has no address yet (DHCP still running, say).
+    h.ip(&[
+        "link", "add", "vip8", "type", "veth", "peer", "name", "vip8p",
+    ])
+    .unwrap();
+    h.ip(&["link", "set", "vip8p", "up"]).unwrap();
+    h.ip(&["link", "set", "vip8", "up"]).unwrap();
     let mut c = common::start_vipd(h, &path);
     let up = |ifname: &str, vip: IpAddr| h.has_addr(ifname, vip).unwrap_or(false);
     common::wait_until(Duration::from_secs(3), || up("eth0", vip_a))
@@ -642,6 +658,16 @@ vips = ["{vip_b}/24"]
         "VI_B in FAULT\n{}",
         c.log()
     );
+    assert!(
+        c.log().contains("has no IPv4 address to send adverts from"),
+        "VI_C in FAULT\n{}",
+        c.log()
+    );
+    assert!(!up("vip8", vip_c));
+    h.ip(&["addr", "add", "10.78.0.1/24", "dev", "vip8"])
+        .unwrap();
+    common::wait_until(Duration::from_secs(3), || up("vip8", vip_c))
+        .unwrap_or_else(|| panic!("VI_C must open once vip8 has an address\n{}", c.log()));
     let create = || {
         h.ip(&[
             "link", "add", "vip9", "type", "veth", "peer", "name", "vip9p",

@@ -367,22 +367,6 @@ impl<N: Netlink> Daemon<N> {
             return Ok(Inst::missing(c, family));
         };
         let present = self.nl.addrs(link.index).await?;
-        let src = match c.source_address {
-            Some(a) => a,
-            None => pick_source(family, &present, all_vips).ok_or_else(|| {
-                other(format!(
-                    "instance {}: interface {} has no {} address to send adverts from; \
-                     add one or set source_address",
-                    c.name,
-                    c.interface,
-                    if family == Family::Ipv4 {
-                        "IPv4"
-                    } else {
-                        "link-local IPv6"
-                    }
-                ))
-            })?,
-        };
         // Crash recovery: a VIP of ours on the interface now was left by a previous run
         // (we have not claimed anything yet). The address owner's VIPs are its own.
         if cleanup && !c.is_owner() {
@@ -395,6 +379,17 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
         }
+        let Some(src) = c
+            .source_address
+            .or_else(|| pick_source(family, &present, all_vips))
+        else {
+            // As keepalived: FAULT until the interface has an address (DHCP, networkd
+            // configuring it after vipd started); opened by the address event.
+            warn!(instance = %c.name, interface = %c.interface,
+                  "interface has no {} address to send adverts from: instance in FAULT until it has one",
+                  if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
+            return Ok(Inst::missing(c, family));
+        };
         let sock = match self
             .socks
             .iter()
@@ -857,13 +852,26 @@ impl<N: Netlink> Daemon<N> {
     /// re-created under a new index (their socket is bound to the old one). Retried on
     /// later link and address events when it cannot be done yet (no address to send from).
     async fn reopen_on(&mut self, link: &crate::net::LinkInfo) {
-        let names: Vec<String> = self
+        let candidates: Vec<(String, Family, bool)> = self
             .insts
             .iter()
             .filter(|i| i.cfg.interface == link.name && i.ifindex != link.index)
-            .map(|i| i.cfg.name.clone())
+            .map(|i| (i.cfg.name.clone(), i.family, i.cfg.source_address.is_some()))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // Only those that can open now (an address to send from), or every link event
+        // would restart them in FAULT again.
+        let present = self.nl.addrs(link.index).await.unwrap_or_default();
+        let vips = all_vips(&self.running);
+        let names: Vec<String> = candidates
+            .into_iter()
+            .filter(|(_, family, fixed)| *fixed || pick_source(*family, &present, &vips).is_some())
+            .map(|(name, _, _)| name)
             .collect();
         if names.is_empty() {
+            debug!(interface = %link.name, "interface present, no address to send from yet");
             return;
         }
         let cfg = self.running.clone();
