@@ -664,6 +664,27 @@ vips = ["{vip_c}/24"]
         c.log()
     );
     assert!(!up("vip8", vip_c));
+    // vipctl status shows both waiting instances in FAULT with the cause.
+    let sock = dir.path().join("h0.sock");
+    let out = h
+        .exec(&[
+            env!("CARGO_BIN_EXE_vipctl"),
+            "--socket",
+            sock.to_str().unwrap(),
+            "status",
+        ])
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    if std::env::var_os("VIPD_TEST_SHOW_LOG").is_some() {
+        eprintln!("{table}");
+    }
+    for (name, cause) in [("VI_B", "link-down:vip9"), ("VI_C", "link-down:vip8")] {
+        assert!(
+            table.contains(name) && table.contains(cause),
+            "{name} FAULT ({cause}) in status:\n{table}"
+        );
+    }
     h.ip(&["addr", "add", "10.78.0.1/24", "dev", "vip8"])
         .unwrap();
     common::wait_until(Duration::from_secs(3), || up("vip8", vip_c))
