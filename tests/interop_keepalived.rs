@@ -475,6 +475,30 @@ fn v2_ipv4_auth_unicast() {
     });
 }
 
+#[test]
+fn v2_ipv4_unicast() {
+    drill(Case {
+        tag: "ka-v2u",
+        version: 2,
+        v6: false,
+        unicast: true,
+        auth: false,
+        checksum: None,
+    });
+}
+
+#[test]
+fn v2_ipv4_auth_multicast() {
+    drill(Case {
+        tag: "ka-v2am",
+        version: 2,
+        v6: false,
+        unicast: false,
+        auth: true,
+        checksum: None,
+    });
+}
+
 /// vipd sending VRRPv3/IPv4 checksums WITHOUT the pseudo-header: vipd accepts keepalived's
 /// adverts (it verifies either variant), keepalived rejects vipd's.
 #[test]
