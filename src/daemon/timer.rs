@@ -53,17 +53,15 @@ impl PreciseTimer {
                 .map_err(io::Error::from)?;
             self.armed.set(Some(deadline));
         }
-        loop {
-            let mut guard = self.fd.readable().await?;
-            // Nonblocking read: EAGAIN (WouldBlock) clears tokio's readiness and we wait again.
-            match guard.try_io(|fd| fd.get_ref().timer().wait().map_err(io::Error::from)) {
-                Ok(r) => {
-                    self.armed.set(None);
-                    return r;
-                }
-                Err(_would_block) => continue,
-            }
-        }
+        // Nonblocking read: EAGAIN (WouldBlock) clears tokio's readiness and we wait again.
+        let r = self
+            .fd
+            .async_io(tokio::io::Interest::READABLE, |fd| {
+                fd.timer().wait().map_err(io::Error::from)
+            })
+            .await;
+        self.armed.set(None);
+        r
     }
 }
 

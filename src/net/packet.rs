@@ -46,25 +46,23 @@ impl FrameSender {
                 "Ethernet frame shorter than its 14-byte header",
             ));
         }
-        loop {
-            let mut guard = self.fd.writable().await?;
-            match guard.try_io(|inner| inner.get_ref().send(frame)) {
-                Ok(Ok(n)) if n == frame.len() => return Ok(()),
-                Ok(Ok(n)) => {
-                    return Err(io::Error::other(format!(
-                        "short frame send on ifindex {}: {n} of {} bytes",
-                        self.ifindex,
-                        frame.len()
-                    )));
-                }
-                Ok(Err(e)) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("send frame on ifindex {}: {e}", self.ifindex),
-                    ));
-                }
-                Err(_would_block) => continue,
-            }
+        let n = self
+            .fd
+            .async_io(tokio::io::Interest::WRITABLE, |inner| inner.send(frame))
+            .await
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("send frame on ifindex {}: {e}", self.ifindex),
+                )
+            })?;
+        if n != frame.len() {
+            return Err(io::Error::other(format!(
+                "short frame send on ifindex {}: {n} of {} bytes",
+                self.ifindex,
+                frame.len()
+            )));
         }
+        Ok(())
     }
 }

@@ -27,6 +27,7 @@ use nix::sys::socket::{
     setsockopt, sockopt,
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
+use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
 /// IP protocol number of VRRP.
@@ -133,24 +134,20 @@ impl VrrpSocketV4 {
             ipi_addr: libc::in_addr { s_addr: 0 },
         };
         let iov = [IoSlice::new(vrrp_payload)];
-        loop {
-            let mut guard = self.fd.writable().await?;
-            let res = guard.try_io(|inner| {
+        self.fd
+            .async_io(Interest::WRITABLE, |inner| {
                 let cmsg = [ControlMessage::Ipv4PacketInfo(&pktinfo)];
                 sendmsg(
-                    inner.get_ref().as_raw_fd(),
+                    inner.as_raw_fd(),
                     &iov,
                     &cmsg,
                     MsgFlags::empty(),
                     Some(&addr),
                 )
                 .map_err(errno_ctx("send VRRP (IPv4)"))
-            });
-            match res {
-                Ok(r) => return r.map(|_| ()),
-                Err(_would_block) => continue,
-            }
-        }
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Receives one datagram: the FULL IPv4 datagram (header included) is written to
@@ -158,12 +155,11 @@ impl VrrpSocketV4 {
     /// any per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
         let mut cmsg_buf = nix::cmsg_space!(libc::timespec);
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let res = guard.try_io(|inner| {
+        self.fd
+            .async_io(Interest::READABLE, |inner| {
                 let mut iov = [IoSliceMut::new(buf)];
                 let msg = recvmsg::<SockaddrIn>(
-                    inner.get_ref().as_raw_fd(),
+                    inner.as_raw_fd(),
                     &mut iov,
                     Some(&mut cmsg_buf),
                     MsgFlags::MSG_TRUNC,
@@ -182,12 +178,8 @@ impl VrrpSocketV4 {
                     src,
                     received,
                 })
-            });
-            match res {
-                Ok(r) => return r,
-                Err(_would_block) => continue,
-            }
-        }
+            })
+            .await
     }
 }
 
@@ -266,24 +258,20 @@ impl VrrpSocketV6 {
             ipi6_ifindex: self.ifindex,
         };
         let iov = [IoSlice::new(vrrp_payload)];
-        loop {
-            let mut guard = self.fd.writable().await?;
-            let res = guard.try_io(|inner| {
+        self.fd
+            .async_io(Interest::WRITABLE, |inner| {
                 let cmsg = [ControlMessage::Ipv6PacketInfo(&pktinfo)];
                 sendmsg(
-                    inner.get_ref().as_raw_fd(),
+                    inner.as_raw_fd(),
                     &iov,
                     &cmsg,
                     MsgFlags::empty(),
                     Some(&addr),
                 )
                 .map_err(errno_ctx("send VRRP (IPv6)"))
-            });
-            match res {
-                Ok(r) => return r.map(|_| ()),
-                Err(_would_block) => continue,
-            }
-        }
+            })
+            .await
+            .map(|_| ())
     }
 
     /// Receives one VRRP payload into `buf` with its addresses and hop limit. A
@@ -291,12 +279,11 @@ impl VrrpSocketV6 {
     /// per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
         let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
-        loop {
-            let mut guard = self.fd.readable().await?;
-            let res = guard.try_io(|inner| {
+        self.fd
+            .async_io(Interest::READABLE, |inner| {
                 let mut iov = [IoSliceMut::new(buf)];
                 let msg = recvmsg::<SockaddrIn6>(
-                    inner.get_ref().as_raw_fd(),
+                    inner.as_raw_fd(),
                     &mut iov,
                     Some(&mut cmsg_buf),
                     MsgFlags::MSG_TRUNC,
@@ -340,12 +327,8 @@ impl VrrpSocketV6 {
                     ifindex,
                     received,
                 })
-            });
-            match res {
-                Ok(r) => return r,
-                Err(_would_block) => continue,
-            }
-        }
+            })
+            .await
     }
 }
 

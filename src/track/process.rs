@@ -218,18 +218,12 @@ fn open_connector() -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
 }
 
 async fn recv(fd: &tokio::io::unix::AsyncFd<Socket>, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        let mut guard = fd.ready(Interest::READABLE).await?;
-        let r = guard.try_io(|inner| {
-            use std::io::Read;
-            let mut s: &Socket = inner.get_ref();
-            s.read(buf)
-        });
-        match r {
-            Ok(res) => return res,
-            Err(_would_block) => continue,
-        }
-    }
+    fd.async_io(Interest::READABLE, |inner| {
+        use std::io::Read;
+        let mut s: &Socket = inner;
+        s.read(buf)
+    })
+    .await
 }
 
 /// Opens the connector and proves it delivers events here: spawns `/bin/true` and waits for
