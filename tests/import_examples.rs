@@ -658,3 +658,13 @@ fn repeated_keywords_warn_and_the_last_wins() {
         11
     ));
 }
+
+#[test]
+fn dynamic_interfaces_is_noted_as_built_in() {
+    let text = "global_defs {\n dynamic_interfaces\n}\nvrrp_instance X {\n interface vlan42\n virtual_router_id 7\n priority 100\n virtual_ipaddress { 10.0.0.7 }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    check_header(&c);
+    load(&c);
+    assert!(has_note(&c, NoteSeverity::Info, "dynamic_interfaces", 2));
+    assert_eq!(not_converted(&c), set(&[]));
+}

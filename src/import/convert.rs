@@ -471,6 +471,12 @@ impl Cx {
                     kw,
                     "not needed: vipd accepts adverts whose address list differs from its own and logs the mismatch",
                 ),
+                "dynamic_interfaces" => self.note(
+                    Info,
+                    &c.key,
+                    kw,
+                    "not needed: vipd always keeps an instance whose interface is missing (or has no address) in FAULT until it is usable, and re-opens re-created interfaces",
+                ),
                 _ => self.nc(c, global_reason(kw)),
             }
         }
