@@ -700,7 +700,15 @@ vips = ["{vip_c}/24"]
         h.ip(&["addr", "add", "10.77.0.1/24", "dev", "vip9"])
             .unwrap();
     };
-    for round in 0..2 {
+    // Open file descriptors after each deletion: the same every round (the deleted
+    // interface's socket and frame sender are closed, not leaked).
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let mut open_after = Vec::new();
+    for round in 0..3 {
         create();
         common::wait_until(Duration::from_secs(3), || up("vip9", vip_b)).unwrap_or_else(|| {
             panic!(
@@ -713,7 +721,14 @@ vips = ["{vip_c}/24"]
             c.log().matches("interface removed").count() > round
         })
         .unwrap_or_else(|| panic!("round {round}: no FAULT on removal\n{}", c.log()));
+        // Let the aborted reader go and the GARP burst (5 × 0 s) finish.
+        std::thread::sleep(Duration::from_millis(200));
+        open_after.push(fds(c.pid()));
     }
+    assert!(
+        open_after.windows(2).all(|w| w[0] == w[1]) && open_after[0] > 0,
+        "open fds after each deletion: {open_after:?}"
+    );
     // VI_A never moved.
     assert!(up("eth0", vip_a));
     assert!(

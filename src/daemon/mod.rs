@@ -59,6 +59,9 @@ pub fn run(cfg: Config, config_path: PathBuf) -> io::Result<()> {
 enum Sock {
     V4(Arc<VrrpSocketV4>),
     V6(Arc<VrrpSocketV6>),
+    /// Its interface was deleted: closed, its reader stopped (the slot keeps the indexes of
+    /// the other sockets stable). Instances on it are re-opened on a new socket.
+    Closed,
 }
 
 struct SockInfo {
@@ -66,6 +69,14 @@ struct SockInfo {
     ifindex: u32,
     family: Family,
     src: IpAddr,
+    /// The reader task, for the socket that reads its (interface, family).
+    reader: Option<tokio::task::AbortHandle>,
+}
+
+impl SockInfo {
+    fn open(&self) -> bool {
+        !matches!(self.sock, Sock::Closed)
+    }
 }
 
 /// A packet from a socket reader task.
@@ -390,36 +401,36 @@ impl<N: Netlink> Daemon<N> {
                   if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
             return Ok(Inst::missing(c, family));
         };
-        let sock = match self
-            .socks
-            .iter()
-            .position(|s| s.ifindex == link.index && s.family == family && s.src == src)
-        {
-            Some(i) => i,
-            None => {
-                let sock = match src {
-                    IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
-                        &c.interface,
-                        link.index,
-                        a,
-                        true,
-                    )?)),
-                    IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
-                        &c.interface,
-                        link.index,
-                        a,
-                        true,
-                    )?)),
-                };
-                self.socks.push(SockInfo {
-                    sock,
-                    ifindex: link.index,
-                    family,
-                    src,
-                });
-                self.socks.len() - 1
-            }
-        };
+        let sock =
+            match self.socks.iter().position(|s| {
+                s.open() && s.ifindex == link.index && s.family == family && s.src == src
+            }) {
+                Some(i) => i,
+                None => {
+                    let sock = match src {
+                        IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                        IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                    };
+                    self.socks.push(SockInfo {
+                        sock,
+                        ifindex: link.index,
+                        family,
+                        src,
+                        reader: None,
+                    });
+                    self.socks.len() - 1
+                }
+            };
         if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(link.index) {
             e.insert(Arc::new(FrameSender::open(link.index)?));
         }
@@ -609,25 +620,36 @@ impl<N: Netlink> Daemon<N> {
             .socks
             .iter()
             .take(from)
+            .filter(|s| s.open())
             .map(|s| (s.ifindex, s.family))
             .collect();
         self.readers = self.socks.len();
-        for (i, s) in self.socks.iter().enumerate().skip(from) {
-            if seen.contains(&(s.ifindex, s.family)) {
+        for (i, s) in self.socks.iter_mut().enumerate().skip(from) {
+            if !s.open() || seen.contains(&(s.ifindex, s.family)) {
                 continue;
             }
             seen.push((s.ifindex, s.family));
             let tx = self.rx_tx.clone();
             let full = Arc::clone(&self.queue_full);
-            match &s.sock {
-                Sock::V4(sock) => {
-                    tokio::spawn(read_loop(Arc::clone(sock), i, tx, full));
-                }
-                Sock::V6(sock) => {
-                    tokio::spawn(read_loop(Arc::clone(sock), i, tx, full));
-                }
-            }
+            let task = match &s.sock {
+                Sock::V4(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
+                Sock::V6(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
+                Sock::Closed => continue,
+            };
+            s.reader = Some(task.abort_handle());
         }
+    }
+
+    /// Closes the sockets (and stops the readers, drops the frame sender) of a deleted
+    /// interface.
+    fn close_interface(&mut self, index: u32) {
+        for s in self.socks.iter_mut().filter(|s| s.ifindex == index) {
+            if let Some(r) = s.reader.take() {
+                r.abort();
+            }
+            s.sock = Sock::Closed;
+        }
+        self.frames.remove(&index);
     }
 
     /// The instances (for status).
@@ -797,6 +819,7 @@ impl<N: Netlink> Daemon<N> {
             }
             NetEvent::LinkRemoved { index } => {
                 self.track_link_removed(index);
+                self.close_interface(index);
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
                     if inst.ifindex == index {
@@ -968,6 +991,9 @@ impl<N: Netlink> Daemon<N> {
                             match (&sock.sock, dst) {
                                 (Sock::V4(s), IpAddr::V4(d)) => s.send_to(payload, *d).await,
                                 (Sock::V6(s), IpAddr::V6(d)) => s.send_to(payload, *d).await,
+                                (Sock::Closed, _) => {
+                                    Err(io::Error::other("socket closed: the interface is gone"))
+                                }
                                 _ => Err(io::Error::other("address family mismatch")),
                             }
                         }
