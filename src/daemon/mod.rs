@@ -841,6 +841,7 @@ impl<N: Netlink> Daemon<N> {
                     .filter(|i| i.interface_missing())
                     .map(|i| i.cfg.interface.clone())
                     .collect();
+                names.sort_unstable();
                 names.dedup();
                 for name in names {
                     if let Ok(Some(link)) = self.nl.link_by_name(&name).await {
@@ -903,7 +904,8 @@ impl<N: Netlink> Daemon<N> {
                 info!(interface = %link.name, instances = ?names, "interface appeared: instances opened on it")
             }
             Err(e) => {
-                debug!(interface = %link.name, error = %e, "interface appeared, instances not opened yet")
+                warn!(interface = %link.name, instances = ?names, error = %e,
+                      "interface appeared, but its instances could not be opened (retried on its next change)")
             }
         }
     }
