@@ -176,6 +176,7 @@ impl Inst {
     }
 
     /// An instance whose interface does not exist (yet): no socket, link down, so FAULT.
+    /// (Also the base [`Daemon::prepare`] fills in from the interface.)
     /// Its source address is the configured one, else its first VIP as a stand-in for the
     /// state machine (a FAULT instance neither sends nor compares addresses); it is
     /// re-opened with the interface's real address when the interface appears.
@@ -442,23 +443,15 @@ impl<N: Netlink> Daemon<N> {
         } else {
             c.unicast_peers.clone()
         };
+        // What the interface gives on top of the instance's own settings.
         Ok(Inst {
-            cfg: c.clone(),
             ifindex: link.index,
             mac: link.mac.unwrap_or([0; 6]),
             src,
-            vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
             dsts,
-            holding: false,
             link_up: link.up,
-            counters: Counters::default(),
-            history: VecDeque::with_capacity(HISTORY),
-            since: SystemTime::now(),
-            last_drill: None,
             sock,
-            auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
-            family,
-            checksum: wire_checksum(c.checksum),
+            ..Inst::missing(c, family)
         })
     }
 
