@@ -268,7 +268,7 @@ fn failover_row(
     lan.add_client()?;
     let dir = tempdir(lan.stem())?;
     let mut sniff = Sniffer::start(Some(lan.client(0).name()))?;
-    let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let vip = lan.vip(false);
     let spec = |prio: u8| Spec::new(51, prio, interval, vip, 24);
     let h0 = lan.host(0).ns.clone();
     let h1 = lan.host(1).ns.clone();

@@ -81,7 +81,7 @@ fn v4_setup(lan: &Lan) -> Setup {
     Setup {
         version: 3,
         interval_ms: 100,
-        vip: IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100)),
+        vip: lan.vip(false),
         vrid: 51,
         instance_extra: String::new(),
     }
@@ -334,16 +334,7 @@ fn ipv6_election_and_crash() {
     let (lan, mut sniff) = lan_with_client("ipv6", 2);
     let dir = TempDir::new("ipv6");
     let mut s = v4_setup(&lan);
-    s.vip = IpAddr::V6(std::net::Ipv6Addr::new(
-        0xfd99,
-        u16::from(lan.id),
-        0,
-        0,
-        0,
-        0,
-        0,
-        0x100,
-    ));
+    s.vip = lan.vip(true);
     let agents = [Agent::new(150), Agent::new(100)];
     let mut c = elect(&lan, &s, &agents, &dir, &mut sniff);
     let addr = lan
@@ -605,7 +596,7 @@ fn missing_interface_waits_in_fault_and_opens_when_it_appears() {
     let lan = Lan::new("ifwait", 1).unwrap();
     let dir = TempDir::new("ifwait");
     let h = lan.host(0);
-    let vip_a: IpAddr = format!("10.99.{}.100", lan.id).parse().unwrap();
+    let vip_a = lan.vip(false);
     let vip_b: IpAddr = "10.77.0.100".parse().unwrap();
     let vip_c: IpAddr = "10.78.0.100".parse().unwrap();
     let cfg = format!(

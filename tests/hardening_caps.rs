@@ -129,7 +129,7 @@ fn runs_as_nobody_with_net_raw_and_net_admin_only() {
     )
     .unwrap();
     let sock1 = run1.join("vipd.sock");
-    let vip = IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100));
+    let vip = lan.vip(false);
     let cfg0 = config(dir.path(), &sock0, 150, vip);
     let cfg1 = config(dir.path(), &sock1, 100, vip);
 
@@ -232,7 +232,7 @@ fn scripts_do_not_inherit_vipds_capabilities() {
     )
     .unwrap();
     let out = run.join("caps");
-    let vip = IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100));
+    let vip = lan.vip(false);
     let cfg = config(dir.path(), &run.join("vipd.sock"), 150, vip);
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text = text.replace(

@@ -264,26 +264,13 @@ vips = ["{vip}/24"]
         ),
     )
     .unwrap();
-    // Real-time round-robin priority 10, as packaging/vipd.service runs it
-    // (CPUSchedulingPolicy=rr): on a loaded machine (CI shares 2 cores) a normal-priority
-    // agent waits up to tens of ms for a CPU, which is the scheduler's doing, not vipd's.
-    let child = lan
-        .host(i)
-        .spawn(&[
-            "chrt",
-            "-r",
-            "10",
-            env!("CARGO_BIN_EXE_vipd"),
-            "--config",
-            cfg.to_str().unwrap(),
-        ])
-        .unwrap();
+    let child = common::start_vipd_realtime(lan.host(i), &cfg);
     common::wait_until(Duration::from_secs(3), || sock.exists()).expect("control socket");
     Agent { child, sock }
 }
 
 fn vip(lan: &Lan) -> Ipv4Addr {
-    Ipv4Addr::new(10, 99, lan.id, 100)
+    lan.addr_v4(100)
 }
 
 fn status(a: &Agent) -> Status {

@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -98,9 +98,8 @@ fn vipd_adverts_garps_and_nas_decode_in_tshark_and_scapy() {
     let mut lan = Lan::new("decode", 2).unwrap();
     lan.add_client().unwrap();
     let dir = TempDir::new("decode");
-    let id = lan.id;
-    let v4 = |last: u8| IpAddr::V4(Ipv4Addr::new(10, 99, id, last));
-    let v6 = |last: u16| IpAddr::V6(Ipv6Addr::new(0xfd99, u16::from(id), 0, 0, 0, 0, 0, last));
+    let v4 = |last: u8| IpAddr::V4(lan.addr_v4(last));
+    let v6 = |last: u16| IpAddr::V6(lan.addr_v6(last));
     let ms100 = Duration::from_millis(100);
     let mut specs = Vec::new();
     let mut s = Spec::new(V2, 200, Duration::from_secs(1), v4(110), 24);

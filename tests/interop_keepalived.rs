@@ -78,20 +78,7 @@ impl Pair {
         let sniff = Sniffer::start(Some(lan.client(0).name())).unwrap();
         let wire = Sniffer::start(Some(lan.switch().name())).unwrap();
         let dir = TempDir::new(case.tag);
-        let vip = if case.v6 {
-            IpAddr::V6(std::net::Ipv6Addr::new(
-                0xfd99,
-                u16::from(lan.id),
-                0,
-                0,
-                0,
-                0,
-                0,
-                0x100,
-            ))
-        } else {
-            IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100))
-        };
+        let vip = lan.vip(case.v6);
         Pair {
             case,
             lan,

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use common::Lan;
@@ -49,8 +49,8 @@ fn link_lookup() {
 fn add_list_delete_vips() {
     let lan = Lan::new("nl_addr", 1).unwrap();
     let h = lan.host(0);
-    let v4: IpAddr = Ipv4Addr::new(10, 99, lan.id, 200).into();
-    let v6: IpAddr = Ipv6Addr::new(0xfd99, u16::from(lan.id), 0, 0, 0, 0, 0, 0x200).into();
+    let v4: IpAddr = lan.addr_v4(200).into();
+    let v6: IpAddr = lan.addr_v6(0x200).into();
     let idx = h.ifindex;
     let listed = h
         .run_async(|| async {
@@ -156,8 +156,8 @@ fn events_link_and_addr() {
     let lan = Lan::new("nl_events", 1).unwrap();
     let h = lan.host(0);
     let idx = h.ifindex;
-    let vip: IpAddr = Ipv4Addr::new(10, 99, lan.id, 201).into();
-    let vip6: IpAddr = Ipv6Addr::new(0xfd99, u16::from(lan.id), 0, 0, 0, 0, 0, 0x201).into();
+    let vip: IpAddr = lan.addr_v4(201).into();
+    let vip6: IpAddr = lan.addr_v6(0x201).into();
     h.run_async(|| async {
         let mut ev = subscribe().unwrap();
         // Carrier loss (switch side down) -> Link{up: false}; back -> up: true.

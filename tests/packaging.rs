@@ -130,7 +130,7 @@ fn notify_wait(sock: &UnixDatagram, timeout: Duration) -> Option<String> {
 
 fn run_installed_agent(dir: &TempDir) {
     let lan = Lan::new("pkg", 1).unwrap();
-    let vip = format!("10.99.{}.100", lan.id);
+    let vip = lan.vip(false).to_string();
     let sock = dir.path().join("ctl/vipd.sock");
     let cfg = dir.path().join("vipd.toml");
     std::fs::write(

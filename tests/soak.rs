@@ -71,20 +71,7 @@ impl Soak {
     }
 
     fn start(&mut self, i: usize) {
-        let cfg = self.cfgs[i].to_str().unwrap().to_owned();
-        // RR 10 as packaging/vipd.service runs it: the CI machine is shared and loaded.
-        let c = self
-            .lan
-            .host(i)
-            .spawn(&[
-                "chrt",
-                "-r",
-                "10",
-                env!("CARGO_BIN_EXE_vipd"),
-                "--config",
-                &cfg,
-            ])
-            .unwrap();
+        let c = common::start_vipd_realtime(self.lan.host(i), &self.cfgs[i]);
         self.agents[i] = Some(c);
         self.note(Ev::Started(i));
     }
@@ -207,7 +194,7 @@ fn soak_random_faults_keep_the_invariants() {
     let mut lan = Lan::new("soak", 3).unwrap();
     lan.add_client().unwrap();
     let dir = TempDir::new("soak");
-    let vip = IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100));
+    let vip = lan.vip(false);
     let cfgs: Vec<PathBuf> = (0..3)
         .map(|i| {
             let p = dir.path().join(format!("h{i}.toml"));

@@ -103,7 +103,7 @@ fn pair(tag: &str) -> (Lan, TempDir, String, Node, Node) {
     let mut lan = Lan::new(tag, 2).unwrap();
     lan.add_client().unwrap();
     let dir = TempDir::new(tag);
-    let vip = format!("10.99.{}.100", lan.id);
+    let vip = lan.vip(false).to_string();
     let n0 = start(
         &lan,
         &dir,
@@ -242,7 +242,7 @@ fn reload_keeps_unchanged_vips_and_rejects_broken_configs() {
     let mut watch = AddrWatcher::start(lan.host(0).name()).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
     let t0 = Instant::now();
-    let vip2 = format!("10.99.{}.101", lan.id);
+    let vip2 = lan.addr_v4(101).to_string();
     let (sent, lost) = std::thread::scope(|s| {
         let pinger = s.spawn(|| ping_loop(&lan, ip, &stop));
         std::thread::sleep(Duration::from_millis(300));
@@ -303,7 +303,7 @@ fn metrics_and_permissions() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let vip = format!("10.99.{}.100", lan.id);
+    let vip = lan.vip(false).to_string();
     let extra = "control_group = \"nogroup\"\nmetrics_listen = \"127.0.0.1:9488\"";
     let n0 = start(
         &lan,
@@ -406,7 +406,7 @@ fn import_keepalived_prints_toml_and_notes() {
 fn status_lists_each_trackers_contribution() {
     let lan = Lan::new("ctltrack", 1).unwrap();
     let dir = TempDir::new("ctltrack");
-    let vip = format!("10.99.{}.100", lan.id);
+    let vip = lan.vip(false).to_string();
     let file = dir.path().join("weight");
     std::fs::write(&file, "0\n").unwrap();
     let text = global(dir.path(), 0, "")

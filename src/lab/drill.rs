@@ -135,20 +135,7 @@ pub fn run(args: &DrillArgs) -> io::Result<bool> {
     let mut lan = Lan::new("drill", n)?;
     lan.add_client()?;
     let dir = tempdir(lan.stem())?;
-    let vip: IpAddr = if args.ipv6 {
-        IpAddr::V6(std::net::Ipv6Addr::new(
-            0xfd99,
-            u16::from(lan.id),
-            0,
-            0,
-            0,
-            0,
-            0,
-            0x100,
-        ))
-    } else {
-        IpAddr::V4(std::net::Ipv4Addr::new(10, 99, lan.id, 100))
-    };
+    let vip = lan.vip(args.ipv6);
     println!(
         "vipd drill: {n} agents, VRRPv{}, {} VIP {vip}, advert interval {} ms, namespaces {}-*",
         args.vrrp_version,

@@ -9,6 +9,7 @@
 //! Host `i` gets 10.99.<lan>.<11+i>/24 and fd99:<lan>::<11+i>/64 (+ its link-local);
 //! client `j` gets 10.99.<lan>.<101+j>/24 and fd99:<lan>::<101+j>/64. DAD is off in
 //! every namespace, so IPv6 addresses are usable at once (never "tentative").
+//! `.100` / `::100` is left free for a virtual IP ([`Lan::vip`]).
 //!
 //! Building one needs root ([`require_root`]), iproute2, and for impairments `tc`
 //! and/or `nft`.
@@ -93,14 +94,19 @@ pub struct Lan {
     created: Vec<String>,
 }
 
-fn netns_add(name: &str) -> io::Result<()> {
-    // Robust against a leftover with the same name.
+/// Deletes namespace `name` if it exists (best effort, silent).
+fn netns_del(name: &str) {
     let _ = Command::new("ip")
         .args(["netns", "del", name])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+fn netns_add(name: &str) -> io::Result<()> {
+    // Robust against a leftover with the same name.
+    netns_del(name);
     let out = Command::new("ip")
         .args(["netns", "add", name])
         .stdin(Stdio::null())
@@ -201,8 +207,8 @@ impl Lan {
         ns.sysctl(&["net.ipv6.conf.eth0.accept_dad=0"])?;
         self.switch.ip(&["link", "set", port, "master", "br0"])?;
         self.switch.ip(&["link", "set", port, "up"])?;
-        let v4 = Ipv4Addr::new(10, 99, self.id, last);
-        let v6 = Ipv6Addr::new(0xfd99, u16::from(self.id), 0, 0, 0, 0, 0, u16::from(last));
+        let v4 = self.addr_v4(last);
+        let v6 = self.addr_v6(u16::from(last));
         ns.ip(&["addr", "add", &format!("{v4}/24"), "dev", "eth0"])?;
         ns.ip(&["addr", "add", &format!("{v6}/64"), "dev", "eth0", "nodad"])?;
         ns.ip(&["link", "set", "eth0", "up"])?;
@@ -234,6 +240,25 @@ impl Lan {
 
     /// Adds a client namespace (for ping / capture from "outside" the VRRP group); at
     /// most [`MAX_CLIENTS`].
+    /// Address `10.99.<lan>.<last>` of this LAN's IPv4 subnet (/24).
+    pub fn addr_v4(&self, last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 99, self.id, last)
+    }
+
+    /// Address `fd99:<lan>::<last>` of this LAN's IPv6 subnet (/64).
+    pub fn addr_v6(&self, last: u16) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd99, u16::from(self.id), 0, 0, 0, 0, 0, last)
+    }
+
+    /// The address no host or client has, for a virtual IP: `.100` / `::100`.
+    pub fn vip(&self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(self.addr_v6(0x100))
+        } else {
+            IpAddr::V4(self.addr_v4(100))
+        }
+    }
+
     pub fn add_client(&mut self) -> io::Result<&Host> {
         let j = self.clients.len();
         if j >= MAX_CLIENTS {
@@ -453,12 +478,7 @@ impl Drop for Lan {
     fn drop(&mut self) {
         // Deleting a namespace destroys its veth ends (and thus the pairs) and the bridge.
         for name in self.created.iter().rev() {
-            let _ = Command::new("ip")
-                .args(["netns", "del", name])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            netns_del(name);
         }
     }
 }

@@ -111,3 +111,19 @@ pub fn start_vipd(host: &Netns, config: &std::path::Path) -> ChildGuard {
     ])
     .unwrap()
 }
+
+/// Starts vipd on `config` in `host`'s namespace at real-time round-robin priority 10, as
+/// packaging/vipd.service runs it (`CPUSchedulingPolicy=rr`): on a loaded machine (CI shares
+/// 2 cores) a normal-priority agent waits up to tens of ms for a CPU, which is the
+/// scheduler's doing, not vipd's. For tests that time vipd on the wire.
+pub fn start_vipd_realtime(host: &Netns, config: &std::path::Path) -> ChildGuard {
+    host.spawn(&[
+        "chrt",
+        "-r",
+        "10",
+        env!("CARGO_BIN_EXE_vipd"),
+        "--config",
+        config.to_str().unwrap(),
+    ])
+    .unwrap()
+}
