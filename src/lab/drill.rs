@@ -216,15 +216,17 @@ pub fn run(args: &DrillArgs) -> io::Result<bool> {
         print_logs(&dir, &agents);
         return Ok(false);
     };
-    tl.line(
-        e.at,
-        &format!("h0 advertises as master (priority {m_prio})"),
-    );
+    // Printed in the order they happened (a new master announces its VIP, then advertises).
+    let mut seen = vec![(e.at, format!("h0 advertises as master (priority {m_prio})"))];
     if let Some(g) = sniff.wait_for(start, Duration::from_secs(2), |e| announces(e, vip)) {
-        tl.line(
+        seen.push((
             g.at,
-            &format!("gratuitous announcement of {vip} seen by the client"),
-        );
+            format!("gratuitous announcement of {vip} seen by the client"),
+        ));
+    }
+    seen.sort_by_key(|(at, _)| *at);
+    for (at, what) in &seen {
+        tl.line(*at, what);
     }
     let host0 = lan.host(0).ns.clone();
     let held = wait_addr(&host0, vip, true, Duration::from_secs(2))?;
@@ -362,49 +364,50 @@ fn observe_takeover(
     let nsrc = a.src;
     let nprio = a.priority;
     let mut ok = true;
+    let since = |at: Instant| ms(at.saturating_duration_since(t0));
+    // What the takeover is made of, printed in the order it happened.
+    let mut seen: Vec<(Instant, String)> = Vec::new();
     let advert = sniff.wait_for(t0, limit, |e| {
         matches!(e.what, Seen::Advert { src, priority, .. } if src == nsrc && priority == nprio)
     });
     // The backup's adverts only start once it is master.
     match advert {
-        Some(e) => tl.line(
+        Some(e) => seen.push((
             e.at,
-            &format!(
-                "h{next} first advert as master (+{:.1} ms)",
-                ms(e.at.saturating_duration_since(t0))
-            ),
-        ),
+            format!("h{next} first advert as master (+{:.1} ms)", since(e.at)),
+        )),
         None => {
             println!("  FAIL: h{next} never advertised as master");
             return Ok(false);
         }
     }
-    match watch.wait(t0, vip, true, limit) {
-        Some(at) => tl.line(
-            at,
-            &format!(
-                "{vip} up on h{next} (+{:.1} ms)",
-                ms(at.saturating_duration_since(t0))
-            ),
-        ),
-        None => {
-            println!("  FAIL: {vip} never came up on h{next}");
-            ok = false;
-        }
+    let up = watch.wait(t0, vip, true, limit);
+    if let Some(at) = up {
+        seen.push((at, format!("{vip} up on h{next} (+{:.1} ms)", since(at))));
     }
     let garp = sniff.wait_for(t0, limit, |e| {
         announces(e, vip) && e.eth_src == lan.host(next).mac
     });
+    if let Some(e) = &garp {
+        seen.push((
+            e.at,
+            format!(
+                "gratuitous announcement from h{next} seen by the client (+{:.1} ms)",
+                since(e.at)
+            ),
+        ));
+    }
+    seen.sort_by_key(|(at, _)| *at);
+    for (at, what) in &seen {
+        tl.line(*at, what);
+    }
+    if up.is_none() {
+        println!("  FAIL: {vip} never came up on h{next}");
+        ok = false;
+    }
     match garp {
         Some(e) => {
             let took = e.at.saturating_duration_since(t0);
-            tl.line(
-                e.at,
-                &format!(
-                    "gratuitous announcement from h{next} seen by the client (+{:.1} ms)",
-                    ms(took)
-                ),
-            );
             let verdict = if took <= bound + tol {
                 "within"
             } else {
