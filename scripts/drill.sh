@@ -15,5 +15,5 @@ if ! command -v ip >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
 fi
-cargo build --release --locked --bins
-exec ./target/release/vipd drill "$@"
+cargo build --release --locked -p vipd -p vipd-lab --bins
+exec ./target/release/vipd-drill "$@"

@@ -8,7 +8,7 @@
 #                                    #     release build) -> target/debian/vipd-dev_<arch>.deb
 #   sudo dpkg -i target/debian/vipd_*.deb
 #
-# What goes where is [package.metadata.deb] in Cargo.toml: /usr/sbin/vipd, /usr/bin/vipctl,
+# What goes where is [package.metadata.deb] in crates/vipd/Cargo.toml: /usr/sbin/vipd, /usr/bin/vipctl,
 # /usr/lib/systemd/system/vipd.service (enabled; a no-op until /etc/vipd/vipd.toml exists),
 # /usr/share/doc/vipd/ (README, docs, examples/). No active configuration is shipped.
 set -euo pipefail
@@ -29,10 +29,10 @@ mkdir -p target/debian
 if [ "${1:-}" = "--dev" ]; then
     arch=$(dpkg --print-architecture)
     out="target/debian/vipd-dev_${arch}.deb"
-    cargo build --locked --bins >&2
-    cargo deb --locked --strip --profile dev --no-build -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
+    cargo build --locked -p vipd --bins >&2
+    cargo deb -p vipd --locked --strip --profile dev --no-build -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
     echo "$out"
 else
-    cargo deb --locked --strip >&2
+    cargo deb -p vipd --locked --strip >&2
     ls -t target/debian/vipd_*.deb | head -n 1
 fi

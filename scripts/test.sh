@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of vipd. Installs what the tests need from Debian's packages first
+# Runs every test of vipd (every crate of the workspace). Installs what the tests need from Debian's packages first
 # (iproute2 for network namespaces, keepalived as an interop peer, tshark/scapy as
 # independent decoders). Must run as root: the integration tests build real networks
 # out of network namespaces, veth pairs and a bridge.
@@ -32,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-cargo build --all-targets --locked
+cargo build --workspace --all-targets --locked
 # The Debian package for tests/packaging.rs, from the debug binaries just built (installs
 # cargo-deb on first use, 1-2 min); set VIPD_DEB to test a release .deb instead.
 if [ -z "${VIPD_DEB:-}" ]; then
@@ -40,4 +40,4 @@ if [ -z "${VIPD_DEB:-}" ]; then
     VIPD_DEB="$(realpath "$VIPD_DEB")"
 fi
 export VIPD_DEB
-cargo test --locked -- "$@"
+cargo test --workspace --locked -- --include-ignored "$@"

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd::wire::arp::{self, ArpPacket, ArpRepr};
+use vipd_wire::arp::{self, ArpPacket, ArpRepr};
 
 fuzz_target!(|data: &[u8]| {
     let _ = arp::parse_arp_frame(data);

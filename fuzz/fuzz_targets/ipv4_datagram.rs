@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd::wire::vrrp;
+use vipd_wire::vrrp;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(rx) = vrrp::decode_ipv4_datagram(data) else {

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd::wire::ndisc::{self, NaPacket, NaRepr};
+use vipd_wire::ndisc::{self, NaPacket, NaRepr};
 
 fuzz_target!(|data: &[u8]| {
     let _ = ndisc::parse_na_frame(data);

@@ -1,4 +1,4 @@
-//! The daemon's receive policy (`vipd::daemon::rx::classify`) on whatever a raw socket could
+//! The daemon's receive policy (`vipd_proto::rx::classify`) on whatever a raw socket could
 //! return. Byte 0 picks the family and the instance's settings (version, auth, unicast
 //! peers); IPv6 takes src (16), dst (16) and hop limit (1) next; the rest is the datagram
 //! (IPv4: header included) or the VRRP message (IPv6). Classifying never panics, and an
@@ -8,14 +8,18 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
-use vipd::daemon::rx::{Outcome, Received, RxView, classify};
-use vipd::proto::Version;
+use vipd_proto::Version;
+use vipd_proto::rx::{Outcome, Received, RxView, classify};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
         return;
     };
-    let version = if sel & 1 == 0 { Version::V3 } else { Version::V2 };
+    let version = if sel & 1 == 0 {
+        Version::V3
+    } else {
+        Version::V2
+    };
     let auth = (sel & 2 != 0).then_some(*b"s3cret\0\0");
     let peers4 = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 12))];
     let peers6 = [IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 12))];

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vipd::wire::vrrp::{ChecksumPolicy, Family, IpPair, VrrpPacket, VrrpRepr};
+use vipd_wire::vrrp::{ChecksumPolicy, Family, IpPair, VrrpPacket, VrrpRepr};
 
 fuzz_target!(|data: &[u8]| {
     let Some((addrs, msg)) = data.split_first_chunk::<8>() else {
@@ -22,9 +22,14 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(repr.buffer_len(), msg.len());
     let mut out = vec![0u8; repr.buffer_len()];
-    repr.emit(&mut VrrpPacket::new_unchecked(&mut out[..], Family::Ipv4), &pair, mode)
-        .expect("emit of a parsed advertisement");
+    repr.emit(
+        &mut VrrpPacket::new_unchecked(&mut out[..], Family::Ipv4),
+        &pair,
+        mode,
+    )
+    .expect("emit of a parsed advertisement");
     let again = VrrpPacket::new_checked(&out[..], Family::Ipv4).expect("own output checks");
-    let (repr2, _) = VrrpRepr::parse(&again, &pair, ChecksumPolicy::Only(mode)).expect("own output parses");
+    let (repr2, _) =
+        VrrpRepr::parse(&again, &pair, ChecksumPolicy::Only(mode)).expect("own output parses");
     assert_eq!(repr, repr2);
 });

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::net::Ipv6Addr;
-use vipd::wire::vrrp::{self, ChecksumMode, Family, IpPair, VrrpPacket};
+use vipd_wire::vrrp::{self, ChecksumMode, Family, IpPair, VrrpPacket};
 
 fuzz_target!(|data: &[u8]| {
     let Some((addrs, msg)) = data.split_first_chunk::<32>() else {

@@ -1,0 +1,1553 @@
+//! keepalived statement tree -> vipd model, with a note for everything not converted as is.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::NoteSeverity::{self, Info, NotConverted, Warning};
+use super::RawNote;
+use super::lex::{Node, Token};
+use super::shell::{self, Split};
+use crate::format_duration;
+
+/// A TOML value (durations are strings).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Str(String),
+    Int(i64),
+    Bool(bool),
+    Arr(Vec<Val>),
+    Inline(Vec<(&'static str, Val)>),
+}
+
+/// One TOML table: a comment line above the header, then `key = value` lines in order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Table {
+    pub(crate) comment: String,
+    pub(crate) entries: Vec<(&'static str, Val)>,
+}
+
+impl Table {
+    fn set(&mut self, key: &'static str, v: Val) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(e) => e.1 = v,
+            None => self.entries.push((key, v)),
+        }
+    }
+    fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|(k, _)| *k == key)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Instance {
+    pub(crate) table: Table,
+    /// `[[instance.vip]]` tables (VIPs with a label or scope).
+    pub(crate) vips: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Model {
+    pub(crate) global: Table,
+    pub(crate) track_scripts: Vec<Table>,
+    pub(crate) track_files: Vec<Table>,
+    pub(crate) track_processes: Vec<Table>,
+    pub(crate) instances: Vec<Instance>,
+    pub(crate) sync_groups: Vec<Table>,
+}
+
+const MIGRATION: &str = "see docs/migration.md";
+
+pub(crate) fn convert(nodes: &[Node]) -> (Model, Vec<RawNote>) {
+    let mut cx = Cx::default();
+    let mut m = Model::default();
+    // global_defs first: instances depend on vrrp_version / vrrp_strict wherever they are.
+    for n in nodes.iter().filter(|n| n.key.is("global_defs")) {
+        cx.global_defs(n, &mut m.global);
+    }
+    if cx.global_version.is_none() && nodes.iter().any(|n| n.key.is("vrrp_instance")) {
+        m.global.set("vrrp_version", Val::Int(2));
+        cx.note(
+            Info,
+            &Token::default(),
+            "vrrp_version",
+            "keepalived defaults to VRRPv2 and vipd to VRRPv3: written as vrrp_version = 2 so the converted routers keep talking to the keepalived ones; switch all routers to 3 together later",
+        );
+    }
+    for n in nodes {
+        let kw = n.name();
+        match kw {
+            _ if n.key.quoted => cx.nc(n, "a quoted string where a keyword was expected"),
+            "global_defs" => {}
+            "vrrp_instance" => {
+                if let Some(i) = cx.instance(n) {
+                    m.instances.push(i);
+                }
+            }
+            "vrrp_sync_group" => {
+                if let Some(g) = cx.sync_group(n) {
+                    m.sync_groups.push(g);
+                }
+            }
+            "vrrp_script" => {
+                if let Some(t) = cx.script(n) {
+                    m.track_scripts.push(t);
+                }
+            }
+            "vrrp_track_file" | "track_file" => {
+                if let Some(t) = cx.track_file(n) {
+                    m.track_files.push(t);
+                }
+            }
+            "vrrp_track_process" | "track_process" => {
+                if let Some(t) = cx.track_process(n) {
+                    m.track_processes.push(t);
+                }
+            }
+            "virtual_server" | "virtual_server_group" | "real_server" => cx.nc(
+                n,
+                &format!("LVS load balancing is not part of vipd (VRRP only); keep running it with keepalived's checker or ipvsadm/ldirectord, {MIGRATION}"),
+            ),
+            "static_ipaddress" | "static_routes" | "static_rules" => cx.nc(
+                n,
+                &format!("vipd manages only virtual addresses; configure static addresses, routes and rules with the OS network configuration, {MIGRATION}"),
+            ),
+            "bfd_instance" | "vrrp_track_bfd" => cx.nc(
+                n,
+                &format!("vipd has no BFD support, {MIGRATION}"),
+            ),
+            "linkbeat_interfaces" | "garp_group" | "net_namespace" | "net_namespace_ipvs"
+            | "instance" | "use_pid_dir" | "namespace_with_ipsets" | "child_wait_time" => {
+                cx.nc(n, &format!("no vipd equivalent, {MIGRATION}"))
+            }
+            "{" => cx.nc(n, "a block without a keyword"),
+            _ if kw.starts_with('@') || kw.starts_with('$') || kw.starts_with('~') => cx.nc(
+                n,
+                "keepalived conditional/parameter syntax is not supported; expand it by hand first",
+            ),
+            _ => cx.nc(n, &format!("unknown top-level keyword, {MIGRATION}")),
+        }
+    }
+    (m, cx.notes)
+}
+
+#[derive(Default)]
+struct Cx {
+    notes: Vec<RawNote>,
+    /// `vrrp_strict` in global_defs.
+    strict: bool,
+    /// Effective global VRRP version (keepalived's default is 2).
+    global_version: Option<u8>,
+}
+
+/// Seconds (decimals allowed) as a duration; `None` if malformed or above ~11 days.
+fn parse_secs(s: &str) -> Option<Duration> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if int.len() > 6 || frac.len() > 9 || (s.contains('.') && frac.is_empty()) {
+        return None;
+    }
+    let secs: u64 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    Some(Duration::new(secs, nanos))
+}
+
+fn dur(d: Duration) -> Val {
+    Val::Str(format_duration(d))
+}
+
+fn texts(toks: &[Token]) -> String {
+    toks.iter()
+        .map(|t| t.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Cx {
+    fn note(&mut self, sev: NoteSeverity, at: &Token, keyword: &str, msg: impl Into<String>) {
+        self.notes.push(RawNote::at(sev, at, keyword, msg.into()));
+    }
+
+    /// The whole statement (and its block, if any) is not converted.
+    fn nc(&mut self, n: &Node, reason: &str) {
+        let what = if n.block.is_some() {
+            "block"
+        } else {
+            "keyword"
+        };
+        let mut head = n.name().to_string();
+        if let Some(a) = n.arg(0) {
+            head.push(' ');
+            head.push_str(&a.text);
+        }
+        self.note(
+            NotConverted,
+            &n.key,
+            n.name(),
+            format!("{what} `{}`: {reason}", super::emit::clean(&head, 80)),
+        );
+    }
+
+    /// Notes a second occurrence of a single-valued keyword: the last one wins, as in keepalived.
+    fn dup(&mut self, seen: &mut Vec<String>, c: &Node, single: &[&str]) {
+        let kw = c.name();
+        if !single.contains(&kw) {
+            return;
+        }
+        if seen.iter().any(|k| k == kw) {
+            self.note(
+                Warning,
+                &c.key,
+                kw,
+                "given more than once in this block: the last one wins, as in keepalived",
+            );
+        } else {
+            seen.push(kw.to_string());
+        }
+    }
+
+    /// The single argument of `n`; notes a missing value, extra arguments or a stray block.
+    fn one<'n>(&mut self, n: &'n Node) -> Option<&'n Token> {
+        self.no_block(n);
+        let Some((first, rest)) = n.args.split_first() else {
+            self.nc(n, "missing value");
+            return None;
+        };
+        if !rest.is_empty() {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                format!("extra arguments `{}` ignored", texts(rest)),
+            );
+        }
+        Some(first)
+    }
+
+    fn no_block(&mut self, n: &Node) {
+        if n.block.is_some() {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                "unexpected `{ }` block after this keyword; its contents were ignored",
+            );
+        }
+    }
+
+    fn int(&mut self, n: &Node, lo: i64, hi: i64) -> Option<i64> {
+        let t = self.one(n)?;
+        match t.text.parse::<i64>() {
+            Ok(v) if (lo..=hi).contains(&v) => Some(v),
+            _ => {
+                self.nc(n, &format!("`{}` is not an integer in {lo}..={hi}", t.text));
+                None
+            }
+        }
+    }
+
+    fn secs(&mut self, n: &Node) -> Option<Duration> {
+        let t = self.one(n)?;
+        let d = parse_secs(&t.text);
+        if d.is_none() {
+            self.nc(n, &format!("`{}` is not a number of seconds", t.text));
+        }
+        d
+    }
+
+    /// keepalived boolean keywords: bare, or followed by on|off|true|false|yes|no.
+    fn flag(&mut self, n: &Node) -> Option<bool> {
+        self.no_block(n);
+        match n.args.as_slice() {
+            [] => Some(true),
+            [t] => match t.text.to_ascii_lowercase().as_str() {
+                "on" | "true" | "yes" => Some(true),
+                "off" | "false" | "no" => Some(false),
+                _ => {
+                    self.nc(n, &format!("`{}` is not a boolean", t.text));
+                    None
+                }
+            },
+            _ => {
+                self.nc(n, "expects at most one of on|off|true|false|yes|no");
+                None
+            }
+        }
+    }
+
+    /// `weight W [reverse]` following a name (track lists, vrrp_script, track files...).
+    fn weight(&mut self, n: &Node, args: &[Token], lo: i64, hi: i64) -> Option<i64> {
+        let (first, rest) = args.split_first()?;
+        if !first.is("weight") {
+            self.note(
+                NotConverted,
+                first,
+                n.name(),
+                format!("unknown option(s) `{}` ignored", texts(args)),
+            );
+            return None;
+        }
+        let Some(w) = rest.first() else {
+            self.note(NotConverted, first, n.name(), "`weight` without a value");
+            return None;
+        };
+        let Some(w) = w.text.parse::<i64>().ok().filter(|w| (lo..=hi).contains(w)) else {
+            self.note(
+                NotConverted,
+                w,
+                n.name(),
+                format!("weight `{}` is not an integer in {lo}..={hi}", w.text),
+            );
+            return None;
+        };
+        match rest.get(1..).unwrap_or(&[]) {
+            [] => {}
+            [r] if r.is("reverse") => self.note(
+                Warning,
+                r,
+                n.name(),
+                "`reverse` is not supported by vipd: the weight is applied as if not reversed (inverting the effect); rework the check instead",
+            ),
+            more => self.note(
+                NotConverted,
+                first,
+                n.name(),
+                format!("unknown option(s) `{}` ignored", texts(more)),
+            ),
+        }
+        Some(w)
+    }
+
+    /// A command line for notify keys (always an argv array).
+    fn notify_argv(&mut self, n: &Node) -> Option<Val> {
+        self.no_block(n);
+        let Some((first, rest)) = n.args.split_first() else {
+            self.nc(n, "missing script");
+            return None;
+        };
+        if !rest.is_empty() {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                format!(
+                    "run-as user/group `{}` not converted: vipd runs every script as [global] script_user",
+                    texts(rest)
+                ),
+            );
+        }
+        let argv = match shell::split(&first.text) {
+            Split::Argv(v) if !v.is_empty() => v,
+            Split::Argv(_) => {
+                self.nc(n, "empty script");
+                return None;
+            }
+            Split::Shell => {
+                self.note(
+                    Warning,
+                    first,
+                    n.name(),
+                    "contains shell syntax: converted to [\"/bin/sh\", \"-c\", ...]",
+                );
+                vec!["/bin/sh".to_string(), "-c".to_string(), first.text.clone()]
+            }
+        };
+        Some(Val::Arr(argv.into_iter().map(Val::Str).collect()))
+    }
+
+    fn global_defs(&mut self, n: &Node, g: &mut Table) {
+        if !n.args.is_empty() {
+            self.note(
+                NotConverted,
+                &n.key,
+                "global_defs",
+                format!("arguments `{}` ignored", texts(&n.args)),
+            );
+        }
+        let Some(block) = &n.block else {
+            self.nc(n, "expects a `{ }` block");
+            return;
+        };
+        let mut gna: Option<(Duration, &Node)> = None;
+        let mut seen = Vec::new();
+        for c in block {
+            self.dup(&mut seen, c, GLOBAL_SINGLE);
+            let kw = c.name();
+            match kw {
+                "router_id" => {
+                    if let Some(t) = self.one(c) {
+                        g.set("router_id", Val::Str(t.text.clone()));
+                    }
+                }
+                "vrrp_version" => {
+                    if let Some(v) = self.int(c, 2, 3) {
+                        g.set("vrrp_version", Val::Int(v));
+                        self.global_version = Some(if v == 3 { 3 } else { 2 });
+                    }
+                }
+                "vrrp_garp_master_delay" => {
+                    if let Some(d) = self.secs(c) {
+                        g.set("garp_master_delay", dur(d));
+                    }
+                }
+                "vrrp_garp_master_repeat" => {
+                    if let Some(v) = self.int(c, 1, 255) {
+                        g.set("garp_master_repeat", Val::Int(v));
+                    }
+                }
+                "vrrp_garp_master_refresh" => {
+                    if let Some(d) = self.secs(c) {
+                        g.set("garp_master_refresh", dur(d));
+                    }
+                }
+                "vrrp_garp_master_refresh_repeat" => {
+                    if let Some(v) = self.int(c, 1, 255) {
+                        g.set("garp_master_refresh_repeat", Val::Int(v));
+                    }
+                }
+                "vrrp_garp_interval" => {
+                    if let Some(d) = self.secs(c) {
+                        g.set("garp_interval", dur(d));
+                    }
+                }
+                "vrrp_gna_interval" => {
+                    if let Some(d) = self.secs(c) {
+                        gna = Some((d, c));
+                    }
+                }
+                "script_user" => {
+                    self.no_block(c);
+                    match c.args.as_slice() {
+                        [] => self.nc(c, "missing user name"),
+                        [u, rest @ ..] => {
+                            g.set("script_user", Val::Str(u.text.clone()));
+                            if !rest.is_empty() {
+                                self.note(
+                                    NotConverted,
+                                    &c.key,
+                                    kw,
+                                    format!(
+                                        "group `{}` not converted: vipd runs scripts with the user's primary group",
+                                        texts(rest)
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                "enable_script_security" => {
+                    if let Some(b) = self.flag(c) {
+                        g.set("enable_script_security", Val::Bool(b));
+                    }
+                }
+                "vrrp_strict" => {
+                    if self.flag(c) == Some(true) {
+                        self.strict = true;
+                        self.note(
+                            Info,
+                            &c.key,
+                            kw,
+                            "vipd has no strict switch: it always rejects what strict mode forbids at configuration time (authentication with VRRPv3, VRRPv2 over IPv6); Accept_Mode is left at vipd's default (off) unless `accept` is set",
+                        );
+                    }
+                }
+                "vrrp_check_unicast_src" => self.note(
+                    Info,
+                    &c.key,
+                    kw,
+                    "not needed: vipd always accepts unicast adverts only from the instance's unicast_peers",
+                ),
+                "vrrp_skip_check_adv_addr" => self.note(
+                    Info,
+                    &c.key,
+                    kw,
+                    "not needed: vipd accepts adverts whose address list differs from its own and logs the mismatch",
+                ),
+                "dynamic_interfaces" => self.note(
+                    Info,
+                    &c.key,
+                    kw,
+                    "not needed: vipd always keeps an instance whose interface is missing (or has no address) in FAULT until it is usable, and re-opens re-created interfaces",
+                ),
+                _ => self.nc(c, global_reason(kw)),
+            }
+        }
+        if let Some((d, c)) = gna {
+            if g.has("garp_interval") {
+                self.nc(
+                    c,
+                    "vipd has one interval for gratuitous ARPs and unsolicited NAs; vrrp_garp_interval is used",
+                );
+            } else {
+                g.set("garp_interval", dur(d));
+                self.note(
+                    Warning,
+                    &c.key,
+                    "vrrp_gna_interval",
+                    "converted to garp_interval, which vipd uses for IPv4 gratuitous ARPs as well",
+                );
+            }
+        }
+    }
+
+    fn name_of(&mut self, n: &Node) -> Option<String> {
+        match n.args.as_slice() {
+            [name] => Some(name.text.clone()),
+            [name, rest @ ..] => {
+                self.note(
+                    NotConverted,
+                    &n.key,
+                    n.name(),
+                    format!("extra arguments `{}` after the name ignored", texts(rest)),
+                );
+                Some(name.text.clone())
+            }
+            [] => {
+                self.nc(n, "missing name");
+                None
+            }
+        }
+    }
+
+    fn block<'n>(&mut self, n: &'n Node) -> &'n [Node] {
+        match &n.block {
+            Some(b) => b,
+            None => {
+                self.note(
+                    NotConverted,
+                    &n.key,
+                    n.name(),
+                    "expects a `{ }` block; nothing converted",
+                );
+                &[]
+            }
+        }
+    }
+
+    /// `{ name [weight W] ... }` lists of tracked scripts / interfaces / files / processes.
+    fn track_list(&mut self, n: &Node, lo: i64, hi: i64) -> Option<Val> {
+        if !n.args.is_empty() {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                format!("arguments `{}` ignored", texts(&n.args)),
+            );
+        }
+        let mut items = Vec::new();
+        for c in self.block(n) {
+            if c.block.is_some() {
+                self.nc(c, "unexpected block inside a track list");
+                continue;
+            }
+            let name = Val::Str(c.key.text.clone());
+            match self.weight(n, &c.args, lo, hi) {
+                Some(w) => items.push(Val::Inline(vec![("name", name), ("weight", Val::Int(w))])),
+                None => items.push(name),
+            }
+        }
+        (!items.is_empty()).then_some(Val::Arr(items))
+    }
+
+    fn instance(&mut self, n: &Node) -> Option<Instance> {
+        let name = self.name_of(n)?;
+        let mut d = Draft {
+            name,
+            at: n.key.clone(),
+            ..Draft::default()
+        };
+        let mut seen = Vec::new();
+        for c in self.block(n) {
+            self.dup(&mut seen, c, INSTANCE_SINGLE);
+            self.instance_key(c, &mut d);
+        }
+        Some(self.finish_instance(d))
+    }
+
+    fn instance_key(&mut self, c: &Node, d: &mut Draft) {
+        let kw = c.name();
+        match kw {
+            "state" => {
+                if let Some(t) = self.one(c) {
+                    let s = t.text.to_ascii_uppercase();
+                    if s == "MASTER" || s == "BACKUP" {
+                        d.master = s == "MASTER";
+                        self.note(
+                            Info,
+                            &c.key,
+                            kw,
+                            format!("`state {s}` has no vipd equivalent: vipd starts as backup and elects the master by priority"),
+                        );
+                    } else {
+                        self.nc(c, "state must be MASTER or BACKUP");
+                    }
+                }
+            }
+            "interface" => {
+                if let Some(t) = self.one(c) {
+                    d.interface = Some(t.text.clone());
+                }
+            }
+            "virtual_router_id" => {
+                if let Some(v) = self.int(c, 1, 255) {
+                    d.t.set("vrid", Val::Int(v));
+                }
+            }
+            "priority" => {
+                if let Some(v) = self.int(c, 1, 255) {
+                    d.priority = Some((v, c.key.clone()));
+                }
+            }
+            "advert_int" => {
+                if let Some(v) = self.secs(c) {
+                    d.advert = Some((v, c.key.clone()));
+                }
+            }
+            "nopreempt" => {
+                if self.flag(c) == Some(true) {
+                    d.nopreempt = Some(c.key.clone());
+                }
+            }
+            "preempt" => self.note(Info, &c.key, kw, "preemption is vipd's default"),
+            "preempt_delay" => {
+                if let Some(v) = self.secs(c) {
+                    d.preempt_delay = Some((v, c.key.clone()));
+                }
+            }
+            "accept" => {
+                if let Some(b) = self.flag(c) {
+                    d.accept = Some(b);
+                }
+            }
+            "no_accept" => {
+                if let Some(b) = self.flag(c) {
+                    d.accept = Some(!b);
+                }
+            }
+            "strict_mode" => {
+                if let Some(b) = self.flag(c) {
+                    d.strict = Some(b);
+                    self.note(
+                        Info,
+                        &c.key,
+                        kw,
+                        "vipd has no strict switch; only its effect on the Accept_Mode default is kept",
+                    );
+                }
+            }
+            "version" => {
+                if let Some(v) = self.int(c, 2, 3) {
+                    d.version = Some((if v == 3 { 3 } else { 2 }, c.key.clone()));
+                }
+            }
+            "virtual_ipaddress" => self.vip_block(c, d, false),
+            "virtual_ipaddress_excluded" => self.vip_block(c, d, true),
+            "unicast_src_ip" | "mcast_src_ip" => {
+                if let Some(t) = self.one(c) {
+                    if t.text.parse::<IpAddr>().is_err() {
+                        self.nc(c, &format!("`{}` is not an IP address", t.text));
+                    } else {
+                        if d.t.has("source_address") {
+                            self.note(
+                                Warning,
+                                &c.key,
+                                kw,
+                                "a source address was already given; this one replaces it",
+                            );
+                        }
+                        d.t.set("source_address", Val::Str(t.text.clone()));
+                    }
+                }
+            }
+            "unicast_peer" => {
+                for p in self.block(c) {
+                    if p.key.text.parse::<IpAddr>().is_err() {
+                        self.nc(p, "not an IP address");
+                        continue;
+                    }
+                    if !p.args.is_empty() {
+                        self.note(
+                            NotConverted,
+                            &p.key,
+                            "unicast_peer",
+                            format!("peer options `{}` not converted (vipd checks TTL 255 as the RFC requires)", texts(&p.args)),
+                        );
+                    }
+                    d.peers.push(Val::Str(p.key.text.clone()));
+                }
+            }
+            "authentication" => {
+                let mut ty: Option<(String, Token)> = None;
+                let mut pass: Option<(String, Token)> = None;
+                for a in self.block(c) {
+                    match a.name() {
+                        "auth_type" => {
+                            if let Some(t) = self.one(a) {
+                                ty = Some((t.text.to_ascii_uppercase(), a.key.clone()));
+                            }
+                        }
+                        "auth_pass" => {
+                            if let Some(t) = self.one(a) {
+                                pass = Some((t.text.clone(), a.key.clone()));
+                            }
+                        }
+                        _ => self.nc(a, "unknown authentication keyword"),
+                    }
+                }
+                match (ty, pass) {
+                    (Some((ty, at)), _) if ty == "AH" => self.note(
+                        NotConverted,
+                        &at,
+                        "auth_type",
+                        "IPsec AH authentication is not supported by vipd (RFC 5798 removed it); the instance is converted without authentication",
+                    ),
+                    (Some((ty, _)), Some(p)) if ty == "PASS" => d.auth = Some(p),
+                    (Some((ty, at)), _) if ty != "PASS" => self.note(
+                        NotConverted,
+                        &at,
+                        "auth_type",
+                        format!("unknown auth_type `{ty}`"),
+                    ),
+                    (_, Some((_, at))) => self.note(
+                        NotConverted,
+                        &at,
+                        "auth_pass",
+                        "auth_pass without `auth_type PASS`: keepalived ignores it",
+                    ),
+                    (Some((_, at)), None) => self.note(
+                        NotConverted,
+                        &at,
+                        "auth_type",
+                        "authentication without auth_pass: keepalived ignores it",
+                    ),
+                    (None, None) => {}
+                }
+            }
+            "track_script" => {
+                if let Some(v) = self.track_list(c, -253, 253) {
+                    d.tracks.push(("track_scripts", v));
+                }
+            }
+            "track_interface" => {
+                if let Some(v) = self.track_list(c, -254, 254) {
+                    d.tracks.push(("track_interfaces", v));
+                }
+            }
+            "track_file" => {
+                if let Some(v) = self.track_list(c, -254, 254) {
+                    d.tracks.push(("track_files", v));
+                }
+            }
+            "track_process" => {
+                if let Some(v) = self.track_list(c, -254, 254) {
+                    d.tracks.push(("track_processes", v));
+                }
+            }
+            "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                if let Some(v) = self.notify_argv(c) {
+                    d.tracks.push((notify_key(kw), v));
+                }
+            }
+            "garp_master_delay" | "garp_master_refresh" | "garp_interval" => {
+                if let Some(v) = self.secs(c) {
+                    let key = match kw {
+                        "garp_master_delay" => "garp_master_delay",
+                        "garp_master_refresh" => "garp_master_refresh",
+                        _ => "garp_interval",
+                    };
+                    d.garp.push((key, dur(v)));
+                }
+            }
+            "garp_master_repeat" | "garp_master_refresh_repeat" => {
+                if let Some(v) = self.int(c, 1, 255) {
+                    let key = if kw == "garp_master_repeat" {
+                        "garp_master_repeat"
+                    } else {
+                        "garp_master_refresh_repeat"
+                    };
+                    d.garp.push((key, Val::Int(v)));
+                }
+            }
+            "virtual_routes" | "virtual_rules" => self.nc(
+                c,
+                "vipd manages only addresses; add routes/rules from a notify_master script or the OS network configuration",
+            ),
+            "use_vmac" | "vmac_xmit_base" | "use_ipvlan" => {
+                self.nc(c, "vipd has no VMAC/ipvlan support yet; the VIPs go on `interface` with its own MAC, announced by gratuitous ARP")
+            }
+            "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
+            "skip_check_adv_addr" => self.note(
+                Info,
+                &c.key,
+                kw,
+                "not needed: vipd accepts adverts whose address list differs from its own and logs the mismatch",
+            ),
+            "check_unicast_src" => self.note(
+                Info,
+                &c.key,
+                kw,
+                "not needed: vipd always accepts unicast adverts only from unicast_peers",
+            ),
+            "track_bfd" => self.nc(c, "vipd has no BFD support"),
+            "dont_track_primary" => self.nc(
+                c,
+                "vipd always faults the instance when `interface` goes down",
+            ),
+            "lvs_sync_daemon_interface" => self.nc(c, "LVS is not part of vipd"),
+            "debug" => self.nc(c, "use vipd's log level instead"),
+            _ => self.nc(c, "no vipd equivalent"),
+        }
+    }
+
+    fn vip_block(&mut self, c: &Node, d: &mut Draft, excluded: bool) {
+        if excluded {
+            self.note(
+                Warning,
+                &c.key,
+                c.name(),
+                "converted as ordinary VIPs: vipd advertises every address (at most 255 per instance)",
+            );
+        }
+        if !c.args.is_empty() {
+            self.note(
+                NotConverted,
+                &c.key,
+                c.name(),
+                format!("arguments `{}` ignored", texts(&c.args)),
+            );
+        }
+        for line in self.block(c) {
+            if let Some(v) = self.vip_line(line) {
+                d.vips.push(v);
+            }
+        }
+    }
+
+    fn vip_line(&mut self, n: &Node) -> Option<VipDraft> {
+        let kw = "virtual_ipaddress";
+        self.no_block(n);
+        let addr = n.key.text.clone();
+        let ip = addr.split_once('/').map_or(addr.as_str(), |(a, _)| a);
+        let Ok(ip) = ip.parse::<IpAddr>() else {
+            self.nc(n, "not an IP address");
+            return None;
+        };
+        if let Some((_, p)) = addr.split_once('/') {
+            let max = if ip.is_ipv4() { 32 } else { 128 };
+            if p.parse::<u8>().ok().is_none_or(|p| p > max) {
+                self.nc(n, &format!("bad prefix length `/{p}`"));
+                return None;
+            }
+        }
+        let mut v = VipDraft {
+            addr,
+            v6: ip.is_ipv6(),
+            at: n.key.clone(),
+            ..VipDraft::default()
+        };
+        let mut args = n.args.iter();
+        while let Some(o) = args.next() {
+            let opt = o.text.as_str();
+            let needs_value = matches!(
+                opt,
+                "brd"
+                    | "broadcast"
+                    | "dev"
+                    | "scope"
+                    | "label"
+                    | "peer"
+                    | "track_group"
+                    | "preferred_lft"
+                    | "metric"
+            );
+            let value = if needs_value {
+                match args.next() {
+                    Some(val) => val.text.clone(),
+                    None => {
+                        self.note(NotConverted, o, kw, format!("`{opt}` without a value"));
+                        continue;
+                    }
+                }
+            } else {
+                String::new()
+            };
+            match opt {
+                "dev" => v.dev = Some((value, o.clone())),
+                "label" => v.label = Some(value),
+                "scope" => match value.as_str() {
+                    "global" | "site" | "link" | "host" => v.scope = Some(value),
+                    _ => self.note(
+                        Warning,
+                        o,
+                        kw,
+                        format!("scope `{value}` is not supported by vipd (global, site, link, host); the default (global) is used"),
+                    ),
+                },
+                "brd" | "broadcast" => self.note(
+                    Warning,
+                    o,
+                    kw,
+                    format!("`{opt} {value}` dropped: vipd does not set an explicit broadcast address"),
+                ),
+                "noprefixroute" => self.note(
+                    Warning,
+                    o,
+                    kw,
+                    "`noprefixroute` dropped: the kernel adds the prefix route for the VIP",
+                ),
+                "home" | "-nodad" | "nodad" | "autojoin" | "no_track" => self.note(
+                    Warning,
+                    o,
+                    kw,
+                    format!("address flag `{opt}` dropped (no vipd equivalent)"),
+                ),
+                "peer" | "track_group" | "preferred_lft" | "metric" => self.note(
+                    NotConverted,
+                    o,
+                    kw,
+                    format!("`{opt} {value}` not converted (no vipd equivalent)"),
+                ),
+                _ => self.note(NotConverted, o, kw, format!("unknown address option `{opt}`")),
+            }
+        }
+        Some(v)
+    }
+
+    fn finish_instance(&mut self, d: Draft) -> Instance {
+        let Draft {
+            name,
+            at,
+            mut t,
+            interface,
+            master,
+            priority,
+            advert,
+            nopreempt,
+            preempt_delay,
+            accept,
+            strict,
+            version,
+            vips,
+            peers,
+            auth,
+            tracks,
+            garp,
+        } = d;
+        let kw = "vrrp_instance";
+        let mut out = Table {
+            comment: format!("vrrp_instance {name}"),
+            entries: vec![("name", Val::Str(name.clone()))],
+        };
+        match &interface {
+            Some(i) => out.set("interface", Val::Str(i.clone())),
+            None => self.note(
+                NotConverted,
+                &at,
+                kw,
+                format!("instance `{name}` has no `interface`; vipd requires one: add it by hand"),
+            ),
+        }
+        if let Some(v) = t.entries.iter().find(|(k, _)| *k == "vrid") {
+            out.entries.push(v.clone());
+        } else {
+            self.note(
+                NotConverted,
+                &at,
+                kw,
+                format!("instance `{name}` has no `virtual_router_id`; vipd requires a vrid"),
+            );
+        }
+
+        let v6 = vips.first().is_some_and(|v| v.v6);
+        let global_version = self.global_version.unwrap_or(2);
+        let version_eff = match (&version, v6) {
+            (Some((2, vt)), true) => {
+                self.note(Warning, vt, "version", "VRRPv2 cannot carry IPv6 addresses; written as version = 3 (keepalived only allows this outside strict mode)");
+                out.set("version", Val::Int(3));
+                3
+            }
+            (Some((v, _)), _) => {
+                out.set("version", Val::Int(i64::from(*v)));
+                *v
+            }
+            (None, true) => {
+                if global_version != 3 {
+                    out.set("version", Val::Int(3));
+                    self.note(Info, &at, "version", format!("IPv6 instance `{name}`: keepalived runs IPv6 instances as VRRPv3; written as version = 3"));
+                }
+                3
+            }
+            (None, false) => global_version,
+        };
+
+        let prio = match &priority {
+            Some((p, _)) => Some(*p),
+            None if master => {
+                self.note(Warning, &at, "priority", format!("instance `{name}` is `state MASTER` without a priority: keepalived then uses 255 (address owner), so priority = 255 is written; you probably want 254 or lower"));
+                Some(255)
+            }
+            None => None,
+        };
+        if let Some(p) = prio {
+            out.set("priority", Val::Int(p));
+        }
+        let owner = prio == Some(255);
+
+        if let Some((a, at)) = advert {
+            let (step, lo, hi) = if version_eff == 2 {
+                (
+                    Duration::from_secs(1),
+                    Duration::from_secs(1),
+                    Duration::from_secs(255),
+                )
+            } else {
+                (
+                    Duration::from_millis(10),
+                    Duration::from_millis(10),
+                    Duration::from_millis(40_950),
+                )
+            };
+            let rounded = round_to(a, step).clamp(lo, hi);
+            if rounded != a {
+                self.note(
+                    Warning,
+                    &at,
+                    "advert_int",
+                    format!(
+                        "VRRPv{version_eff} advert_int {} adjusted to {} as keepalived does (v2: whole seconds 1..=255, v3: 10ms steps up to 40.95s)",
+                        format_duration(a),
+                        format_duration(rounded)
+                    ),
+                );
+            }
+            out.set("advert_interval", dur(rounded));
+        }
+
+        let mut preempting = true;
+        if let Some(np) = nopreempt {
+            if master || owner {
+                self.note(
+                    Warning,
+                    &np,
+                    "nopreempt",
+                    format!(
+                        "ignored as keepalived does: `nopreempt` has no effect with {}",
+                        if owner {
+                            "priority 255"
+                        } else {
+                            "state MASTER"
+                        }
+                    ),
+                );
+            } else {
+                out.set("preempt", Val::Bool(false));
+                preempting = false;
+            }
+        }
+        if let Some((pd, at)) = preempt_delay {
+            let strict = strict.unwrap_or(self.strict);
+            if master || !preempting || strict {
+                let why = if master {
+                    "state MASTER"
+                } else if !preempting {
+                    "nopreempt"
+                } else {
+                    "strict mode"
+                };
+                self.note(
+                    Warning,
+                    &at,
+                    "preempt_delay",
+                    format!("ignored as keepalived does with {why}"),
+                );
+            } else if pd > Duration::from_secs(1000) {
+                self.note(
+                    NotConverted,
+                    &at,
+                    "preempt_delay",
+                    "more than 1000 seconds; keepalived rejects it",
+                );
+            } else {
+                out.set("preempt_delay", dur(pd));
+            }
+        }
+
+        let strict = strict.unwrap_or(self.strict);
+        match accept {
+            Some(a) => out.set("accept", Val::Bool(a)),
+            None if !strict && !owner => {
+                out.set("accept", Val::Bool(true));
+                self.note(Info, &at, "accept", format!("instance `{name}`: keepalived accepts traffic to the VIPs by default outside strict mode; written as accept = true (vipd's default is false)"));
+            }
+            None => {}
+        }
+
+        // VIPs: the short list for plain addresses, tables for labelled/scoped ones.
+        let mut short = Vec::new();
+        let mut long = Vec::new();
+        let mut count = 0usize;
+        for v in vips {
+            if let Some((dev, dat)) = &v.dev
+                && interface.as_deref() != Some(dev.as_str())
+            {
+                self.note(NotConverted, dat, "virtual_ipaddress", format!("VIP {} on `dev {dev}` not converted: vipd puts an instance's VIPs on its own interface ({}); make a separate instance on {dev}", v.addr, interface.as_deref().unwrap_or("none given")));
+                continue;
+            }
+            if v.v6 != v6 {
+                self.note(NotConverted, &v.at, "virtual_ipaddress", format!("VIP {} not converted: it is not of the instance's address family (the first VIP's); put it in a separate instance", v.addr));
+                continue;
+            }
+            count += 1;
+            // The short list comes first in vipd, so once one VIP needs a table, the rest
+            // follow as tables too: the order is kept (IPv6 wants the link-local one first).
+            if long.is_empty() && v.label.is_none() && v.scope.is_none() {
+                short.push(Val::Str(v.addr));
+            } else {
+                let mut vt = Table::default();
+                vt.set("address", Val::Str(v.addr));
+                if let Some(l) = v.label {
+                    vt.set("label", Val::Str(l));
+                }
+                if let Some(s) = v.scope {
+                    vt.set("scope", Val::Str(s));
+                }
+                long.push(vt);
+            }
+        }
+        if count == 0 {
+            self.note(
+                NotConverted,
+                &at,
+                kw,
+                format!("instance `{name}` has no convertible VIP; vipd requires at least one"),
+            );
+        }
+        if !short.is_empty() {
+            out.set("vips", Val::Arr(short));
+        }
+
+        if !peers.is_empty() {
+            out.set("unicast_peers", Val::Arr(peers));
+        }
+        if let Some(v) = t.entries.iter().find(|(k, _)| *k == "source_address") {
+            out.entries.push(v.clone());
+        }
+        t.entries.clear();
+
+        if let Some((pass, pat)) = auth {
+            if version_eff == 3 {
+                self.note(NotConverted, &pat, "authentication", "VRRPv3 has no authentication; keepalived ignores it, and so does the conversion");
+            } else if strict {
+                self.note(
+                    NotConverted,
+                    &pat,
+                    "authentication",
+                    "keepalived ignores authentication in strict mode; not converted",
+                );
+            } else {
+                let mut p = pass.clone();
+                if p.len() > 8 {
+                    let mut cut = 8;
+                    while !p.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    p.truncate(cut);
+                    self.note(
+                        Warning,
+                        &pat,
+                        "auth_pass",
+                        "longer than 8 bytes: truncated to the 8 bytes keepalived actually sends",
+                    );
+                }
+                out.set("auth_pass", Val::Str(p));
+            }
+        }
+        for (k, v) in garp {
+            out.set(k, v);
+        }
+        for (k, v) in tracks {
+            if out.has(k) {
+                self.note(
+                    Warning,
+                    &at,
+                    k,
+                    format!("`{k}` given twice in instance `{name}`; the last one is used"),
+                );
+            }
+            out.set(k, v);
+        }
+        Instance {
+            table: out,
+            vips: long,
+        }
+    }
+
+    fn sync_group(&mut self, n: &Node) -> Option<Table> {
+        let name = self.name_of(n)?;
+        let mut t = Table {
+            comment: format!("vrrp_sync_group {name}"),
+            entries: vec![("name", Val::Str(name))],
+        };
+        for c in self.block(n) {
+            let kw = c.name();
+            match kw {
+                "group" => {
+                    let mut members: Vec<Val> =
+                        c.args.iter().map(|a| Val::Str(a.text.clone())).collect();
+                    for m in self.block(c) {
+                        members.push(Val::Str(m.key.text.clone()));
+                        members.extend(m.args.iter().map(|a| Val::Str(a.text.clone())));
+                        if m.block.is_some() {
+                            self.nc(m, "unexpected block inside `group`");
+                        }
+                    }
+                    t.set("instances", Val::Arr(members));
+                }
+                "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
+                    if let Some(v) = self.notify_argv(c) {
+                        t.set(notify_key(kw), v);
+                    }
+                }
+                "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
+                "track_script" | "track_interface" | "track_file" | "track_process"
+                | "track_bfd" => self.nc(
+                    c,
+                    "vipd tracks per instance only: move it into each member vrrp_instance",
+                ),
+                _ => self.nc(c, "no vipd equivalent"),
+            }
+        }
+        Some(t)
+    }
+
+    fn script(&mut self, n: &Node) -> Option<Table> {
+        let name = self.name_of(n)?;
+        let mut t = Table {
+            comment: format!("vrrp_script {name}"),
+            entries: vec![("name", Val::Str(name))],
+        };
+        let mut seen = Vec::new();
+        for c in self.block(n) {
+            self.dup(&mut seen, c, SCRIPT_SINGLE);
+            let kw = c.name();
+            match kw {
+                "script" => {
+                    self.no_block(c);
+                    if c.args.is_empty() {
+                        self.nc(c, "missing command");
+                        continue;
+                    }
+                    let cmd = texts(&c.args);
+                    match shell::split(&cmd) {
+                        Split::Argv(v) if !v.is_empty() => {
+                            t.set("command", Val::Arr(v.into_iter().map(Val::Str).collect()));
+                        }
+                        Split::Argv(_) => self.nc(c, "empty command"),
+                        Split::Shell => {
+                            t.set("shell", Val::Str(cmd));
+                            self.note(Warning, &c.key, kw, "contains shell syntax (pipes, &&, redirections, $...): converted to `shell = \"...\"`, run by /bin/sh -c (keepalived 2.x runs scripts without a shell)");
+                        }
+                    }
+                }
+                "interval" => {
+                    if let Some(d) = self.secs(c) {
+                        t.set("interval", dur(d));
+                    }
+                }
+                "timeout" => {
+                    if let Some(d) = self.secs(c) {
+                        t.set("timeout", dur(d));
+                    }
+                }
+                "rise" => {
+                    if let Some(v) = self.int(c, 1, i64::from(u32::MAX)) {
+                        t.set("rise", Val::Int(v));
+                    }
+                }
+                "fall" => {
+                    if let Some(v) = self.int(c, 1, i64::from(u32::MAX)) {
+                        t.set("fall", Val::Int(v));
+                    }
+                }
+                "weight" => {
+                    self.no_block(c);
+                    let mut args = vec![c.key.clone()];
+                    args.extend(c.args.iter().cloned());
+                    if let Some(w) = self.weight(c, &args, -253, 253) {
+                        t.set("weight", Val::Int(w));
+                    }
+                }
+                "user" => {
+                    self.no_block(c);
+                    match c.args.as_slice() {
+                        [] => self.nc(c, "missing user name"),
+                        [u, rest @ ..] => {
+                            t.set("user", Val::Str(u.text.clone()));
+                            if !rest.is_empty() {
+                                self.note(NotConverted, &c.key, kw, format!("group `{}` not converted: vipd uses the user's primary group", texts(rest)));
+                            }
+                        }
+                    }
+                }
+                "init_fail" => self.nc(
+                    c,
+                    "vipd starts every check as failed until it first succeeds `rise` times",
+                ),
+                _ => self.nc(c, "no vipd equivalent"),
+            }
+        }
+        if !t.has("command") && !t.has("shell") {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                "no `script` command; vipd requires one",
+            );
+        }
+        Some(t)
+    }
+
+    fn track_file(&mut self, n: &Node) -> Option<Table> {
+        let name = self.name_of(n)?;
+        let mut t = Table {
+            comment: format!("{} {name}", n.name()),
+            entries: vec![("name", Val::Str(name))],
+        };
+        for c in self.block(n) {
+            match c.name() {
+                "file" => {
+                    if let Some(p) = self.one(c) {
+                        t.set("path", Val::Str(p.text.clone()));
+                    }
+                }
+                "weight" => {
+                    let mut args = vec![c.key.clone()];
+                    args.extend(c.args.iter().cloned());
+                    if let Some(w) = self.weight(c, &args, -254, 254) {
+                        t.set("weight", Val::Int(w));
+                    }
+                }
+                "init_file" => self.nc(
+                    c,
+                    "vipd does not create the tracked file; create it at deploy time",
+                ),
+                _ => self.nc(c, "no vipd equivalent"),
+            }
+        }
+        Some(t)
+    }
+
+    fn track_process(&mut self, n: &Node) -> Option<Table> {
+        let name = self.name_of(n)?;
+        let mut t = Table {
+            comment: format!("{} {name}", n.name()),
+            entries: vec![("name", Val::Str(name))],
+        };
+        for c in self.block(n) {
+            let kw = c.name();
+            match kw {
+                "process" => {
+                    self.no_block(c);
+                    match c.args.as_slice() {
+                        [] => self.nc(c, "missing process name"),
+                        [p, rest @ ..] => {
+                            t.set("process", Val::Str(p.text.clone()));
+                            if !rest.is_empty() {
+                                self.note(NotConverted, &c.key, kw, format!("parameter match `{}` not converted: vipd matches the process name only", texts(rest)));
+                            }
+                        }
+                    }
+                }
+                "quorum" => {
+                    if let Some(v) = self.int(c, 1, 65_535) {
+                        t.set("min", Val::Int(v));
+                    }
+                }
+                "weight" => {
+                    let mut args = vec![c.key.clone()];
+                    args.extend(c.args.iter().cloned());
+                    if let Some(w) = self.weight(c, &args, -254, 254) {
+                        t.set("weight", Val::Int(w));
+                    }
+                }
+                "param_match" | "full_command" => self.nc(c, "vipd matches the process name only"),
+                "quorum_max" => self.nc(c, "vipd has only a minimum process count (`min`)"),
+                "delay" | "terminate_delay" | "fork_delay" => self.nc(c, "no vipd equivalent"),
+                _ => self.nc(c, "no vipd equivalent"),
+            }
+        }
+        if !t.has("process") {
+            self.note(
+                NotConverted,
+                &n.key,
+                n.name(),
+                "no `process` given; vipd requires one",
+            );
+        }
+        Some(t)
+    }
+}
+
+const GLOBAL_SINGLE: &[&str] = &[
+    "router_id",
+    "vrrp_version",
+    "vrrp_garp_master_delay",
+    "vrrp_garp_master_repeat",
+    "vrrp_garp_master_refresh",
+    "vrrp_garp_master_refresh_repeat",
+    "vrrp_garp_interval",
+    "vrrp_gna_interval",
+    "script_user",
+];
+
+const INSTANCE_SINGLE: &[&str] = &[
+    "state",
+    "interface",
+    "virtual_router_id",
+    "priority",
+    "advert_int",
+    "preempt_delay",
+    "version",
+    "authentication",
+    "garp_master_delay",
+    "garp_master_repeat",
+    "garp_master_refresh",
+    "garp_master_refresh_repeat",
+    "garp_interval",
+];
+
+const SCRIPT_SINGLE: &[&str] = &[
+    "script", "interval", "timeout", "rise", "fall", "weight", "user",
+];
+
+fn notify_key(kw: &str) -> &'static str {
+    match kw {
+        "notify_master" => "notify_master",
+        "notify_backup" => "notify_backup",
+        "notify_fault" => "notify_fault",
+        "notify_stop" => "notify_stop",
+        _ => "notify",
+    }
+}
+
+fn round_to(d: Duration, step: Duration) -> Duration {
+    let step_ns = step.as_nanos().max(1);
+    let n = (d.as_nanos() + step_ns / 2) / step_ns * step_ns;
+    Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+fn global_reason(kw: &str) -> &'static str {
+    match kw {
+        "notification_email"
+        | "notification_email_from"
+        | "smtp_server"
+        | "smtp_helo_name"
+        | "smtp_connect_timeout"
+        | "smtp_alert"
+        | "smtp_alert_vrrp"
+        | "smtp_alert_checker"
+        | "email_faults" => "vipd sends no e-mail; send alerts from a notify script",
+        _ if kw.starts_with("lvs") || kw.starts_with("checker") || kw.starts_with("bfd") => {
+            "LVS/BFD settings: vipd is VRRP only, see docs/migration.md"
+        }
+        _ if kw.contains("snmp") || kw.contains("dbus") || kw.contains("traps") => {
+            "vipd has no SNMP/D-Bus interface; use its logs and `vipctl` (control socket)"
+        }
+        "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+            "vipd always uses the IANA groups 224.0.0.18 / ff02::12; use unicast_peers for anything else"
+        }
+        _ if kw.contains("iptables")
+            || kw.contains("ipsets")
+            || kw.contains("nftables")
+            || kw.starts_with("nf_")
+            || kw.starts_with("vrrp_nf_") =>
+        {
+            "vipd does not manage firewall rules"
+        }
+        _ if kw.ends_with("_priority")
+            || kw.ends_with("_no_swap")
+            || kw.contains("rlimit")
+            || kw.contains("cpu_affinity")
+            || kw.ends_with("_rt_priority") =>
+        {
+            "process scheduling: set it in vipd's systemd unit instead"
+        }
+        _ => "no vipd equivalent",
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct VipDraft {
+    addr: String,
+    v6: bool,
+    at: Token,
+    dev: Option<(String, Token)>,
+    label: Option<String>,
+    scope: Option<String>,
+}
+
+/// Everything read from one vrrp_instance, finished once the whole block is known.
+#[derive(Debug, Default)]
+struct Draft {
+    name: String,
+    at: Token,
+    /// vrid and source_address, in that order.
+    t: Table,
+    interface: Option<String>,
+    master: bool,
+    priority: Option<(i64, Token)>,
+    advert: Option<(Duration, Token)>,
+    nopreempt: Option<Token>,
+    preempt_delay: Option<(Duration, Token)>,
+    accept: Option<bool>,
+    strict: Option<bool>,
+    version: Option<(u8, Token)>,
+    vips: Vec<VipDraft>,
+    peers: Vec<Val>,
+    auth: Option<(String, Token)>,
+    /// track_* and notify* keys, in file order.
+    tracks: Vec<(&'static str, Val)>,
+    garp: Vec<(&'static str, Val)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds() {
+        assert_eq!(parse_secs("1"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_secs("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_secs(".25"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_secs("0.000001"), Some(Duration::from_micros(1)));
+        for bad in [
+            "",
+            ".",
+            "1.",
+            "-1",
+            "1e3",
+            "abc",
+            "1.2.3",
+            "9999999",
+            "0.1234567891",
+        ] {
+            assert_eq!(parse_secs(bad), None, "{bad}");
+        }
+        assert_eq!(
+            round_to(Duration::from_millis(1500), Duration::from_secs(1)),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            round_to(Duration::from_millis(14), Duration::from_millis(10)),
+            Duration::from_millis(10)
+        );
+    }
+}

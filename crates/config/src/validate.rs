@@ -1,0 +1,1302 @@
+//! Raw (spanned) configuration → validated [`Config`], reporting every problem at its span.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::diag::{Reporter, did_you_mean};
+use super::duration::{format_duration, parse_duration};
+use super::raw::{RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S};
+use super::types::*;
+
+mod track;
+
+use track::{NotifyKeys, TrackerTable};
+pub use track::{SCRIPT_PATH, insecure_path};
+
+const MS: Duration = Duration::from_millis(1);
+const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
+const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
+const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+const MAX_GARP_DELAY: Duration = Duration::from_secs(3600);
+const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
+const MAX_GARP_INTERVAL: Duration = Duration::from_secs(10);
+
+pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> (Config, Vec<WeightSite>) {
+    let global = match &raw.global {
+        Some(g) => global(g.get_ref(), r),
+        None => Global::default(),
+    };
+    let mut v = Validator {
+        r,
+        global,
+        names: HashMap::new(),
+        vrids: HashMap::new(),
+        vip_owner: HashMap::new(),
+        trackers: TrackerTable::default(),
+        weight_sites: Vec::new(),
+    };
+    let (track_scripts, track_http, track_tcp, track_files, track_processes) = v.trackers(&raw);
+    // Limits first, so the error is not lost among the per-instance ones (and work stays bounded).
+    if let Some(extra) = raw.instance.get(MAX_INSTANCES) {
+        v.r.error_hint(
+            extra.span(),
+            format!(
+                "too many instances ({}): at most {MAX_INSTANCES} are supported",
+                raw.instance.len()
+            ),
+            "split the configuration across hosts",
+        );
+    }
+    if let Some(extra) = raw.sync_group.get(MAX_SYNC_GROUPS) {
+        v.r.error(
+            extra.span(),
+            format!(
+                "too many sync groups ({}): at most {MAX_SYNC_GROUPS}",
+                raw.sync_group.len()
+            ),
+        );
+    }
+    let mut instances = Vec::new();
+    for (i, inst) in raw.instance.iter().take(MAX_INSTANCES).enumerate() {
+        if let Some(ok) = v.instance(inst, i) {
+            instances.push(ok);
+        }
+    }
+    let sync_groups = v.sync_groups(&raw.sync_group);
+    v.unused_trackers();
+    let config = Config {
+        global: v.global,
+        instances,
+        sync_groups,
+        track_scripts,
+        track_http,
+        track_tcp,
+        track_files,
+        track_processes,
+    };
+    (config, v.weight_sites)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scalars
+
+fn int_in(
+    r: &mut Reporter<'_>,
+    v: &S<i64>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    hint: Option<String>,
+) -> Option<i64> {
+    let n = *v.get_ref();
+    if range.contains(&n) {
+        Some(n)
+    } else {
+        r.error_opt(
+            v.span(),
+            format!(
+                "{name} {n} is out of range ({}..={})",
+                range.start(),
+                range.end()
+            ),
+            hint,
+        );
+        None
+    }
+}
+
+fn u8_in(
+    r: &mut Reporter<'_>,
+    v: &S<i64>,
+    name: &str,
+    range: std::ops::RangeInclusive<i64>,
+    hint: Option<String>,
+) -> Option<u8> {
+    int_in(r, v, name, range, hint).and_then(|n| u8::try_from(n).ok())
+}
+
+fn duration(r: &mut Reporter<'_>, v: &S<String>, name: &str) -> Option<Duration> {
+    match parse_duration(v.get_ref()) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            r.error_hint(v.span(), format!("{name}: {e}"), e.hint());
+            None
+        }
+    }
+}
+
+fn duration_in(
+    r: &mut Reporter<'_>,
+    v: &S<String>,
+    name: &str,
+    lo: Duration,
+    hi: Duration,
+) -> Option<Duration> {
+    let d = duration(r, v, name)?;
+    if d < lo || d > hi {
+        r.error(
+            v.span(),
+            format!(
+                "{name} {} is out of range ({}..={})",
+                format_duration(d),
+                format_duration(lo),
+                format_duration(hi)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn version(r: &mut Reporter<'_>, v: &S<i64>, name: &str) -> Option<Version> {
+    match *v.get_ref() {
+        2 => Some(Version::V2),
+        3 => Some(Version::V3),
+        n => {
+            r.error_hint(
+                v.span(),
+                format!("{name} must be 2 or 3, found {n}"),
+                "3 is VRRPv3 (RFC 9568, IPv4 and IPv6); 2 is VRRPv2 (RFC 3768, IPv4 only)",
+            );
+            None
+        }
+    }
+}
+
+fn checksum(r: &mut Reporter<'_>, v: &S<String>) -> Option<ChecksumMode> {
+    const NAMES: [&str; 2] = ["with-pseudo-header", "without-pseudo-header"];
+    match v.get_ref().as_str() {
+        "with-pseudo-header" => Some(ChecksumMode::WithPseudoHeader),
+        "without-pseudo-header" => Some(ChecksumMode::WithoutPseudoHeader),
+        other => {
+            let hint = match did_you_mean(other, NAMES) {
+                Some(m) => format!("did you mean \"{m}\"?"),
+                None => "\"with-pseudo-header\" (keepalived) or \"without-pseudo-header\" (RFC 9568, FRR, Cisco)".to_string(),
+            };
+            r.error_hint(
+                v.span(),
+                format!("unknown checksum mode \"{}\"", shorten(other)),
+                hint,
+            );
+            None
+        }
+    }
+}
+
+fn shorten(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out.escape_debug().to_string()
+}
+
+/// Offsets of `range` inside the string literal at `span`, when the literal is written without escapes.
+fn inner_span(
+    r: &Reporter<'_>,
+    span: Range<usize>,
+    content: &str,
+    range: Range<usize>,
+) -> Range<usize> {
+    let src = r.text().get(span.clone()).unwrap_or("");
+    let plain = src.len() == content.len() + 2
+        && (src.starts_with('"') || src.starts_with('\''))
+        && src.get(1..src.len() - 1) == Some(content);
+    if plain {
+        span.start + 1 + range.start..span.start + 1 + range.end
+    } else {
+        span
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+fn check_name(r: &mut Reporter<'_>, v: &S<String>, what: &str) -> bool {
+    let s = v.get_ref();
+    let len = s.chars().count();
+    if len == 0 || len > 64 {
+        r.error_hint(
+            v.span(),
+            format!("{what} name must be 1 to 64 characters long (found {len})"),
+            "use letters, digits, '_', '.' and '-'",
+        );
+        return false;
+    }
+    if let Some(bad) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        r.error_hint(
+            v.span(),
+            format!("{what} name \"{}\" contains {bad:?}", shorten(s)),
+            "use letters, digits, '_', '.' and '-' only",
+        );
+        return false;
+    }
+    true
+}
+
+/// Linux `dev_valid_name()`: 1..=15 bytes, not "." / "..", no '/', ':' or whitespace.
+fn ifname_problem(s: &str) -> Option<String> {
+    if s.is_empty() {
+        return Some("interface name is empty".into());
+    }
+    if s.len() > 15 {
+        return Some(format!(
+            "interface name \"{}\" is {} bytes long; Linux allows at most 15",
+            shorten(s),
+            s.len()
+        ));
+    }
+    if s == "." || s == ".." {
+        return Some(format!("\"{s}\" is not a valid interface name"));
+    }
+    if let Some(bad) = s
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
+    {
+        return Some(format!(
+            "interface name \"{}\" contains {bad:?}, which Linux forbids",
+            shorten(s)
+        ));
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses
+
+fn bad_kind(addr: &IpAddr) -> Option<&'static str> {
+    if addr.is_unspecified() {
+        Some("the unspecified address")
+    } else if addr.is_loopback() {
+        Some("a loopback address")
+    } else if addr.is_multicast() {
+        Some("a multicast address")
+    } else if matches!(addr, IpAddr::V4(a) if a.is_broadcast()) {
+        Some("the broadcast address")
+    } else {
+        None
+    }
+}
+
+/// Parses a bare address; on failure reports and returns `None`.
+fn plain_addr(r: &mut Reporter<'_>, v: &S<String>, what: &str) -> Option<IpAddr> {
+    let s = v.get_ref().as_str();
+    if s.contains('/') {
+        r.error_hint(
+            v.span(),
+            format!("{what} must be a plain address, found \"{}\"", shorten(s)),
+            format!(
+                "remove the prefix length: \"{}\"",
+                shorten(s.split('/').next().unwrap_or(s))
+            ),
+        );
+        return None;
+    }
+    let addr = match s.parse::<IpAddr>() {
+        Ok(a) => a,
+        Err(_) => {
+            let hint = s.contains('%').then(|| {
+                "zone indices are not needed: the instance's interface is used".to_string()
+            });
+            r.error_opt(
+                v.span(),
+                format!("{what} \"{}\" is not an IP address", shorten(s)),
+                hint,
+            );
+            return None;
+        }
+    };
+    if let Some(kind) = bad_kind(&addr) {
+        r.error(v.span(), format!("{what} {addr} is {kind}"));
+        return None;
+    }
+    Some(addr)
+}
+
+/// Parses `addr[/prefix]` for a VIP; on failure reports and returns `None`.
+fn vip_addr(r: &mut Reporter<'_>, v: &S<String>) -> Option<(IpAddr, u8)> {
+    let s = v.get_ref().as_str();
+    if s.trim().contains(char::is_whitespace) {
+        r.error_hint(
+            v.span(),
+            format!("VIP \"{}\" is not an address", shorten(s)),
+            "a VIP is just \"address/prefix\"; use an [[instance.vip]] table for label and scope",
+        );
+        return None;
+    }
+    let (addr_s, prefix_s) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let Ok(addr) = addr_s.parse::<IpAddr>() else {
+        let hint = addr_s
+            .contains('%')
+            .then(|| "zone indices are not needed: the instance's interface is used".to_string());
+        let sub = inner_span(r, v.span(), s, 0..addr_s.len());
+        r.error_opt(
+            sub,
+            format!("VIP \"{}\" is not an IP address", shorten(addr_s)),
+            hint,
+        );
+        return None;
+    };
+    let max = Family::of(&addr).max_prefix_len();
+    let prefix_len = match prefix_s {
+        None => max,
+        Some(p) => {
+            let sub = inner_span(r, v.span(), s, addr_s.len()..s.len());
+            let n = if !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()) {
+                p.parse::<u16>().ok()
+            } else {
+                None
+            };
+            match n {
+                Some(n) if n <= u16::from(max) => u8::try_from(n).unwrap_or(max),
+                Some(n) => {
+                    r.error_hint(
+                        sub,
+                        format!(
+                            "prefix length /{n} is out of range for {} (0..={max})",
+                            Family::of(&addr)
+                        ),
+                        format!("e.g. \"{addr}/{}\"", if max == 32 { 24 } else { 64 }),
+                    );
+                    return None;
+                }
+                None => {
+                    r.error_hint(
+                        sub,
+                        format!("\"/{}\" is not a prefix length", shorten(p)),
+                        format!("write \"{addr}/{}\"", if max == 32 { 24 } else { 64 }),
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    if let Some(kind) = bad_kind(&addr) {
+        let sub = inner_span(r, v.span(), s, 0..addr_s.len());
+        r.error(sub, format!("VIP {addr} is {kind}"));
+        return None;
+    }
+    Some((addr, prefix_len))
+}
+
+fn scope(r: &mut Reporter<'_>, v: &S<String>) -> Option<Scope> {
+    match v.get_ref().as_str() {
+        "global" => Some(Scope::Global),
+        "site" => Some(Scope::Site),
+        "link" => Some(Scope::Link),
+        "host" => Some(Scope::Host),
+        other => {
+            let hint = match did_you_mean(other, ["global", "site", "link", "host"]) {
+                Some(m) => format!("did you mean \"{m}\"?"),
+                None => "one of \"global\", \"site\", \"link\", \"host\"".to_string(),
+            };
+            r.error_hint(
+                v.span(),
+                format!("unknown scope \"{}\"", shorten(other)),
+                hint,
+            );
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// [global] and GARP
+
+struct GarpKeys<'a> {
+    delay: Option<&'a S<String>>,
+    repeat: Option<&'a S<i64>>,
+    refresh: Option<&'a S<String>>,
+    refresh_repeat: Option<&'a S<i64>>,
+    interval: Option<&'a S<String>>,
+}
+
+fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
+    let mut g = base.clone();
+    if let Some(v) = k.delay
+        && let Some(d) = duration_in(r, v, "garp_master_delay", Duration::ZERO, MAX_GARP_DELAY)
+    {
+        g.master_delay = d;
+    }
+    if let Some(v) = k.repeat
+        && let Some(n) = u8_in(r, v, "garp_master_repeat", 1..=255, None)
+    {
+        g.master_repeat = n;
+    }
+    if let Some(v) = k.refresh
+        && let Some(d) = duration(r, v, "garp_master_refresh")
+    {
+        if d.is_zero() {
+            g.master_refresh = None;
+        } else if d < Duration::from_secs(1) || d > MAX_GARP_REFRESH {
+            r.error_hint(
+                v.span(),
+                format!(
+                    "garp_master_refresh {} is out of range (0s = off, or 1s..=24h)",
+                    format_duration(d)
+                ),
+                "keepalived counts this in seconds; e.g. \"60s\"",
+            );
+        } else {
+            g.master_refresh = Some(d);
+        }
+    }
+    if let Some(v) = k.refresh_repeat
+        && let Some(n) = u8_in(r, v, "garp_master_refresh_repeat", 1..=255, None)
+    {
+        g.master_refresh_repeat = n;
+    }
+    if let Some(v) = k.interval
+        && let Some(d) = duration_in(r, v, "garp_interval", Duration::ZERO, MAX_GARP_INTERVAL)
+    {
+        g.interval = d;
+    }
+    g
+}
+
+fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
+    let mut out = Global::default();
+    if let Some(v) = &g.router_id {
+        let s = v.get_ref();
+        if s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) {
+            r.error_hint(
+                v.span(),
+                "router_id must be 1 to 255 printable characters",
+                "omit router_id to use the host name",
+            );
+        } else {
+            out.router_id = Some(s.clone());
+        }
+    }
+    if let Some(v) = &g.control_socket {
+        let s = v.get_ref();
+        if !s.starts_with('/') {
+            r.error_hint(
+                v.span(),
+                format!("control_socket \"{}\" must be an absolute path", shorten(s)),
+                format!("the default is \"{DEFAULT_CONTROL_SOCKET}\""),
+            );
+        } else if s.len() > 107 || s.contains('\0') {
+            r.error_hint(
+                v.span(),
+                format!(
+                    "control_socket path is {} bytes; a Unix socket path holds at most 107",
+                    s.len()
+                ),
+                "use a shorter path",
+            );
+        } else {
+            out.control_socket = PathBuf::from(s);
+        }
+    }
+    if let Some(v) = &g.control_group {
+        let s = v.get_ref();
+        if s.is_empty()
+            || s.len() > 32
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        {
+            r.error_hint(
+                v.span(),
+                format!("control_group \"{}\" is not a valid group name", shorten(s)),
+                "use an existing group such as \"vipd\" (members may run `vipctl status`)",
+            );
+        } else {
+            out.control_group = Some(s.clone());
+        }
+    }
+    if let Some(v) = &g.metrics_listen {
+        let s = v.get_ref();
+        match s.parse::<std::net::SocketAddr>() {
+            Ok(a) => out.metrics_listen = Some(a),
+            Err(_) => r.error_hint(
+                v.span(),
+                format!("metrics_listen \"{}\" is not an address:port", shorten(s)),
+                "for example \"127.0.0.1:9488\" or \"[::1]:9488\"",
+            ),
+        }
+    }
+    if let Some(v) = &g.vrrp_version
+        && let Some(ver) = version(r, v, "vrrp_version")
+    {
+        out.vrrp_version = ver;
+    }
+    if let Some(v) = &g.checksum
+        && let Some(c) = checksum(r, v)
+    {
+        out.checksum = c;
+    }
+    track::global(g, r, &mut out);
+    out.garp = garp(
+        r,
+        &out.garp,
+        GarpKeys {
+            delay: g.garp_master_delay.as_ref(),
+            repeat: g.garp_master_repeat.as_ref(),
+            refresh: g.garp_master_refresh.as_ref(),
+            refresh_repeat: g.garp_master_refresh_repeat.as_ref(),
+            interval: g.garp_interval.as_ref(),
+        },
+    );
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instances
+
+struct Validator<'r, 'a> {
+    r: &'r mut Reporter<'a>,
+    global: Global,
+    /// instance name → line of its definition
+    names: HashMap<String, usize>,
+    /// (interface, family, vrid) → (instance name, line)
+    vrids: HashMap<(String, Family, u8), (String, usize)>,
+    /// VIP address → (instance name, line)
+    vip_owner: HashMap<IpAddr, (String, usize)>,
+    /// Tracker definitions, by name.
+    trackers: TrackerTable,
+    /// Where each instance's tracker weights are written.
+    weight_sites: Vec<WeightSite>,
+}
+
+/// A VIP before family checks, with the span to blame.
+struct VipAt {
+    vip: Vip,
+    span: Range<usize>,
+}
+
+impl Validator<'_, '_> {
+    fn instance(&mut self, inst: &S<RawInstance>, index: usize) -> Option<Instance> {
+        let header = inst.span();
+        let raw = inst.get_ref();
+        let before = self.r.diags.errors().count();
+
+        let name = match &raw.name {
+            Some(n) => check_name(self.r, n, "instance").then(|| n.get_ref().clone()),
+            None => {
+                self.r.error_hint(
+                    header.clone(),
+                    format!("instance #{} has no name", index + 1),
+                    "add name = \"VI_1\" (unique, letters, digits, '_', '.', '-')",
+                );
+                None
+            }
+        };
+        let label = name.clone().map_or_else(
+            || format!("instance #{}", index + 1),
+            |n| format!("instance `{n}`"),
+        );
+        if let (Some(n), Some(v)) = (&name, &raw.name) {
+            let line = self.r.line_of(v.span().start);
+            if let Some(first) = self.names.get(n) {
+                self.r.error_hint(
+                    v.span(),
+                    format!("duplicate instance name `{n}` (first defined at line {first})"),
+                    "instance names must be unique",
+                );
+            } else {
+                self.names.insert(n.clone(), line);
+            }
+        }
+
+        let interface = match &raw.interface {
+            Some(v) => match ifname_problem(v.get_ref()) {
+                None => Some(v.get_ref().clone()),
+                Some(msg) => {
+                    self.r.error(v.span(), msg);
+                    None
+                }
+            },
+            None => {
+                self.r.error_hint(
+                    header.clone(),
+                    format!("{label} has no interface"),
+                    "add interface = \"eth0\"",
+                );
+                None
+            }
+        };
+
+        let vrid = match &raw.vrid {
+            Some(v) => u8_in(
+                self.r,
+                v,
+                "vrid",
+                1..=255,
+                Some("a VRID is 1..=255 and must be unique per interface and family".into()),
+            ),
+            None => {
+                self.r.error_hint(
+                    header.clone(),
+                    format!("{label} has no vrid"),
+                    "add vrid = 51 (1..=255, same on every router of this virtual router; keepalived's virtual_router_id)",
+                );
+                None
+            }
+        };
+
+        let version = match &raw.version {
+            Some(v) => version(self.r, v, "version"),
+            None => Some(self.global.vrrp_version),
+        };
+
+        let priority = match &raw.priority {
+            Some(v) if *v.get_ref() == 0 => {
+                self.r.error_hint(
+                    v.span(),
+                    "priority 0 is reserved: a master sends it when it resigns",
+                    "use 1..=254 (255 = address owner)",
+                );
+                None
+            }
+            Some(v) => u8_in(
+                self.r,
+                v,
+                "priority",
+                1..=255,
+                Some("use 1..=254 (255 = address owner)".into()),
+            ),
+            None => Some(DEFAULT_PRIORITY),
+        };
+        if let Some(v) = &raw.priority
+            && *v.get_ref() == 255
+        {
+            self.r.warn(
+                    v.span(),
+                    "priority 255 claims address ownership; keepalived users usually mean 254",
+                    Some(
+                        "255 makes this router the owner (it always wins, never waits, and accepts VIP traffic); keep it only if the VIPs are real addresses of this host".into(),
+                    ),
+                );
+        }
+
+        // VIPs, both forms, file order: the short list first, then the tables.
+        let mut vips: Vec<VipAt> = Vec::new();
+        let mut seen_vip: HashMap<IpAddr, usize> = HashMap::new();
+        let short = raw
+            .vips
+            .as_ref()
+            .map_or(&[][..], |v| v.get_ref().as_slice());
+        let mut count = 0usize;
+        for v in short {
+            count += 1;
+            if count == MAX_VIPS + 1 {
+                self.r.error_hint(
+                    v.span(),
+                    format!("too many VIPs in {label}: at most {MAX_VIPS} (VRRP's address count is one byte)"),
+                    "split them across several instances",
+                );
+            }
+            if let Some((addr, prefix_len)) = vip_addr(self.r, v) {
+                vips.push(VipAt {
+                    vip: Vip {
+                        addr,
+                        prefix_len,
+                        label: None,
+                        scope: Scope::Global,
+                    },
+                    span: v.span(),
+                });
+            }
+        }
+        for t in &raw.vip {
+            count += 1;
+            if count == MAX_VIPS + 1 {
+                self.r.error_hint(
+                    t.span(),
+                    format!("too many VIPs in {label}: at most {MAX_VIPS} (VRRP's address count is one byte)"),
+                    "split them across several instances",
+                );
+            }
+            if let Some(v) = self.long_vip(t, interface.as_deref()) {
+                vips.push(v);
+            }
+        }
+        if count == 0 {
+            self.r.error_hint(
+                header.clone(),
+                format!("{label} has no virtual addresses"),
+                "add vips = [\"10.0.0.100/24\"] (keepalived's virtual_ipaddress)",
+            );
+        }
+        for (i, v) in vips.iter().enumerate() {
+            if let Some(&first) = seen_vip.get(&v.vip.addr) {
+                let line = self.r.line_of(vips[first].span.start);
+                self.r.error(
+                    v.span.clone(),
+                    format!(
+                        "VIP {} is listed twice in {label} (also at line {line})",
+                        v.vip.addr
+                    ),
+                );
+            } else {
+                seen_vip.insert(v.vip.addr, i);
+            }
+        }
+
+        // One family per instance.
+        let family = vips.first().map(|v| v.vip.family());
+        if let (Some(fam), Some(first)) = (family, vips.first()) {
+            let first_line = self.r.line_of(first.span.start);
+            let first_vip = first.vip.to_string();
+            for v in vips.iter().skip(1) {
+                if v.vip.family() != fam {
+                    self.r.error_hint(
+                        v.span.clone(),
+                        format!(
+                            "VIP {} is {} but {label} is {fam} (first VIP {first_vip} at line {first_line})",
+                            v.vip,
+                            v.vip.family()
+                        ),
+                        "a virtual router carries one address family: put the other family in its own [[instance]] (it may reuse the vrid)",
+                    );
+                }
+            }
+        }
+
+        // RFC 9568 §5.2.9: the first IPv6 address of an advert is the virtual router's
+        // link-local address. keepalived sends what it is given; so do we, but say so.
+        if let (Some(Family::V6), Some(first)) = (family, vips.first()) {
+            let link_local =
+                matches!(first.vip.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local());
+            if !link_local {
+                self.r.warn(
+                    first.span.clone(),
+                    format!(
+                        "the first IPv6 VIP of {label} is {}, not a link-local address (RFC 9568 wants the virtual router's link-local address first)",
+                        first.vip
+                    ),
+                    Some("put a link-local VIP such as fe80::<vrid>/64 first; routers that follow the RFC strictly may otherwise ignore the adverts".into()),
+                );
+            }
+        }
+
+        // Version-dependent checks.
+        if let (Some(Version::V2), Some(Family::V6)) = (version, family) {
+            let (span, hint) = match &raw.version {
+                Some(v) => (v.span(), "use version = 3 for IPv6"),
+                None => (
+                    vips.first().map_or(header.clone(), |v| v.span.clone()),
+                    "set version = 3 in this instance (global vrrp_version is 2)",
+                ),
+            };
+            self.r.error_hint(
+                span,
+                format!("VRRPv2 supports IPv4 only, but {label} has IPv6 VIPs"),
+                hint,
+            );
+        }
+
+        let advert_interval = match (&raw.advert_interval, version) {
+            (Some(v), Some(ver)) => self.advert_interval(v, ver),
+            (Some(v), None) => duration(self.r, v, "advert_interval"),
+            (None, _) => Some(DEFAULT_ADVERT_INTERVAL),
+        };
+
+        let preempt = raw.preempt.as_ref().is_none_or(|v| *v.get_ref());
+        let preempt_delay = match &raw.preempt_delay {
+            Some(v) => {
+                let d = duration_in(
+                    self.r,
+                    v,
+                    "preempt_delay",
+                    Duration::ZERO,
+                    MAX_PREEMPT_DELAY,
+                );
+                if d.is_some_and(|d| !d.is_zero()) && !preempt {
+                    self.r.warn(
+                        v.span(),
+                        "preempt_delay has no effect with preempt = false",
+                        Some("remove preempt_delay, or set preempt = true".into()),
+                    );
+                }
+                d
+            }
+            None => Some(Duration::ZERO),
+        };
+        let accept = match &raw.accept {
+            Some(v) => *v.get_ref(),
+            None => priority == Some(255),
+        };
+
+        // Source address and peers.
+        let source_address = raw.source_address.as_ref().and_then(|v| {
+            let a = plain_addr(self.r, v, "source_address")?;
+            if let Some(fam) = family
+                && Family::of(&a) != fam
+            {
+                self.r.error(
+                    v.span(),
+                    format!(
+                        "source_address {a} is {} but {label}'s VIPs are {fam}",
+                        Family::of(&a)
+                    ),
+                );
+                return None;
+            }
+            if seen_vip.contains_key(&a) {
+                self.r.error_hint(
+                    v.span(),
+                    format!("source_address {a} is one of {label}'s VIPs"),
+                    "use this host's own (primary) address on the interface",
+                );
+                return None;
+            }
+            Some(a)
+        });
+        let mut unicast_peers = Vec::new();
+        if let Some(list) = &raw.unicast_peers {
+            let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+            for (i, v) in list.get_ref().iter().enumerate() {
+                if i == MAX_PEERS {
+                    self.r.error(
+                        v.span(),
+                        format!("too many unicast_peers in {label}: at most {MAX_PEERS}"),
+                    );
+                }
+                let Some(a) = plain_addr(self.r, v, "unicast peer") else {
+                    continue;
+                };
+                if let Some(fam) = family
+                    && Family::of(&a) != fam
+                {
+                    self.r.error_hint(
+                        v.span(),
+                        format!(
+                            "unicast peer {a} is {} but {label}'s VIPs are {fam}",
+                            Family::of(&a)
+                        ),
+                        "peers must be reachable in the VIPs' family",
+                    );
+                    continue;
+                }
+                if Some(a) == source_address {
+                    self.r.error_hint(
+                        v.span(),
+                        format!("unicast peer {a} is this router's own source_address"),
+                        "list only the other routers",
+                    );
+                    continue;
+                }
+                if let Some(&line) = seen.get(&a) {
+                    self.r.error(
+                        v.span(),
+                        format!("unicast peer {a} is listed twice (also at line {line})"),
+                    );
+                    continue;
+                }
+                seen.insert(a, self.r.line_of(v.span().start));
+                unicast_peers.push(a);
+            }
+        }
+
+        let auth_pass = match (&raw.auth_pass, version) {
+            (Some(v), Some(Version::V3)) => {
+                self.r.error_hint(
+                    v.span(),
+                    "auth_pass is VRRPv2-only: VRRPv3 (RFC 9568) has no authentication",
+                    "remove auth_pass, or set version = 2",
+                );
+                None
+            }
+            (Some(v), Some(Version::V2)) => match AuthPass::new(v.get_ref()) {
+                Some(p) => {
+                    self.r.warn(
+                        v.span(),
+                        "auth_pass travels in clear text in every advertisement: it prevents accidents, not attacks",
+                        None,
+                    );
+                    Some(p)
+                }
+                None => {
+                    self.r.error_hint(
+                        v.span(),
+                        format!(
+                            "auth_pass must be 1 to 8 printable ASCII characters (found {} bytes)",
+                            v.get_ref().len()
+                        ),
+                        "VRRPv2 carries exactly 8 bytes of authentication data; keepalived silently truncates longer ones",
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
+
+        let checksum = match &raw.checksum {
+            Some(v) => {
+                let c = checksum(self.r, v);
+                if version == Some(Version::V2) {
+                    self.r.error_hint(
+                        v.span(),
+                        "checksum applies to VRRPv3 over IPv4 only; VRRPv2 checksums never include a pseudo-header",
+                        "remove checksum from this instance",
+                    );
+                } else if family == Some(Family::V6) {
+                    self.r.error_hint(
+                        v.span(),
+                        "checksum applies to VRRPv3 over IPv4 only; over IPv6 the pseudo-header is always included",
+                        "remove checksum from this instance",
+                    );
+                }
+                c.unwrap_or(self.global.checksum)
+            }
+            None => self.global.checksum,
+        };
+
+        let garp = garp(
+            self.r,
+            &self.global.garp,
+            GarpKeys {
+                delay: raw.garp_master_delay.as_ref(),
+                repeat: raw.garp_master_repeat.as_ref(),
+                refresh: raw.garp_master_refresh.as_ref(),
+                refresh_repeat: raw.garp_master_refresh_repeat.as_ref(),
+                interval: raw.garp_interval.as_ref(),
+            },
+        );
+
+        // VRID unique per (interface, family).
+        if let (Some(n), Some(ifname), Some(id), Some(fam), Some(v)) =
+            (&name, &interface, vrid, family, &raw.vrid)
+        {
+            let key = (ifname.clone(), fam, id);
+            if let Some((other, line)) = self.vrids.get(&key) {
+                let free = (1..=255u8)
+                    .map(|c| c.wrapping_add(id.wrapping_sub(1)))
+                    .find(|&c| c != 0 && !self.vrids.contains_key(&(ifname.clone(), fam, c)));
+                let hint = match free {
+                    Some(c) => format!(
+                        "each virtual router on a link needs its own vrid; {c} is free on {ifname} ({fam})"
+                    ),
+                    None => "each virtual router on a link needs its own vrid".to_string(),
+                };
+                self.r.error_hint(
+                    v.span(),
+                    format!("vrid {id} is already used on {ifname} ({fam}) by instance `{other}` (line {line})"),
+                    hint,
+                );
+            } else {
+                let line = self.r.line_of(v.span().start);
+                self.vrids.insert(key, (n.clone(), line));
+            }
+        }
+
+        // The same VIP in two instances makes them fight over it.
+        if let Some(n) = &name {
+            for v in &vips {
+                if let Some((other, line)) = self.vip_owner.get(&v.vip.addr) {
+                    if other != n {
+                        self.r.warn(
+                            v.span.clone(),
+                            format!(
+                                "VIP {} is also a VIP of instance `{other}` (line {line})",
+                                v.vip.addr
+                            ),
+                            Some(
+                                "two virtual routers holding one address will fight over it".into(),
+                            ),
+                        );
+                    }
+                } else {
+                    let line = self.r.line_of(v.span.start);
+                    self.vip_owner.insert(v.vip.addr, (n.clone(), line));
+                }
+            }
+        }
+
+        let track = self.track_refs(raw, name.as_deref(), priority, &label);
+        let notify = self.notify(&NotifyKeys::of_instance(raw));
+
+        if self.r.diags.errors().count() != before {
+            return None;
+        }
+        Some(Instance {
+            name: name?,
+            interface: interface?,
+            vrid: vrid?,
+            version: version?,
+            family: family?,
+            priority: priority?,
+            advert_interval: advert_interval?,
+            preempt,
+            preempt_delay: preempt_delay?,
+            accept,
+            vips: vips.into_iter().map(|v| v.vip).collect(),
+            source_address,
+            unicast_peers,
+            auth_pass,
+            checksum,
+            garp,
+            track,
+            notify,
+        })
+    }
+
+    fn long_vip(&mut self, t: &S<RawVip>, interface: Option<&str>) -> Option<VipAt> {
+        let raw = t.get_ref();
+        let Some(addr_v) = &raw.address else {
+            self.r.error_hint(
+                t.span(),
+                "[[instance.vip]] has no address",
+                "add address = \"10.0.0.100/24\"",
+            );
+            return None;
+        };
+        let parsed = vip_addr(self.r, addr_v);
+        let scope = match &raw.scope {
+            Some(v) => scope(self.r, v),
+            None => Some(Scope::Global),
+        };
+        let label = match &raw.label {
+            None => Some(None),
+            Some(v) => self.label(v, parsed.map(|(a, _)| a), interface).map(Some),
+        };
+        let ((addr, prefix_len), scope, label) = (parsed?, scope?, label?);
+        Some(VipAt {
+            vip: Vip {
+                addr,
+                prefix_len,
+                label,
+                scope,
+            },
+            span: addr_v.span(),
+        })
+    }
+
+    fn label(
+        &mut self,
+        v: &S<String>,
+        addr: Option<IpAddr>,
+        interface: Option<&str>,
+    ) -> Option<String> {
+        let l = v.get_ref();
+        if addr.is_some_and(|a| a.is_ipv6()) {
+            self.r.error_hint(
+                v.span(),
+                "labels exist for IPv4 addresses only",
+                "remove label from this IPv6 VIP",
+            );
+            return None;
+        }
+        if let Some(ifname) = interface {
+            let prefix = format!("{ifname}:");
+            if !l.starts_with(&prefix) {
+                self.r.error_hint(
+                    v.span(),
+                    format!("label \"{}\" must start with \"{prefix}\"", shorten(l)),
+                    format!("the kernel requires labels of the form \"{prefix}<suffix>\", e.g. \"{prefix}vip\""),
+                );
+                return None;
+            }
+        }
+        if l.len() > 15
+            || l.chars()
+                .any(|c| c.is_whitespace() || c == '/' || c.is_control())
+        {
+            self.r.error_hint(
+                v.span(),
+                format!("label \"{}\" is not a valid interface label", shorten(l)),
+                "at most 15 bytes, no whitespace or '/'",
+            );
+            return None;
+        }
+        Some(l.clone())
+    }
+
+    fn advert_interval(&mut self, v: &S<String>, ver: Version) -> Option<Duration> {
+        let d = duration(self.r, v, "advert_interval")?;
+        let shown = format_duration(d);
+        match ver {
+            Version::V2 => {
+                let secs = d.as_secs();
+                if d < Duration::from_secs(1) {
+                    self.r.error_hint(
+                        v.span(),
+                        format!("advert_interval {shown} is below VRRPv2's minimum of 1s"),
+                        "VRRPv2 counts whole seconds; use version = 3 for sub-second adverts",
+                    );
+                    None
+                } else if d.subsec_nanos() != 0 {
+                    self.r.error_hint(
+                        v.span(),
+                        format!("advert_interval {shown} is not a whole number of seconds (VRRPv2 counts seconds)"),
+                        format!("use {secs}s or {}s, or version = 3", secs + 1),
+                    );
+                    None
+                } else if secs > 255 {
+                    self.r.error(
+                        v.span(),
+                        format!("advert_interval {shown} is out of range for VRRPv2 (1s..=255s)"),
+                    );
+                    None
+                } else {
+                    Some(d)
+                }
+            }
+            Version::V3 => {
+                if d < V3_MIN_INTERVAL || d > V3_MAX_INTERVAL {
+                    self.r.error_hint(
+                        v.span(),
+                        format!(
+                            "advert_interval {shown} is out of range for VRRPv3 (10ms..=40.95s)"
+                        ),
+                        "the interval is a 12-bit count of centiseconds",
+                    );
+                    return None;
+                }
+                let step = 10 * MS;
+                let nanos = d.as_nanos();
+                let step_n = step.as_nanos();
+                if nanos % step_n != 0 {
+                    let lo =
+                        Duration::from_nanos(u64::try_from(nanos / step_n * step_n).unwrap_or(0));
+                    let hi = lo + step;
+                    let hint = if lo < V3_MIN_INTERVAL {
+                        format!("use {}", format_duration(hi))
+                    } else {
+                        format!("use {} or {}", format_duration(lo), format_duration(hi))
+                    };
+                    self.r.error_hint(
+                        v.span(),
+                        format!("advert_interval {shown} is not a multiple of 10ms (VRRPv3 counts centiseconds)"),
+                        hint,
+                    );
+                    return None;
+                }
+                if d < 100 * MS {
+                    self.r.warn(
+                        v.span(),
+                        format!("advert_interval {shown} is very short: a backup takes over after ~3 missed adverts ({})", format_duration(d * 3)),
+                        Some("scheduling or network jitter can then cause spurious failovers; 100ms or more is safer".into()),
+                    );
+                }
+                Some(d)
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Sync groups
+
+    fn sync_groups(&mut self, groups: &[S<RawSyncGroup>]) -> Vec<SyncGroup> {
+        let mut out = Vec::new();
+        let mut group_names: HashMap<String, usize> = HashMap::new();
+        // instance → (group, line)
+        let mut member_of: HashMap<String, (String, usize)> = HashMap::new();
+        // File order, so that ties in "did you mean" resolve the same way every time.
+        let mut known: Vec<(&str, usize)> =
+            self.names.iter().map(|(k, &l)| (k.as_str(), l)).collect();
+        known.sort_by_key(|&(k, l)| (l, k));
+        let known: Vec<String> = known.into_iter().map(|(k, _)| k.to_string()).collect();
+        for (i, g) in groups.iter().take(MAX_SYNC_GROUPS).enumerate() {
+            let raw = g.get_ref();
+            let before = self.r.diags.errors().count();
+            let name = match &raw.name {
+                Some(n) if check_name(self.r, n, "sync_group") => {
+                    let s = n.get_ref().clone();
+                    if let Some(line) = group_names.get(&s) {
+                        self.r.error(
+                            n.span(),
+                            format!(
+                                "duplicate sync_group name `{s}` (first defined at line {line})"
+                            ),
+                        );
+                    } else {
+                        group_names.insert(s.clone(), self.r.line_of(n.span().start));
+                    }
+                    Some(s)
+                }
+                Some(_) => None,
+                None => {
+                    self.r.error_hint(
+                        g.span(),
+                        format!("sync_group #{} has no name", i + 1),
+                        "add name = \"G1\"",
+                    );
+                    None
+                }
+            };
+            let gl = name.clone().map_or_else(
+                || format!("sync_group #{}", i + 1),
+                |n| format!("sync_group `{n}`"),
+            );
+            let mut members = Vec::new();
+            match &raw.instances {
+                None => self.r.error_hint(
+                    g.span(),
+                    format!("{gl} has no instances"),
+                    "add instances = [\"VI_1\", \"VI_2\"]",
+                ),
+                Some(list) if list.get_ref().len() > MAX_INSTANCES => self.r.error(
+                    list.span(),
+                    format!("{gl} lists more than {MAX_INSTANCES} instances"),
+                ),
+                Some(list) => {
+                    let mut seen = HashSet::new();
+                    for m in list.get_ref() {
+                        let s = m.get_ref();
+                        if !self.names.contains_key(s) {
+                            // Hints cost an edit distance per known name: only while they are shown.
+                            let hint = (!self.r.is_full())
+                                .then(|| did_you_mean(s, known.iter().map(String::as_str)))
+                                .flatten()
+                                .map(|k| format!("did you mean `{k}`?"));
+                            self.r.error_opt(
+                                m.span(),
+                                format!("{gl} refers to unknown instance `{}`", shorten(s)),
+                                hint,
+                            );
+                            continue;
+                        }
+                        if !seen.insert(s.clone()) {
+                            self.r
+                                .error(m.span(), format!("instance `{s}` is listed twice in {gl}"));
+                            continue;
+                        }
+                        if let Some((other, line)) = member_of.get(s) {
+                            self.r.error_hint(
+                                m.span(),
+                                format!("instance `{s}` is already in sync_group `{other}` (line {line})"),
+                                "an instance can belong to one sync group only",
+                            );
+                            continue;
+                        }
+                        if let Some(n) = &name {
+                            member_of
+                                .insert(s.clone(), (n.clone(), self.r.line_of(m.span().start)));
+                        }
+                        members.push(s.clone());
+                    }
+                    if list.get_ref().len() < 2 {
+                        self.r.error_hint(
+                            list.span(),
+                            format!("{gl} needs at least 2 instances"),
+                            "a group of one is just the instance: remove the sync_group",
+                        );
+                    }
+                }
+            }
+            let notify = self.notify(&NotifyKeys::of_group(raw));
+            if self.r.diags.errors().count() == before
+                && let Some(name) = name
+            {
+                out.push(SyncGroup {
+                    name,
+                    instances: members,
+                    notify,
+                });
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,338 @@
+//! Valid configurations: defaults, resolution, both VIP forms, warnings, rendering.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vipd_config::{
+    ChecksumMode, Config, Diagnostic, Family, Garp, Loaded, Scope, Severity, Version, Vip,
+    parse_str,
+};
+
+fn ok(text: &str) -> Loaded {
+    match parse_str(text, Path::new("t.toml")) {
+        Ok(l) => l,
+        Err(d) => panic!("unexpected errors:\n{d}"),
+    }
+}
+
+fn cfg(text: &str) -> Config {
+    let l = ok(text);
+    assert!(
+        l.warnings.is_empty(),
+        "unexpected warnings: {:?}",
+        l.warnings
+    );
+    l.config
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+fn inst(extra: &str) -> String {
+    format!(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n{extra}\n"
+    )
+}
+
+#[track_caller]
+fn one_warning(text: &str, line: usize, col: usize, msg: &str) -> Diagnostic {
+    let l = ok(text);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = l.warnings[0].clone();
+    assert_eq!(w.severity, Severity::Warning);
+    assert_eq!((w.line, w.column), (line, col), "{w}");
+    assert!(w.message.contains(msg), "{:?} lacks {msg:?}", w.message);
+    w
+}
+
+#[test]
+fn defaults() {
+    let c = cfg(&inst(""));
+    assert_eq!(c.global.router_id, None);
+    assert_eq!(
+        c.global.control_socket,
+        PathBuf::from("/run/vipd/vipd.sock")
+    );
+    assert_eq!(c.global.vrrp_version, Version::V3);
+    assert_eq!(c.global.checksum, ChecksumMode::WithPseudoHeader);
+    assert_eq!(
+        c.global.garp,
+        Garp {
+            master_delay: Duration::from_secs(5),
+            master_repeat: 5,
+            master_refresh: None,
+            master_refresh_repeat: 1,
+            interval: Duration::ZERO,
+        }
+    );
+    let i = c.instance("VI_1").unwrap();
+    assert_eq!(i.interface, "eth0");
+    assert_eq!(i.vrid, 51);
+    assert_eq!(i.version, Version::V3);
+    assert_eq!(i.family, Family::V4);
+    assert_eq!(i.priority, 100);
+    assert_eq!(i.advert_interval, Duration::from_secs(1));
+    assert_eq!(i.advert_interval_wire(), 100);
+    assert!(i.preempt);
+    assert_eq!(i.preempt_delay, Duration::ZERO);
+    assert!(!i.accept);
+    assert_eq!(i.source_address, None);
+    assert!(i.unicast_peers.is_empty());
+    assert!(!i.is_unicast());
+    assert_eq!(i.auth_pass, None);
+    assert_eq!(i.checksum, ChecksumMode::WithPseudoHeader);
+    assert_eq!(i.garp, c.global.garp);
+    assert!(c.sync_groups.is_empty());
+    assert!(c.instance("nope").is_none());
+    assert!(!c.global.effective_router_id().is_empty());
+}
+
+#[test]
+fn empty_file_is_a_valid_empty_config() {
+    let c = cfg("");
+    assert!(c.instances.is_empty());
+}
+
+#[test]
+fn global_defaults_flow_into_instances_and_can_be_overridden() {
+    let text = "[global]\nvrrp_version = 2\nchecksum = \"without-pseudo-header\"\ngarp_master_delay = \"10s\"\ngarp_master_repeat = 3\ngarp_master_refresh = \"60s\"\ngarp_master_refresh_repeat = 2\ngarp_interval = \"10ms\"\n\n[[instance]]\nname = \"a\"\ninterface = \"eth0\"\nvrid = 1\nvips = [\"10.0.0.1/24\"]\n\n[[instance]]\nname = \"b\"\ninterface = \"eth0\"\nvrid = 2\nversion = 3\nchecksum = \"with-pseudo-header\"\ngarp_master_repeat = 1\ngarp_master_refresh = \"0s\"\nvips = [\"10.0.0.2/24\"]\n";
+    let c = cfg(text);
+    let a = c.instance("a").unwrap();
+    assert_eq!(a.version, Version::V2);
+    assert_eq!(a.advert_interval_wire(), 1);
+    assert_eq!(a.checksum, ChecksumMode::WithoutPseudoHeader);
+    assert_eq!(a.garp.master_delay, Duration::from_secs(10));
+    assert_eq!(a.garp.master_repeat, 3);
+    assert_eq!(a.garp.master_refresh, Some(Duration::from_secs(60)));
+    assert_eq!(a.garp.master_refresh_repeat, 2);
+    assert_eq!(a.garp.interval, Duration::from_millis(10));
+    let b = c.instance("b").unwrap();
+    assert_eq!(b.version, Version::V3);
+    assert_eq!(b.checksum, ChecksumMode::WithPseudoHeader);
+    assert_eq!(b.garp.master_repeat, 1);
+    assert_eq!(b.garp.master_refresh, None);
+    assert_eq!(b.garp.master_delay, Duration::from_secs(10));
+}
+
+#[test]
+fn short_and_long_vip_forms_are_equivalent() {
+    let short = cfg(&inst("").replace(
+        "vips = [\"10.0.0.100/24\"]",
+        "vips = [\"10.0.0.100/24\", \"10.0.0.101\"]",
+    ));
+    let long = cfg(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n\
+         [[instance.vip]]\naddress = \"10.0.0.100/24\"\n\
+         [[instance.vip]]\naddress = \"10.0.0.101\"\nscope = \"global\"\n",
+    );
+    let mixed = cfg(&inst("[[instance.vip]]\naddress = \"10.0.0.101/32\""));
+    assert_eq!(short, long);
+    assert_eq!(short, mixed);
+    let vips = &short.instances[0].vips;
+    assert_eq!(
+        vips[0],
+        Vip {
+            addr: ip("10.0.0.100"),
+            prefix_len: 24,
+            label: None,
+            scope: Scope::Global
+        }
+    );
+    assert_eq!(vips[1].prefix_len, 32);
+    assert_eq!(vips[0].to_string(), "10.0.0.100/24");
+}
+
+#[test]
+fn long_form_label_and_scope() {
+    let c = cfg(&inst(
+        "[[instance.vip]]\naddress = \"10.0.0.101/24\"\nlabel = \"eth0:vip\"\nscope = \"link\"",
+    ));
+    let v = &c.instances[0].vips[1];
+    assert_eq!(v.label.as_deref(), Some("eth0:vip"));
+    assert_eq!(v.scope, Scope::Link);
+    assert_eq!(v.scope.rt_scope(), 253);
+}
+
+#[test]
+fn ipv6_instance() {
+    let c = cfg(
+        "[[instance]]\nname = \"v6\"\ninterface = \"eth0\"\nvrid = 7\nadvert_interval = \"250ms\"\nvips = [\"fe80::7/64\", \"2001:db8::7\"]\nunicast_peers = [\"fe80::2\"]\n",
+    );
+    let i = &c.instances[0];
+    assert_eq!(i.family, Family::V6);
+    assert_eq!(i.vips[1].prefix_len, 128);
+    assert_eq!(i.advert_interval_wire(), 25);
+    assert_eq!(i.unicast_peers, vec![ip("fe80::2")]);
+}
+
+#[test]
+fn unicast_and_owner() {
+    let text = inst(
+        "priority = 255\nsource_address = \"10.0.0.11\"\nunicast_peers = [\"10.0.0.12\", \"10.0.0.13\"]",
+    );
+    let l = ok(&text);
+    let i = &l.config.instances[0];
+    assert!(i.is_owner());
+    assert!(i.accept, "owners accept by default");
+    assert!(i.is_unicast());
+    assert_eq!(i.source_address, Some(ip("10.0.0.11")));
+    assert_eq!(i.unicast_peers, vec![ip("10.0.0.12"), ip("10.0.0.13")]);
+    // explicit accept wins
+    let l = ok(&inst("priority = 255\naccept = false"));
+    assert!(!l.config.instances[0].accept);
+}
+
+#[test]
+fn vrrpv2_auth_pass() {
+    let l = ok(&inst(
+        "version = 2\nadvert_interval = \"3s\"\nauth_pass = \"pw\"",
+    ));
+    let i = &l.config.instances[0];
+    let pass = i.auth_pass.as_ref().unwrap();
+    assert_eq!(pass.as_str(), "pw");
+    assert_eq!(pass.wire_bytes(), *b"pw\0\0\0\0\0\0");
+    assert_eq!(format!("{pass:?}"), "AuthPass(<redacted>)");
+    assert_eq!(i.advert_interval_wire(), 3);
+}
+
+#[test]
+fn sync_groups_resolve() {
+    let text = format!(
+        "{}{}[[sync_group]]\nname = \"G1\"\ninstances = [\"VI_1\", \"VI_2\"]\n",
+        inst(""),
+        inst("")
+            .replace("VI_1", "VI_2")
+            .replace("vrid = 51", "vrid = 52")
+            .replace(".100/", ".101/")
+    );
+    let c = cfg(&text);
+    assert_eq!(c.sync_groups[0].instances, vec!["VI_1", "VI_2"]);
+    assert_eq!(c.sync_group_of("VI_2").map(|g| g.name.as_str()), Some("G1"));
+    assert_eq!(c.sync_group("G1"), c.sync_groups.first());
+}
+
+#[test]
+fn reload_diff_by_name() {
+    let old = cfg(&inst(""));
+    let new = cfg(&inst("priority = 120"));
+    assert_ne!(old.instance("VI_1"), new.instance("VI_1"));
+    let same = cfg(&inst("# a comment changes nothing\npriority = 100"));
+    assert_eq!(old, same);
+}
+
+#[test]
+fn inline_tables_work_too() {
+    let c = cfg(
+        "instance = [{ name = \"a\", interface = \"eth0\", vrid = 1, vip = [{ address = \"10.0.0.1/24\" }] }]\n",
+    );
+    assert_eq!(c.instances[0].vips.len(), 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// Warnings
+
+#[test]
+fn warn_priority_255() {
+    let w = one_warning(
+        &inst("priority = 255"),
+        6,
+        12,
+        "priority 255 claims address ownership; keepalived users usually mean 254",
+    );
+    assert!(w.hint.is_some());
+}
+
+#[test]
+fn warn_v2_auth_pass_is_plain_text() {
+    one_warning(
+        &inst("version = 2\nauth_pass = \"secret\""),
+        7,
+        13,
+        "clear text",
+    );
+}
+
+#[test]
+fn warn_very_short_v3_interval() {
+    let w = one_warning(
+        &inst("advert_interval = \"50ms\""),
+        6,
+        19,
+        "advert_interval 50ms is very short",
+    );
+    assert!(w.message.contains("150ms"), "{}", w.message);
+    // 100ms is fine
+    cfg(&inst("advert_interval = \"100ms\""));
+}
+
+#[test]
+fn warn_preempt_delay_without_preempt() {
+    one_warning(
+        &inst("preempt = false\npreempt_delay = \"10s\""),
+        7,
+        17,
+        "preempt_delay has no effect with preempt = false",
+    );
+    cfg(&inst("preempt = false\npreempt_delay = \"0s\""));
+}
+
+#[test]
+fn warn_vip_shared_between_instances() {
+    let text = format!(
+        "{}{}",
+        inst(""),
+        inst("").replace("VI_1", "VI_2").replace("eth0", "eth1")
+    );
+    one_warning(
+        &text,
+        11,
+        9,
+        "VIP 10.0.0.100 is also a VIP of instance `VI_1` (line 5)",
+    );
+}
+
+#[test]
+fn warnings_are_kept_alongside_errors() {
+    let d = parse_str(&inst("priority = 255\nvrid2 = 1"), Path::new("t.toml")).unwrap_err();
+    // the shape check stops before validation, so only the error is there
+    assert_eq!(d.errors().count(), 1);
+    let d = parse_str(
+        &inst("priority = 255\nadvert_interval = \"15ms\""),
+        Path::new("t.toml"),
+    )
+    .unwrap_err();
+    assert_eq!(d.errors().count(), 1);
+    assert_eq!(d.warnings().count(), 1);
+    // errors render first, then warnings, then a summary
+    let s = d.to_string();
+    let e = s.find("error:").unwrap();
+    let w = s.find("warning:").unwrap();
+    assert!(e < w, "{s}");
+    assert!(s.ends_with("1 error, 1 warning\n"), "{s}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Rendering
+
+#[test]
+fn rendering_matches_the_documented_format() {
+    let text = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.100/24\"]\n# c\n# c\n# c\n# c\n# c\n# c\nadvert_interval = \"15ms\"\n";
+    let d = parse_str(text, Path::new("/etc/vipd/vipd.toml")).unwrap_err();
+    let e = d.errors().next().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "/etc/vipd/vipd.toml:12:19: error: advert_interval 15ms is not a multiple of 10ms (VRRPv3 counts centiseconds)\n   |\n12 | advert_interval = \"15ms\"\n   |                   ^^^^^^\n  hint: use 10ms or 20ms\n"
+    );
+}
+
+#[test]
+fn warn_ipv6_first_vip_not_link_local() {
+    let text = "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 61\nvips = [\"2001:db8::100/64\", \"fe80::100/64\"]\n";
+    let w = one_warning(text, 5, 9, "not a link-local address");
+    assert!(w.hint.as_deref().is_some_and(|h| h.contains("fe80::")));
+    // Link-local first: no warning.
+    let ok_text = "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 61\nvips = [\"fe80::100/64\", \"2001:db8::100/64\"]\n";
+    assert!(ok(ok_text).warnings.is_empty());
+}

@@ -1,0 +1,670 @@
+//! keepalived.conf importer: realistic configurations under tests/data/keepalived/.
+//!
+//! For each file: the key converted fields, and the exact set of keywords reported as not
+//! converted (so nothing is dropped silently). Configurations without tracking/notify keys
+//! must load with `vipd_config::parse_str` as they are.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vipd_config::import::{Conversion, NoteSeverity, convert, convert_file};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data/keepalived")
+        .join(name)
+}
+
+fn conv(name: &str) -> Conversion {
+    let c = convert_file(&data(name)).unwrap_or_else(|e| panic!("{e}"));
+    check_header(&c);
+    c
+}
+
+/// Every note is listed as a comment at the top; the TOML is valid TOML.
+fn check_header(c: &Conversion) {
+    let header: Vec<&str> = c.toml.lines().take_while(|l| l.starts_with('#')).collect();
+    assert!(header[0].starts_with("# vipd configuration converted from "));
+    for n in &c.notes {
+        let loc = if n.line > 0 {
+            format!("{}:{}", n.file.display(), n.line)
+        } else {
+            n.file.display().to_string()
+        };
+        let want = format!("# {}: {loc} {}: ", n.severity.label(), n.keyword);
+        assert!(
+            header.iter().any(|l| l.starts_with(&want)),
+            "note not in header: {want}\n{}",
+            c.toml
+        );
+    }
+    assert_eq!(
+        header
+            .iter()
+            .filter(|l| l.starts_with("# NOTE: ")
+                || l.starts_with("# WARNING: ")
+                || l.starts_with("# NOT CONVERTED: "))
+            .count(),
+        c.notes.len()
+    );
+    toml::from_str::<toml::Table>(&c.toml).unwrap_or_else(|e| panic!("{e}\n{}", c.toml));
+}
+
+fn doc(c: &Conversion) -> toml::Table {
+    toml::from_str(&c.toml).unwrap()
+}
+
+fn load(c: &Conversion) -> vipd_config::Config {
+    match vipd_config::parse_str(&c.toml, Path::new("converted.toml")) {
+        Ok(l) => l.config,
+        Err(d) => panic!("{d}\n{}", c.toml),
+    }
+}
+
+/// (line, keyword) of every NotConverted note.
+fn not_converted(c: &Conversion) -> BTreeSet<(usize, String)> {
+    c.notes
+        .iter()
+        .filter(|n| n.severity == NoteSeverity::NotConverted)
+        .map(|n| (n.line, n.keyword.clone()))
+        .collect()
+}
+
+fn set(items: &[(usize, &str)]) -> BTreeSet<(usize, String)> {
+    items.iter().map(|(l, k)| (*l, k.to_string())).collect()
+}
+
+fn has_note(c: &Conversion, sev: NoteSeverity, keyword: &str, line: usize) -> bool {
+    c.notes
+        .iter()
+        .any(|n| n.severity == sev && n.keyword == keyword && n.line == line)
+}
+
+fn array<'a>(t: &'a toml::Table, key: &str) -> &'a Vec<toml::Value> {
+    t.get(key)
+        .and_then(|v| v.as_array())
+        .unwrap_or_else(|| panic!("no array `{key}` in {t:?}"))
+}
+
+fn tables<'a>(d: &'a toml::Table, key: &str) -> Vec<&'a toml::Table> {
+    array(d, key).iter().filter_map(|v| v.as_table()).collect()
+}
+
+fn instance<'a>(d: &'a toml::Table, name: &str) -> &'a toml::Table {
+    tables(d, "instance")
+        .into_iter()
+        .find(|t| t.get("name").and_then(|v| v.as_str()) == Some(name))
+        .unwrap_or_else(|| panic!("no instance {name}"))
+}
+
+fn s<'a>(t: &'a toml::Table, key: &str) -> &'a str {
+    t.get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or_else(|| panic!("no string `{key}` in {t:?}"))
+}
+
+fn i(t: &toml::Table, key: &str) -> i64 {
+    t.get(key)
+        .and_then(|v| v.as_integer())
+        .unwrap_or_else(|| panic!("no integer `{key}` in {t:?}"))
+}
+
+fn strs(v: &toml::Value) -> Vec<&str> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn haproxy_pair_master() {
+    let c = conv("haproxy-pair-master.conf");
+    let d = doc(&c);
+    let g = d["global"].as_table().unwrap();
+    assert_eq!(s(g, "router_id"), "LB1");
+    assert_eq!(
+        i(g, "vrrp_version"),
+        2,
+        "keepalived's default version made explicit"
+    );
+    assert_eq!(s(g, "script_user"), "keepalived_script");
+    assert_eq!(g["enable_script_security"].as_bool(), Some(true));
+    assert_eq!(s(g, "garp_interval"), "0s");
+    let ts = tables(&d, "track_script");
+    assert_eq!(s(ts[0], "name"), "chk_haproxy");
+    assert_eq!(strs(&ts[0]["command"]), ["killall", "-0", "haproxy"]);
+    assert_eq!(s(ts[0], "interval"), "2s");
+    assert_eq!(
+        (i(ts[0], "weight"), i(ts[0], "fall"), i(ts[0], "rise")),
+        (2, 2, 2)
+    );
+    let vi = instance(&d, "VI_1");
+    assert_eq!(s(vi, "interface"), "eth0");
+    assert_eq!((i(vi, "vrid"), i(vi, "priority")), (51, 101));
+    assert_eq!(s(vi, "advert_interval"), "1s");
+    assert_eq!(s(vi, "auth_pass"), "1111");
+    assert_eq!(vi["accept"].as_bool(), Some(true));
+    assert_eq!(strs(&vi["vips"]), ["192.168.10.100/24"]);
+    assert_eq!(strs(&vi["track_scripts"]), ["chk_haproxy"]);
+    assert!(vi.get("state").is_none());
+    assert!(has_note(&c, NoteSeverity::Info, "state", 28));
+    assert!(has_note(
+        &c,
+        NoteSeverity::Info,
+        "vrrp_skip_check_adv_addr",
+        12
+    ));
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (5, "notification_email"),
+            (8, "notification_email_from"),
+            (9, "smtp_server"),
+            (10, "smtp_connect_timeout"),
+            (14, "vrrp_gna_interval"),
+        ])
+    );
+}
+
+#[test]
+fn haproxy_pair_backup() {
+    let c = conv("haproxy-pair-backup.conf");
+    let d = doc(&c);
+    let g = d["global"].as_table().unwrap();
+    assert_eq!(s(g, "garp_master_delay"), "10s");
+    assert_eq!(i(g, "garp_master_repeat"), 3);
+    assert_eq!(s(g, "garp_master_refresh"), "1m");
+    assert_eq!(i(g, "garp_master_refresh_repeat"), 2);
+    assert_eq!(s(g, "garp_interval"), "1ms");
+    let ts = tables(&d, "track_script");
+    assert_eq!(
+        strs(&ts[0]["command"]),
+        ["/usr/bin/systemctl", "is-active", "--quiet", "haproxy"]
+    );
+    assert_eq!(s(ts[0], "timeout"), "1s");
+    assert_eq!(i(ts[0], "weight"), -20);
+    assert_eq!(s(ts[0], "user"), "haproxy");
+    let vi = instance(&d, "VI_1");
+    assert_eq!(vi["preempt"].as_bool(), Some(false));
+    assert!(vi.get("vips").is_none());
+    let vip = tables(vi, "vip");
+    assert_eq!(s(vip[0], "address"), "192.168.10.100/24");
+    assert_eq!(s(vip[0], "label"), "eth0:vip");
+    let tr = array(vi, "track_scripts")[0].as_table().unwrap();
+    assert_eq!((s(tr, "name"), i(tr, "weight")), ("chk_haproxy", -30));
+    assert_eq!(not_converted(&c), set(&[(11, "script_user")]));
+}
+
+#[test]
+fn nginx_pair_with_curl_check() {
+    let c = conv("nginx-pair.conf");
+    let d = doc(&c);
+    let ts = tables(&d, "track_script");
+    assert_eq!(
+        strs(&ts[0]["command"]),
+        [
+            "/usr/bin/curl",
+            "-sf",
+            "-o",
+            "/dev/null",
+            "http://127.0.0.1/healthz"
+        ]
+    );
+    assert_eq!((s(ts[0], "interval"), s(ts[0], "timeout")), ("3s", "2s"));
+    assert!(ts[1].get("command").is_none());
+    assert_eq!(s(ts[1], "shell"), "pidof nginx || exit 1");
+    assert!(has_note(&c, NoteSeverity::Warning, "script", 16));
+    let web = instance(&d, "WEB");
+    assert_eq!(s(web, "preempt_delay"), "30s");
+    assert_eq!(web["accept"].as_bool(), Some(false), "no_accept");
+    assert_eq!(strs(&web["vips"]), ["10.20.0.80/24", "10.20.0.81/24"]);
+    let tr = array(web, "track_scripts");
+    assert_eq!(tr[0].as_str(), Some("chk_nginx"));
+    assert_eq!(i(tr[1].as_table().unwrap(), "weight"), -60);
+    assert_eq!(
+        strs(&web["notify_master"]),
+        ["/usr/local/bin/vip-notify.sh", "master", "WEB"]
+    );
+    assert_eq!(not_converted(&c), set(&[]));
+}
+
+#[test]
+fn unicast_in_a_cloud_loads() {
+    let c = conv("unicast-cloud.conf");
+    let cfg = load(&c);
+    let vi = cfg.instance("edge").unwrap();
+    assert_eq!(vi.vrid, 10);
+    assert_eq!(vi.priority, 120);
+    assert_eq!(vi.advert_interval, Duration::from_millis(500));
+    assert_eq!(vi.preempt_delay, Duration::from_secs(30));
+    assert!(vi.accept);
+    assert_eq!(vi.source_address, Some("10.0.1.11".parse().unwrap()));
+    assert_eq!(vi.unicast_peers.len(), 2);
+    assert_eq!(vi.version, vipd_config::Version::V3);
+    assert_eq!(cfg.global.router_id.as_deref(), Some("edge-a"));
+    assert!(has_note(
+        &c,
+        NoteSeverity::Info,
+        "vrrp_check_unicast_src",
+        5
+    ));
+    assert_eq!(not_converted(&c), set(&[]));
+}
+
+#[test]
+fn ipv6_dual_stack_loads() {
+    let c = conv("ipv6-dual-stack.conf");
+    let cfg = load(&c);
+    let w4 = cfg.instance("web4").unwrap();
+    let w6 = cfg.instance("web6").unwrap();
+    assert_eq!(w4.version, vipd_config::Version::V2, "keepalived default");
+    assert_eq!(w6.version, vipd_config::Version::V3, "IPv6 is VRRPv3");
+    let addrs: Vec<String> = w6.vips.iter().map(|v| v.addr.to_string()).collect();
+    assert_eq!(addrs, ["fe80::60", "2001:db8::80", "2001:db8::81"]);
+    assert_eq!(cfg.sync_groups.len(), 1);
+    assert_eq!(cfg.sync_groups[0].instances, ["web4", "web6"]);
+    assert!(has_note(&c, NoteSeverity::Info, "version", 17));
+    assert_eq!(not_converted(&c), set(&[]));
+}
+
+#[test]
+fn vrrpv2_auth_pass_loads() {
+    let c = conv("vrrpv2-auth.conf");
+    let cfg = load(&c);
+    let legacy = cfg.instance("VI_LEGACY").unwrap();
+    assert_eq!(legacy.version, vipd_config::Version::V2);
+    assert_eq!(legacy.advert_interval, Duration::from_secs(2), "1.5 rounds");
+    assert!(has_note(&c, NoteSeverity::Warning, "advert_int", 12));
+    // vrrp_strict: keepalived ignores authentication, and so does the conversion
+    assert!(legacy.auth_pass.is_none());
+    assert!(!legacy.accept, "strict keeps Accept_Mode off");
+    // VIP order is kept even though only the first has a label
+    assert_eq!(legacy.vips.len(), 2);
+    assert_eq!(legacy.vips[0].addr.to_string(), "172.16.0.100");
+    assert_eq!(legacy.vips[0].label.as_deref(), Some("eth2:1"));
+    assert_eq!(legacy.vips[1].addr.to_string(), "172.16.0.101");
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "virtual_ipaddress", 18),
+        "brd"
+    );
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "virtual_ipaddress", 19),
+        "noprefixroute"
+    );
+    let ns = cfg.instance("VI_NOSTRICT").unwrap();
+    assert_eq!(
+        ns.auth_pass.as_ref().map(|a| a.as_str()),
+        Some("s3cret-t"),
+        "keepalived sends the first 8 bytes"
+    );
+    assert!(has_note(&c, NoteSeverity::Warning, "auth_pass", 30));
+    assert!(ns.accept);
+    assert_eq!(not_converted(&c), set(&[(15, "authentication")]));
+}
+
+#[test]
+fn sync_group_with_notify_scripts() {
+    let c = conv("sync-group-notify.conf");
+    let d = doc(&c);
+    let g = tables(&d, "sync_group");
+    assert_eq!(s(g[0], "name"), "G_GW");
+    assert_eq!(strs(&g[0]["instances"]), ["OUTSIDE", "INSIDE"]);
+    assert_eq!(
+        strs(&g[0]["notify_master"]),
+        ["/etc/keepalived/notify.sh", "GROUP", "master"]
+    );
+    assert_eq!(strs(&g[0]["notify_backup"])[2], "backup");
+    assert_eq!(strs(&g[0]["notify_fault"])[2], "fault");
+    assert_eq!(strs(&g[0]["notify"]), ["/etc/keepalived/notify-any.sh"]);
+    let out = instance(&d, "OUTSIDE");
+    assert_eq!(
+        strs(&out["notify_master"]),
+        ["/etc/keepalived/notify.sh", "OUTSIDE up", "master"]
+    );
+    assert_eq!(strs(&out["notify_stop"]).len(), 3);
+    let ins = instance(&d, "INSIDE");
+    assert_eq!(strs(&ins["notify"]), ["/usr/bin/logger", "-t", "vrrp"]);
+    assert_eq!(
+        strs(&ins["notify_fault"]),
+        ["/bin/sh", "-c", "/bin/echo fault > /run/vrrp.state"]
+    );
+    assert!(has_note(&c, NoteSeverity::Warning, "notify_fault", 45));
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (5, "notification_email"),
+            (20, "smtp_alert"),
+            (32, "notify_stop"),
+            (33, "smtp_alert"),
+        ])
+    );
+}
+
+#[test]
+fn lvs_blocks_are_listed_as_not_converted() {
+    let c = conv("lvs-director.conf");
+    let cfg = load(&c);
+    assert_eq!(cfg.instances.len(), 1);
+    assert_eq!(cfg.instance("VI_1").unwrap().priority, 150);
+    // one note per block; nothing inside virtual_server (real_server, HTTP_GET...) adds more
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (4, "lvs_id"),
+            (5, "lvs_sync_daemon"),
+            (8, "static_ipaddress"),
+            (12, "static_routes"),
+            (27, "virtual_server_group"),
+            (32, "virtual_server"),
+            (59, "virtual_server"),
+        ])
+    );
+    for n in c.notes.iter().filter(|n| n.keyword == "virtual_server") {
+        assert!(n.message.contains("docs/migration.md"), "{n}");
+    }
+    assert!(!c.toml.contains("real_server ="));
+}
+
+#[test]
+fn includes_are_followed_in_order() {
+    let c = conv("includes/keepalived.conf");
+    let cfg = load(&c);
+    let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["WEB", "DB"]);
+    assert!(c.toml.contains("# included: "));
+    assert!(c.toml.contains("10-web.conf"));
+    assert!(!c.toml.contains("README"));
+    let vmac = c
+        .notes
+        .iter()
+        .find(|n| n.keyword == "use_vmac")
+        .expect("use_vmac noted");
+    assert!(vmac.file.ends_with("conf.d/20-db.conf"));
+    assert_eq!(vmac.line, 9);
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "include", 8),
+        "no match"
+    );
+    assert_eq!(not_converted(&c), set(&[(9, "use_vmac")]));
+
+    // Converting the text alone does not read files: the includes are reported.
+    let text = std::fs::read_to_string(data("includes/keepalived.conf")).unwrap();
+    let t = convert(&text, Path::new("keepalived.conf")).unwrap();
+    assert_eq!(not_converted(&t), set(&[(7, "include"), (8, "include")]));
+}
+
+#[test]
+fn include_cycle_is_an_error() {
+    let e = convert_file(&data("cycle/a.conf")).unwrap_err();
+    assert!(e.message.contains("include cycle"), "{e}");
+    assert!(e.file.ends_with("cycle/b.conf"));
+    assert_eq!((e.line, e.column), (1, 1));
+}
+
+#[test]
+fn include_depth_is_bounded() {
+    let dir = std::env::temp_dir().join(format!("vipd-import-depth-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for n in 0..12 {
+        let body = format!("include f{}.conf\n", n + 1);
+        std::fs::write(dir.join(format!("f{n}.conf")), body).unwrap();
+    }
+    std::fs::write(dir.join("f12.conf"), "").unwrap();
+    let e = convert_file(&dir.join("f0.conf")).unwrap_err();
+    assert!(e.message.contains("deeper than 8"), "{e}");
+    // exactly 8 levels is fine
+    let ok = convert_file(&dir.join("f4.conf")).unwrap();
+    assert!(ok.toml.contains("f12.conf"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn comments_and_quoting() {
+    let c = conv("comments-quoting.conf");
+    let d = doc(&c);
+    assert_eq!(s(d["global"].as_table().unwrap(), "router_id"), "lb one");
+    let vi = instance(&d, "VI_Q");
+    assert_eq!((i(vi, "vrid"), i(vi, "priority")), (70, 90));
+    assert_eq!(strs(&vi["vips"]), ["10.7.0.1/24"]);
+    assert_eq!(strs(&vi["unicast_peers"]), ["10.7.0.3"]);
+    assert_eq!(s(vi, "source_address"), "10.7.0.2");
+    assert_eq!(
+        strs(&vi["notify_master"]),
+        [
+            "/usr/local/bin/say",
+            "hello world",
+            "single quoted",
+            "backslash"
+        ]
+    );
+    let ti = array(vi, "track_interfaces")[0].as_table().unwrap();
+    assert_eq!((s(ti, "name"), i(ti, "weight")), ("eth1", -10));
+    assert_eq!(not_converted(&c), set(&[]));
+}
+
+#[test]
+fn vrrpv3_subsecond_adverts_load() {
+    let c = conv("vrrpv3-fast.conf");
+    let cfg = load(&c);
+    assert_eq!(
+        cfg.instance("FAST").unwrap().advert_interval,
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        cfg.instance("ODD").unwrap().advert_interval,
+        Duration::from_millis(20)
+    );
+    assert!(has_note(&c, NoteSeverity::Warning, "advert_int", 18));
+    let v2 = cfg.instance("V2_ROUNDED").unwrap();
+    assert_eq!(v2.version, vipd_config::Version::V2);
+    assert_eq!(v2.advert_interval, Duration::from_secs(2));
+    assert_eq!(not_converted(&c), set(&[]));
+}
+
+#[test]
+fn every_tracking_flavour() {
+    let c = conv("tracking-full.conf");
+    let d = doc(&c);
+    let files = tables(&d, "track_file");
+    assert_eq!(
+        (
+            s(files[0], "name"),
+            s(files[0], "path"),
+            i(files[0], "weight")
+        ),
+        ("maint", "/etc/keepalived/maintenance", -100)
+    );
+    assert_eq!(s(files[1], "name"), "drain");
+    let procs = tables(&d, "track_process");
+    assert_eq!(
+        (
+            s(procs[0], "process"),
+            i(procs[0], "min"),
+            i(procs[0], "weight")
+        ),
+        ("haproxy", 2, -40)
+    );
+    let trk = instance(&d, "TRK");
+    assert_eq!(strs(&trk["vips"]), ["10.3.3.3/24"]);
+    let ex = tables(trk, "vip");
+    assert_eq!(
+        s(ex[0], "address"),
+        "10.3.5.0/24",
+        "excluded VIPs converted"
+    );
+    assert_eq!(array(trk, "track_interfaces").len(), 2);
+    assert_eq!(array(trk, "track_files").len(), 2);
+    assert_eq!(
+        array(trk, "track_processes")[0].as_str(),
+        Some("haproxy_proc")
+    );
+    assert_eq!(s(trk, "garp_master_delay"), "2s");
+    assert_eq!(i(trk, "garp_master_repeat"), 4);
+    assert!(has_note(
+        &c,
+        NoteSeverity::Warning,
+        "virtual_ipaddress_excluded",
+        45
+    ));
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "track_script", 63),
+        "reverse"
+    );
+    assert!(has_note(&c, NoteSeverity::Warning, "weight", 18), "reverse");
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (7, "vrrp_mcast_group4"),
+            (13, "init_file"),
+            (22, "process"),
+            (23, "param_match"),
+            (26, "delay"),
+            (32, "init_fail"),
+            (42, "virtual_ipaddress"),
+            (43, "virtual_ipaddress"),
+            (48, "virtual_routes"),
+            (65, "use_vmac"),
+            (66, "vmac_xmit_base"),
+            (69, "dont_track_primary"),
+        ])
+    );
+}
+
+#[test]
+fn manpage_example() {
+    let c = conv("manpage-example.conf");
+    let d = doc(&c);
+    let vi = instance(&d, "inside_network");
+    assert_eq!(s(vi, "source_address"), "192.168.1.2", "mcast_src_ip");
+    assert_eq!(vi["preempt"].as_bool(), Some(false));
+    assert!(
+        vi.get("preempt_delay").is_none(),
+        "keepalived ignores it with nopreempt"
+    );
+    assert!(vi.get("auth_pass").is_none(), "AH");
+    assert_eq!(strs(&vi["vips"]), ["192.168.200.17/24"]);
+    assert_eq!(s(tables(vi, "vip")[0], "label"), "eth0:2");
+    assert_eq!(strs(&vi["notify_master"]), ["/path/to_master.sh"]);
+    assert_eq!(
+        strs(&vi["notify_backup"]),
+        ["/path/to_backup.sh", "arg1", "arg2"]
+    );
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (3, "notification_email"),
+            (6, "notification_email_from"),
+            (7, "smtp_server"),
+            (8, "smtp_helo_name"),
+            (9, "smtp_connect_timeout"),
+            (11, "vrrp_mcast_group4"),
+            (12, "vrrp_mcast_group6"),
+            (15, "lvs_timeouts"),
+            (16, "enable_snmp_vrrp"),
+            (17, "vrrp_priority"),
+            (18, "vrrp_no_swap"),
+            (33, "dont_track_primary"),
+            (38, "lvs_sync_daemon_interface"),
+            (44, "auth_type"),
+            (51, "virtual_routes"),
+            (59, "debug"),
+            (62, "smtp_alert"),
+        ])
+    );
+}
+
+#[test]
+fn every_example_converts_and_parses_as_toml() {
+    let dir = data("");
+    let mut seen = 0;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "conf"))
+        .collect();
+    paths.sort();
+    for p in paths {
+        let c = convert_file(&p).unwrap_or_else(|e| panic!("{e}"));
+        check_header(&c);
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(c.toml.contains(&name), "header names the source");
+        seen += 1;
+    }
+    assert!(seen >= 10, "{seen}");
+}
+
+#[test]
+fn master_without_priority_becomes_owner_with_a_warning() {
+    let text = "vrrp_instance X {\n state MASTER\n interface eth0\n virtual_router_id 7\n nopreempt\n virtual_ipaddress { 10.0.0.7 }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    let cfg = load(&c);
+    let x = cfg.instance("X").unwrap();
+    assert_eq!(x.priority, 255);
+    assert!(x.preempt, "keepalived ignores nopreempt with state MASTER");
+    assert!(has_note(&c, NoteSeverity::Warning, "priority", 1));
+    assert!(has_note(&c, NoteSeverity::Warning, "nopreempt", 5));
+}
+
+#[test]
+fn syntax_errors_carry_positions() {
+    let e = convert("global_defs {\n router_id x\n", Path::new("k.conf")).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 13));
+    assert!(e.message.contains("unbalanced"), "{e}");
+    assert_eq!(e.to_string(), format!("k.conf:1:13: error: {}", e.message));
+    let e = convert("a }\n", Path::new("k.conf")).unwrap_err();
+    assert_eq!((e.line, e.column), (1, 3));
+    let e = convert("x {\n  y \"open\n}\n", Path::new("k.conf")).unwrap_err();
+    assert_eq!((e.line, e.column), (2, 5));
+    assert!(e.message.contains("unterminated"));
+    let e = convert_file(&data("does-not-exist.conf")).unwrap_err();
+    assert_eq!(e.line, 0);
+}
+
+#[test]
+fn unknown_keywords_everywhere_are_noted() {
+    let text = "bogus_top 1\nglobal_defs {\n bogus_global\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n bogus_inst { a }\n virtual_ipaddress { 10.0.0.1 bogus_opt }\n}\nvrrp_script S {\n script /bin/true\n bogus_script\n}\nvrrp_sync_group G {\n group { V }\n bogus_group\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    assert_eq!(
+        not_converted(&c),
+        set(&[
+            (1, "bogus_top"),
+            (3, "bogus_global"),
+            (8, "bogus_inst"),
+            (9, "virtual_ipaddress"),
+            (13, "bogus_script"),
+            (17, "bogus_group"),
+        ])
+    );
+}
+
+#[test]
+fn repeated_keywords_warn_and_the_last_wins() {
+    let text = "global_defs {\n router_id a\n router_id b\n}\nvrrp_instance V {\n interface eth0\n virtual_router_id 1\n priority 10\n priority 20\n virtual_ipaddress { 10.0.0.1 }\n virtual_ipaddress { 10.0.0.2 }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    let cfg = load(&c);
+    assert_eq!(cfg.global.router_id.as_deref(), Some("b"));
+    let v = cfg.instance("V").unwrap();
+    assert_eq!(v.priority, 20);
+    assert_eq!(v.vips.len(), 2, "virtual_ipaddress blocks add up");
+    assert!(has_note(&c, NoteSeverity::Warning, "router_id", 3));
+    assert!(has_note(&c, NoteSeverity::Warning, "priority", 9));
+    assert!(!has_note(
+        &c,
+        NoteSeverity::Warning,
+        "virtual_ipaddress",
+        11
+    ));
+}
+
+#[test]
+fn dynamic_interfaces_is_noted_as_built_in() {
+    let text = "global_defs {\n dynamic_interfaces\n}\nvrrp_instance X {\n interface vlan42\n virtual_router_id 7\n priority 100\n virtual_ipaddress { 10.0.0.7 }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    check_header(&c);
+    load(&c);
+    assert!(has_note(&c, NoteSeverity::Info, "dynamic_interfaces", 2));
+    assert_eq!(not_converted(&c), set(&[]));
+}

@@ -1,0 +1,460 @@
+//! The pure VRRP state machine (RFC 9568 / RFC 5798 VRRPv3, RFC 3768 VRRPv2).
+//!
+//! Sans-IO, in the style of `quinn-proto`: nothing here touches a socket or a
+//! clock. The I/O shell feeds events (`start`, `handle_advert`,
+//! `handle_timeout`, tracker changes) together with the current time `now`,
+//! then drains [`Action`]s with `poll_action` and sleeps until `poll_timeout`.
+//!
+//! * [`Instance`]: one virtual router (one VRID on one interface).
+//! * [`Router`]: everything one daemon runs, i.e. several instances plus
+//!   sync groups (keepalived's `vrrp_sync_group`), with the same poll API.
+//!
+//! Input adverts are already decoded and validated by the codec
+//! (checksum, TTL/hop limit 255, VRID match): see [`RxAdvert`].
+//!
+//! Conventions:
+//! * Intervals on the wire are carried in centiseconds (`max_advert_int_cs`)
+//!   for both versions; for VRRPv2 the value is `seconds * 100` and the shell
+//!   converts it to/from the 8-bit seconds field.
+//! * Priorities: 0 = "master is stopping", 1..=254 normal, 255 = address owner.
+
+pub mod advert;
+pub mod counters;
+mod instance;
+mod router;
+pub mod rx;
+
+pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Stats};
+pub use router::{Router, SyncGroupConfig, UnknownInstance};
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// VRRP protocol version of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Version {
+    /// RFC 3768: IPv4 only in the standard, interval in whole seconds.
+    V2,
+    /// RFC 9568 (obsoletes RFC 5798): IPv4 and IPv6, interval in centiseconds.
+    V3,
+}
+
+/// RFC state of an instance (`Fault` is keepalived's extra state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Not running: before `start`, and after `shutdown`.
+    Initialize,
+    /// Listening to the master, `Master_Down_Timer` running.
+    Backup,
+    /// Owns the virtual addresses and advertises.
+    Master,
+    /// A weight-0 tracker failed or the link is down: silent, ignores adverts.
+    Fault,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Initialize => "INIT",
+            State::Backup => "BACKUP",
+            State::Master => "MASTER",
+            State::Fault => "FAULT",
+        })
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA policy (keepalived's `garp_master_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GarpConfig {
+    /// `garp_master_delay`: a second burst this long after becoming master
+    /// (zero disables the second burst). keepalived default 5 s.
+    pub delay: Duration,
+    /// `garp_master_repeat`: frames per VIP per burst. Default 5.
+    pub repeat: u32,
+    /// `garp_master_refresh`: periodic burst while master (None = off).
+    pub refresh: Option<Duration>,
+    /// `garp_master_refresh_repeat`: frames per VIP per refresh burst. Default 1.
+    pub refresh_repeat: u32,
+}
+
+impl Default for GarpConfig {
+    fn default() -> Self {
+        GarpConfig {
+            delay: Duration::from_secs(5),
+            repeat: 5,
+            refresh: None,
+            refresh_repeat: 1,
+        }
+    }
+}
+
+/// Configuration of one virtual router instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceConfig {
+    /// Name for logs and notifications.
+    pub name: String,
+    /// Virtual router id, 1..=255.
+    pub vrid: u8,
+    pub version: Version,
+    /// Configured base priority, 1..=255 (255 = address owner).
+    pub priority: u8,
+    /// Our `Advertisement_Interval`. v2: whole seconds, 1..=255 s.
+    /// v3: multiple of 10 ms, 10 ms..=40.95 s.
+    pub advert_interval: Duration,
+    /// `Preempt_Mode`. Ignored (always on) for the address owner.
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: see [`Instance`] docs for the exact rule.
+    pub preempt_delay: Duration,
+    /// `Accept_Mode`: a non-owner master accepts traffic to the VIPs.
+    pub accept_mode: bool,
+    /// Our own primary address on the interface (the advert source),
+    /// used for the equal-priority tie-break between masters.
+    pub primary_addr: IpAddr,
+    pub garp: GarpConfig,
+}
+
+/// Longest VRRPv3 interval: 4095 centiseconds.
+pub const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
+/// Shortest VRRPv3 interval: 1 centisecond.
+pub const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
+/// Longest accepted `preempt_delay` (keepalived's limit is 1000 s).
+pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+
+/// Invalid configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("vrid must be 1..=255, got 0")]
+    VridZero,
+    #[error("priority must be 1..=255, got 0")]
+    PriorityZero,
+    #[error("advert_interval {interval:?} out of range for {version:?}")]
+    IntervalOutOfRange {
+        version: Version,
+        interval: Duration,
+    },
+    #[error("advert_interval {interval:?} is not a whole number of {unit}")]
+    IntervalGranularity {
+        interval: Duration,
+        unit: &'static str,
+    },
+    #[error("preempt_delay {0:?} exceeds 1000 s")]
+    PreemptDelayTooLong(Duration),
+    #[error("garp refresh interval must be non-zero")]
+    GarpRefreshZero,
+    #[error("primary address must not be unspecified")]
+    PrimaryAddrUnspecified,
+    #[error("instance {index} ({name}): {source}")]
+    Instance {
+        index: usize,
+        name: String,
+        #[source]
+        source: Box<ConfigError>,
+    },
+    #[error("sync group {group}: member index {member} out of range")]
+    GroupMemberOutOfRange { group: String, member: usize },
+    #[error("sync group {group}: instance {member} is already in sync group {other}")]
+    GroupMemberShared {
+        group: String,
+        member: usize,
+        other: String,
+    },
+    #[error("sync group {group} has no members")]
+    GroupEmpty { group: String },
+}
+
+impl InstanceConfig {
+    /// A config with keepalived-like defaults (preempt on, no delay, accept off).
+    pub fn new(
+        name: impl Into<String>,
+        vrid: u8,
+        version: Version,
+        priority: u8,
+        primary_addr: IpAddr,
+    ) -> Self {
+        InstanceConfig {
+            name: name.into(),
+            vrid,
+            version,
+            priority,
+            advert_interval: Duration::from_secs(1),
+            preempt: true,
+            preempt_delay: Duration::ZERO,
+            accept_mode: false,
+            primary_addr,
+            garp: GarpConfig::default(),
+        }
+    }
+
+    /// Range checks: vrid/priority non-zero, interval range and granularity
+    /// per version, preempt delay <= 1000 s, non-zero refresh.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.vrid == 0 {
+            return Err(ConfigError::VridZero);
+        }
+        if self.priority == 0 {
+            return Err(ConfigError::PriorityZero);
+        }
+        let i = self.advert_interval;
+        match self.version {
+            Version::V2 => {
+                if i < Duration::from_secs(1) || i > Duration::from_secs(255) {
+                    return Err(ConfigError::IntervalOutOfRange {
+                        version: self.version,
+                        interval: i,
+                    });
+                }
+                if i.subsec_nanos() != 0 {
+                    return Err(ConfigError::IntervalGranularity {
+                        interval: i,
+                        unit: "seconds",
+                    });
+                }
+            }
+            Version::V3 => {
+                if i < V3_MIN_INTERVAL || i > V3_MAX_INTERVAL {
+                    return Err(ConfigError::IntervalOutOfRange {
+                        version: self.version,
+                        interval: i,
+                    });
+                }
+                if !i.as_nanos().is_multiple_of(10_000_000) {
+                    return Err(ConfigError::IntervalGranularity {
+                        interval: i,
+                        unit: "centiseconds",
+                    });
+                }
+            }
+        }
+        if self.preempt_delay > MAX_PREEMPT_DELAY {
+            return Err(ConfigError::PreemptDelayTooLong(self.preempt_delay));
+        }
+        if self.garp.refresh == Some(Duration::ZERO) {
+            return Err(ConfigError::GarpRefreshZero);
+        }
+        if self.primary_addr.is_unspecified() {
+            return Err(ConfigError::PrimaryAddrUnspecified);
+        }
+        Ok(())
+    }
+
+    /// Our advertisement interval in centiseconds, clamped to the version's
+    /// range (v2 values are `seconds * 100`).
+    pub fn advert_interval_cs(&self) -> u16 {
+        interval_cs(self.version, self.advert_interval)
+    }
+
+    /// True for the address owner (priority 255).
+    pub fn is_owner(&self) -> bool {
+        self.priority == 255
+    }
+}
+
+/// A decoded, checksum-verified advertisement for this instance's VRID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxAdvert {
+    /// IP source address (the sender's primary address).
+    pub src: IpAddr,
+    pub version: Version,
+    pub priority: u8,
+    /// Max Adver Int in centiseconds (v2: the seconds field * 100).
+    pub max_advert_int_cs: u16,
+}
+
+/// Why an advert was not processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DropReason {
+    /// Instance is in `Initialize` (not started or shut down).
+    #[error("instance not running")]
+    NotRunning,
+    /// Instance is in `Fault`.
+    #[error("instance in fault")]
+    Faulted,
+    /// Advert version differs from the configured one.
+    #[error("version mismatch")]
+    VersionMismatch,
+    /// Source address family differs from our primary address's.
+    #[error("address family mismatch")]
+    AddressFamilyMismatch,
+    /// Source is our own primary address (looped back).
+    #[error("own advert")]
+    OwnAdvert,
+    /// VRRPv2 (RFC 3768 §7.1): the advert interval differs from ours.
+    #[error("advert interval {theirs_cs} cs differs from ours {ours_cs} cs")]
+    IntervalMismatch { ours_cs: u16, theirs_cs: u16 },
+    /// VRRPv3 advert with Max Adver Int 0.
+    #[error("zero advert interval")]
+    ZeroInterval,
+    /// [`Router::handle_advert`] with an out-of-range index.
+    #[error("no instance {0}")]
+    UnknownInstance(usize),
+}
+
+/// Cause label of a fault, carried in the notification.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FaultCause {
+    /// The interface (named) is down or lost its address.
+    LinkDown(String),
+    /// A weight-0 tracker (named) failed.
+    Tracker(String),
+    /// Anything else (free text).
+    Other(String),
+}
+
+impl fmt::Display for FaultCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultCause::LinkDown(s) => write!(f, "link-down:{s}"),
+            FaultCause::Tracker(s) => write!(f, "tracker:{s}"),
+            FaultCause::Other(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+/// Why a transition happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// `start`: Initialize -> Backup.
+    Startup,
+    /// `start` (or fault cleared / maintenance left) with priority 255:
+    /// straight to Master.
+    AddressOwner,
+    /// Backup -> Master: `Master_Down_Timer` expired (no advert heard).
+    MasterDown,
+    /// Backup -> Master: the timer, shortened to `Skew_Time` by a priority-0
+    /// advert (the master stopped cleanly), expired.
+    PriorityZeroReceived,
+    /// Backup -> Master: we preempted a lower-priority master (its adverts
+    /// were ignored until our timer expired).
+    Preempt,
+    /// Master -> Backup: an advert with higher priority (or equal priority and
+    /// higher primary address) arrived.
+    HigherPriorityAdvert,
+    /// Any -> Initialize: `shutdown`.
+    Shutdown,
+    /// Any -> Fault: our own fault, with its cause.
+    FaultRaised(FaultCause),
+    /// Fault -> Backup (or Master for the owner): fault cleared.
+    FaultCleared,
+    /// Forced by a sync group: `member` (instance index in the
+    /// [`Router`]) of `group` made the transition first.
+    SyncGroup { group: String, member: usize },
+    /// Master -> Backup on entering maintenance, or owner -> Master on
+    /// leaving it.
+    Maintenance,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Startup => f.write_str("startup"),
+            Reason::AddressOwner => f.write_str("address-owner"),
+            Reason::MasterDown => f.write_str("master-down"),
+            Reason::PriorityZeroReceived => f.write_str("priority-zero-received"),
+            Reason::Preempt => f.write_str("preempt"),
+            Reason::HigherPriorityAdvert => f.write_str("higher-priority-advert"),
+            Reason::Shutdown => f.write_str("shutdown"),
+            Reason::FaultRaised(c) => write!(f, "fault({c})"),
+            Reason::FaultCleared => f.write_str("fault-cleared"),
+            Reason::SyncGroup { group, member } => write!(f, "sync-group({group}, {member})"),
+            Reason::Maintenance => f.write_str("maintenance"),
+        }
+    }
+}
+
+/// A state change, reported through [`Action::Notify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transition {
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+    pub at: Instant,
+}
+
+/// Something the shell must do, drained with `poll_action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Build and send an advertisement with these fields (the VIP list and
+    /// VRID come from config). `priority: 0` means "I am stopping".
+    SendAdvert {
+        priority: u8,
+        max_advert_int_cs: u16,
+    },
+    /// Add the virtual addresses (and the VMAC if any).
+    ClaimVips,
+    /// Remove the virtual addresses.
+    ReleaseVips,
+    /// Send `repeat` gratuitous ARPs / unsolicited NAs per VIP.
+    SendGratuitous { repeat: u32 },
+    /// A state transition, for logs, notify scripts and metrics.
+    Notify(Transition),
+    /// The effective priority changed (for observers).
+    PriorityChanged { base: u8, effective: u8 },
+}
+
+/// Convert an interval to the centisecond wire value, clamped to the
+/// version's valid range.
+pub fn interval_cs(version: Version, d: Duration) -> u16 {
+    let cs = d.as_millis() / 10;
+    match version {
+        Version::V2 => {
+            let secs = d.as_secs().clamp(1, 255);
+            // 1..=255 s -> 100..=25500 cs fits in u16.
+            u16::try_from(secs * 100).unwrap_or(25_500)
+        }
+        Version::V3 => u16::try_from(cs.clamp(1, 4095)).unwrap_or(4095),
+    }
+}
+
+/// `Skew_Time` for a priority and master interval.
+///
+/// v3 (RFC 9568 §6.1): `((256 - priority) * Master_Adver_Interval) / 256`,
+/// computed exactly (nanosecond truncation).
+/// v2 (RFC 3768 §6.1): `(256 - priority) / 256` seconds.
+pub fn skew_time(version: Version, priority: u8, master_adver_interval: Duration) -> Duration {
+    let p = 256 - u128::from(priority);
+    let base = match version {
+        Version::V2 => Duration::from_secs(1),
+        Version::V3 => master_adver_interval,
+    };
+    nanos(base.as_nanos() * p / 256)
+}
+
+/// `Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time`.
+pub fn master_down_interval(
+    version: Version,
+    priority: u8,
+    master_adver_interval: Duration,
+) -> Duration {
+    nanos(master_adver_interval.as_nanos() * 3).saturating_add(skew_time(
+        version,
+        priority,
+        master_adver_interval,
+    ))
+}
+
+fn nanos(n: u128) -> Duration {
+    let secs = u64::try_from(n / 1_000_000_000).unwrap_or(u64::MAX);
+    // < 1e9 always fits.
+    let sub = u32::try_from(n % 1_000_000_000).unwrap_or(0);
+    Duration::new(secs, sub)
+}
+
+/// Effective priority: the owner stays 255, others
+/// `clamp(base + delta, 1, 254)`.
+pub fn effective_priority(base: u8, delta: i32) -> u8 {
+    if base == 255 {
+        return 255;
+    }
+    let v = i64::from(base) + i64::from(delta);
+    u8::try_from(v.clamp(1, 254)).unwrap_or(1)
+}
+
+/// `a > b` for the equal-priority tie-break; false across address families.
+pub fn addr_greater(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a > b,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a > b,
+        _ => false,
+    }
+}

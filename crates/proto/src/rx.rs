@@ -1,0 +1,311 @@
+//! The receive policy, as pure code: from the bytes a raw socket returned to either an advert
+//! for one instance or a counted drop reason (RFC 9568 §7.1 checks, in the RFC's order where
+//! it gives one).
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use crate::{RxAdvert, Version};
+use vipd_wire::{self as wire, Auth, VrrpRepr, VrrpVersion};
+
+use crate::counters::Drop;
+
+/// What a raw socket handed us.
+#[derive(Debug, Clone, Copy)]
+pub enum Received<'a> {
+    /// A raw IPv4 socket returns the whole datagram, IPv4 header included.
+    V4(&'a [u8]),
+    /// A raw IPv6 socket returns the VRRP message; the rest comes from ancillary data.
+    V6 {
+        /// The VRRP message.
+        payload: &'a [u8],
+        /// Source address.
+        src: Ipv6Addr,
+        /// Destination address (IPV6_PKTINFO).
+        dst: Ipv6Addr,
+        /// Hop limit (IPV6_HOPLIMIT).
+        hop_limit: u8,
+    },
+}
+
+/// What the receive path needs to know of an instance.
+#[derive(Debug, Clone, Copy)]
+pub struct RxView<'a> {
+    /// Configured version.
+    pub version: Version,
+    /// VRRPv2 password (`None`: no authentication).
+    pub auth: Option<[u8; 8]>,
+    /// Unicast peers (empty: multicast mode, any source on the link is accepted).
+    pub peers: &'a [IpAddr],
+    /// Our own source address (our own adverts are ignored, not counted).
+    pub own: IpAddr,
+    /// Our VIPs (a different list in the advert is counted, not dropped).
+    pub vips: &'a [IpAddr],
+}
+
+/// An advert accepted by the receive policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    /// Index of the instance it is for.
+    pub instance: usize,
+    /// What the state machine gets.
+    pub advert: RxAdvert,
+    /// Whether its address list equals ours.
+    pub addresses_match: bool,
+}
+
+/// Outcome of [`classify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Hand it to the state machine.
+    Accept(Accepted),
+    /// Drop and count it (on the instance when known, else on the interface).
+    Drop {
+        /// The instance the VRID maps to, when the packet got that far.
+        instance: Option<usize>,
+        /// Why.
+        reason: Drop,
+    },
+    /// Our own advert looped back: ignore silently.
+    Own,
+}
+
+fn drop(instance: Option<usize>, reason: Drop) -> Outcome {
+    Outcome::Drop { instance, reason }
+}
+
+/// Applies the receive checks. `lookup` maps a VRID to the instance configured for it on
+/// this socket's interface and family.
+pub fn classify<'a>(
+    pkt: Received<'_>,
+    lookup: impl Fn(u8) -> Option<(usize, RxView<'a>)>,
+) -> Outcome {
+    let (src, ttl, repr): (IpAddr, u8, VrrpRepr<'_>) = match pkt {
+        Received::V4(bytes) => match wire::decode_ipv4_datagram(bytes) {
+            Ok(r) => (IpAddr::V4(r.ip.src), r.ip.ttl, r.vrrp),
+            Err(e) => return drop(None, Drop::from_wire(e)),
+        },
+        Received::V6 {
+            payload,
+            src,
+            dst,
+            hop_limit,
+        } => match wire::decode_ipv6_payload(payload, src, dst, hop_limit) {
+            Ok(r) => (IpAddr::V6(r.src), r.hop_limit, r.vrrp),
+            Err(e) => return drop(None, Drop::from_wire(e)),
+        },
+    };
+    let Some((idx, view)) = lookup(repr.vrid) else {
+        return drop(None, Drop::UnknownVrid);
+    };
+    let at = Some(idx);
+    // TTL / hop limit 255 proves a multicast advert came from the link (RFC 9568 §7.1).
+    // Unicast peers may sit behind a router, and keepalived neither checks it for them nor
+    // sends IPv6 unicast adverts with hop limit 255: there the configured peer list (below)
+    // is the check, as with keepalived's `check_unicast_src`.
+    if view.peers.is_empty() && ttl != 255 {
+        return drop(at, Drop::TtlNot255);
+    }
+    if src == view.own {
+        return Outcome::Own;
+    }
+    if !view.peers.is_empty() && !view.peers.contains(&src) {
+        return drop(at, Drop::UnknownPeer);
+    }
+    let version = match repr.version {
+        VrrpVersion::V2 { auth, .. } => {
+            if view.version != Version::V2 {
+                return drop(at, Drop::VersionMismatch);
+            }
+            let ok = match (view.auth, auth) {
+                (None, Auth::None) => true,
+                (Some(ours), Auth::SimpleText(theirs)) => ours == theirs,
+                (_, Auth::IpAh) => return drop(at, Drop::AuthAh),
+                _ => false,
+            };
+            if !ok {
+                return drop(at, Drop::AuthMismatch);
+            }
+            Version::V2
+        }
+        VrrpVersion::V3 { .. } => {
+            if view.version != Version::V3 {
+                return drop(at, Drop::VersionMismatch);
+            }
+            Version::V3
+        }
+    };
+    let interval_cs = repr.version.interval_cs();
+    let addresses_match =
+        repr.addrs.len() == view.vips.len() && view.vips.iter().all(|v| repr.addrs.contains(*v));
+    Outcome::Accept(Accepted {
+        instance: idx,
+        advert: RxAdvert {
+            src,
+            version,
+            priority: repr.priority,
+            max_advert_int_cs: interval_cs,
+        },
+        addresses_match,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use vipd_wire::{Addrs, ChecksumMode, Ipv4Repr};
+
+    const SRC: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 12);
+    const OWN: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 11);
+    const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
+
+    fn datagram(ttl: u8, vrid: u8, version: VrrpVersion, src: Ipv4Addr) -> Vec<u8> {
+        let vips = [VIP];
+        let repr = VrrpRepr {
+            vrid,
+            priority: 100,
+            version,
+            addrs: Addrs::v4(&vips),
+        };
+        let ip = Ipv4Repr {
+            src,
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            protocol: 112,
+            ttl,
+            tos: 0xc0,
+            ident: 0,
+            dont_frag: false,
+            payload_len: 0,
+        };
+        let mut buf = vec![0u8; wire::ipv4_datagram_len(&repr)];
+        wire::encode_ipv4_datagram(&mut buf, &ip, &repr, ChecksumMode::WithPseudoHeader).unwrap();
+        buf
+    }
+
+    fn view<'a>(peers: &'a [IpAddr], vips: &'a [IpAddr], version: Version) -> RxView<'a> {
+        RxView {
+            version,
+            auth: None,
+            peers,
+            own: IpAddr::V4(OWN),
+            vips,
+        }
+    }
+
+    const V3: VrrpVersion = VrrpVersion::V3 { max_adver_int: 100 };
+
+    #[test]
+    fn accepts_a_good_advert() {
+        let vips = [IpAddr::V4(VIP)];
+        let pkt = datagram(255, 7, V3, SRC);
+        let out = classify(Received::V4(&pkt), |v| {
+            (v == 7).then(|| (3, view(&[], &vips, Version::V3)))
+        });
+        let Outcome::Accept(a) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(a.instance, 3);
+        assert_eq!(a.advert.priority, 100);
+        assert_eq!(a.advert.max_advert_int_cs, 100);
+        assert!(a.addresses_match);
+    }
+
+    #[test]
+    fn drops_each_reason() {
+        let vips = [IpAddr::V4(VIP)];
+        let other = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 200))];
+        let peers = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 13))];
+        let v3 = |v: u8| (v == 7).then(|| (0, view(&[], &vips, Version::V3)));
+        let cases: Vec<(Vec<u8>, Outcome)> = vec![
+            (datagram(254, 7, V3, SRC), drop(Some(0), Drop::TtlNot255)),
+            (datagram(255, 8, V3, SRC), drop(None, Drop::UnknownVrid)),
+            (
+                datagram(
+                    255,
+                    7,
+                    VrrpVersion::V2 {
+                        adver_int: 1,
+                        auth: Auth::None,
+                    },
+                    SRC,
+                ),
+                drop(Some(0), Drop::VersionMismatch),
+            ),
+            (datagram(255, 7, V3, OWN), Outcome::Own),
+        ];
+        for (pkt, want) in cases {
+            assert_eq!(classify(Received::V4(&pkt), v3), want);
+        }
+        // Truncated and corrupted.
+        let good = datagram(255, 7, V3, SRC);
+        assert_eq!(
+            classify(Received::V4(&good[..good.len() - 1]), v3),
+            drop(None, Drop::Truncated)
+        );
+        let mut bad = good.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(
+            classify(Received::V4(&bad), v3),
+            drop(None, Drop::BadChecksum)
+        );
+        // Unicast: a stranger.
+        let uni = |v: u8| (v == 7).then(|| (0, view(&peers, &vips, Version::V3)));
+        assert_eq!(
+            classify(Received::V4(&good), uni),
+            drop(Some(0), Drop::UnknownPeer)
+        );
+        // Unicast: a configured peer's advert counts whatever its TTL (a routed peer, or
+        // keepalived's IPv6 unicast with hop limit 64); a stranger's still does not.
+        let peer = Ipv4Addr::new(10, 99, 0, 13);
+        let Outcome::Accept(a) = classify(Received::V4(&datagram(64, 7, V3, peer)), uni) else {
+            panic!("a unicast peer's advert with TTL 64 is accepted")
+        };
+        assert_eq!(a.advert.src, IpAddr::V4(peer));
+        assert_eq!(
+            classify(Received::V4(&datagram(64, 7, V3, SRC)), uni),
+            drop(Some(0), Drop::UnknownPeer)
+        );
+        // Address list differs: accepted, flagged.
+        let diff = |v: u8| (v == 7).then(|| (0, view(&[], &other, Version::V3)));
+        let Outcome::Accept(a) = classify(Received::V4(&good), diff) else {
+            panic!()
+        };
+        assert!(!a.addresses_match);
+    }
+
+    #[test]
+    fn v2_auth() {
+        let vips = [IpAddr::V4(VIP)];
+        let pass = *b"secret\0\0";
+        let with = |auth: Auth| datagram(255, 7, VrrpVersion::V2 { adver_int: 1, auth }, SRC);
+        let ours = |v: u8| {
+            (v == 7).then(|| {
+                (
+                    0,
+                    RxView {
+                        auth: Some(pass),
+                        ..view(&[], &vips, Version::V2)
+                    },
+                )
+            })
+        };
+        let Outcome::Accept(a) = classify(Received::V4(&with(Auth::SimpleText(pass))), ours) else {
+            panic!()
+        };
+        assert_eq!(a.advert.max_advert_int_cs, 100);
+        assert_eq!(a.advert.version, Version::V2);
+        assert_eq!(
+            classify(Received::V4(&with(Auth::SimpleText(*b"wrong\0\0\0"))), ours),
+            drop(Some(0), Drop::AuthMismatch)
+        );
+        assert_eq!(
+            classify(Received::V4(&with(Auth::None)), ours),
+            drop(Some(0), Drop::AuthMismatch)
+        );
+        assert_eq!(
+            classify(Received::V4(&with(Auth::IpAh)), ours),
+            drop(Some(0), Drop::AuthAh)
+        );
+    }
+}

@@ -1,0 +1,874 @@
+//! Deterministic scenario tests for one or two `Instance`s driven by hand.
+#![allow(clippy::expect_used)] // tests: a failed expectation is a test failure
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use vipd_proto::{
+    Action, DropReason, FaultCause, Instance, InstanceConfig, Reason, RxAdvert, State, Version,
+    master_down_interval, skew_time,
+};
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn cfg(prio: u8, last: u8) -> InstanceConfig {
+    let mut c = InstanceConfig::new(format!("vi{last}"), 51, Version::V3, prio, ip(last));
+    c.advert_interval = Duration::from_secs(1);
+    c
+}
+
+fn drain(i: &mut Instance) -> Vec<Action> {
+    std::iter::from_fn(|| i.poll_action()).collect()
+}
+
+fn adv(src: u8, prio: u8, cs: u16) -> RxAdvert {
+    RxAdvert {
+        src: ip(src),
+        version: Version::V3,
+        priority: prio,
+        max_advert_int_cs: cs,
+    }
+}
+
+fn transitions(a: &[Action]) -> Vec<(State, State, Reason)> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::Notify(t) => Some((t.from, t.to, t.reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn started(prio: u8, last: u8, t0: Instant) -> Instance {
+    let mut i = Instance::new(cfg(prio, last));
+    i.start(t0);
+    drain(&mut i);
+    i
+}
+
+/// Start as backup and let the down timer make it master.
+fn master_at(prio: u8, last: u8, t0: Instant) -> (Instance, Instant) {
+    let mut i = started(prio, last, t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    assert_eq!(i.state(), State::Master);
+    (i, t)
+}
+
+#[test]
+fn skew_and_master_down_interval_v3_exact() {
+    let s = skew_time(Version::V3, 100, Duration::from_secs(1));
+    assert_eq!(s, Duration::from_micros(609_375)); // 156/256 s
+    assert_eq!(
+        master_down_interval(Version::V3, 100, Duration::from_secs(1)),
+        Duration::from_micros(3_609_375)
+    );
+    // Sub-centisecond precision: 56 * 10 ms / 256 = 2.1875 ms.
+    assert_eq!(
+        skew_time(Version::V3, 200, ms(10)),
+        Duration::from_nanos(2_187_500)
+    );
+    assert_eq!(
+        skew_time(Version::V3, 255, ms(100)),
+        Duration::from_nanos(390_625)
+    );
+}
+
+#[test]
+fn skew_v2_is_in_seconds_regardless_of_interval() {
+    assert_eq!(
+        skew_time(Version::V2, 100, Duration::from_secs(3)),
+        Duration::from_micros(609_375)
+    );
+    assert_eq!(
+        master_down_interval(Version::V2, 100, Duration::from_secs(3)),
+        Duration::from_micros(9_609_375)
+    );
+}
+
+#[test]
+fn validate_ranges() {
+    let mut c = cfg(100, 1);
+    assert!(c.validate().is_ok());
+    c.advert_interval = ms(5);
+    assert!(c.validate().is_err());
+    c.advert_interval = ms(15);
+    assert!(c.validate().is_err());
+    c.advert_interval = ms(40_950);
+    assert!(c.validate().is_ok());
+    c.advert_interval = ms(40_960);
+    assert!(c.validate().is_err());
+    c.version = Version::V2;
+    c.advert_interval = ms(1500);
+    assert!(c.validate().is_err());
+    c.advert_interval = Duration::from_secs(255);
+    assert!(c.validate().is_ok());
+    c.advert_interval = Duration::from_secs(256);
+    assert!(c.validate().is_err());
+    let mut c = cfg(0, 1);
+    assert!(c.validate().is_err());
+    c.priority = 1;
+    c.vrid = 0;
+    assert!(c.validate().is_err());
+}
+
+#[test]
+fn non_owner_starts_backup_with_down_timer() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100, 1));
+    assert_eq!(i.state(), State::Initialize);
+    assert_eq!(i.poll_timeout(), None);
+    i.start(t0);
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(
+        transitions(&drain(&mut i)),
+        vec![(State::Initialize, State::Backup, Reason::Startup)]
+    );
+    assert_eq!(
+        i.poll_timeout(),
+        Some(t0 + Duration::from_micros(3_609_375))
+    );
+    assert_eq!(i.master(), None);
+}
+
+#[test]
+fn owner_starts_master_and_is_never_demoted_by_trackers() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(255, 1));
+    i.start(t0);
+    assert_eq!(i.state(), State::Master);
+    let a = drain(&mut i);
+    assert_eq!(
+        a[..3],
+        [
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
+            Action::SendAdvert {
+                priority: 255,
+                max_advert_int_cs: 100
+            },
+        ]
+    );
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Initialize, State::Master, Reason::AddressOwner)]
+    );
+    i.set_priority_adjust(t0, -200);
+    assert_eq!(i.effective_priority(), 255);
+    assert!(drain(&mut i).is_empty());
+    // Lower adverts are answered, never obeyed.
+    i.handle_advert(t0 + ms(10), &adv(2, 254, 100)).expect("ok");
+    assert_eq!(i.state(), State::Master);
+    assert!(i.accepts_vip_traffic());
+}
+
+#[test]
+fn backup_becomes_master_on_timeout_with_garp_bursts() {
+    let t0 = Instant::now();
+    let mut c = cfg(100, 1);
+    c.garp.refresh = Some(Duration::from_secs(60));
+    c.garp.refresh_repeat = 2;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    drain(&mut i);
+    let down = i.poll_timeout().expect("timer");
+    i.handle_timeout(down - ms(1));
+    assert_eq!(i.state(), State::Backup);
+    i.handle_timeout(down);
+    assert_eq!(i.state(), State::Master);
+    let a = drain(&mut i);
+    assert_eq!(
+        a,
+        vec![
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
+            Action::SendAdvert {
+                priority: 100,
+                max_advert_int_cs: 100
+            },
+            Action::Notify(vipd_proto::Transition {
+                from: State::Backup,
+                to: State::Master,
+                reason: Reason::MasterDown,
+                at: down,
+            }),
+        ]
+    );
+    // Adver_Timer = Advertisement_Interval.
+    assert_eq!(i.poll_timeout(), Some(down + Duration::from_secs(1)));
+    let mut garps = Vec::new();
+    let mut adverts = 0;
+    let mut t = down;
+    while t < down + Duration::from_secs(130) {
+        t = i.poll_timeout().expect("master has timers");
+        i.handle_timeout(t);
+        for a in drain(&mut i) {
+            match a {
+                Action::SendAdvert { .. } => adverts += 1,
+                Action::SendGratuitous { repeat } => garps.push((t - down, repeat)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert!(adverts >= 129);
+    assert_eq!(
+        garps,
+        vec![
+            (Duration::from_secs(5), 5),
+            (Duration::from_secs(60), 2),
+            (Duration::from_secs(120), 2)
+        ]
+    );
+}
+
+#[test]
+fn v3_backup_adopts_master_interval() {
+    let t0 = Instant::now();
+    let mut i = started(100, 1, t0);
+    let t1 = t0 + ms(200);
+    i.handle_advert(t1, &adv(2, 200, 50)).expect("accepted");
+    assert_eq!(i.master_advert_interval(), ms(500));
+    assert_eq!(i.master(), Some((ip(2), 200)));
+    // 3 * 500 ms + 156 * 500 ms / 256.
+    let mdi = ms(1500) + Duration::from_nanos(304_687_500);
+    assert_eq!(i.master_down_interval(), mdi);
+    assert_eq!(i.poll_timeout(), Some(t1 + mdi));
+}
+
+#[test]
+fn drops_are_reported() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100, 1));
+    assert_eq!(
+        i.handle_advert(t0, &adv(2, 200, 100)),
+        Err(DropReason::NotRunning)
+    );
+    i.start(t0);
+    let mut a = adv(2, 200, 100);
+    a.version = Version::V2;
+    assert_eq!(i.handle_advert(t0, &a), Err(DropReason::VersionMismatch));
+    assert_eq!(
+        i.handle_advert(t0, &adv(1, 200, 100)),
+        Err(DropReason::OwnAdvert)
+    );
+    assert_eq!(
+        i.handle_advert(t0, &adv(2, 200, 0)),
+        Err(DropReason::ZeroInterval)
+    );
+    let v6 = RxAdvert {
+        src: IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ..adv(2, 200, 100)
+    };
+    assert_eq!(
+        i.handle_advert(t0, &v6),
+        Err(DropReason::AddressFamilyMismatch)
+    );
+    assert_eq!(i.stats().adverts_dropped, 5);
+    // Dropped adverts did not touch the timer.
+    assert_eq!(i.poll_timeout(), Some(t0 + i.master_down_interval()));
+}
+
+#[test]
+fn v2_interval_mismatch_is_dropped() {
+    let t0 = Instant::now();
+    let mut c = cfg(100, 1);
+    c.version = Version::V2;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let mut a = adv(2, 200, 200);
+    a.version = Version::V2;
+    assert_eq!(
+        i.handle_advert(t0, &a),
+        Err(DropReason::IntervalMismatch {
+            ours_cs: 100,
+            theirs_cs: 200
+        })
+    );
+    a.max_advert_int_cs = 100;
+    assert_eq!(i.handle_advert(t0, &a), Ok(()));
+    assert_eq!(i.master(), Some((ip(2), 200)));
+    assert_eq!(i.master_advert_interval(), Duration::from_secs(1));
+}
+
+#[test]
+fn backup_priority_zero_sets_timer_to_skew() {
+    let t0 = Instant::now();
+    let mut i = started(100, 1, t0);
+    i.handle_advert(t0, &adv(2, 200, 100)).expect("ok");
+    let t1 = t0 + ms(500);
+    i.handle_advert(t1, &adv(2, 0, 100)).expect("ok");
+    assert_eq!(i.poll_timeout(), Some(t1 + Duration::from_micros(609_375)));
+    assert_eq!(i.master(), None);
+    i.handle_timeout(t1 + Duration::from_micros(609_375));
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(
+        transitions(&drain(&mut i)),
+        vec![(State::Backup, State::Master, Reason::PriorityZeroReceived)]
+    );
+}
+
+#[test]
+fn backup_with_preempt_ignores_lower_adverts() {
+    let t0 = Instant::now();
+    let mut i = started(150, 1, t0);
+    let deadline = i.poll_timeout().expect("timer");
+    i.handle_advert(t0 + ms(100), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(i.poll_timeout(), Some(deadline));
+    assert_eq!(i.stats().adverts_preempted, 1);
+    i.handle_timeout(deadline);
+    assert_eq!(
+        transitions(&drain(&mut i)),
+        vec![(State::Backup, State::Master, Reason::Preempt)]
+    );
+}
+
+#[test]
+fn backup_without_preempt_accepts_lower_adverts() {
+    let t0 = Instant::now();
+    let mut c = cfg(150, 1);
+    c.preempt = false;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    i.handle_advert(t0 + ms(100), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(
+        i.poll_timeout(),
+        Some(t0 + ms(100) + i.master_down_interval())
+    );
+    assert_eq!(i.master(), Some((ip(2), 100)));
+}
+
+#[test]
+fn backup_accepts_equal_priority_regardless_of_address() {
+    let t0 = Instant::now();
+    let mut i = started(100, 9, t0);
+    i.handle_advert(t0 + ms(100), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(
+        i.poll_timeout(),
+        Some(t0 + ms(100) + i.master_down_interval())
+    );
+}
+
+#[test]
+fn preempt_delay_after_startup() {
+    let t0 = Instant::now();
+    let mut c = cfg(150, 1);
+    c.preempt_delay = Duration::from_secs(5);
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let mdi = i.master_down_interval();
+    // Within 5 s of startup, lower adverts are treated as valid.
+    for s in 1..5 {
+        let t = t0 + Duration::from_secs(s);
+        i.handle_advert(t, &adv(2, 100, 100)).expect("ok");
+        assert_eq!(i.poll_timeout(), Some(t + mdi));
+    }
+    // From 5 s on, ignored: the timer set at 4 s fires.
+    i.handle_advert(t0 + Duration::from_secs(5), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(i.poll_timeout(), Some(t0 + Duration::from_secs(4) + mdi));
+    i.handle_timeout(t0 + Duration::from_secs(4) + mdi);
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn preempt_delay_restarts_when_master_drops_below_us() {
+    let t0 = Instant::now();
+    let mut c = cfg(150, 1);
+    c.preempt_delay = Duration::from_secs(3);
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let mdi = i.master_down_interval();
+    // A higher master for 10 s.
+    for s in 0..10 {
+        i.handle_advert(t0 + Duration::from_secs(s), &adv(2, 200, 100))
+            .expect("ok");
+    }
+    // Its priority drops to 100 at 10 s: accepted until 13 s.
+    for s in 10..13 {
+        let t = t0 + Duration::from_secs(s);
+        i.handle_advert(t, &adv(2, 100, 100)).expect("ok");
+        assert_eq!(i.poll_timeout(), Some(t + mdi), "at {s}");
+    }
+    i.handle_advert(t0 + Duration::from_secs(13), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(i.poll_timeout(), Some(t0 + Duration::from_secs(12) + mdi));
+}
+
+#[test]
+fn master_answers_priority_zero_at_once() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    let t = tm + ms(300);
+    i.handle_advert(t, &adv(2, 0, 100)).expect("ok");
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert {
+            priority: 100,
+            max_advert_int_cs: 100
+        }]
+    );
+    assert_eq!(i.poll_timeout(), Some(t + Duration::from_secs(1)));
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn master_steps_down_on_higher_priority() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    let t = tm + ms(300);
+    i.handle_advert(t, &adv(2, 101, 20)).expect("ok");
+    assert_eq!(i.state(), State::Backup);
+    let a = drain(&mut i);
+    assert_eq!(a[0], Action::ReleaseVips);
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
+    );
+    assert_eq!(i.master_advert_interval(), ms(200));
+    assert_eq!(i.poll_timeout(), Some(t + i.master_down_interval()));
+    assert_eq!(i.master(), Some((ip(2), 101)));
+}
+
+#[test]
+fn master_equal_priority_tie_break_on_address() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 5, t0);
+    // Lower address, same priority: answer, stay.
+    i.handle_advert(tm + ms(1), &adv(4, 100, 100)).expect("ok");
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert {
+            priority: 100,
+            max_advert_int_cs: 100
+        }]
+    );
+    // Higher address, same priority: step down.
+    i.handle_advert(tm + ms(2), &adv(6, 100, 100)).expect("ok");
+    assert_eq!(i.state(), State::Backup);
+}
+
+#[test]
+fn master_answers_lower_advert_and_resets_timer() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    let t = tm + ms(700);
+    i.handle_advert(t, &adv(2, 50, 100)).expect("ok");
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::SendAdvert {
+            priority: 100,
+            max_advert_int_cs: 100
+        }]
+    );
+    assert_eq!(i.poll_timeout(), Some(t + Duration::from_secs(1)));
+}
+
+#[test]
+fn accept_mode_controls_vip_traffic() {
+    let t0 = Instant::now();
+    let (i, _) = master_at(100, 1, t0);
+    assert!(!i.accepts_vip_traffic());
+    let mut c = cfg(100, 1);
+    c.accept_mode = true;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    assert!(!i.accepts_vip_traffic(), "backup never accepts");
+    let t = i.poll_timeout().expect("timer");
+    i.handle_timeout(t);
+    assert!(i.accepts_vip_traffic());
+    let mut o = Instance::new(cfg(255, 1));
+    o.start(t0);
+    assert!(o.accepts_vip_traffic(), "owner always accepts");
+}
+
+#[test]
+fn master_shutdown_sends_priority_zero_and_releases() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    i.shutdown(tm + ms(5));
+    assert_eq!(i.state(), State::Initialize);
+    let a = drain(&mut i);
+    assert_eq!(
+        a[..2],
+        [
+            Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 100
+            },
+            Action::ReleaseVips
+        ]
+    );
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Initialize, Reason::Shutdown)]
+    );
+    assert_eq!(i.poll_timeout(), None);
+}
+
+#[test]
+fn backup_shutdown_just_stops() {
+    let t0 = Instant::now();
+    let mut i = started(100, 1, t0);
+    i.shutdown(t0 + ms(5));
+    assert_eq!(
+        drain(&mut i),
+        vec![Action::Notify(vipd_proto::Transition {
+            from: State::Backup,
+            to: State::Initialize,
+            reason: Reason::Shutdown,
+            at: t0 + ms(5)
+        })]
+    );
+    assert_eq!(i.poll_timeout(), None);
+    // Can be started again.
+    i.start(t0 + ms(10));
+    assert_eq!(i.state(), State::Backup);
+}
+
+/// Wire two instances together by hand with zero delay.
+fn exchange(from: &mut Instance, to: &mut Instance, now: Instant) -> Vec<Action> {
+    let mut other = Vec::new();
+    for a in drain(from) {
+        if let Action::SendAdvert {
+            priority,
+            max_advert_int_cs,
+        } = a
+        {
+            let rx = RxAdvert {
+                src: from.config().primary_addr,
+                version: from.config().version,
+                priority,
+                max_advert_int_cs,
+            };
+            let _ = to.handle_advert(now, &rx);
+        }
+        other.push(a);
+    }
+    other
+}
+
+#[test]
+fn clean_stop_peer_takes_over_after_skew_only() {
+    let t0 = Instant::now();
+    let mut a = Instance::new(cfg(200, 1));
+    let mut b = Instance::new(cfg(100, 2));
+    a.start(t0);
+    b.start(t0);
+    drain(&mut b);
+    // a's timer fires first (smaller skew).
+    let ta = a.poll_timeout().expect("a");
+    assert!(ta < b.poll_timeout().expect("b"));
+    a.handle_timeout(ta);
+    exchange(&mut a, &mut b, ta);
+    assert_eq!(b.master(), Some((ip(1), 200)));
+    let ts = ta + ms(2500);
+    a.handle_timeout(ta + Duration::from_secs(1));
+    exchange(&mut a, &mut b, ta + Duration::from_secs(1));
+    a.handle_timeout(ta + Duration::from_secs(2));
+    exchange(&mut a, &mut b, ta + Duration::from_secs(2));
+    a.shutdown(ts);
+    exchange(&mut a, &mut b, ts);
+    let skew = b.skew_time();
+    assert_eq!(b.poll_timeout(), Some(ts + skew));
+    b.handle_timeout(ts + skew);
+    assert_eq!(b.state(), State::Master);
+}
+
+#[test]
+fn effective_priority_clamps() {
+    let t0 = Instant::now();
+    let mut i = started(100, 1, t0);
+    i.set_priority_adjust(t0, 500);
+    assert_eq!(i.effective_priority(), 254);
+    i.set_priority_adjust(t0, -500);
+    assert_eq!(i.effective_priority(), 1);
+    i.set_priority_adjust(t0, -30);
+    assert_eq!(i.effective_priority(), 70);
+    assert_eq!(
+        drain(&mut i),
+        vec![
+            Action::PriorityChanged {
+                base: 100,
+                effective: 254
+            },
+            Action::PriorityChanged {
+                base: 100,
+                effective: 1
+            },
+            Action::PriorityChanged {
+                base: 100,
+                effective: 70
+            },
+        ]
+    );
+    // Skew uses the effective priority.
+    assert_eq!(
+        i.skew_time(),
+        skew_time(Version::V3, 70, Duration::from_secs(1))
+    );
+}
+
+#[test]
+fn master_advertises_priority_change_at_once() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    let t = tm + ms(400);
+    i.set_priority_adjust(t, -20);
+    assert_eq!(
+        drain(&mut i),
+        vec![
+            Action::PriorityChanged {
+                base: 100,
+                effective: 80
+            },
+            Action::SendAdvert {
+                priority: 80,
+                max_advert_int_cs: 100
+            }
+        ]
+    );
+    assert_eq!(i.poll_timeout(), Some(t + Duration::from_secs(1)));
+}
+
+#[test]
+fn tracker_drop_hands_over_to_preempting_backup() {
+    let t0 = Instant::now();
+    let mut a = Instance::new(cfg(200, 1));
+    let mut b = Instance::new(cfg(150, 2));
+    a.start(t0);
+    b.start(t0);
+    drain(&mut b);
+    let mut now = a.poll_timeout().expect("a");
+    a.handle_timeout(now);
+    exchange(&mut a, &mut b, now);
+    assert_eq!(b.state(), State::Backup);
+    // a's tracker fails: effective 200 - 100 = 100 < 150.
+    now += ms(100);
+    a.set_priority_adjust(now, -100);
+    exchange(&mut a, &mut b, now);
+    let b_deadline = b.poll_timeout().expect("b");
+    // b ignores a's lower adverts; its timer fires.
+    loop {
+        let ta = a.poll_timeout().expect("a");
+        if ta >= b_deadline {
+            break;
+        }
+        a.handle_timeout(ta);
+        exchange(&mut a, &mut b, ta);
+    }
+    assert_eq!(b.poll_timeout(), Some(b_deadline));
+    b.handle_timeout(b_deadline);
+    assert_eq!(b.state(), State::Master);
+    assert_eq!(
+        transitions(&exchange(&mut b, &mut a, b_deadline)),
+        vec![(State::Backup, State::Master, Reason::Preempt)]
+    );
+    assert_eq!(a.state(), State::Backup);
+    // a's bound: within Master_Down_Interval (+ one interval of the timer
+    // phase) of the priority drop.
+    assert!(b_deadline <= now + b.master_down_interval());
+}
+
+#[test]
+fn fault_from_master_sends_priority_zero_and_releases() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    let cause = FaultCause::LinkDown("eth0".into());
+    i.set_fault(tm + ms(1), Some(cause.clone()));
+    assert_eq!(i.state(), State::Fault);
+    let a = drain(&mut i);
+    assert_eq!(
+        a[..2],
+        [
+            Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 100
+            },
+            Action::ReleaseVips
+        ]
+    );
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Fault, Reason::FaultRaised(cause))]
+    );
+    assert_eq!(i.poll_timeout(), None);
+    assert_eq!(
+        i.handle_advert(tm + ms(2), &adv(2, 50, 100)),
+        Err(DropReason::Faulted)
+    );
+    // Raising again is silent.
+    i.set_fault(tm + ms(3), Some(FaultCause::Tracker("x".into())));
+    assert!(drain(&mut i).is_empty());
+    let tc = tm + ms(10);
+    i.set_fault(tc, None);
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(
+        transitions(&drain(&mut i)),
+        vec![(State::Fault, State::Backup, Reason::FaultCleared)]
+    );
+    assert_eq!(i.poll_timeout(), Some(tc + i.master_down_interval()));
+}
+
+#[test]
+fn fault_from_backup_and_before_start() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(100, 1));
+    i.set_fault(t0, Some(FaultCause::Tracker("chk".into())));
+    assert_eq!(i.state(), State::Initialize);
+    i.start(t0);
+    assert_eq!(i.state(), State::Fault);
+    i.set_fault(t0 + ms(1), None);
+    assert_eq!(i.state(), State::Backup);
+    i.set_fault(t0 + ms(2), Some(FaultCause::Other("admin".into())));
+    let a = drain(&mut i);
+    assert!(!a.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
+    assert_eq!(i.state(), State::Fault);
+}
+
+#[test]
+fn owner_leaves_fault_as_master() {
+    let t0 = Instant::now();
+    let mut i = Instance::new(cfg(255, 1));
+    i.start(t0);
+    i.set_fault(t0, Some(FaultCause::LinkDown("eth0".into())));
+    i.set_fault(t0 + ms(1), None);
+    assert_eq!(i.state(), State::Master);
+}
+
+#[test]
+fn maintenance_hands_over_and_never_takes_over() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    i.set_maintenance(tm, true);
+    assert_eq!(i.state(), State::Backup);
+    let a = drain(&mut i);
+    assert_eq!(
+        a[..2],
+        [
+            Action::SendAdvert {
+                priority: 0,
+                max_advert_int_cs: 100
+            },
+            Action::ReleaseVips
+        ]
+    );
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Backup, Reason::Maintenance)]
+    );
+    assert_eq!(i.poll_timeout(), None);
+    i.handle_advert(tm + ms(1), &adv(2, 50, 100)).expect("ok");
+    i.handle_advert(tm + ms(2), &adv(2, 0, 100)).expect("ok");
+    assert_eq!(i.poll_timeout(), None);
+    let t = tm + ms(10);
+    i.set_maintenance(t, false);
+    assert_eq!(i.poll_timeout(), Some(t + i.master_down_interval()));
+}
+
+#[test]
+fn silent_maintenance_steps_down_without_priority_zero() {
+    let t0 = Instant::now();
+    let (mut i, tm) = master_at(100, 1, t0);
+    i.set_maintenance_silently(tm, true);
+    assert_eq!(i.state(), State::Backup);
+    let a = drain(&mut i);
+    assert_eq!(a[0], Action::ReleaseVips);
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::SendAdvert { .. })),
+        "a simulated crash must not advertise: {a:?}"
+    );
+    assert_eq!(i.poll_timeout(), None);
+    // Peers' adverts do not make it take over while silent.
+    i.handle_advert(tm + ms(1), &adv(2, 50, 100)).expect("ok");
+    assert_eq!(i.poll_timeout(), None);
+    i.set_maintenance_silently(tm + ms(10), false);
+    assert_eq!(
+        i.poll_timeout(),
+        Some(tm + ms(10) + i.master_down_interval())
+    );
+}
+
+#[test]
+fn adver_timer_keeps_its_cadence_when_woken_late() {
+    let t0 = Instant::now();
+    let (mut i, _) = master_at(200, 1, t0);
+    let first = i.poll_timeout().expect("adver timer");
+    // Woken 3 ms late every time: adverts stay on the 1 s grid (no drift).
+    let mut due = first;
+    for _ in 0..10 {
+        i.handle_timeout(due + ms(3));
+        assert!(
+            drain(&mut i)
+                .iter()
+                .any(|a| matches!(a, Action::SendAdvert { .. }))
+        );
+        let next = i.poll_timeout().expect("adver timer");
+        assert_eq!(next, due + Duration::from_secs(1));
+        due = next;
+    }
+    // A stall longer than an interval restarts the grid from the late wake-up.
+    let late = due + ms(1500);
+    i.handle_timeout(late);
+    drain(&mut i);
+    assert_eq!(i.poll_timeout(), Some(late + Duration::from_secs(1)));
+}
+
+#[test]
+fn advert_may_go_out_within_its_lead_and_keeps_the_grid() {
+    let t0 = Instant::now();
+    let mut c = cfg(200, 1);
+    c.garp.delay = Duration::ZERO; // only the advert timer runs
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    assert_eq!(i.state(), State::Master);
+    let lead = i.advert_lead();
+    assert_eq!(lead, Duration::from_micros(15_625)); // 1 s / 64
+    let due = i.poll_timeout().expect("adver timer");
+    let sent = |a: &[Action]| a.iter().any(|a| matches!(a, Action::SendAdvert { .. }));
+    // Further ahead than the lead: nothing to do, nothing sent.
+    let too_early = due - lead - Duration::from_micros(1);
+    assert!(!i.is_due(too_early));
+    i.handle_timeout(too_early);
+    assert!(!sent(&drain(&mut i)));
+    assert_eq!(i.poll_timeout(), Some(due));
+    // Within the lead (a wake-up for another instance): sent now, and the next advert is
+    // still due one interval after this one's due time, not after the early send.
+    for k in 0..5u32 {
+        let d = due + Duration::from_secs(u64::from(k));
+        let early = d - lead;
+        assert!(i.is_due(early));
+        i.handle_timeout(early);
+        assert!(sent(&drain(&mut i)));
+        assert_eq!(i.poll_timeout(), Some(d + Duration::from_secs(1)));
+    }
+}
+
+#[test]
+fn master_down_timer_never_fires_early() {
+    let t0 = Instant::now();
+    let mut i = started(100, 2, t0);
+    let down = i.poll_timeout().expect("down timer");
+    // The advert lead is for adverts only: a backup a nanosecond before its deadline stays.
+    let just_before = down - Duration::from_nanos(1);
+    assert!(!i.is_due(just_before));
+    i.handle_timeout(just_before);
+    assert!(drain(&mut i).is_empty());
+    assert_eq!(i.state(), State::Backup);
+    assert!(i.is_due(down));
+    i.handle_timeout(down);
+    assert_eq!(i.state(), State::Master);
+}

@@ -1,0 +1,713 @@
+//! A deterministic multi-node simulator over [`vipd_proto`].
+//!
+//! N nodes sit on one virtual LAN. Each node runs a [`Router`]. Time is
+//! virtual: a caller-supplied base `Instant` plus a `Duration` offset; the
+//! event queue is ordered by (time, sequence number), and all randomness
+//! comes from a seeded [`SplitMix64`], so a seed replays exactly.
+//!
+//! Faults injected (see `docs/failure-model.md`): per-node link delay,
+//! jitter, loss, duplication and reordering; partitions; node crash (all
+//! state and VIP holdings vanish) and restart; clean stop and start;
+//! tracker flaps (priority adjust, fault) and maintenance.
+//!
+//! The simulator records every transition and every VIP claim/release, and
+//! checks invariants after every step (see [`Sim::violations`]).
+//! [`Schedule`] generates random fault schedules and checks the
+//! convergence properties.
+
+mod rng;
+mod schedule;
+
+pub use rng::SplitMix64;
+pub use schedule::{FinalAct, Outcome, Schedule, TOLERANCE};
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use vipd_proto::{
+    Action, ConfigError, FaultCause, InstanceConfig, Reason, Router, RxAdvert, State,
+    SyncGroupConfig,
+};
+
+/// One node's attachment to the LAN. A frame from `s` to `r` crosses `s`'s
+/// link then `r`'s: delays add, losses are independent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkConfig {
+    /// One-way delay of this link.
+    pub delay: Duration,
+    /// Extra uniform delay in `0..=jitter` per frame.
+    pub jitter: Duration,
+    /// Probability a frame is lost on this link.
+    pub loss: f64,
+    /// Probability a frame is duplicated on this link.
+    pub duplicate: f64,
+    /// Probability a frame is held back by up to `reorder_delay` extra
+    /// (so later frames overtake it).
+    pub reorder: f64,
+    pub reorder_delay: Duration,
+}
+
+impl LinkConfig {
+    /// A perfect link with a fixed delay.
+    pub fn clean(delay: Duration) -> Self {
+        LinkConfig {
+            delay,
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            reorder_delay: Duration::ZERO,
+        }
+    }
+
+    /// Longest one-way delay of this link when it does not reorder.
+    pub fn max_delay(&self) -> Duration {
+        self.delay + self.jitter
+    }
+}
+
+/// A simulated node: what its daemon runs, and its link.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    pub instances: Vec<InstanceConfig>,
+    pub groups: Vec<SyncGroupConfig>,
+    pub link: LinkConfig,
+}
+
+/// Injected events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimEvent {
+    /// Replace a node's link parameters.
+    SetLink { node: usize, link: LinkConfig },
+    /// Component label per node: nodes hear each other only with equal
+    /// labels (missing entries count as component 0).
+    Partition { component: Vec<u32> },
+    /// Remove any partition.
+    Heal,
+    /// The node loses all state; its VIPs vanish. No-op if already down.
+    Crash { node: usize },
+    /// A crashed node boots a fresh `Router` and starts it. No-op if up.
+    Restart { node: usize },
+    /// Clean stop of the node's router (priority-0 adverts).
+    Shutdown { node: usize },
+    /// `Router::start` on a running (e.g. shut down) node.
+    Start { node: usize },
+    /// Tracker weight sum for one instance.
+    PriorityAdjust {
+        node: usize,
+        instance: usize,
+        delta: i32,
+    },
+    /// Weight-0 tracker / link state for one instance.
+    Fault {
+        node: usize,
+        instance: usize,
+        fault: bool,
+    },
+    /// Maintenance for one instance (its sync group).
+    Maintenance {
+        node: usize,
+        instance: usize,
+        on: bool,
+    },
+}
+
+/// A recorded transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransitionRecord {
+    pub at: Duration,
+    pub node: usize,
+    pub instance: usize,
+    pub vrid: u8,
+    pub from: State,
+    pub to: State,
+    pub reason: Reason,
+}
+
+/// A change of VIP holding. `held == false` with `crash == true` means the
+/// holdings vanished with the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VipRecord {
+    pub at: Duration,
+    pub node: usize,
+    pub instance: usize,
+    pub vrid: u8,
+    pub held: bool,
+    pub crash: bool,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Deliver {
+        to: usize,
+        epoch: u64,
+        vrid: u8,
+        adv: RxAdvert,
+    },
+    User(SimEvent),
+}
+
+#[derive(Debug)]
+struct Queued {
+    at: Duration,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        self.at == o.at && self.seq == o.seq
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    // Reversed: BinaryHeap is a max-heap, we want the earliest first.
+    fn cmp(&self, o: &Self) -> Ordering {
+        (o.at, o.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+#[derive(Debug)]
+struct Node {
+    cfg: NodeConfig,
+    router: Option<Router>,
+    /// Bumped on crash: frames addressed to the old incarnation are lost.
+    epoch: u64,
+    held: Vec<bool>,
+    link: LinkConfig,
+}
+
+/// Counters of what the simulator did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub steps: u64,
+    pub frames_sent: u64,
+    pub frames_delivered: u64,
+    pub frames_lost: u64,
+    pub garp_bursts: u64,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Sim {
+    base: Instant,
+    now: Duration,
+    seq: u64,
+    rng: SplitMix64,
+    nodes: Vec<Node>,
+    component: Vec<u32>,
+    /// Last in-order arrival time per (sender, receiver) pair.
+    fifo: Vec<Duration>,
+    queue: BinaryHeap<Queued>,
+    transitions: Vec<TransitionRecord>,
+    vips: Vec<VipRecord>,
+    violations: Vec<String>,
+    trace: Option<String>,
+    stats: SimStats,
+}
+
+impl Sim {
+    /// Build the nodes (routers validated, not started). `base` is the
+    /// virtual time origin (the caller picks it; the simulator never reads
+    /// a clock).
+    pub fn new(base: Instant, nodes: Vec<NodeConfig>, seed: u64) -> Result<Self, ConfigError> {
+        let mut built = Vec::with_capacity(nodes.len());
+        for cfg in nodes {
+            let router = Router::new(cfg.instances.clone(), cfg.groups.clone())?;
+            built.push(Node {
+                held: vec![false; cfg.instances.len()],
+                link: cfg.link.clone(),
+                router: Some(router),
+                epoch: 0,
+                cfg,
+            });
+        }
+        Ok(Sim {
+            base,
+            now: Duration::ZERO,
+            seq: 0,
+            rng: SplitMix64::new(seed),
+            component: vec![0; built.len()],
+            fifo: vec![Duration::ZERO; built.len() * built.len()],
+            nodes: built,
+            queue: BinaryHeap::new(),
+            transitions: Vec::new(),
+            vips: Vec::new(),
+            violations: Vec::new(),
+            trace: None,
+            stats: SimStats::default(),
+        })
+    }
+
+    /// Record a human-readable trace of every step (for replaying a seed).
+    pub fn enable_trace(&mut self) {
+        self.trace = Some(String::new());
+    }
+
+    /// The trace, if enabled.
+    pub fn trace(&self) -> Option<&str> {
+        self.trace.as_deref()
+    }
+
+    /// Schedule an event at virtual time `at` (clamped to now).
+    pub fn schedule(&mut self, at: Duration, ev: SimEvent) {
+        let at = at.max(self.now);
+        self.push(at, Ev::User(ev));
+    }
+
+    /// Apply an event immediately.
+    pub fn apply(&mut self, ev: SimEvent) {
+        self.stats.steps += 1;
+        self.user_event(ev);
+        self.check_invariants();
+    }
+
+    /// Run every event and timer up to and including `end`.
+    pub fn run_until(&mut self, end: Duration) {
+        loop {
+            let ev_at = self.queue.peek().map(|q| q.at);
+            let timer = self.next_timer();
+            let take_event = match (ev_at, timer) {
+                (None, None) => break,
+                (Some(e), None) => {
+                    if e > end {
+                        break;
+                    }
+                    true
+                }
+                (None, Some((t, _))) => {
+                    if t > end {
+                        break;
+                    }
+                    false
+                }
+                (Some(e), Some((t, _))) => {
+                    if e.min(t) > end {
+                        break;
+                    }
+                    e <= t
+                }
+            };
+            self.stats.steps += 1;
+            if take_event {
+                let Some(q) = self.queue.pop() else { break };
+                self.now = self.now.max(q.at);
+                match q.ev {
+                    Ev::Deliver {
+                        to,
+                        epoch,
+                        vrid,
+                        adv,
+                    } => self.deliver(to, epoch, vrid, adv),
+                    Ev::User(ev) => self.user_event(ev),
+                }
+            } else if let Some((t, n)) = timer {
+                self.now = self.now.max(t);
+                let at = self.instant(self.now);
+                if let Some(r) = self.nodes.get_mut(n).and_then(|n| n.router.as_mut()) {
+                    r.handle_timeout(at);
+                }
+                self.drain(n);
+            }
+            self.check_invariants();
+        }
+        self.now = self.now.max(end);
+    }
+
+    /// Current virtual time (offset from the base).
+    pub fn now(&self) -> Duration {
+        self.now
+    }
+
+    /// `base + offset`.
+    pub fn instant(&self, offset: Duration) -> Instant {
+        self.base.checked_add(offset).unwrap_or(self.base)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The node's router, None while crashed.
+    pub fn router(&self, node: usize) -> Option<&Router> {
+        self.nodes.get(node).and_then(|n| n.router.as_ref())
+    }
+
+    pub fn node_config(&self, node: usize) -> Option<&NodeConfig> {
+        self.nodes.get(node).map(|n| &n.cfg)
+    }
+
+    /// Current link of a node.
+    pub fn link(&self, node: usize) -> Option<&LinkConfig> {
+        self.nodes.get(node).map(|n| &n.link)
+    }
+
+    /// Index of the node's instance for `vrid` (first match).
+    pub fn instance_for(&self, node: usize, vrid: u8) -> Option<usize> {
+        self.nodes
+            .get(node)?
+            .cfg
+            .instances
+            .iter()
+            .position(|c| c.vrid == vrid)
+    }
+
+    /// Nodes currently holding the VIPs of `vrid`.
+    pub fn holders(&self, vrid: u8) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&n| self.holds(n, vrid))
+            .collect()
+    }
+
+    /// Whether `node` holds the VIPs of `vrid`.
+    pub fn holds(&self, node: usize, vrid: u8) -> bool {
+        let Some(nd) = self.nodes.get(node) else {
+            return false;
+        };
+        nd.cfg
+            .instances
+            .iter()
+            .zip(&nd.held)
+            .any(|(c, &h)| h && c.vrid == vrid)
+    }
+
+    pub fn transitions(&self) -> &[TransitionRecord] {
+        &self.transitions
+    }
+
+    pub fn vip_log(&self) -> &[VipRecord] {
+        &self.vips
+    }
+
+    /// Invariant violations seen so far (empty = good).
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    pub fn stats(&self) -> &SimStats {
+        &self.stats
+    }
+
+    /// Whether two nodes are in the same partition component.
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        self.component.get(a).copied().unwrap_or(0) == self.component.get(b).copied().unwrap_or(0)
+    }
+
+    // ---- internals ----
+
+    fn push(&mut self, at: Duration, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Queued {
+            at,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    fn next_timer(&self) -> Option<(Duration, usize)> {
+        let mut best: Option<(Duration, usize)> = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(t) = n.router.as_ref().and_then(Router::poll_timeout) {
+                let off = t.saturating_duration_since(self.base);
+                if best.is_none_or(|(b, _)| off < b) {
+                    best = Some((off, i));
+                }
+            }
+        }
+        best
+    }
+
+    fn log(&mut self, f: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            let now = self.now;
+            let _ = writeln!(t, "{:>12.6}s {}", now.as_secs_f64(), f());
+        }
+    }
+
+    fn user_event(&mut self, ev: SimEvent) {
+        let at = self.instant(self.now);
+        self.log(|| format!("event {ev:?}"));
+        match ev {
+            SimEvent::SetLink { node, link } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.link = link;
+                }
+            }
+            SimEvent::Partition { component } => {
+                self.component = (0..self.nodes.len())
+                    .map(|i| component.get(i).copied().unwrap_or(0))
+                    .collect();
+            }
+            SimEvent::Heal => self.component = vec![0; self.nodes.len()],
+            SimEvent::Crash { node } => {
+                let now = self.now;
+                if let Some(n) = self.nodes.get_mut(node)
+                    && n.router.is_some()
+                {
+                    n.router = None;
+                    n.epoch += 1;
+                    for (i, h) in n.held.iter_mut().enumerate() {
+                        if *h {
+                            *h = false;
+                            self.vips.push(VipRecord {
+                                at: now,
+                                node,
+                                instance: i,
+                                vrid: n.cfg.instances.get(i).map_or(0, |c| c.vrid),
+                                held: false,
+                                crash: true,
+                            });
+                        }
+                    }
+                }
+            }
+            SimEvent::Restart { node } => {
+                if let Some(n) = self.nodes.get_mut(node)
+                    && n.router.is_none()
+                {
+                    // The config was validated in `new`.
+                    if let Ok(mut r) = Router::new(n.cfg.instances.clone(), n.cfg.groups.clone()) {
+                        r.start(at);
+                        n.router = Some(r);
+                    }
+                }
+                self.drain(node);
+            }
+            SimEvent::Shutdown { node } => {
+                self.with_router(node, |r| r.shutdown(at));
+            }
+            SimEvent::Start { node } => {
+                self.with_router(node, |r| r.start(at));
+            }
+            SimEvent::PriorityAdjust {
+                node,
+                instance,
+                delta,
+            } => {
+                self.with_router(node, |r| {
+                    let _ = r.set_priority_adjust(at, instance, delta);
+                });
+            }
+            SimEvent::Fault {
+                node,
+                instance,
+                fault,
+            } => {
+                let cause = fault.then(|| FaultCause::Tracker("sim".into()));
+                self.with_router(node, |r| {
+                    let _ = r.set_fault(at, instance, cause);
+                });
+            }
+            SimEvent::Maintenance { node, instance, on } => {
+                self.with_router(node, |r| {
+                    let _ = r.set_maintenance(at, instance, on);
+                });
+            }
+        }
+    }
+
+    fn with_router(&mut self, node: usize, f: impl FnOnce(&mut Router)) {
+        if let Some(r) = self.nodes.get_mut(node).and_then(|n| n.router.as_mut()) {
+            f(r);
+            self.drain(node);
+        }
+    }
+
+    fn deliver(&mut self, to: usize, epoch: u64, vrid: u8, adv: RxAdvert) {
+        let at = self.instant(self.now);
+        let Some(n) = self.nodes.get_mut(to) else {
+            return;
+        };
+        if n.epoch != epoch {
+            self.stats.frames_lost += 1;
+            return;
+        }
+        let Some(r) = n.router.as_mut() else {
+            self.stats.frames_lost += 1;
+            return;
+        };
+        let idx = n
+            .cfg
+            .instances
+            .iter()
+            .position(|c| c.vrid == vrid && c.primary_addr.is_ipv4() == adv.src.is_ipv4());
+        if let Some(idx) = idx {
+            self.stats.frames_delivered += 1;
+            let res = r.handle_advert(at, idx, &adv);
+            self.log(|| format!("n{to} rx vrid {vrid} {adv:?} -> {res:?}"));
+            self.drain(to);
+        }
+    }
+
+    fn drain(&mut self, node: usize) {
+        loop {
+            let Some(n) = self.nodes.get_mut(node) else {
+                return;
+            };
+            let Some((idx, action)) = n.router.as_mut().and_then(Router::poll_action) else {
+                return;
+            };
+            let Some(cfg) = n.cfg.instances.get(idx) else {
+                continue;
+            };
+            let vrid = cfg.vrid;
+            let src = cfg.primary_addr;
+            let version = cfg.version;
+            match action {
+                Action::SendAdvert {
+                    priority,
+                    max_advert_int_cs,
+                } => {
+                    let adv = RxAdvert {
+                        src,
+                        version,
+                        priority,
+                        max_advert_int_cs,
+                    };
+                    self.log(|| format!("n{node} tx vrid {vrid} prio {priority}"));
+                    self.broadcast(node, vrid, adv);
+                }
+                Action::ClaimVips | Action::ReleaseVips => {
+                    let claim = action == Action::ClaimVips;
+                    let now = self.now;
+                    if let Some(h) = self.nodes.get_mut(node).and_then(|n| n.held.get_mut(idx)) {
+                        if *h == claim {
+                            let what = if claim { "claim" } else { "release" };
+                            let v = format!(
+                                "{now:?}: node {node} vrid {vrid}: double {what} of the VIPs"
+                            );
+                            self.violations.push(v);
+                        }
+                        *h = claim;
+                    }
+                    self.vips.push(VipRecord {
+                        at: now,
+                        node,
+                        instance: idx,
+                        vrid,
+                        held: claim,
+                        crash: false,
+                    });
+                    self.log(|| format!("n{node} vrid {vrid} held={claim}"));
+                }
+                Action::SendGratuitous { .. } => self.stats.garp_bursts += 1,
+                Action::Notify(t) => {
+                    self.log(|| {
+                        format!("n{node} vrid {vrid} {} -> {} ({})", t.from, t.to, t.reason)
+                    });
+                    self.transitions.push(TransitionRecord {
+                        at: self.now,
+                        node,
+                        instance: idx,
+                        vrid,
+                        from: t.from,
+                        to: t.to,
+                        reason: t.reason,
+                    });
+                }
+                Action::PriorityChanged { .. } => {}
+            }
+        }
+    }
+
+    fn broadcast(&mut self, from: usize, vrid: u8, adv: RxAdvert) {
+        self.stats.frames_sent += 1;
+        let Some(out) = self.nodes.get(from).map(|n| n.link.clone()) else {
+            return;
+        };
+        for to in 0..self.nodes.len() {
+            if to == from || !self.connected(from, to) {
+                continue;
+            }
+            let Some((inl, epoch)) = self.nodes.get(to).map(|n| (n.link.clone(), n.epoch)) else {
+                continue;
+            };
+            let copies = 1
+                + u32::from(self.rng.chance(out.duplicate))
+                + u32::from(self.rng.chance(inl.duplicate));
+            for _ in 0..copies {
+                if self.rng.chance(out.loss) || self.rng.chance(inl.loss) {
+                    self.stats.frames_lost += 1;
+                    continue;
+                }
+                let mut d = out.delay
+                    + inl.delay
+                    + self.rng.duration(Duration::ZERO, out.jitter)
+                    + self.rng.duration(Duration::ZERO, inl.jitter);
+                let mut reordered = false;
+                if self.rng.chance(out.reorder) {
+                    d += self.rng.duration(Duration::ZERO, out.reorder_delay);
+                    reordered = true;
+                }
+                if self.rng.chance(inl.reorder) {
+                    d += self.rng.duration(Duration::ZERO, inl.reorder_delay);
+                    reordered = true;
+                }
+                let mut at = self.now + d;
+                // A switched LAN keeps each sender->receiver flow in order:
+                // jitter never lets a frame overtake an earlier one; only
+                // the explicit `reorder` fault does.
+                let pair = from * self.nodes.len() + to;
+                if !reordered && let Some(last) = self.fifo.get_mut(pair) {
+                    at = at.max(*last);
+                    *last = at;
+                }
+                self.push(
+                    at,
+                    Ev::Deliver {
+                        to,
+                        epoch,
+                        vrid,
+                        adv,
+                    },
+                );
+            }
+        }
+    }
+
+    /// After every step: VIPs held exactly while Master, crashed nodes hold
+    /// nothing, sync-group members never split between Master and Backup.
+    fn check_invariants(&mut self) {
+        let now = self.now;
+        for (ni, n) in self.nodes.iter().enumerate() {
+            let Some(r) = n.router.as_ref() else {
+                if n.held.iter().any(|&h| h) {
+                    self.violations
+                        .push(format!("{now:?}: crashed node {ni} holds VIPs"));
+                }
+                continue;
+            };
+            for (i, inst) in r.instances().iter().enumerate() {
+                let held = n.held.get(i).copied().unwrap_or(false);
+                let master = inst.state() == State::Master;
+                if held != master {
+                    self.violations.push(format!(
+                        "{now:?}: node {ni} vrid {}: holds VIPs={held} in state {}",
+                        inst.config().vrid,
+                        inst.state()
+                    ));
+                }
+            }
+            for g in r.groups() {
+                let st = |s: State| {
+                    g.members
+                        .iter()
+                        .any(|&m| r.instance(m).is_some_and(|i| i.state() == s))
+                };
+                if st(State::Master) && st(State::Backup) {
+                    self.violations.push(format!(
+                        "{now:?}: node {ni} sync group {} split between Master and Backup",
+                        g.name
+                    ));
+                }
+            }
+        }
+    }
+}

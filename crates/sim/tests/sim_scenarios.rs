@@ -1,0 +1,245 @@
+//! Deterministic simulator scenarios with exact expectations.
+#![allow(clippy::expect_used)] // tests: a failed expectation is a test failure
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use vipd_proto::{InstanceConfig, Reason, State, SyncGroupConfig, Version};
+use vipd_sim::{LinkConfig, NodeConfig, Schedule, Sim, SimEvent};
+
+const DELAY: Duration = Duration::from_millis(1);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn inst(node: usize, vrid: u8, prio: u8) -> InstanceConfig {
+    let mut c = InstanceConfig::new(
+        format!("n{node}v{vrid}"),
+        vrid,
+        Version::V3,
+        prio,
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, node as u8 + 1)),
+    );
+    c.advert_interval = ms(100);
+    c
+}
+
+fn sim(prios: &[u8]) -> Sim {
+    let nodes = prios
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| NodeConfig {
+            instances: vec![inst(i, 1, p)],
+            groups: vec![],
+            link: LinkConfig::clean(DELAY / 2),
+        })
+        .collect();
+    let mut s = Sim::new(Instant::now(), nodes, 7).expect("valid");
+    for node in 0..prios.len() {
+        s.schedule(Duration::ZERO, SimEvent::Start { node });
+    }
+    s
+}
+
+fn mdi(s: &Sim, node: usize) -> Duration {
+    s.router(node)
+        .and_then(|r| r.instance(0))
+        .expect("running")
+        .master_down_interval()
+}
+
+fn first_claim_after(s: &Sim, t: Duration) -> Option<(Duration, usize)> {
+    s.vip_log()
+        .iter()
+        .find(|r| r.at > t && r.held)
+        .map(|r| (r.at, r.node))
+}
+
+#[test]
+fn highest_priority_wins_from_cold_start() {
+    let mut s = sim(&[100, 150, 200]);
+    s.run_until(ms(1000));
+    assert_eq!(s.holders(1), vec![2]);
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+    // Node 2 has the shortest Master_Down_Interval: the only claim.
+    assert_eq!(s.vip_log().len(), 1);
+    let t = &s.vip_log()[0];
+    assert_eq!(t.at, ms(300) + ms(100) * 56 / 256);
+}
+
+#[test]
+fn partition_split_brain_then_heal() {
+    let mut s = sim(&[100, 150, 200]);
+    s.run_until(ms(1000));
+    s.apply(SimEvent::Partition {
+        component: vec![0, 0, 1],
+    });
+    s.run_until(ms(2000));
+    // Both sides elect a master: expected VRRP behaviour.
+    assert_eq!(s.holders(1), vec![1, 2]);
+    s.apply(SimEvent::Heal);
+    let healed = s.now();
+    // Within one advert interval + delay, node 1 hears node 2.
+    s.run_until(healed + ms(100) + DELAY);
+    assert_eq!(s.holders(1), vec![2]);
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+}
+
+#[test]
+fn master_crash_takeover_within_master_down_interval() {
+    let mut s = sim(&[100, 150, 200]);
+    s.run_until(ms(1000));
+    let bound = mdi(&s, 1) + DELAY;
+    let t = s.now();
+    s.apply(SimEvent::Crash { node: 2 });
+    assert!(s.holders(1).is_empty());
+    s.run_until(t + ms(1000));
+    let (at, node) = first_claim_after(&s, t).expect("takeover");
+    assert_eq!(node, 1);
+    assert!(at - t <= bound, "{:?} > {bound:?}", at - t);
+    // Not earlier than MDI minus one advert interval.
+    assert!(at - t >= mdi(&s, 1).saturating_sub(ms(100)));
+    // Restart: the crashed node holds nothing until it preempts back.
+    let t = s.now();
+    s.apply(SimEvent::Restart { node: 2 });
+    assert!(!s.holds(2, 1));
+    s.run_until(t + ms(1000));
+    assert_eq!(s.holders(1), vec![2]);
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+}
+
+#[test]
+fn clean_stop_takeover_after_skew_only() {
+    let mut s = sim(&[100, 150, 200]);
+    s.run_until(ms(1000));
+    let t = s.now();
+    s.apply(SimEvent::Shutdown { node: 2 });
+    s.run_until(t + ms(1000));
+    let (at, node) = first_claim_after(&s, t).expect("takeover");
+    assert_eq!(node, 1);
+    // Priority 0 arrives after DELAY, then Skew_Time = 106/256 * 100 ms.
+    assert_eq!(at - t, DELAY + ms(100) * 106 / 256);
+    let last = s.transitions().iter().rfind(|r| r.node == 1).expect("t");
+    assert_eq!(last.reason, Reason::PriorityZeroReceived);
+}
+
+#[test]
+fn tracker_drop_moves_vips() {
+    let mut s = sim(&[100, 150, 200]);
+    s.run_until(ms(1000));
+    let t = s.now();
+    s.apply(SimEvent::PriorityAdjust {
+        node: 2,
+        instance: 0,
+        delta: -100,
+    });
+    s.run_until(t + ms(1000));
+    assert_eq!(s.holders(1), vec![1]);
+    let (at, _) = first_claim_after(&s, t).expect("takeover");
+    assert!(at - t <= mdi(&s, 1) + DELAY);
+    let last = s.transitions().iter().rfind(|r| r.node == 1).expect("t");
+    assert_eq!(last.reason, Reason::Preempt);
+}
+
+#[test]
+fn sync_group_moves_together_on_fault() {
+    let nodes = [200u8, 100]
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| NodeConfig {
+            instances: vec![inst(i, 1, p), inst(i, 2, p)],
+            groups: vec![SyncGroupConfig {
+                name: "g".into(),
+                members: vec![0, 1],
+            }],
+            link: LinkConfig::clean(DELAY / 2),
+        })
+        .collect();
+    let mut s = Sim::new(Instant::now(), nodes, 1).expect("valid");
+    s.schedule(Duration::ZERO, SimEvent::Start { node: 0 });
+    s.schedule(Duration::ZERO, SimEvent::Start { node: 1 });
+    s.run_until(ms(1000));
+    assert_eq!((s.holders(1), s.holders(2)), (vec![0], vec![0]));
+    let t = s.now();
+    s.apply(SimEvent::Fault {
+        node: 0,
+        instance: 1,
+        fault: true,
+    });
+    let st =
+        |s: &Sim, n: usize, i: usize| s.router(n).and_then(|r| r.instance(i)).map(|i| i.state());
+    assert_eq!(st(&s, 0, 0), Some(State::Fault));
+    s.run_until(t + ms(500));
+    assert_eq!((s.holders(1), s.holders(2)), (vec![1], vec![1]));
+    s.apply(SimEvent::Fault {
+        node: 0,
+        instance: 1,
+        fault: false,
+    });
+    s.run_until(t + ms(1500));
+    assert_eq!((s.holders(1), s.holders(2)), (vec![0], vec![0]));
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+}
+
+#[test]
+fn same_seed_same_history() {
+    let run = |seed| {
+        let sched = Schedule::random(seed);
+        let mut s = Sim::new(Instant::now(), sched.nodes.clone(), seed).expect("valid");
+        for (t, ev) in &sched.events {
+            s.schedule(*t, ev.clone());
+        }
+        s.run_until(sched.heal_at);
+        (
+            s.transitions().to_vec(),
+            s.vip_log().to_vec(),
+            s.stats().clone(),
+        )
+    };
+    for seed in [1, 2, 3, 99] {
+        assert_eq!(run(seed), run(seed));
+    }
+}
+
+#[test]
+fn schedules_cover_the_fault_model() {
+    let mut crash = 0;
+    let mut stop = 0;
+    let mut groups = 0;
+    let mut v2 = 0;
+    let mut v6 = 0;
+    let mut owner = 0;
+    let mut partition = 0;
+    for seed in 0..500 {
+        let s = Schedule::random(seed);
+        let cfgs: Vec<_> = s.nodes.iter().flat_map(|n| n.instances.iter()).collect();
+        groups += usize::from(s.nodes.iter().any(|n| !n.groups.is_empty()));
+        v2 += usize::from(cfgs.iter().any(|c| c.version == Version::V2));
+        v6 += usize::from(cfgs.iter().any(|c| c.primary_addr.is_ipv6()));
+        owner += usize::from(cfgs.iter().any(|c| c.priority == 255));
+        partition += usize::from(
+            s.events
+                .iter()
+                .any(|(_, e)| matches!(e, SimEvent::Partition { .. })),
+        );
+        let o = s.run(Instant::now(), false).expect("passes");
+        if o.takeover_after_final_act.is_some() {
+            match s.final_act {
+                vipd_sim::FinalAct::CrashMaster => crash += 1,
+                _ => stop += 1,
+            }
+        }
+    }
+    for (what, n) in [
+        ("crash", crash),
+        ("stop", stop),
+        ("groups", groups),
+        ("v2", v2),
+        ("v6", v6),
+        ("owner", owner),
+        ("partition", partition),
+    ] {
+        assert!(n >= 10, "only {n} of 500 schedules exercise {what}");
+    }
+}

@@ -1,0 +1,420 @@
+//! vipctl: talk to a running vipd (status, drills, maintenance, reload) and work with
+//! configurations (check, import from keepalived).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use vipd::ctl::{self, Command, DrillReport, InstanceStatus, Response, Status};
+
+#[derive(Parser, Debug)]
+#[command(name = "vipctl", version, about = "Control and inspect vipd")]
+struct Cli {
+    /// vipd's control socket (default: the control_socket of --config, else /run/vipd/vipd.sock).
+    #[arg(short, long, global = true)]
+    socket: Option<PathBuf>,
+    /// vipd's configuration file (to find the control socket).
+    #[arg(short, long, global = true, default_value = "/etc/vipd/vipd.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// State of every instance: state and why, priorities and trackers, master, VIPs, counters.
+    Status {
+        /// Machine-readable output (the control protocol's status object).
+        #[arg(long)]
+        json: bool,
+        /// Only this instance.
+        instance: Option<String>,
+    },
+    /// Failover drills.
+    Drill {
+        #[command(subcommand)]
+        what: DrillCmd,
+    },
+    /// Drain an instance (all without a name): hand over at once and never take over.
+    Maintenance {
+        /// on or off.
+        mode: OnOff,
+        /// Instance name (all instances when omitted).
+        instance: Option<String>,
+    },
+    /// Re-read the configuration and apply it without moving VIPs that did not change.
+    Reload,
+    /// Convert a keepalived.conf (following its includes) to vipd's TOML on stdout; every
+    /// keyword that is not converted, or converted with a change in meaning, is listed on
+    /// stderr and in the output's header. Review the result with `vipctl check`.
+    ImportKeepalived {
+        /// The keepalived.conf.
+        file: PathBuf,
+    },
+    /// Validate configuration files (several files: cross-check peers' priorities and weights).
+    Check {
+        /// Configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DrillCmd {
+    /// On the master: hand over (priority 0), watch a peer take over, print the timeline,
+    /// then restore. Fails if no peer took over within the protocol bound.
+    Failover {
+        /// Instance (the only master instance when omitted).
+        instance: Option<String>,
+        /// Simulate a dead master (no priority-0 advert) to measure real detection time.
+        #[arg(long)]
+        crash: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+fn socket_path(cli: &Cli) -> PathBuf {
+    if let Some(s) = &cli.socket {
+        return s.clone();
+    }
+    match vipd_config::load(&cli.config) {
+        Ok(l) => l.config.global.control_socket,
+        Err(_) => PathBuf::from(vipd_config::DEFAULT_CONTROL_SOCKET),
+    }
+}
+
+fn call(socket: &Path, cmd: Command, timeout: Duration) -> Result<Response, String> {
+    ctl::request(socket, cmd, timeout).map_err(|e| e.to_string())
+}
+
+fn ago(unix_ms: u64) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let secs = (now.saturating_sub(u128::from(unix_ms)) / 1000) as u64;
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+fn print_status(st: &Status, only: Option<&str>) -> bool {
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let _ = writeln!(
+        out,
+        "vipd {} on {} (pid {}, up {}), config {}",
+        st.version,
+        st.router_id,
+        st.pid,
+        ago(st.started_unix_ms),
+        st.config
+    );
+    let insts: Vec<&InstanceStatus> = st
+        .instances
+        .iter()
+        .filter(|i| only.is_none_or(|n| i.name == n))
+        .collect();
+    if insts.is_empty() {
+        eprintln!("no such instance");
+        return false;
+    }
+    let _ = writeln!(
+        out,
+        "\n{:<16} {:>4} {:<10} {:<7} {:>7} {:>9}  {:<24} {:<22} VIPS",
+        "INSTANCE", "VRID", "IFACE", "STATE", "SINCE", "PRIO", "WHY", "MASTER"
+    );
+    for i in &insts {
+        let prio = if i.base_priority == i.effective_priority {
+            format!("{}", i.base_priority)
+        } else {
+            format!("{}->{}", i.base_priority, i.effective_priority)
+        };
+        let master = i
+            .master
+            .as_ref()
+            .map(|m| format!("{} ({})", m.address, m.priority))
+            .unwrap_or_else(|| "-".into());
+        let vips: Vec<String> = i
+            .vips
+            .iter()
+            .map(|v| {
+                if v.present {
+                    format!("{}*", v.address)
+                } else {
+                    v.address.clone()
+                }
+            })
+            .collect();
+        let state = if i.maintenance {
+            format!("{}(m)", i.state)
+        } else {
+            i.state.clone()
+        };
+        let _ = writeln!(
+            out,
+            "{:<16} {:>4} {:<10} {:<7} {:>7} {:>9}  {:<24} {:<22} {}",
+            i.name,
+            i.vrid,
+            i.interface,
+            state,
+            ago(i.since_unix_ms),
+            prio,
+            i.fault.clone().unwrap_or_else(|| i.reason.clone()),
+            master,
+            vips.join(" ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n(* = VIP present on the interface, (m) = maintenance)"
+    );
+    for i in &insts {
+        let c = &i.counters;
+        let _ = writeln!(
+            out,
+            "\n{} (VRRPv{}, source {}, {}):",
+            i.name,
+            i.version,
+            i.source,
+            if i.unicast_peers.is_empty() {
+                "multicast".to_string()
+            } else {
+                format!("unicast to {}", i.unicast_peers.join(", "))
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  interval {} ms (master's {} ms), master down interval {:.1} ms, preempt {}",
+            i.advert_interval_ms, i.master_advert_interval_ms, i.master_down_interval_ms, i.preempt
+        );
+        if !i.trackers.is_empty() {
+            let _ = writeln!(out, "  trackers:");
+            for t in &i.trackers {
+                let _ = writeln!(
+                    out,
+                    "    {:<20} {:<9} {:<4} weight {:>4}  contributes {:+}",
+                    t.name,
+                    t.kind,
+                    if t.up { "up" } else { "DOWN" },
+                    t.weight,
+                    t.contribution
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "  adverts sent {} received {} (priority 0: sent {} received {}), transitions {}, gratuitous {}, VIPs restored {}, send errors {}",
+            c.adverts_sent,
+            c.adverts_received,
+            c.priority_zero_sent,
+            c.priority_zero_received,
+            c.transitions,
+            c.gratuitous_sent,
+            c.vips_restored,
+            c.send_errors
+        );
+        if !c.drops.is_empty() {
+            let d: Vec<String> = c.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(out, "  drops: {}", d.join(" "));
+        }
+        if c.address_list_mismatch > 0 {
+            let _ = writeln!(
+                out,
+                "  adverts with another VIP list: {} (check both configurations)",
+                c.address_list_mismatch
+            );
+        }
+        if !i.transitions.is_empty() {
+            let _ = writeln!(out, "  last transitions:");
+            for t in i.transitions.iter().rev().take(5) {
+                let _ = writeln!(
+                    out,
+                    "    {:>6} ago  {} -> {}  ({})",
+                    ago(t.unix_ms),
+                    t.from,
+                    t.to,
+                    t.reason
+                );
+            }
+        }
+        if let Some(d) = &i.last_drill {
+            let _ = writeln!(
+                out,
+                "  last drill: {} {} ago: {}",
+                if d.crash { "crash" } else { "handover" },
+                ago(d.started_unix_ms),
+                match d.total_ms {
+                    Some(t) => format!("{t:.1} ms (bound {:.1} ms)", d.bound_ms),
+                    None => d.problem.clone().unwrap_or_default(),
+                }
+            );
+        }
+    }
+    for (ifname, drops) in &st.interface_drops {
+        let d: Vec<String> = drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "\n{ifname}: dropped before any instance: {}",
+            d.join(" ")
+        );
+    }
+    if st.queue_full_drops > 0 {
+        let _ = writeln!(out, "receive queue overflows: {}", st.queue_full_drops);
+    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    true
+}
+
+fn print_drill(d: &DrillReport) {
+    println!(
+        "failover drill on {} ({}):",
+        d.instance,
+        if d.crash {
+            "simulated crash, no priority-0 advert"
+        } else {
+            "clean handover with priority 0"
+        }
+    );
+    for s in &d.steps {
+        println!("  [{:>8.1} ms] {}", s.at_ms, s.what);
+    }
+    match d.total_ms {
+        Some(t) => println!(
+            "  total {t:.1} ms; protocol bound {:.1} ms: {}",
+            d.bound_ms,
+            if d.ok { "within" } else { "OVER" }
+        ),
+        None => println!("  no takeover observed"),
+    }
+    if let Some(p) = &d.problem {
+        println!("  problem: {p}");
+    }
+    println!("result: {}", if d.ok { "PASS" } else { "FAIL" });
+}
+
+fn check(files: &[PathBuf]) -> ExitCode {
+    if vipd_config::check_files(files, &mut std::io::stdout(), &mut std::io::stderr()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = socket_path(&cli);
+    let result: Result<bool, String> = match &cli.command {
+        Cmd::Check { files } => return check(files),
+        Cmd::ImportKeepalived { file } => return import(file),
+        Cmd::Status { json, instance } => call(&socket, Command::Status, Duration::from_secs(5))
+            .and_then(|r| {
+                let st = r
+                    .status
+                    .ok_or_else(|| r.error.unwrap_or_else(|| "no status".into()))?;
+                if *json {
+                    serde_json::to_string_pretty(&st)
+                        .map(|s| {
+                            println!("{s}");
+                            true
+                        })
+                        .map_err(|e| e.to_string())
+                } else {
+                    Ok(print_status(&st, instance.as_deref()))
+                }
+            }),
+        Cmd::Drill {
+            what:
+                DrillCmd::Failover {
+                    instance,
+                    crash,
+                    json,
+                },
+        } => call(
+            &socket,
+            Command::Drill {
+                instance: instance.clone(),
+                crash: *crash,
+            },
+            Duration::from_secs(120),
+        )
+        .and_then(|r| match r.drill {
+            Some(d) => {
+                if *json {
+                    println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+                } else {
+                    print_drill(&d);
+                }
+                Ok(d.ok)
+            }
+            None => Err(r.error.unwrap_or_else(|| "the drill did not run".into())),
+        }),
+        Cmd::Maintenance { mode, instance } => call(
+            &socket,
+            Command::Maintenance {
+                instance: instance.clone(),
+                on: matches!(mode, OnOff::On),
+            },
+            Duration::from_secs(5),
+        )
+        .and_then(done),
+        Cmd::Reload => call(&socket, Command::Reload, Duration::from_secs(30)).and_then(done),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("vipctl: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn done(r: Response) -> Result<bool, String> {
+    if r.ok {
+        if let Some(m) = r.message {
+            println!("{m}");
+        }
+        Ok(true)
+    } else {
+        Err(r.error.unwrap_or_else(|| "failed".into()))
+    }
+}
+
+fn import(file: &Path) -> ExitCode {
+    match vipd_config::import::convert_file(file) {
+        Ok(conv) => {
+            for n in &conv.notes {
+                eprintln!("{n}");
+            }
+            print!("{}", conv.toml);
+            let not_converted = conv
+                .notes
+                .iter()
+                .filter(|n| n.severity == vipd_config::import::NoteSeverity::NotConverted)
+                .count();
+            eprintln!(
+                "vipctl import-keepalived: {} note(s), {not_converted} not converted; check the result with `vipctl check`",
+                conv.notes.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}

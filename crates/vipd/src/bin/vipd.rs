@@ -1,0 +1,119 @@
+//! vipd: the VRRP agent. `vipd --config FILE` runs it, `vipd --check --config FILE` validates a
+//! configuration; `vipd --check lb1.toml lb2.toml` (or `-c lb1.toml -c lb2.toml`) validates
+//! several peers' files and cross-checks their tracker weights.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(name = "vipd", version, about = "VRRP virtual-IP failover agent")]
+struct Cli {
+    /// Configuration file (TOML). With --check it may be repeated (one file per peer).
+    #[arg(short, long, global = true)]
+    config: Vec<PathBuf>,
+    /// Validate the configuration(s), print errors and warnings, and exit (1 on errors). Given
+    /// the files of every router of a virtual router, also warns about tracker weights that
+    /// can never move the VIP.
+    #[arg(long)]
+    check: bool,
+    /// Print the JSON schema of the configuration file (for editors: taplo / Even Better TOML)
+    /// and exit. The package ships it as /usr/share/vipd/vipd.schema.json.
+    #[arg(long, conflicts_with = "check")]
+    print_schema: bool,
+    /// More configuration files to check (only with --check).
+    #[arg(value_name = "FILE", requires = "check")]
+    files: Vec<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
+    log_format: LogFormat,
+    /// Log filter (tracing EnvFilter syntax); RUST_LOG overrides it.
+    #[arg(long, default_value = "info", global = true)]
+    log: String,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    // Colours only on a terminal: journald and log files get plain text.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.toml";
+
+/// `vipd --check`: every file on its own, then the weights across files.
+fn check(paths: &[PathBuf]) -> ExitCode {
+    if vipd_config::check_files(paths, &mut std::io::stdout(), &mut std::io::stderr()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.print_schema {
+        return match serde_json::to_string_pretty(vipd_config::json_schema()) {
+            Ok(s) => {
+                println!("{s}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("vipd: cannot print the schema: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if cli.check {
+        let mut paths = cli.config.clone();
+        paths.extend(cli.files.iter().cloned());
+        if paths.is_empty() {
+            paths.push(PathBuf::from(DEFAULT_CONFIG));
+        }
+        return check(&paths);
+    }
+    let config = match cli.config.as_slice() {
+        [] => PathBuf::from(DEFAULT_CONFIG),
+        [one] => one.clone(),
+        _ => {
+            eprintln!(
+                "vipd: --config may be given once when running (several files only with --check)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(cli.log_format, &cli.log);
+    let loaded = match vipd_config::load(&config) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprintln!("{diags}");
+            return ExitCode::from(1);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!(target: "vipd_config", "{w}");
+    }
+    match vipd::daemon::run(loaded.config, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "vipd stopped on an error");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,1312 @@
+//! The I/O shell: a single-threaded tokio runtime that feeds the sans-IO [`vipd_proto::Router`]
+//! with packets, timers, link events and signals, and carries out the actions it returns
+//! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
+
+pub mod control;
+pub mod timer;
+mod tracking;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope};
+use crate::net::packet::FrameSender;
+use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
+use vipd_config::{self as config, Config};
+use vipd_proto::{self as proto, Action, InstanceConfig, Router, State, Transition};
+use vipd_wire::{ChecksumMode, Family};
+
+use vipd_proto::advert::{self as tx, TxView};
+use vipd_proto::counters::{Counters, Drop, Drops};
+use vipd_proto::rx::{self, Outcome, Received, RxView};
+
+/// How many packets may wait between the socket readers and the state machine.
+const RX_QUEUE: usize = 4096;
+/// Largest datagram read from a raw socket.
+const RX_BUF: usize = 4096;
+/// How often a master checks that its VIPs are still on the interface (besides netlink events).
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// Transitions kept per instance for status.
+const HISTORY: usize = 16;
+
+/// Runs the agent until SIGTERM/SIGINT. On those it hands over (priority 0), releases its VIPs
+/// and returns `Ok(())`.
+pub fn run(cfg: Config, config_path: PathBuf) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let nl = RtNetlink::new()?;
+        let mut daemon = Daemon::setup(cfg, nl).await?;
+        daemon.serve_control(config_path).await?;
+        daemon.run().await
+    })
+}
+
+/// One raw socket, shared by the instances on one interface, family and source address.
+enum Sock {
+    V4(Arc<VrrpSocketV4>),
+    V6(Arc<VrrpSocketV6>),
+    /// Its interface was deleted: closed, its reader stopped (the slot keeps the indexes of
+    /// the other sockets stable). Instances on it are re-opened on a new socket.
+    Closed,
+}
+
+struct SockInfo {
+    sock: Sock,
+    ifindex: u32,
+    family: Family,
+    src: IpAddr,
+    /// The reader task, for the socket that reads its (interface, family).
+    reader: Option<tokio::task::AbortHandle>,
+}
+
+impl SockInfo {
+    fn open(&self) -> bool {
+        !matches!(self.sock, Sock::Closed)
+    }
+}
+
+/// A packet from a socket reader task.
+struct Inbound {
+    sock: usize,
+    /// When it arrived: the kernel's receive time (see [`received_at`]).
+    at: Instant,
+    data: Vec<u8>,
+    v6: Option<V6Meta>,
+    /// Larger than [`RX_BUF`] (so larger than any valid advert): `data` is empty, the
+    /// packet is only counted.
+    oversized: bool,
+}
+
+/// What a reader does after a receive error: an oversized datagram (the kernel reassembles
+/// fragments up to 64 KiB) is forwarded to be counted at once — pausing on it would let
+/// anyone on the link stall the receive path — anything else is logged (rate-limited) and
+/// retried after a short pause.
+async fn after_recv_error(
+    e: &io::Error,
+    errors: &mut u64,
+    tx: &mpsc::Sender<Inbound>,
+    sock: usize,
+    full: &AtomicU64,
+) -> Result<(), ()> {
+    if e.kind() == io::ErrorKind::InvalidData {
+        let pkt = Inbound {
+            sock,
+            at: Instant::now(),
+            data: Vec::new(),
+            v6: None,
+            oversized: true,
+        };
+        return forward(tx, pkt, full);
+    }
+    *errors += 1;
+    if errors.is_power_of_two() {
+        warn!(error = %e, count = *errors, "VRRP socket receive failed");
+    }
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
+
+/// What the shell knows of one instance beyond the state machine.
+pub struct Inst {
+    /// The configuration.
+    pub cfg: config::Instance,
+    /// Interface index.
+    pub ifindex: u32,
+    /// Interface MAC (source of gratuitous frames).
+    pub mac: [u8; 6],
+    /// Our source address.
+    pub src: IpAddr,
+    /// The VIPs' addresses.
+    pub vip_addrs: Vec<IpAddr>,
+    /// Where adverts go: the multicast group, or each unicast peer.
+    pub dsts: Vec<IpAddr>,
+    /// Whether we hold the VIPs (claimed and not released).
+    pub holding: bool,
+    /// Whether the interface is up (with carrier).
+    pub link_up: bool,
+    /// Counters.
+    pub counters: Counters,
+    /// Last transitions with their wall-clock time, newest last.
+    pub history: VecDeque<(SystemTime, Transition)>,
+    /// When the instance entered its current state.
+    pub since: SystemTime,
+    /// The last failover drill.
+    pub last_drill: Option<crate::ctl::DrillReport>,
+    sock: usize,
+    auth: Option<[u8; 8]>,
+    family: Family,
+    checksum: ChecksumMode,
+}
+
+impl Inst {
+    fn tx_view(&self) -> TxView<'_> {
+        TxView {
+            vrid: self.cfg.vrid,
+            version: proto_version(self.cfg.version),
+            auth: self.auth,
+            vips: &self.vip_addrs,
+            family: self.family,
+            checksum: self.checksum,
+            src: self.src,
+        }
+    }
+
+    fn rx_view(&self) -> RxView<'_> {
+        RxView {
+            version: proto_version(self.cfg.version),
+            auth: self.auth,
+            peers: &self.cfg.unicast_peers,
+            own: self.src,
+            vips: &self.vip_addrs,
+        }
+    }
+
+    /// An instance whose interface does not exist (yet): no socket, link down, so FAULT.
+    /// (Also the base [`Daemon::prepare`] fills in from the interface.)
+    /// Its source address is the configured one, else its first VIP as a stand-in for the
+    /// state machine (a FAULT instance neither sends nor compares addresses); it is
+    /// re-opened with the interface's real address when the interface appears.
+    fn missing(c: &config::Instance, family: Family) -> Inst {
+        let unspecified = match family {
+            Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        let stand_in = c.vips.first().map_or(unspecified, |v| v.addr);
+        Inst {
+            cfg: c.clone(),
+            ifindex: 0,
+            mac: [0; 6],
+            src: c.source_address.unwrap_or(stand_in),
+            vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
+            dsts: Vec::new(),
+            holding: false,
+            link_up: false,
+            counters: Counters::default(),
+            history: VecDeque::with_capacity(HISTORY),
+            since: SystemTime::now(),
+            last_drill: None,
+            sock: usize::MAX,
+            auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
+            family,
+            checksum: wire_checksum(c.checksum),
+        }
+    }
+
+    /// Whether the interface was missing when the instance was opened (it has no socket).
+    pub fn interface_missing(&self) -> bool {
+        self.ifindex == 0
+    }
+
+    fn addr_spec(vip: &config::Vip) -> AddrSpec {
+        AddrSpec {
+            addr: vip.addr,
+            prefix_len: vip.prefix_len,
+            label: vip.label.clone(),
+            scope: match vip.scope {
+                config::Scope::Global => Scope::Global,
+                config::Scope::Site => Scope::Site,
+                config::Scope::Link => Scope::Link,
+                config::Scope::Host => Scope::Host,
+            },
+            nodad: vip.addr.is_ipv6(),
+        }
+    }
+}
+
+fn proto_version(v: config::Version) -> proto::Version {
+    match v {
+        config::Version::V2 => proto::Version::V2,
+        config::Version::V3 => proto::Version::V3,
+    }
+}
+
+fn wire_family(f: config::Family) -> Family {
+    match f {
+        config::Family::V4 => Family::Ipv4,
+        config::Family::V6 => Family::Ipv6,
+    }
+}
+
+fn wire_checksum(c: config::ChecksumMode) -> ChecksumMode {
+    match c {
+        config::ChecksumMode::WithPseudoHeader => ChecksumMode::WithPseudoHeader,
+        config::ChecksumMode::WithoutPseudoHeader => ChecksumMode::WithoutPseudoHeader,
+    }
+}
+
+/// The proto configuration of an instance.
+pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig {
+    InstanceConfig {
+        name: c.name.clone(),
+        vrid: c.vrid,
+        version: proto_version(c.version),
+        priority: c.priority,
+        advert_interval: c.advert_interval,
+        preempt: c.preempt,
+        preempt_delay: c.preempt_delay,
+        accept_mode: c.accept,
+        primary_addr: primary,
+        garp: proto::GarpConfig {
+            delay: c.garp.master_delay,
+            repeat: u32::from(c.garp.master_repeat),
+            refresh: c.garp.master_refresh,
+            refresh_repeat: u32::from(c.garp.master_refresh_repeat),
+        },
+    }
+}
+
+fn other(msg: String) -> io::Error {
+    io::Error::other(msg)
+}
+
+/// The running agent.
+pub struct Daemon<N: Netlink> {
+    nl: N,
+    router: Router,
+    insts: Vec<Inst>,
+    socks: Vec<SockInfo>,
+    frames: HashMap<u32, Arc<FrameSender>>,
+    demux: HashMap<(u32, Family, u8), usize>,
+    /// Drops not attributable to an instance, per interface index.
+    iface_drops: HashMap<u32, Drops>,
+    rx: mpsc::Receiver<Inbound>,
+    rx_tx: mpsc::Sender<Inbound>,
+    events: NetEvents,
+    /// Control socket and metrics (see [`control`]).
+    ctl: control::Control,
+    /// Packets dropped because the receive queue was full (the loop could not keep up).
+    queue_full: Arc<AtomicU64>,
+    /// Sync groups of the running configuration (reload compares them).
+    sync_groups: Vec<config::SyncGroup>,
+    /// Sockets below this index already have their reader task (or share one).
+    readers: usize,
+    /// Health trackers and notifications (see `tracking.rs`).
+    track: tracking::Tracking,
+    /// The running configuration (reload compares the tracking parts).
+    running: Config,
+    /// Precise protocol timers (None: timerfd unavailable, tokio's millisecond timer instead).
+    timer: Option<timer::PreciseTimer>,
+    /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
+    /// measurable at ten thousand adverts a second).
+    tx_buf: Box<[u8]>,
+}
+
+impl<N: Netlink> Daemon<N> {
+    /// Resolves interfaces and addresses, removes VIPs a crashed run left behind, opens the
+    /// sockets and starts the state machines.
+    pub async fn setup(cfg: Config, nl: N) -> io::Result<Self> {
+        // Subscribe first so no link or address change between our reads and the loop is lost.
+        let events = crate::net::netlink::subscribe()?;
+        let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
+        let track = tracking::Tracking::setup(&cfg, &nl, group_members(&cfg)).await?;
+        let mut d = Daemon {
+            nl,
+            router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
+            insts: Vec::with_capacity(cfg.instances.len()),
+            socks: Vec::new(),
+            frames: HashMap::new(),
+            demux: HashMap::new(),
+            iface_drops: HashMap::new(),
+            rx,
+            rx_tx,
+            events,
+            ctl: control::Control::new(&cfg.global),
+            queue_full: Arc::new(AtomicU64::new(0)),
+            sync_groups: cfg.sync_groups.clone(),
+            readers: 0,
+            track,
+            running: cfg.clone(),
+            timer: timer::PreciseTimer::new()
+                .inspect_err(|e| warn!("no timerfd ({e}): protocol timers use tokio's 1 ms wheel"))
+                .ok(),
+            tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
+        };
+        let all_vips = all_vips(&cfg);
+        for c in &cfg.instances {
+            let inst = d.prepare(c, &all_vips, true).await?;
+            d.insts.push(inst);
+        }
+        let protos = d
+            .insts
+            .iter()
+            .map(|i| instance_config(&i.cfg, i.src))
+            .collect();
+        d.router = Router::new(protos, sync_groups(&cfg)).map_err(|e| other(format!("{e}")))?;
+        d.rebuild_demux();
+        d.spawn_readers(0);
+        let now = Instant::now();
+        d.router.start(now);
+        for idx in 0..d.insts.len() {
+            d.refresh_fault(now, idx);
+        }
+        info!(
+            instances = d.insts.len(),
+            sockets = d.socks.len(),
+            "vipd started"
+        );
+        Ok(d)
+    }
+
+    /// Resolves one instance: interface, MAC, source address, socket, frame sender.
+    /// With `cleanup`, removes its VIPs from the interface (left there by a crash).
+    async fn prepare(
+        &mut self,
+        c: &config::Instance,
+        all_vips: &[IpAddr],
+        cleanup: bool,
+    ) -> io::Result<Inst> {
+        let family = wire_family(c.family);
+        let Some(link) = self.nl.link_by_name(&c.interface).await? else {
+            // Like keepalived with `dynamic_interfaces`: the instance waits in FAULT and is
+            // opened when the interface appears (a VLAN or bond created after vipd started);
+            // the other instances run meanwhile.
+            warn!(instance = %c.name, interface = %c.interface,
+                  "interface does not exist: instance in FAULT until it appears");
+            return Ok(Inst::missing(c, family));
+        };
+        let present = self.nl.addrs(link.index).await?;
+        // Crash recovery: a VIP of ours on the interface now was left by a previous run
+        // (we have not claimed anything yet). The address owner's VIPs are its own.
+        if cleanup && !c.is_owner() {
+            for vip in &c.vips {
+                if present.iter().any(|(a, _)| *a == vip.addr) {
+                    warn!(instance = %c.name, vip = %vip, "removing a VIP left on {} by a previous run", c.interface);
+                    self.nl
+                        .del_addr(link.index, vip.addr, vip.prefix_len)
+                        .await?;
+                }
+            }
+        }
+        let Some(src) = c
+            .source_address
+            .or_else(|| pick_source(family, &present, all_vips))
+        else {
+            // As keepalived: FAULT until the interface has an address (DHCP, networkd
+            // configuring it after vipd started); opened by the address event.
+            warn!(instance = %c.name, interface = %c.interface,
+                  "interface has no {} address to send adverts from: instance in FAULT until it has one",
+                  if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
+            return Ok(Inst::missing(c, family));
+        };
+        let sock =
+            match self.socks.iter().position(|s| {
+                s.open() && s.ifindex == link.index && s.family == family && s.src == src
+            }) {
+                Some(i) => i,
+                None => {
+                    let sock = match src {
+                        IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                        IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                            &c.interface,
+                            link.index,
+                            a,
+                            true,
+                        )?)),
+                    };
+                    self.socks.push(SockInfo {
+                        sock,
+                        ifindex: link.index,
+                        family,
+                        src,
+                        reader: None,
+                    });
+                    self.socks.len() - 1
+                }
+            };
+        if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(link.index) {
+            e.insert(Arc::new(FrameSender::open(link.index)?));
+        }
+        let dsts = if c.unicast_peers.is_empty() {
+            vec![match family {
+                Family::Ipv4 => IpAddr::V4(vipd_wire::vrrp::MCAST_V4),
+                Family::Ipv6 => IpAddr::V6(vipd_wire::vrrp::MCAST_V6),
+            }]
+        } else {
+            c.unicast_peers.clone()
+        };
+        // What the interface gives on top of the instance's own settings.
+        Ok(Inst {
+            ifindex: link.index,
+            mac: link.mac.unwrap_or([0; 6]),
+            src,
+            dsts,
+            link_up: link.up,
+            sock,
+            ..Inst::missing(c, family)
+        })
+    }
+
+    fn rebuild_demux(&mut self) {
+        self.demux = self
+            .insts
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| ((inst.ifindex, inst.family, inst.cfg.vrid), i))
+            .collect();
+    }
+
+    /// Applies a new configuration: instances are matched by name; an unchanged instance
+    /// keeps running untouched (its VIPs do not move); a changed one hands over cleanly and
+    /// restarts with the new settings; removed ones hand over and stop; new ones start as
+    /// backup. Nothing changes if the new configuration cannot be applied.
+    pub async fn reload(&mut self, cfg: Config) -> Result<String, String> {
+        self.reload_reopening(cfg, &[]).await
+    }
+
+    /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
+    /// interface appeared or was re-created), as if their configuration had changed.
+    async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
+        let groups_same = { self.sync_groups == cfg.sync_groups };
+        let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
+        let keep: Vec<Option<usize>> = cfg
+            .instances
+            .iter()
+            .map(|c| {
+                if reopen.contains(&c.name) {
+                    return None;
+                }
+                let old = self.insts.iter().position(|o| o.cfg.name == c.name)?;
+                let same = self.insts.get(old).is_some_and(|o| o.cfg == *c);
+                (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old)
+            })
+            .collect();
+        // 1. Prepare what is new first: if that fails, nothing has changed yet.
+        let all_vips = all_vips(&cfg);
+        let mut fresh: Vec<Option<Inst>> = Vec::with_capacity(cfg.instances.len());
+        for (c, k) in cfg.instances.iter().zip(&keep) {
+            if k.is_some() {
+                fresh.push(None);
+            } else {
+                fresh.push(Some(
+                    self.prepare(c, &all_vips, false)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ));
+            }
+        }
+        let protos: Vec<InstanceConfig> = cfg
+            .instances
+            .iter()
+            .zip(&fresh)
+            .zip(&keep)
+            .map(|((c, f), k)| {
+                let src = match (f, k) {
+                    (Some(f), _) => f.src,
+                    (None, Some(k)) => self
+                        .insts
+                        .get(*k)
+                        .map(|o| o.src)
+                        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                    (None, None) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                };
+                instance_config(c, src)
+            })
+            .collect();
+        // Validate the new router before touching the running one.
+        let groups = sync_groups(&cfg);
+        Router::new(protos.clone(), groups.clone()).map_err(|e| e.to_string())?;
+        // 2. Hand over and stop what goes away or changes.
+        let now = Instant::now();
+        let kept_old: Vec<usize> = keep.iter().flatten().copied().collect();
+        let (mut removed, mut changed) = (0, 0);
+        for idx in 0..self.insts.len() {
+            if kept_old.contains(&idx) {
+                continue;
+            }
+            let name = self
+                .insts
+                .get(idx)
+                .map(|i| i.cfg.name.clone())
+                .unwrap_or_default();
+            if cfg.instance(&name).is_some() {
+                changed += 1;
+            } else {
+                removed += 1;
+            }
+            let _ = self.router.shutdown_one(now, idx);
+        }
+        self.drain().await;
+        // 3. Swap in the new set.
+        let old_router = std::mem::replace(
+            &mut self.router,
+            Router::new(Vec::new(), Vec::new()).map_err(|e| e.to_string())?,
+        );
+        self.router = old_router
+            .rebuild(protos, &keep, groups)
+            .map_err(|e| e.to_string())?;
+        let mut old_insts: Vec<Option<Inst>> = std::mem::take(&mut self.insts)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for (f, k) in fresh.into_iter().zip(&keep) {
+            let inst = match (f, k) {
+                (Some(f), _) => f,
+                (None, Some(k)) => match old_insts.get_mut(*k).and_then(Option::take) {
+                    Some(i) => i,
+                    None => return Err("internal error: kept instance missing".into()),
+                },
+                (None, None) => return Err("internal error: instance neither kept nor new".into()),
+            };
+            self.insts.push(inst);
+        }
+        self.rebuild_demux();
+        self.spawn_readers(self.readers);
+        let now = Instant::now();
+        for (idx, k) in keep.iter().enumerate() {
+            if k.is_none() {
+                let _ = self.router.start_one(now, idx);
+                self.track.forget_fault(idx);
+            }
+        }
+        self.sync_groups = cfg.sync_groups.clone();
+        if !tracking_same(&self.running, &cfg) {
+            // Tracker indexes follow the configuration: start them afresh for the new one.
+            // (A tracker's first result applies at once, so this settles within one interval.)
+            match tracking::Tracking::setup(&cfg, &self.nl, group_members(&cfg)).await {
+                Ok(t) => {
+                    self.track = t;
+                    info!("tracking configuration changed: trackers restarted");
+                }
+                Err(e) => {
+                    error!(error = %e, "could not restart the trackers; keeping the old ones")
+                }
+            }
+        }
+        for idx in 0..self.insts.len() {
+            self.apply_tracking(now, idx);
+        }
+        self.running = cfg.clone();
+        let added = cfg.instances.len() - kept_old.len() - changed;
+        let unchanged = kept_old.len();
+        let msg = format!(
+            "configuration reloaded: {unchanged} unchanged, {changed} changed (restarted), {added} added, {removed} removed"
+        );
+        if reopen.is_empty() {
+            info!(unchanged, changed, added, removed, "configuration reloaded");
+        }
+        Ok(msg)
+    }
+
+    fn spawn_readers(&mut self, from: usize) {
+        // Raw sockets see every VRRP packet on their interface: only the first socket of an
+        // (interface, family) reads, or each advert would be processed twice.
+        let mut seen: Vec<(u32, Family)> = self
+            .socks
+            .iter()
+            .take(from)
+            .filter(|s| s.open())
+            .map(|s| (s.ifindex, s.family))
+            .collect();
+        self.readers = self.socks.len();
+        for (i, s) in self.socks.iter_mut().enumerate().skip(from) {
+            if !s.open() || seen.contains(&(s.ifindex, s.family)) {
+                continue;
+            }
+            seen.push((s.ifindex, s.family));
+            let tx = self.rx_tx.clone();
+            let full = Arc::clone(&self.queue_full);
+            let task = match &s.sock {
+                Sock::V4(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
+                Sock::V6(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
+                Sock::Closed => continue,
+            };
+            s.reader = Some(task.abort_handle());
+        }
+    }
+
+    /// Closes the sockets (and stops the readers, drops the frame sender) of a deleted
+    /// interface.
+    fn close_interface(&mut self, index: u32) {
+        for s in self.socks.iter_mut().filter(|s| s.ifindex == index) {
+            if let Some(r) = s.reader.take() {
+                r.abort();
+            }
+            s.sock = Sock::Closed;
+        }
+        self.frames.remove(&index);
+    }
+
+    /// The instances (for status).
+    pub fn instances(&self) -> &[Inst] {
+        &self.insts
+    }
+
+    /// The event loop.
+    pub async fn run(&mut self) -> io::Result<()> {
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
+        reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            self.drain().await;
+            let deadline = self
+                .router
+                .poll_timeout()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            let timer = &self.timer;
+            let sleep = async move {
+                // Built only when needed: a tokio sleep per loop turn is measurable at
+                // thousands of wake-ups a second.
+                let coarse = || tokio::time::sleep_until(tokio::time::Instant::from_std(deadline));
+                match timer {
+                    Some(t) => {
+                        if let Err(e) = t.sleep_until(deadline).await {
+                            warn!("timerfd: {e}");
+                            coarse().await;
+                        }
+                    }
+                    None => coarse().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {
+                    self.router.handle_timeout(Instant::now());
+                }
+                Some(pkt) = self.rx.recv() => self.on_packet(pkt),
+                Some(ev) = self.events.recv() => self.on_net_event(ev).await,
+                Some(req) = self.ctl.rx.recv() => self.on_control(req).await,
+                wake = control::drill_wake(self.ctl.drill.as_mut()) => self.drill_progress(wake).await,
+                Some(u) = self.track.rx.recv() => self.on_tracker(u),
+                _ = reconcile.tick() => self.reconcile().await,
+                _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
+                _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
+                _ = hup.recv() => {
+                    info!("SIGHUP: reloading the configuration");
+                    control::notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                    let r = self.reload_from_control().await;
+                    match (r.ok, r.message, r.error) {
+                        (true, Some(m), _) => info!("{m}"),
+                        (_, _, Some(e)) => error!("reload failed, running configuration kept: {e}"),
+                        _ => {}
+                    }
+                    control::notify_systemd(&[sd_notify::NotifyState::Ready]);
+                }
+            }
+        }
+        control::notify_systemd(&[sd_notify::NotifyState::Stopping]);
+        self.router.shutdown(Instant::now());
+        self.drain().await;
+        self.track.finish().await;
+        info!("vipd stopped");
+        Ok(())
+    }
+
+    fn on_packet(&mut self, pkt: Inbound) {
+        let Some(s) = self.socks.get(pkt.sock) else {
+            return;
+        };
+        let (ifindex, family) = (s.ifindex, s.family);
+        if pkt.oversized {
+            // Longer than any valid advert: a length that matches no VRRP message.
+            self.iface_drops
+                .entry(ifindex)
+                .or_default()
+                .add(Drop::LengthMismatch);
+            return;
+        }
+        let received = match pkt.v6 {
+            None => Received::V4(&pkt.data),
+            Some((src, dst, hop_limit)) => Received::V6 {
+                payload: &pkt.data,
+                src,
+                dst,
+                hop_limit,
+            },
+        };
+        let insts = &self.insts;
+        let demux = &self.demux;
+        let outcome = rx::classify(received, |vrid| {
+            let idx = *demux.get(&(ifindex, family, vrid))?;
+            Some((idx, insts.get(idx)?.rx_view()))
+        });
+        match outcome {
+            Outcome::Own => {}
+            Outcome::Drop {
+                instance: Some(idx),
+                reason,
+            } => self.count_drop(idx, reason),
+            Outcome::Drop {
+                instance: None,
+                reason,
+            } => {
+                self.iface_drops.entry(ifindex).or_default().add(reason);
+                debug!(ifindex, reason = %reason, "dropped VRRP packet");
+            }
+            Outcome::Accept(a) => {
+                if let Some(inst) = self.insts.get_mut(a.instance)
+                    && !a.addresses_match
+                {
+                    inst.counters.address_list_mismatch += 1;
+                    if inst.counters.address_list_mismatch.is_power_of_two() {
+                        warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, from = %a.advert.src,
+                                  "advert lists other virtual addresses than ours: check both configurations");
+                    }
+                }
+                match self.router.handle_advert(pkt.at, a.instance, &a.advert) {
+                    Ok(()) => {
+                        if let Some(inst) = self.insts.get_mut(a.instance) {
+                            inst.counters.adverts_received += 1;
+                            if a.advert.priority == 0 {
+                                inst.counters.priority_zero_received += 1;
+                            }
+                        }
+                    }
+                    Err(e) => self.count_drop(a.instance, Drop::from_proto(e)),
+                }
+            }
+        }
+    }
+
+    fn count_drop(&mut self, idx: usize, reason: Drop) {
+        if let Some(inst) = self.insts.get_mut(idx) {
+            inst.counters.drops.add(reason);
+            let n = inst.counters.drops.get(reason);
+            if n.is_power_of_two() {
+                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, "dropped VRRP advert");
+            }
+        }
+    }
+
+    async fn on_net_event(&mut self, ev: NetEvent) {
+        let now = Instant::now();
+        match ev {
+            NetEvent::Link(link) => {
+                self.track_link(&link);
+                self.reopen_on(&link).await;
+                for idx in 0..self.insts.len() {
+                    let inst = &mut self.insts[idx];
+                    if inst.ifindex != link.index || inst.link_up == link.up {
+                        continue;
+                    }
+                    inst.link_up = link.up;
+                    if link.up {
+                        info!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link up");
+                    } else {
+                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface, "link down");
+                    }
+                    if let Some(mac) = link.mac {
+                        inst.mac = mac;
+                    }
+                    self.refresh_fault(now, idx);
+                }
+            }
+            NetEvent::LinkRemoved { index } => {
+                self.track_link_removed(index);
+                self.close_interface(index);
+                for idx in 0..self.insts.len() {
+                    let inst = &mut self.insts[idx];
+                    if inst.ifindex == index {
+                        // Its socket is bound to the old index: re-opened when it is back.
+                        inst.link_up = false;
+                        inst.ifindex = 0;
+                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface,
+                              "interface removed: FAULT until it is back");
+                        self.refresh_fault(now, idx);
+                    }
+                }
+            }
+            NetEvent::AddrAdded { .. } => {
+                // An instance waiting for its interface may have been missing only an address
+                // to send from.
+                let mut names: Vec<String> = self
+                    .insts
+                    .iter()
+                    .filter(|i| i.interface_missing())
+                    .map(|i| i.cfg.interface.clone())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    if let Ok(Some(link)) = self.nl.link_by_name(&name).await {
+                        self.reopen_on(&link).await;
+                    }
+                }
+            }
+            NetEvent::AddrRemoved { index, addr, .. } => {
+                let restore: Vec<(usize, AddrSpec)> = self
+                    .insts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, inst)| inst.ifindex == index && inst.holding)
+                    .filter_map(|(idx, inst)| {
+                        let vip = inst.cfg.vips.iter().find(|v| v.addr == addr)?;
+                        Some((idx, Inst::addr_spec(vip)))
+                    })
+                    .collect();
+                for (idx, spec) in restore {
+                    self.restore_vip(
+                        idx,
+                        &spec,
+                        "a VIP was removed behind our back while master; putting it back",
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+
+    /// Opens the instances on `link`'s name whose interface was missing, or has been
+    /// re-created under a new index (their socket is bound to the old one). Retried on
+    /// later link and address events when it cannot be done yet (no address to send from).
+    async fn reopen_on(&mut self, link: &crate::net::LinkInfo) {
+        let candidates: Vec<(String, Family, bool)> = self
+            .insts
+            .iter()
+            .filter(|i| i.cfg.interface == link.name && i.ifindex != link.index)
+            .map(|i| (i.cfg.name.clone(), i.family, i.cfg.source_address.is_some()))
+            .collect();
+        if candidates.is_empty() {
+            return;
+        }
+        // Only those that can open now (an address to send from), or every link event
+        // would restart them in FAULT again.
+        let present = self.nl.addrs(link.index).await.unwrap_or_default();
+        let vips = all_vips(&self.running);
+        let names: Vec<String> = candidates
+            .into_iter()
+            .filter(|(_, family, fixed)| *fixed || pick_source(*family, &present, &vips).is_some())
+            .map(|(name, _, _)| name)
+            .collect();
+        if names.is_empty() {
+            debug!(interface = %link.name, "interface present, no address to send from yet");
+            return;
+        }
+        let cfg = self.running.clone();
+        match self.reload_reopening(cfg, &names).await {
+            Ok(_) => {
+                info!(interface = %link.name, instances = ?names, "interface appeared: instances opened on it")
+            }
+            Err(e) => {
+                warn!(interface = %link.name, instances = ?names, error = %e,
+                      "interface appeared, but its instances could not be opened (retried on its next change)")
+            }
+        }
+    }
+
+    /// Safety net besides netlink events (which a full socket buffer can lose): a master puts
+    /// back any VIP missing from its interface.
+    async fn reconcile(&mut self) {
+        let mut by_if: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
+        for idx in 0..self.insts.len() {
+            if !self.insts[idx].holding {
+                continue;
+            }
+            let ifindex = self.insts[idx].ifindex;
+            if let std::collections::hash_map::Entry::Vacant(e) = by_if.entry(ifindex) {
+                match self.nl.addrs(ifindex).await {
+                    Ok(a) => {
+                        e.insert(a);
+                    }
+                    Err(e) => {
+                        warn!(ifindex, error = %e, "could not list addresses");
+                        continue;
+                    }
+                }
+            }
+            let present = by_if.get(&ifindex).cloned().unwrap_or_default();
+            let missing: Vec<AddrSpec> = self.insts[idx]
+                .cfg
+                .vips
+                .iter()
+                .filter(|v| !present.iter().any(|(a, _)| *a == v.addr))
+                .map(Inst::addr_spec)
+                .collect();
+            for spec in missing {
+                self.restore_vip(
+                    idx,
+                    &spec,
+                    "VIP missing from the interface while master; putting it back",
+                )
+                .await;
+            }
+        }
+    }
+
+    /// Puts back a VIP of master instance `idx` that left its interface: logged, counted.
+    async fn restore_vip(&mut self, idx: usize, spec: &AddrSpec, why: &str) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        warn!(instance = %inst.cfg.name, vip = %spec.addr, "{why}");
+        inst.counters.vips_restored += 1;
+        if let Err(e) = self.nl.add_addr(inst.ifindex, spec).await {
+            error!(vip = %spec.addr, error = %e, "could not restore VIP");
+        }
+    }
+
+    async fn drain(&mut self) {
+        while let Some((idx, action)) = self.router.poll_action() {
+            self.execute(idx, action).await;
+        }
+    }
+
+    async fn execute(&mut self, idx: usize, action: Action) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        match action {
+            Action::SendAdvert {
+                priority,
+                max_advert_int_cs,
+            } => {
+                let Some(sock) = self.socks.get(inst.sock) else {
+                    return;
+                };
+                let buf = &mut self.tx_buf[..];
+                for dst in &inst.dsts {
+                    let sent = match tx::build_advert(
+                        buf,
+                        &inst.tx_view(),
+                        priority,
+                        max_advert_int_cs,
+                        *dst,
+                    ) {
+                        Ok(n) => {
+                            let payload = buf.get(..n).unwrap_or(&[]);
+                            match (&sock.sock, dst) {
+                                (Sock::V4(s), IpAddr::V4(d)) => s.send_to(payload, *d).await,
+                                (Sock::V6(s), IpAddr::V6(d)) => s.send_to(payload, *d).await,
+                                (Sock::Closed, _) => {
+                                    Err(io::Error::other("socket closed: the interface is gone"))
+                                }
+                                _ => Err(io::Error::other("address family mismatch")),
+                            }
+                        }
+                        Err(e) => Err(io::Error::other(e.to_string())),
+                    };
+                    match sent {
+                        Ok(_) => {
+                            inst.counters.adverts_sent += 1;
+                            if priority == 0 {
+                                inst.counters.priority_zero_sent += 1;
+                            }
+                        }
+                        Err(e) => {
+                            inst.counters.send_errors += 1;
+                            if inst.counters.send_errors.is_power_of_two() {
+                                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, to = %dst, error = %e,
+                                      count = inst.counters.send_errors, "could not send advert");
+                            }
+                        }
+                    }
+                }
+            }
+            Action::ClaimVips => {
+                inst.holding = true;
+                let ifindex = inst.ifindex;
+                let specs: Vec<AddrSpec> = inst.cfg.vips.iter().map(Inst::addr_spec).collect();
+                let name = inst.cfg.name.clone();
+                for spec in specs {
+                    match self.nl.add_addr(ifindex, &spec).await {
+                        Ok(()) => info!(instance = %name, vip = %spec.addr, "VIP added"),
+                        Err(e) => {
+                            error!(instance = %name, vip = %spec.addr, error = %e, "could not add VIP")
+                        }
+                    }
+                }
+            }
+            Action::ReleaseVips => {
+                inst.holding = false;
+                if inst.interface_missing() {
+                    // The interface is gone, and its addresses with it.
+                    return;
+                }
+                let ifindex = inst.ifindex;
+                let vips: Vec<(IpAddr, u8)> = inst
+                    .cfg
+                    .vips
+                    .iter()
+                    .map(|v| (v.addr, v.prefix_len))
+                    .collect();
+                let name = inst.cfg.name.clone();
+                for (addr, plen) in vips {
+                    match self.nl.del_addr(ifindex, addr, plen).await {
+                        Ok(()) => info!(instance = %name, vip = %addr, "VIP removed"),
+                        Err(e) => {
+                            error!(instance = %name, vip = %addr, error = %e, "could not remove VIP")
+                        }
+                    }
+                }
+            }
+            Action::SendGratuitous { repeat } => {
+                let Some(frames) = self.frames.get(&inst.ifindex) else {
+                    return;
+                };
+                let gap = inst.cfg.garp.interval;
+                let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
+                let mut batch: Vec<Vec<u8>> = Vec::new();
+                for _ in 0..repeat {
+                    for vip in &inst.vip_addrs {
+                        match tx::build_gratuitous(&mut buf, inst.mac, *vip) {
+                            Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
+                            Err(e) => {
+                                warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
+                            }
+                        }
+                    }
+                }
+                if gap.is_zero() {
+                    for f in &batch {
+                        match frames.send(f).await {
+                            Ok(_) => inst.counters.gratuitous_sent += 1,
+                            Err(e) => {
+                                warn!(instance = %inst.cfg.name, error = %e, "could not send gratuitous frame")
+                            }
+                        }
+                    }
+                } else {
+                    // Paced bursts must not hold up the protocol: send from a task.
+                    inst.counters.gratuitous_sent += batch.len() as u64;
+                    let frames = Arc::clone(frames);
+                    tokio::spawn(async move {
+                        for f in batch {
+                            if let Err(e) = frames.send(&f).await {
+                                warn!(error = %e, "could not send gratuitous frame");
+                            }
+                            tokio::time::sleep(gap).await;
+                        }
+                    });
+                }
+            }
+            Action::Notify(t) => {
+                inst.counters.transitions += 1;
+                info!(
+                    instance = %inst.cfg.name,
+                    vrid = inst.cfg.vrid,
+                    from_state = %t.from,
+                    to_state = %t.to,
+                    reason = %t.reason,
+                    priority = self.router.instance(idx).map(|i| i.effective_priority()).unwrap_or(0),
+                    "transition"
+                );
+                if inst.history.len() == HISTORY {
+                    inst.history.pop_front();
+                }
+                inst.since = SystemTime::now();
+                inst.history.push_back((inst.since, t.clone()));
+                self.on_transition(idx, &t);
+            }
+            Action::PriorityChanged { base, effective } => {
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
+                self.on_priority(idx, base, effective);
+            }
+        }
+    }
+
+    /// Packets dropped because the receive queue was full.
+    pub fn queue_full_drops(&self) -> u64 {
+        self.queue_full.load(Ordering::Relaxed)
+    }
+
+    /// Drops not attributable to an instance (undecodable, unknown VRID), per interface index.
+    pub fn interface_drops(&self) -> &HashMap<u32, Drops> {
+        &self.iface_drops
+    }
+
+    /// The state of instance `idx`.
+    pub fn state(&self, idx: usize) -> Option<State> {
+        self.router.instance(idx).map(|i| i.state())
+    }
+}
+
+/// IPv6 receive metadata: source, destination, hop limit.
+type V6Meta = (Ipv6Addr, Ipv6Addr, u8);
+
+/// What a reader learns of one datagram besides its bytes.
+struct RecvInfo {
+    len: usize,
+    v6: Option<V6Meta>,
+    /// The kernel's receive time (wall clock), if given.
+    received: Option<SystemTime>,
+}
+
+/// What the reader loop needs of a raw VRRP socket.
+trait RawRecv: Send + Sync + 'static {
+    /// Receives one datagram: its length, for IPv6 (src, dst, hop limit), and its time.
+    fn recv_meta(
+        &self,
+        buf: &mut [u8],
+    ) -> impl std::future::Future<Output = io::Result<RecvInfo>> + Send;
+}
+
+impl RawRecv for VrrpSocketV4 {
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
+        self.recv(buf).await.map(|m| RecvInfo {
+            len: m.len,
+            v6: None,
+            received: m.received,
+        })
+    }
+}
+
+impl RawRecv for VrrpSocketV6 {
+    async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
+        self.recv(buf).await.map(|m| RecvInfo {
+            len: m.len,
+            v6: Some((m.src, m.dst, m.hop_limit)),
+            received: m.received,
+        })
+    }
+}
+
+/// Reads one raw socket and forwards every datagram to the loop. Receive errors (e.g. an
+/// oversized datagram) are logged at a decreasing rate and never stop the reader.
+async fn read_loop<S: RawRecv>(
+    sock: Arc<S>,
+    idx: usize,
+    tx: mpsc::Sender<Inbound>,
+    full: Arc<AtomicU64>,
+) {
+    let mut buf = vec![0u8; RX_BUF];
+    let mut errors: u64 = 0;
+    loop {
+        match sock.recv_meta(&mut buf).await {
+            Ok(info) => {
+                let at = crate::net::stamp::received_at(
+                    Instant::now(),
+                    SystemTime::now(),
+                    info.received,
+                );
+                let data = buf.get(..info.len).unwrap_or(&[]).to_vec();
+                let pkt = Inbound {
+                    sock: idx,
+                    at,
+                    data,
+                    v6: info.v6,
+                    oversized: false,
+                };
+                if forward(&tx, pkt, &full).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                if after_recv_error(&e, &mut errors, &tx, idx, &full)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result<(), ()> {
+    match tx.try_send(pkt) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            let n = full.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+            // Counted (status `queue_full_drops`); logged at powers of two only, so a flood
+            // does not turn into a log flood.
+            if n.is_power_of_two() {
+                warn!(reason = %Drop::QueueFull, count = n, "receive queue full: dropping VRRP packets");
+            }
+            Ok(())
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
+    }
+}
+
+/// Instance indexes (configuration order) of each sync group's members.
+fn group_members(cfg: &Config) -> Vec<Vec<usize>> {
+    cfg.sync_groups
+        .iter()
+        .map(|g| {
+            g.instances
+                .iter()
+                .filter_map(|n| cfg.instances.iter().position(|i| i.name == *n))
+                .collect()
+        })
+        .collect()
+}
+
+/// Whether two configurations track and notify the same way for the same instances in the
+/// same order (then a reload keeps the running trackers and their state).
+fn tracking_same(a: &Config, b: &Config) -> bool {
+    a.global.script_user == b.global.script_user
+        && a.global.enable_script_security == b.global.enable_script_security
+        && a.global.events_socket == b.global.events_socket
+        && a.track_scripts == b.track_scripts
+        && a.track_http == b.track_http
+        && a.track_tcp == b.track_tcp
+        && a.track_files == b.track_files
+        && a.track_processes == b.track_processes
+        && a.sync_groups == b.sync_groups
+        && a.instances.len() == b.instances.len()
+        && a.instances
+            .iter()
+            .zip(&b.instances)
+            .all(|(x, y)| x.name == y.name && x.track == y.track && x.notify == y.notify)
+}
+
+fn all_vips(cfg: &Config) -> Vec<IpAddr> {
+    cfg.instances
+        .iter()
+        .flat_map(|i| i.vips.iter().map(|v| v.addr))
+        .collect()
+}
+
+/// The router's sync groups: member indexes in configuration order (= instance order).
+fn sync_groups(cfg: &Config) -> Vec<proto::SyncGroupConfig> {
+    cfg.sync_groups
+        .iter()
+        .zip(group_members(cfg))
+        .map(|(g, members)| proto::SyncGroupConfig {
+            name: g.name.clone(),
+            members,
+        })
+        .collect()
+}
+
+/// Our source address when none is configured: IPv4, the first address of the interface that
+/// is not a VIP; IPv6, the link-local address (RFC 9568 §5.1.2.1).
+fn pick_source(family: Family, present: &[(IpAddr, u8)], vips: &[IpAddr]) -> Option<IpAddr> {
+    present.iter().map(|(a, _)| *a).find(|a| match (family, a) {
+        (Family::Ipv4, IpAddr::V4(v4)) => !vips.contains(a) && !v4.is_loopback(),
+        (Family::Ipv6, IpAddr::V6(v6)) => v6.is_unicast_link_local(),
+        _ => false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    #[test]
+    fn source_selection() {
+        let present = vec![
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)), 24),
+            (IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)), 24),
+            ("fd00::11".parse().unwrap(), 64),
+            ("fe80::1".parse().unwrap(), 64),
+        ];
+        let vips = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))];
+        assert_eq!(
+            pick_source(Family::Ipv4, &present, &vips),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)))
+        );
+        assert_eq!(
+            pick_source(Family::Ipv6, &present, &vips),
+            Some("fe80::1".parse().unwrap())
+        );
+        assert_eq!(pick_source(Family::Ipv6, &present[..3], &vips), None);
+    }
+}

@@ -1,0 +1,327 @@
+//! The daemon's side of health tracking and notifications: trackers → priority delta and
+//! fault per instance; transitions → notify programs (instances and sync groups) and events.
+//!
+//! Fault causes are combined per instance: the instance is in FAULT while its own link is down
+//! or any weight-0 tracker is down; the cause reported is the link first, then the first
+//! failing tracker in configuration order. The router is only told when that combined cause
+//! changes.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::Daemon;
+use crate::net::netlink::{LinkInfo, Netlink};
+use crate::notify::{self, Job, Notifier, Target};
+use crate::track::{self, Change, Observation, TrackerSet, TrackerUpdate};
+use vipd_config::{Config, Notify, TrackKind};
+use vipd_proto::{FaultCause, State, Transition};
+
+/// Longest wait at exit for queued notify programs (STOP).
+const FINISH_BOUND: Duration = Duration::from_secs(10);
+
+/// Tracking and notification state of the daemon.
+pub(super) struct Tracking {
+    set: TrackerSet,
+    pub(super) rx: mpsc::Receiver<TrackerUpdate>,
+    /// Kept so that `rx` never reports "closed" when there are no runners.
+    _tx: mpsc::Sender<TrackerUpdate>,
+    /// Fault cause last given to the router, per instance.
+    applied: Vec<Option<FaultCause>>,
+    /// Tracked interface ifindex → tracker index.
+    if_index: HashMap<u32, usize>,
+    notifier: Notifier,
+    inst_notify: Vec<Arc<Notify>>,
+    groups: Vec<(String, Vec<usize>, Arc<Notify>)>,
+    /// Last notified state per instance / per group.
+    inst_state: Vec<State>,
+    group_state: Vec<Option<State>>,
+}
+
+impl Tracking {
+    /// Starts the tracker runners and the notifier. `members` maps each sync group (config
+    /// order) to its instance indexes.
+    pub(super) async fn setup<N: Netlink>(
+        cfg: &Config,
+        nl: &N,
+        members: Vec<Vec<usize>>,
+    ) -> io::Result<Tracking> {
+        let set = TrackerSet::from_config(cfg);
+        let (tx, rx) = mpsc::channel(track::UPDATE_QUEUE);
+        // Interfaces: initial state now; changes come from the daemon's netlink events.
+        let mut if_index = HashMap::new();
+        for (idx, name) in set.interfaces() {
+            let up = match nl.link_by_name(name).await? {
+                Some(l) => {
+                    if_index.insert(l.index, idx);
+                    l.up
+                }
+                None => {
+                    warn!(tracker = name, "tracked interface does not exist: down");
+                    false
+                }
+            };
+            let _ = tx.try_send(TrackerUpdate {
+                tracker: idx,
+                obs: Observation::Link(up),
+            });
+        }
+        track::spawn_runners(&set, cfg, &tx)?;
+        let notifier = Notifier::start(cfg)?;
+        info!(
+            trackers = set.len(),
+            events = notifier.has_events(),
+            "health tracking started"
+        );
+        let groups = cfg
+            .sync_groups
+            .iter()
+            .zip(members)
+            .map(|(g, m)| (g.name.clone(), m, Arc::new(g.notify.clone())))
+            .collect::<Vec<_>>();
+        Ok(Tracking {
+            applied: vec![None; cfg.instances.len()],
+            inst_notify: cfg
+                .instances
+                .iter()
+                .map(|i| Arc::new(i.notify.clone()))
+                .collect(),
+            inst_state: vec![State::Initialize; cfg.instances.len()],
+            group_state: vec![None; groups.len()],
+            groups,
+            set,
+            rx,
+            _tx: tx,
+            if_index,
+            notifier,
+        })
+    }
+
+    /// Each tracker of instance `idx` with its contribution, for status and metrics.
+    pub(super) fn status_of(&self, idx: usize) -> Vec<crate::ctl::TrackerStatus> {
+        self.set
+            .contributions(idx)
+            .into_iter()
+            .map(|c| crate::ctl::TrackerStatus {
+                name: c.name.to_owned(),
+                kind: c.kind.as_str().to_owned(),
+                up: c.status == track::Status::Up,
+                weight: c.weight,
+                contribution: i32::try_from(c.contribution).unwrap_or(0),
+            })
+            .collect()
+    }
+
+    /// Forgets the fault cause given to the router for instance `idx` (a restarted instance
+    /// starts without one), so the next refresh applies it again.
+    pub(super) fn forget_fault(&mut self, idx: usize) {
+        if let Some(a) = self.applied.get_mut(idx) {
+            *a = None;
+        }
+    }
+
+    /// Runs the queued notifications (STOP) before exit, bounded.
+    pub(super) async fn finish(&mut self) {
+        self.notifier.finish(FINISH_BOUND).await;
+    }
+}
+
+impl<N: Netlink> Daemon<N> {
+    /// A tracker runner reported something.
+    pub(super) fn on_tracker(&mut self, u: TrackerUpdate) {
+        let Some(change) = self.track.set.apply(&u) else {
+            return;
+        };
+        self.tracker_changed(&change);
+    }
+
+    fn tracker_changed(&mut self, c: &Change) {
+        let followers = self.track.set.followers(c.tracker);
+        let names: Vec<&str> = followers
+            .iter()
+            .filter_map(|&i| self.insts.get(i).map(|x| x.cfg.name.as_str()))
+            .collect();
+        info!(tracker = %c.name, kind = %c.kind, from = %c.from, to = %c.to, reason = %c.detail,
+              value = c.value, instances = ?names, "tracker changed");
+        let ev = notify::event(
+            "tracker",
+            [
+                ("tracker", Value::from(c.name.as_str())),
+                ("kind", Value::from(c.kind.as_str())),
+                ("from", Value::from(c.from.to_string())),
+                ("to", Value::from(c.to.to_string())),
+                ("up", Value::from(c.to == track::Status::Up)),
+                ("value", c.value.map_or(Value::Null, Value::from)),
+                ("reason", Value::from(c.detail.as_str())),
+                ("instances", Value::from(names)),
+            ],
+        );
+        self.track.notifier.event(ev);
+        let now = Instant::now();
+        for idx in followers {
+            self.apply_tracking(now, idx);
+        }
+    }
+
+    /// Pushes instance `idx`'s tracker delta and combined fault into the router.
+    pub(super) fn apply_tracking(&mut self, now: Instant, idx: usize) {
+        let effect = self.track.set.effect(idx);
+        let current = self
+            .router
+            .instance(idx)
+            .map(|i| i.priority_adjust())
+            .unwrap_or(0);
+        if current != effect.delta {
+            if let Some(inst) = self.insts.get(idx) {
+                info!(instance = %inst.cfg.name, from = current, to = effect.delta, "tracker priority delta");
+            }
+            let _ = self.router.set_priority_adjust(now, idx, effect.delta);
+        }
+        self.refresh_fault(now, idx);
+    }
+
+    /// Gives the router instance `idx`'s combined fault cause if it changed.
+    pub(super) fn refresh_fault(&mut self, now: Instant, idx: usize) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let want = if !inst.link_up {
+            Some(FaultCause::LinkDown(inst.cfg.interface.clone()))
+        } else {
+            self.track
+                .set
+                .effect(idx)
+                .fault
+                .map(|(kind, name)| match kind {
+                    TrackKind::Interface => FaultCause::LinkDown(name),
+                    _ => FaultCause::Tracker(name),
+                })
+        };
+        let Some(applied) = self.track.applied.get_mut(idx) else {
+            return;
+        };
+        if *applied == want {
+            return;
+        }
+        info!(instance = %inst.cfg.name, from = ?applied.as_ref().map(ToString::to_string),
+              to = ?want.as_ref().map(ToString::to_string), "fault cause");
+        applied.clone_from(&want);
+        let _ = self.router.set_fault(now, idx, want);
+    }
+
+    /// A link event, for `track_interfaces`.
+    pub(super) fn track_link(&mut self, link: &LinkInfo) {
+        let Some(t) = self.track.set.interface(&link.name) else {
+            return;
+        };
+        self.track.if_index.retain(|_, v| *v != t);
+        self.track.if_index.insert(link.index, t);
+        self.on_tracker(TrackerUpdate {
+            tracker: t,
+            obs: Observation::Link(link.up),
+        });
+    }
+
+    /// A link disappeared, for `track_interfaces`.
+    pub(super) fn track_link_removed(&mut self, index: u32) {
+        if let Some(t) = self.track.if_index.remove(&index) {
+            self.on_tracker(TrackerUpdate {
+                tracker: t,
+                obs: Observation::Link(false),
+            });
+        }
+    }
+
+    /// An instance transition: notify programs (instance, then its group once every member
+    /// has reached the state) and the event.
+    pub(super) fn on_transition(&mut self, idx: usize, t: &Transition) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let priority = self
+            .router
+            .instance(idx)
+            .map(|i| i.effective_priority())
+            .unwrap_or(0);
+        let (name, vrid) = (inst.cfg.name.clone(), inst.cfg.vrid);
+        let ev = notify::event(
+            "transition",
+            [
+                ("instance", Value::from(name.as_str())),
+                ("vrid", Value::from(vrid)),
+                ("from", Value::from(notify::state_word(t.from))),
+                ("to", Value::from(notify::state_word(t.to))),
+                ("reason", Value::from(t.reason.to_string())),
+                ("priority", Value::from(priority)),
+            ],
+        );
+        self.track.notifier.event(ev);
+        if let Some(n) = self.track.inst_notify.get(idx) {
+            self.track.notifier.notify(Job {
+                target: Target::Instance,
+                name,
+                state: t.to,
+                priority,
+                notify: Arc::clone(n),
+            });
+        }
+        if let Some(s) = self.track.inst_state.get_mut(idx) {
+            *s = t.to;
+        }
+        // Sync group: notify when all members are in the new state.
+        let Some(g) = self.router.group_of(idx) else {
+            return;
+        };
+        let Some((gname, members, gnotify)) = self.track.groups.get(g) else {
+            return;
+        };
+        let all = members
+            .iter()
+            .all(|&m| self.track.inst_state.get(m) == Some(&t.to));
+        if !all || self.track.group_state.get(g) == Some(&Some(t.to)) {
+            return;
+        }
+        let (gname, gnotify) = (gname.clone(), Arc::clone(gnotify));
+        if let Some(s) = self.track.group_state.get_mut(g) {
+            *s = Some(t.to);
+        }
+        info!(group = %gname, to = notify::state_word(t.to), "sync group state");
+        let ev = notify::event(
+            "group",
+            [
+                ("group", Value::from(gname.as_str())),
+                ("to", Value::from(notify::state_word(t.to))),
+            ],
+        );
+        self.track.notifier.event(ev);
+        self.track.notifier.notify(Job {
+            target: Target::Group,
+            name: gname,
+            state: t.to,
+            priority: 0,
+            notify: gnotify,
+        });
+    }
+
+    /// The effective priority of instance `idx` changed.
+    pub(super) fn on_priority(&mut self, idx: usize, base: u8, effective: u8) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ev = notify::event(
+            "priority",
+            [
+                ("instance", Value::from(inst.cfg.name.as_str())),
+                ("vrid", Value::from(inst.cfg.vrid)),
+                ("base", Value::from(base)),
+                ("priority", Value::from(effective)),
+            ],
+        );
+        self.track.notifier.event(ev);
+    }
+}

@@ -1,0 +1,720 @@
+//! Malformed and hostile VRRP traffic against a running vipd pair: an attacker namespace on the
+//! same LAN sends hand-built Ethernet frames (AF_PACKET) — truncated, bad version, bad type,
+//! bad checksum, TTL 254, wrong VRID, count mismatch, oversized fragmented datagrams, VRRPv2
+//! auth failures, IP AH — and floods a unicast pair with higher-priority adverts from a
+//! stranger. The master must keep its state and its VIP, keep advertising on time (measured on
+//! the wire), count every drop under the right reason (`vipctl status --json`) and exit 0 on
+//! SIGTERM afterwards. Needs root (scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::{ChildGuard, Host, Lan, TempDir};
+use vipd::ctl::Status;
+use vipd::net::packet::FrameSender;
+use vipd_lab::sniff::{Seen, Sniffer};
+use vipd_wire::{
+    Addrs, Auth, ChecksumMode, Family, IpPair, Ipv4Packet, Ipv4Repr, VrrpPacket, VrrpRepr,
+    VrrpVersion,
+};
+
+/// The timing assertions need the CPU: one attack at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const VRID: u8 = 51;
+/// Extra time allowed over the advert interval between two adverts of the master.
+const GAP_MARGIN: Duration = Duration::from_millis(20);
+
+// ---- frames ---------------------------------------------------------------------------------
+
+/// Changes an encoded VRRP message in place.
+type Mangle = fn(&mut Vec<u8>);
+
+/// Knobs of one hand-built VRRP datagram; `good` gives a valid higher-priority advert.
+#[derive(Clone)]
+struct Pkt {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    ttl: u8,
+    protocol: u8,
+    vrid: u8,
+    priority: u8,
+    version: VrrpVersion,
+    vips: Vec<Ipv4Addr>,
+    /// Applied to the VRRP message after encoding; `true`: recompute the checksum afterwards.
+    mangle: Option<(Mangle, bool)>,
+    /// Zero bytes appended to the encoded message (before `mangle`).
+    extra: usize,
+    /// Cut the VRRP message to this many bytes (after checksumming).
+    cut: Option<usize>,
+    /// Flip a checksum bit (after everything else).
+    bad_checksum: bool,
+}
+
+impl Pkt {
+    fn good(attacker: &Host, vip: Ipv4Addr) -> Pkt {
+        Pkt {
+            src: attacker.v4,
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            dst_mac: [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+            src_mac: attacker.mac,
+            ttl: 255,
+            protocol: 112,
+            vrid: VRID,
+            priority: 254,
+            version: VrrpVersion::V3 { max_adver_int: 100 },
+            vips: vec![vip],
+            mangle: None,
+            extra: 0,
+            cut: None,
+            bad_checksum: false,
+        }
+    }
+
+    fn v2(attacker: &Host, vip: Ipv4Addr, auth: Auth) -> Pkt {
+        Pkt {
+            version: VrrpVersion::V2 { adver_int: 1, auth },
+            ..Pkt::good(attacker, vip)
+        }
+    }
+
+    fn to(mut self, host: &Host) -> Pkt {
+        self.dst = host.v4;
+        self.dst_mac = host.mac;
+        self
+    }
+
+    fn vrrp(&self) -> Vec<u8> {
+        let repr = VrrpRepr {
+            vrid: self.vrid,
+            priority: self.priority,
+            version: self.version,
+            addrs: Addrs::v4(&self.vips),
+        };
+        let mode = match self.version {
+            VrrpVersion::V2 { .. } => ChecksumMode::WithoutPseudoHeader,
+            VrrpVersion::V3 { .. } => ChecksumMode::WithPseudoHeader,
+        };
+        let pair = IpPair::V4 {
+            src: self.src,
+            dst: self.dst,
+        };
+        let mut msg = vec![0u8; repr.buffer_len()];
+        repr.emit(
+            &mut VrrpPacket::new_unchecked(&mut msg[..], Family::Ipv4),
+            &pair,
+            mode,
+        )
+        .unwrap();
+        msg.resize(msg.len() + self.extra, 0);
+        if let Some((f, fix)) = self.mangle {
+            f(&mut msg);
+            if fix {
+                VrrpPacket::new_unchecked(&mut msg[..], Family::Ipv4).fill_checksum(&pair, mode);
+            }
+        }
+        if let Some(n) = self.cut {
+            msg.truncate(n);
+        }
+        if self.bad_checksum {
+            msg[7] ^= 0x01;
+        }
+        msg
+    }
+
+    /// The Ethernet frames (several when the datagram needs fragmenting at 1500 bytes).
+    fn frames(&self) -> Vec<Vec<u8>> {
+        ip_frames(self, &self.vrrp())
+    }
+}
+
+/// A mangling step followed by a checksum fix (so only the mangled field is wrong).
+fn fix(f: Mangle) -> Option<(Mangle, bool)> {
+    Some((f, true))
+}
+
+fn ipv4_header(p: &Pkt, payload_len: usize, frag: Option<(u16, bool)>, ident: u16) -> Vec<u8> {
+    let repr = Ipv4Repr {
+        src: p.src,
+        dst: p.dst,
+        protocol: p.protocol,
+        ttl: p.ttl,
+        tos: 0xc0,
+        ident,
+        dont_frag: false,
+        payload_len,
+    };
+    let mut h = vec![0u8; 20];
+    repr.emit(&mut Ipv4Packet::new_unchecked(&mut h[..]))
+        .unwrap();
+    // emit writes protocol from the repr; fragment fields by hand, then re-checksum.
+    if let Some((offset8, more)) = frag {
+        let v = (offset8 & 0x1fff) | if more { 0x2000 } else { 0 };
+        h[6..8].copy_from_slice(&v.to_be_bytes());
+        h[10] = 0;
+        h[11] = 0;
+        let mut sum: u32 = 0;
+        for c in h.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        h[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
+    h
+}
+
+fn eth(p: &Pkt, ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + ip.len());
+    f.extend_from_slice(&p.dst_mac);
+    f.extend_from_slice(&p.src_mac);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    f.extend_from_slice(ip);
+    f
+}
+
+fn ip_frames(p: &Pkt, payload: &[u8]) -> Vec<Vec<u8>> {
+    const MAX: usize = 1480;
+    if payload.len() <= MAX {
+        let mut ip = ipv4_header(p, payload.len(), None, 0x4242);
+        ip.extend_from_slice(payload);
+        return vec![eth(p, &ip)];
+    }
+    static IDENT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(1);
+    let ident = IDENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    payload
+        .chunks(MAX)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let offset = i * MAX;
+            let more = offset + chunk.len() < payload.len();
+            let mut ip = ipv4_header(p, chunk.len(), Some(((offset / 8) as u16, more)), ident);
+            ip.extend_from_slice(chunk);
+            eth(p, &ip)
+        })
+        .collect()
+}
+
+/// Sends `count` copies of `frames` from the attacker's eth0, `per_burst` frames then
+/// `pause`, and returns how long it took.
+fn send(
+    attacker: &Host,
+    frames: Vec<Vec<u8>>,
+    count: usize,
+    per_burst: usize,
+    pause: Duration,
+) -> Duration {
+    let ifindex = attacker.ifindex;
+    attacker
+        .run_async(move || async move {
+            let tx = FrameSender::open(ifindex).unwrap();
+            let t0 = Instant::now();
+            let mut sent = 0usize;
+            for _ in 0..count {
+                for f in &frames {
+                    tx.send(f).await.unwrap();
+                    sent += 1;
+                    if sent.is_multiple_of(per_burst) {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+            t0.elapsed()
+        })
+        .unwrap()
+}
+
+// ---- agents ---------------------------------------------------------------------------------
+
+struct Agent {
+    child: ChildGuard,
+    sock: PathBuf,
+}
+
+fn start(lan: &Lan, dir: &TempDir, i: usize, priority: u8, instance_extra: &str) -> Agent {
+    let vip = vip(lan);
+    let sock = dir.path().join(format!("h{i}.sock"));
+    let cfg = dir.path().join(format!("h{i}.toml"));
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[global]
+control_socket = "{sock}"
+garp_master_delay = "0s"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = {VRID}
+priority = {priority}
+vips = ["{vip}/24"]
+{instance_extra}
+"#,
+            sock = sock.display()
+        ),
+    )
+    .unwrap();
+    let child = common::start_vipd_realtime(lan.host(i), &cfg);
+    common::wait_until(Duration::from_secs(3), || sock.exists()).expect("control socket");
+    Agent { child, sock }
+}
+
+fn vip(lan: &Lan) -> Ipv4Addr {
+    lan.addr_v4(100)
+}
+
+fn status(a: &Agent) -> Status {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(&a.sock)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vipctl status: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        a.child.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every drop counter of the agent: `instance:<reason>` and `eth0:<reason>`, plus
+/// `queue_full`.
+fn drops(s: &Status) -> BTreeMap<String, u64> {
+    let mut m = BTreeMap::new();
+    for i in &s.instances {
+        for (r, n) in &i.counters.drops {
+            m.insert(format!("instance:{r}"), *n);
+        }
+    }
+    for (ifname, d) in &s.interface_drops {
+        for (r, n) in d {
+            m.insert(format!("{ifname}:{r}"), *n);
+        }
+    }
+    m.insert("queue_full".into(), s.queue_full_drops);
+    m
+}
+
+fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(k, v)| {
+            let d = v - before.get(k).copied().unwrap_or(0);
+            (d > 0).then(|| (k.clone(), d))
+        })
+        .collect()
+}
+
+/// The master's invariants: MASTER, no new transition, VIP present on the interface.
+fn assert_master(lan: &Lan, a: &Agent, transitions: u64, what: &str) {
+    let s = status(a);
+    let i = &s.instances[0];
+    assert_eq!(
+        i.state,
+        "MASTER",
+        "{what}: master lost its state\n{}",
+        a.child.log()
+    );
+    assert_eq!(
+        i.counters.transitions,
+        transitions,
+        "{what}: the master made a transition\n{}",
+        a.child.log()
+    );
+    assert!(
+        lan.host(0).has_addr("eth0", IpAddr::V4(vip(lan))).unwrap(),
+        "{what}: the VIP left the master"
+    );
+    assert!(
+        !lan.host(1).has_addr("eth0", IpAddr::V4(vip(lan))).unwrap(),
+        "{what}: the backup took the VIP"
+    );
+}
+
+/// Largest gap between consecutive adverts of `src` (priority `prio`) seen in [from, to],
+/// including the edges (from the last advert before `from` to the first after `to`).
+fn max_gap(sniff: &mut Sniffer, src: IpAddr, prio: u8, from: Instant, to: Instant) -> Duration {
+    let _ = sniff.wait_for(
+        to,
+        Duration::from_secs(2),
+        |e| matches!(e.what, Seen::Advert { src: s, priority, .. } if s == src && priority == prio),
+    );
+    let times: Vec<Instant> = sniff
+        .events()
+        .iter()
+        .filter(|e| matches!(e.what, Seen::Advert { src: s, priority, .. } if s == src && priority == prio))
+        .map(|e| e.at)
+        .collect();
+    let first = times.iter().rposition(|t| *t <= from).unwrap_or(0);
+    let last = times
+        .iter()
+        .position(|t| *t >= to)
+        .unwrap_or(times.len().saturating_sub(1));
+    assert!(last > first, "no adverts of {src} seen around the attack");
+    times[first..=last]
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
+}
+
+struct Case {
+    name: &'static str,
+    pkt: Pkt,
+    /// The counter that must grow by one per datagram (`None`: the kernel drops it, nothing
+    /// reaches vipd and no counter moves).
+    counter: Option<&'static str>,
+}
+
+/// Sends each case `n` times and checks the counters move exactly as expected.
+fn run_cases(lan: &Lan, master: &Agent, attacker: &Host, cases: Vec<Case>, n: usize) {
+    let transitions = status(master).instances[0].counters.transitions;
+    for c in cases {
+        let before = drops(&status(master));
+        send(attacker, c.pkt.frames(), n, 50, Duration::from_millis(5));
+        let want: BTreeMap<String, u64> = c
+            .counter
+            .map(|k| (k.to_owned(), n as u64))
+            .into_iter()
+            .collect();
+        let mut got = BTreeMap::new();
+        common::wait_until(Duration::from_secs(3), || {
+            got = delta(&before, &drops(&status(master)));
+            got == want
+        });
+        if c.counter.is_none() {
+            // Give stray packets time to show up before concluding nothing moved.
+            std::thread::sleep(Duration::from_millis(300));
+            got = delta(&before, &drops(&status(master)));
+        }
+        assert_eq!(got, want, "case {}: drop counters moved wrongly", c.name);
+        eprintln!("case {:<28} {n} sent -> {:?}", c.name, got);
+        assert_master(lan, master, transitions, c.name);
+    }
+}
+
+fn setup(tag: &str) -> (Lan, TempDir) {
+    let mut lan = Lan::new(tag, 2).unwrap();
+    lan.add_client().unwrap(); // c0: observer
+    lan.add_client().unwrap(); // c1: attacker
+    let dir = TempDir::new(tag);
+    (lan, dir)
+}
+
+fn wait_master(lan: &Lan, a: &Agent) {
+    common::wait_until(Duration::from_secs(5), || {
+        status(a).instances[0].state == "MASTER"
+            && lan.host(0).has_addr("eth0", IpAddr::V4(vip(lan))).unwrap()
+    })
+    .unwrap_or_else(|| panic!("h0 never became master\n{}", a.child.log()));
+}
+
+fn stop_cleanly(mut a: Agent, what: &str) {
+    assert!(
+        a.child.try_wait().is_none(),
+        "{what}: vipd died\n{}",
+        a.child.log()
+    );
+    a.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = a.child.wait_timeout(Duration::from_secs(2)).unwrap();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "{what}: vipd did not exit 0 on SIGTERM: {st:?}\n{}",
+        a.child.log()
+    );
+}
+
+// ---- tests ----------------------------------------------------------------------------------
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn malformed_vrrpv3_is_counted_and_harmless() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("malformed3");
+    let mut sniff = Sniffer::start(Some(lan.client(0).name())).unwrap();
+    let m = start(&lan, &dir, 0, 150, "advert_interval = \"100ms\"");
+    let b = start(&lan, &dir, 1, 100, "advert_interval = \"100ms\"");
+    wait_master(&lan, &m);
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let good = || Pkt::good(&attacker, v);
+    let cases = vec![
+        Case {
+            name: "truncated (6 bytes)",
+            pkt: Pkt {
+                cut: Some(6),
+                ..good()
+            },
+            counter: Some("eth0:truncated"),
+        },
+        Case {
+            name: "bad version (4)",
+            pkt: Pkt {
+                mangle: fix(|m| m[0] = 0x41),
+                ..good()
+            },
+            counter: Some("eth0:bad_version"),
+        },
+        Case {
+            name: "bad type (2)",
+            pkt: Pkt {
+                mangle: fix(|m| m[0] = 0x32),
+                ..good()
+            },
+            counter: Some("eth0:bad_type"),
+        },
+        Case {
+            name: "bad checksum",
+            pkt: Pkt {
+                bad_checksum: true,
+                ..good()
+            },
+            counter: Some("eth0:bad_checksum"),
+        },
+        Case {
+            name: "TTL 254",
+            pkt: Pkt { ttl: 254, ..good() },
+            counter: Some("instance:ttl_not_255"),
+        },
+        Case {
+            name: "wrong VRID",
+            pkt: Pkt { vrid: 52, ..good() },
+            counter: Some("eth0:unknown_vrid"),
+        },
+        Case {
+            name: "count 3, one address",
+            pkt: Pkt {
+                mangle: fix(|m| m[3] = 3),
+                ..good()
+            },
+            counter: Some("eth0:length_mismatch"),
+        },
+        Case {
+            name: "count 0, one address",
+            pkt: Pkt {
+                mangle: fix(|m| m[3] = 0),
+                ..good()
+            },
+            counter: Some("eth0:length_mismatch"),
+        },
+        Case {
+            name: "VRRPv2 at a v3 instance",
+            pkt: Pkt::v2(&attacker, v, Auth::None),
+            counter: Some("instance:version_mismatch"),
+        },
+        Case {
+            name: "zero interval",
+            pkt: Pkt {
+                version: VrrpVersion::V3 { max_adver_int: 0 },
+                ..good()
+            },
+            counter: Some("instance:zero_interval"),
+        },
+        Case {
+            name: "oversized (6000 B, fragmented)",
+            pkt: Pkt {
+                extra: 6000,
+                mangle: fix(|m| m[3] = 255),
+                ..good()
+            },
+            counter: Some("eth0:length_mismatch"),
+        },
+    ];
+    let t0 = Instant::now();
+    run_cases(&lan, &m, &attacker, cases, 40);
+    let t1 = Instant::now();
+    let gap = max_gap(&mut sniff, IpAddr::V4(lan.host(0).v4), 150, t0, t1);
+    eprintln!(
+        "v3 malformed: {:?} of attack, max gap between the master's adverts {gap:?}",
+        t1 - t0
+    );
+    assert!(
+        gap <= Duration::from_millis(100) + GAP_MARGIN,
+        "the master's adverts stalled: gap {gap:?}"
+    );
+    // The backup never advertised (it stayed backup: nothing got through).
+    let b_src = IpAddr::V4(lan.host(1).v4);
+    assert!(
+        !sniff
+            .events()
+            .iter()
+            .any(|e| matches!(e.what, Seen::Advert { src, .. } if src == b_src)),
+        "the backup advertised during the attack\n{}",
+        b.child.log()
+    );
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn vrrpv2_auth_failures_are_counted_and_harmless() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("malformed2");
+    let mut sniff = Sniffer::start(Some(lan.client(0).name())).unwrap();
+    let extra = "version = 2\nadvert_interval = \"1s\"\nauth_pass = \"s3cret\"";
+    let m = start(&lan, &dir, 0, 150, extra);
+    let b = start(&lan, &dir, 1, 100, extra);
+    wait_master(&lan, &m);
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let pass = *b"s3cret\0\0";
+    let cases = vec![
+        Case {
+            name: "wrong password",
+            pkt: Pkt::v2(&attacker, v, Auth::SimpleText(*b"guess\0\0\0")),
+            counter: Some("instance:auth_mismatch"),
+        },
+        Case {
+            name: "no authentication",
+            pkt: Pkt::v2(&attacker, v, Auth::None),
+            counter: Some("instance:auth_mismatch"),
+        },
+        Case {
+            name: "auth type 3 (unknown)",
+            pkt: Pkt {
+                mangle: fix(|m| m[4] = 3),
+                ..Pkt::v2(&attacker, v, Auth::SimpleText(pass))
+            },
+            counter: Some("eth0:auth_mismatch"),
+        },
+        Case {
+            name: "auth type 2 (IP AH)",
+            pkt: Pkt::v2(&attacker, v, Auth::IpAh),
+            counter: Some("instance:auth_ah_unsupported"),
+        },
+        Case {
+            // A real RFC 2338 AH datagram is IP protocol 51: the kernel never hands it to a
+            // protocol-112 raw socket, so vipd sees (and counts) nothing.
+            name: "IP protocol 51 (AH)",
+            pkt: Pkt {
+                protocol: 51,
+                ..Pkt::v2(&attacker, v, Auth::IpAh)
+            },
+            counter: None,
+        },
+        Case {
+            name: "v2 interval 2 s (ours 1 s)",
+            pkt: Pkt {
+                version: VrrpVersion::V2 {
+                    adver_int: 2,
+                    auth: Auth::SimpleText(pass),
+                },
+                ..Pkt::good(&attacker, v)
+            },
+            counter: Some("instance:interval_mismatch"),
+        },
+        Case {
+            name: "VRRPv3 at a v2 instance",
+            pkt: Pkt::good(&attacker, v),
+            counter: Some("instance:version_mismatch"),
+        },
+    ];
+    let t0 = Instant::now();
+    run_cases(&lan, &m, &attacker, cases, 40);
+    let t1 = Instant::now();
+    let gap = max_gap(&mut sniff, IpAddr::V4(lan.host(0).v4), 150, t0, t1);
+    eprintln!(
+        "v2 auth: {:?} of attack, max gap between the master's adverts {gap:?}",
+        t1 - t0
+    );
+    assert!(
+        gap <= Duration::from_secs(1) + GAP_MARGIN,
+        "the master's adverts stalled: gap {gap:?}"
+    );
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn stranger_flood_at_a_unicast_pair() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("flood");
+    let (h0, h1) = (lan.host(0).clone(), lan.host(1).clone());
+    let peer = |me: &Host, other: &Host| {
+        format!(
+            "advert_interval = \"100ms\"\nunicast_peers = [\"{}\"]\nsource_address = \"{}\"",
+            other.v4, me.v4
+        )
+    };
+    // Unicast adverts h0 -> h1 are not flooded to the clients once the bridge has learnt
+    // the MACs: watch them where they arrive, in h1's namespace.
+    let mut sniff = Sniffer::start(Some(h1.name())).unwrap();
+    let m = start(&lan, &dir, 0, 150, &peer(&h0, &h1));
+    let b = start(&lan, &dir, 1, 100, &peer(&h1, &h0));
+    wait_master(&lan, &m);
+    let transitions = status(&m).instances[0].counters.transitions;
+    let before = drops(&status(&m));
+    let before_b = drops(&status(&b));
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    // Valid-looking priority-254 adverts from a stranger, at both peers' unicast addresses.
+    let frames: Vec<Vec<u8>> = [&h0, &h1]
+        .iter()
+        .flat_map(|h| Pkt::good(&attacker, v).to(h).frames())
+        .collect();
+    const ROUNDS: usize = 10_000; // x2 frames = 20,000 packets
+    let quiet = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let t0 = Instant::now();
+    let base = max_gap(&mut sniff, IpAddr::V4(h0.v4), 150, quiet, t0);
+    eprintln!("flood: baseline max gap over 3 s without attack {base:?}");
+    let took = send(&attacker, frames, ROUNDS, 40, Duration::from_millis(8));
+    let t1 = Instant::now();
+    let gap = max_gap(&mut sniff, IpAddr::V4(h0.v4), 150, t0, t1);
+    let mut got = BTreeMap::new();
+    let mut got_b = BTreeMap::new();
+    common::wait_until(Duration::from_secs(3), || {
+        got = delta(&before, &drops(&status(&m)));
+        got_b = delta(&before_b, &drops(&status(&b)));
+        got.get("instance:unknown_peer") == Some(&(ROUNDS as u64))
+            && got_b.get("instance:unknown_peer") == Some(&(ROUNDS as u64))
+    });
+    eprintln!(
+        "flood: {} packets in {took:?} ({:.0}/s); master drops {got:?}, backup drops {got_b:?}; \
+         max gap between the master's adverts {gap:?}",
+        2 * ROUNDS,
+        (2 * ROUNDS) as f64 / took.as_secs_f64()
+    );
+    let want: BTreeMap<String, u64> = [("instance:unknown_peer".to_owned(), ROUNDS as u64)].into();
+    assert_eq!(
+        got, want,
+        "master: every stranger advert counted as unknown_peer"
+    );
+    assert_eq!(
+        got_b, want,
+        "backup: every stranger advert counted as unknown_peer"
+    );
+    assert!(
+        gap <= Duration::from_millis(100) + GAP_MARGIN,
+        "the master's adverts stalled under the flood: gap {gap:?}"
+    );
+    assert_master(&lan, &m, transitions, "flood");
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}

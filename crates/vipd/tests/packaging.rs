@@ -1,0 +1,263 @@
+//! The Debian package: installs the .deb built by scripts/package.sh (path in `VIPD_DEB`;
+//! scripts/test.sh builds it and sets it), checks its files and unit, runs the INSTALLED
+//! /usr/sbin/vipd in a network namespace (it elects, tells systemd READY=1 only once its
+//! control socket is up, reloads on SIGHUP, stops on SIGTERM), queries it with the installed
+//! /usr/bin/vipctl, then purges the package. Ignored unless asked for (`--include-ignored`, as
+//! scripts/test.sh does); fails without `VIPD_DEB`. Needs root.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Lan, TempDir};
+
+const VIPD: &str = "/usr/sbin/vipd";
+const VIPCTL: &str = "/usr/bin/vipctl";
+
+fn run(cmd: &[&str]) -> std::process::Output {
+    Command::new(cmd[0]).args(&cmd[1..]).output().unwrap()
+}
+
+fn run_ok(cmd: &[&str]) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "`{}` failed: {}\n{}",
+        cmd.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Purges the package on drop (also when an assertion fails half-way).
+struct Installed;
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let _ = run(&["dpkg", "--purge", "vipd"]);
+    }
+}
+
+fn unit_path() -> PathBuf {
+    [
+        "/lib/systemd/system/vipd.service",
+        "/usr/lib/systemd/system/vipd.service",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .expect("vipd.service installed")
+}
+
+/// `Key=value` lines of a unit file (last one wins is not needed: keys are unique here).
+fn unit_value(unit: &str, key: &str) -> Option<String> {
+    unit.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_owned))
+}
+
+fn check_files_and_unit() {
+    for f in [
+        VIPD,
+        VIPCTL,
+        "/usr/share/doc/vipd/README.md",
+        "/usr/share/doc/vipd/security.md",
+        "/usr/share/doc/vipd/config.md",
+        "/usr/share/doc/vipd/copyright",
+        "/usr/share/doc/vipd/examples/vipd.toml",
+        "/usr/share/doc/vipd/examples/two-lbs-master.toml",
+        "/usr/share/vipd/vipd.schema.json",
+    ] {
+        assert!(Path::new(f).exists(), "{f} not installed");
+    }
+    // The shipped schema is the one the installed binary prints.
+    let printed = run_ok(&[VIPD, "--print-schema"]);
+    let shipped = std::fs::read_to_string("/usr/share/vipd/vipd.schema.json").unwrap();
+    assert_eq!(
+        printed.trim_end(),
+        shipped.trim_end(),
+        "shipped schema differs"
+    );
+    assert!(
+        !Path::new("/etc/vipd/vipd.toml").exists(),
+        "the package must not ship an active configuration"
+    );
+    let version = run_ok(&[VIPD, "--version"]);
+    assert!(version.contains(env!("CARGO_PKG_VERSION")), "{version}");
+    // Every shipped example is valid for the installed binary.
+    for e in std::fs::read_dir("/usr/share/doc/vipd/examples").unwrap() {
+        let p = e.unwrap().path();
+        run_ok(&[VIPD, "--check", "--config", p.to_str().unwrap()]);
+    }
+    let unit_file = unit_path();
+    let unit = std::fs::read_to_string(&unit_file).unwrap();
+    assert_eq!(unit_value(&unit, "Type").as_deref(), Some("notify"));
+    assert_eq!(
+        unit_value(&unit, "ExecStart").as_deref(),
+        Some("/usr/sbin/vipd --config /etc/vipd/vipd.toml")
+    );
+    assert!(
+        unit_value(&unit, "ExecReload")
+            .unwrap()
+            .contains("-HUP $MAINPID")
+    );
+    assert_eq!(
+        unit_value(&unit, "AmbientCapabilities").as_deref(),
+        Some("CAP_NET_RAW CAP_NET_ADMIN")
+    );
+    assert_eq!(
+        unit_value(&unit, "ConditionPathExists").as_deref(),
+        Some("/etc/vipd/vipd.toml")
+    );
+    if Path::new("/usr/bin/systemd-analyze").exists() {
+        let out = run(&["systemd-analyze", "verify", unit_file.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !err.contains("vipd.service"),
+            "systemd-analyze verify: {err}"
+        );
+        eprintln!("systemd-analyze verify: ok");
+    } else {
+        eprintln!("systemd-analyze not installed: unit checked by parsing only");
+    }
+}
+
+/// Waits for a datagram on the notify socket; returns its text.
+fn notify_wait(sock: &UnixDatagram, timeout: Duration) -> Option<String> {
+    sock.set_read_timeout(Some(timeout)).unwrap();
+    let mut buf = [0u8; 4096];
+    sock.recv(&mut buf)
+        .ok()
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+fn run_installed_agent(dir: &TempDir) {
+    let lan = Lan::new("pkg", 1).unwrap();
+    let vip = lan.vip(false).to_string();
+    let sock = dir.path().join("ctl/vipd.sock");
+    let cfg = dir.path().join("vipd.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[global]
+control_socket = "{}"
+
+[[instance]]
+name = "VI_PKG"
+interface = "eth0"
+vrid = 71
+priority = 150
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+"#,
+            sock.display()
+        ),
+    )
+    .unwrap();
+    run_ok(&[VIPD, "--check", "--config", cfg.to_str().unwrap()]);
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    let env = format!("NOTIFY_SOCKET={}", notify_path.display());
+    let t0 = Instant::now();
+    let mut child = lan
+        .host(0)
+        .spawn(&["env", &env, VIPD, "--config", cfg.to_str().unwrap()])
+        .unwrap();
+    // READY=1 comes once the control socket is up.
+    let msg = notify_wait(&notify, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("no sd_notify message\n{}", child.log()));
+    assert!(msg.contains("READY=1"), "first notification: {msg:?}");
+    assert!(sock.exists(), "READY=1 before the control socket existed");
+    eprintln!("installed vipd: READY=1 after {:?}", t0.elapsed());
+    let status = |sock: &Path| {
+        let out = run(&[
+            VIPCTL,
+            "--socket",
+            sock.to_str().unwrap(),
+            "status",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<vipd::ctl::Status>(&out.stdout).unwrap()
+    };
+    let vip_ip: std::net::IpAddr = vip.parse().unwrap();
+    common::wait_until(Duration::from_secs(3), || {
+        status(&sock).instances[0].state == "MASTER"
+            && lan.host(0).has_addr("eth0", vip_ip).unwrap()
+    })
+    .unwrap_or_else(|| panic!("installed vipd never became master\n{}", child.log()));
+    let table = run_ok(&[VIPCTL, "--socket", sock.to_str().unwrap(), "status"]);
+    assert!(table.contains("MASTER"), "{table}");
+    // SIGHUP: RELOADING=1, then READY=1 again.
+    child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    let mut seen = String::new();
+    while !seen.contains("READY=1") {
+        match notify_wait(&notify, Duration::from_secs(3)) {
+            Some(m) => seen.push_str(&format!("{m};")),
+            None => panic!("no READY=1 after SIGHUP, got {seen:?}\n{}", child.log()),
+        }
+    }
+    assert!(seen.contains("RELOADING=1"), "{seen:?}");
+    assert_eq!(status(&sock).instances[0].state, "MASTER");
+    // SIGTERM: STOPPING=1, VIP released, exit 0, socket removed.
+    child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = child.wait_timeout(Duration::from_secs(2)).unwrap();
+    assert!(
+        st.is_some_and(|s| s.success()),
+        "installed vipd: {st:?}\n{}",
+        child.log()
+    );
+    let stopping = notify_wait(&notify, Duration::from_secs(1)).unwrap_or_default();
+    assert!(stopping.contains("STOPPING=1"), "{stopping:?}");
+    assert!(!lan.host(0).has_addr("eth0", vip_ip).unwrap());
+    assert!(!sock.exists());
+}
+
+#[test]
+#[ignore = "needs root and the .deb: scripts/test.sh builds it, sets VIPD_DEB and runs this"]
+fn debian_package_installs_runs_and_purges() {
+    let Some(deb) = std::env::var_os("VIPD_DEB") else {
+        panic!("set VIPD_DEB to the .deb of scripts/package.sh (scripts/test.sh does)");
+    };
+    common::require_root();
+    let deb = PathBuf::from(deb);
+    assert!(deb.exists(), "{} does not exist", deb.display());
+    let info = run_ok(&["dpkg-deb", "--info", deb.to_str().unwrap()]);
+    eprintln!("{info}");
+    assert!(info.contains("Package: vipd"));
+    assert!(info.contains("Section: net"));
+    let was = run(&["dpkg-query", "-W", "-f=${Status}", "vipd"]);
+    assert!(
+        !String::from_utf8_lossy(&was.stdout).contains("installed"),
+        "vipd is already installed on this machine; the test would purge it"
+    );
+    let guard = Installed;
+    run_ok(&["dpkg", "-i", deb.to_str().unwrap()]);
+    let listed = run_ok(&["dpkg", "-L", "vipd"]);
+    eprintln!("installed files:\n{listed}");
+    check_files_and_unit();
+    // Enabled on install (deb-systemd-helper works without a running systemd).
+    let wants = Path::new("/etc/systemd/system/multi-user.target.wants/vipd.service");
+    assert!(wants.exists(), "the unit was not enabled on install");
+    let dir = TempDir::new("pkg");
+    run_installed_agent(&dir);
+    drop(guard);
+    assert!(!Path::new(VIPD).exists(), "purge left {VIPD}");
+    assert!(!Path::new(VIPCTL).exists(), "purge left {VIPCTL}");
+    assert!(!wants.exists(), "purge left the enablement symlink");
+    let after = run(&["dpkg-query", "-W", "-f=${Status}", "vipd"]);
+    assert!(
+        !String::from_utf8_lossy(&after.stdout).contains("installed"),
+        "still installed after purge"
+    );
+}

@@ -1,0 +1,233 @@
+//! Notify programs get keepalived's arguments, in order (instances and sync groups), and the
+//! events socket delivers ordered JSON lines. Needs root (scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{ChildGuard, Lan, TempDir};
+
+const LONG: Duration = Duration::from_secs(20);
+
+fn start(lan: &Lan, i: usize, path: &Path) -> ChildGuard {
+    common::start_vipd(lan.host(i), path)
+}
+
+/// A notify script appending its arguments (one line per call) to `out`.
+fn recorder(dir: &Path, out: &Path) -> std::path::PathBuf {
+    let p = dir.join("record.sh");
+    std::fs::write(&p, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn notify_programs_get_keepalived_arguments_in_order() {
+    let lan = Lan::new("ntf-args", 1).unwrap();
+    let dir = TempDir::new("ntf-args");
+    let out = dir.path().join("calls");
+    let rec = recorder(dir.path(), &out);
+    let (va, vb) = (
+        IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100)),
+        IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 101)),
+    );
+    let text = format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+script_user = "root"
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 51
+priority = 150
+advert_interval = "100ms"
+vips = ["{va}/24"]
+notify_master = ["{rec}", "specific-master"]
+notify = "{rec}"
+
+[[instance]]
+name = "VI_B"
+interface = "eth0"
+vrid = 52
+priority = 150
+advert_interval = "100ms"
+vips = ["{vb}/24"]
+
+[[sync_group]]
+name = "G1"
+instances = ["VI_A", "VI_B"]
+notify = ["{rec}"]
+notify_stop = "{rec} group-stop"
+"#,
+        dir = dir.path().display(),
+        rec = rec.display(),
+    );
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut a = start(&lan, 0, &path);
+    let want_up = [
+        "INSTANCE VI_A BACKUP 150",
+        "GROUP G1 BACKUP 0",
+        "specific-master",
+        "INSTANCE VI_A MASTER 150",
+        "GROUP G1 MASTER 0",
+    ];
+    let ok = common::wait_until(LONG, || lines(&out).len() >= want_up.len());
+    assert!(ok.is_some(), "calls: {:?}\n{}", lines(&out), a.log());
+    assert_eq!(lines(&out), want_up, "{}", a.log());
+    let st = a.terminate(Duration::from_secs(15));
+    assert!(st.is_some_and(|s| s.success()), "{}", a.log());
+    let mut want = want_up.to_vec();
+    want.extend(["INSTANCE VI_A STOP 150", "group-stop", "GROUP G1 STOP 0"]);
+    assert_eq!(lines(&out), want, "{}", a.log());
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn notify_timeout_kills_the_program() {
+    let lan = Lan::new("ntf-timeout", 1).unwrap();
+    let dir = TempDir::new("ntf-timeout");
+    let out = dir.path().join("calls");
+    let rec = recorder(dir.path(), &out);
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let text = format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+script_user = "root"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+notify_backup = ["/bin/sleep", "777.{pid}"]
+notify = "{rec}"
+notify_timeout = "300ms"
+"#,
+        dir = dir.path().display(),
+        rec = rec.display(),
+        pid = std::process::id(),
+    );
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, text).unwrap();
+    let a = start(&lan, 0, &path);
+    // The hung notify_backup is killed, then the generic notify runs, then MASTER's.
+    let ok = common::wait_until(LONG, || lines(&out).len() >= 2);
+    assert!(ok.is_some(), "{}", a.log());
+    assert_eq!(
+        lines(&out)[..2],
+        ["INSTANCE VI_1 BACKUP 100", "INSTANCE VI_1 MASTER 100"]
+    );
+    assert!(a.log().contains("timed out after"), "{}", a.log());
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn events_socket_streams_ordered_json_lines() {
+    let lan = Lan::new("ntf-events", 1).unwrap();
+    let dir = TempDir::new("ntf-events");
+    let sock = dir.path().join("events.sock");
+    let file = dir.path().join("w");
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let text = format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+events_socket = "{sock}"
+
+[[track_file]]
+name = "w"
+path = "{file}"
+weight = -5
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+track_files = ["w"]
+"#,
+        dir = dir.path().display(),
+        sock = sock.display(),
+        file = file.display(),
+    );
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, text).unwrap();
+    let a = start(&lan, 0, &path);
+    assert!(
+        common::wait_until(LONG, || sock.exists()).is_some(),
+        "{}",
+        a.log()
+    );
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let stream = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // Wait for MASTER before changing the file, then read what follows.
+    assert!(
+        common::wait_until(LONG, || lan.host(0).has_addr("eth0", vip).unwrap()).is_some(),
+        "{}",
+        a.log()
+    );
+    std::fs::write(&file, "2").unwrap();
+    let mut r = BufReader::new(stream);
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    while !got
+        .iter()
+        .any(|v| v["type"] == "priority" && v["priority"] == 90)
+    {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap();
+        assert!(n > 0, "socket closed; got {got:#?}");
+        assert!(line.ends_with('\n'));
+        got.push(serde_json::from_str(&line).unwrap());
+    }
+    let t = got
+        .iter()
+        .position(|v| v["type"] == "tracker" && v["tracker"] == "w" && v["value"] == 2)
+        .unwrap_or_else(|| panic!("no tracker event: {got:#?}"));
+    let p = got.iter().position(|v| v["type"] == "priority").unwrap();
+    assert!(t < p, "tracker event after the priority event: {got:#?}");
+    let pe = &got[p];
+    assert_eq!(
+        (pe["instance"].as_str(), pe["vrid"].as_u64()),
+        (Some("VI_1"), Some(51))
+    );
+    assert_eq!(pe["base"], 100);
+    // Ordered, gapless sequence numbers; timestamps present.
+    let seqs: Vec<u64> = got.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert!(
+        got.iter()
+            .all(|v| v["ts"].as_str().is_some_and(|s| s.ends_with('Z')))
+    );
+}

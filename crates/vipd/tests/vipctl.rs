@@ -1,0 +1,470 @@
+//! vipctl against agents in network namespaces: status (table and JSON), failover drills
+//! (handover and simulated crash), maintenance, reload (SIGHUP and vipctl) while traffic
+//! flows, metrics, and control-socket permissions. Needs root (scripts/test.sh).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use common::{ChildGuard, Lan, TempDir};
+use vipd::ctl::Status;
+use vipd_lab::watch::AddrWatcher;
+use vipd_proto::{self as proto, Version};
+
+struct Node {
+    cfg: PathBuf,
+    sock: PathBuf,
+    child: ChildGuard,
+}
+
+fn instance(name: &str, vrid: u8, priority: u8, vip: &str) -> String {
+    format!(
+        r#"
+[[instance]]
+name = "{name}"
+interface = "eth0"
+vrid = {vrid}
+priority = {priority}
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+"#
+    )
+}
+
+fn global(dir: &Path, i: usize, extra: &str) -> String {
+    format!(
+        "[global]\ncontrol_socket = \"{}/h{i}.sock\"\ngarp_master_delay = \"1s\"\n{extra}\n",
+        dir.display()
+    )
+}
+
+fn start(lan: &Lan, dir: &TempDir, i: usize, text: &str) -> Node {
+    let cfg = dir.path().join(format!("h{i}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    let child = lan
+        .host(i)
+        .spawn(&[
+            env!("CARGO_BIN_EXE_vipd"),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .unwrap();
+    let sock = dir.path().join(format!("h{i}.sock"));
+    common::wait_until(Duration::from_secs(3), || sock.exists()).expect("control socket appears");
+    Node { cfg, sock, child }
+}
+
+fn vipctl(lan: &Lan, i: usize, node: &Node, args: &[&str]) -> Output {
+    let mut full = vec![
+        env!("CARGO_BIN_EXE_vipctl"),
+        "--socket",
+        node.sock.to_str().unwrap(),
+    ];
+    full.extend_from_slice(args);
+    lan.host(i).exec(&full).unwrap()
+}
+
+fn status(lan: &Lan, i: usize, node: &Node) -> Status {
+    let out = vipctl(lan, i, node, &["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn state(lan: &Lan, i: usize, node: &Node, inst: &str) -> String {
+    status(lan, i, node)
+        .instances
+        .into_iter()
+        .find(|x| x.name == inst)
+        .map(|x| x.state)
+        .unwrap_or_default()
+}
+
+fn wait_state(lan: &Lan, i: usize, node: &Node, inst: &str, want: &str) {
+    common::wait_until(Duration::from_secs(5), || state(lan, i, node, inst) == want)
+        .unwrap_or_else(|| {
+            panic!(
+                "h{i} {inst} never reached {want}: {}\n{}",
+                state(lan, i, node, inst),
+                node.child.log()
+            )
+        });
+}
+
+fn pair(tag: &str) -> (Lan, TempDir, String, Node, Node) {
+    let mut lan = Lan::new(tag, 2).unwrap();
+    lan.add_client().unwrap();
+    let dir = TempDir::new(tag);
+    let vip = lan.vip(false).to_string();
+    let n0 = start(
+        &lan,
+        &dir,
+        0,
+        &(global(dir.path(), 0, "") + &instance("VI_1", 51, 150, &vip)),
+    );
+    let n1 = start(
+        &lan,
+        &dir,
+        1,
+        &(global(dir.path(), 1, "") + &instance("VI_1", 51, 100, &vip)),
+    );
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    wait_state(&lan, 1, &n1, "VI_1", "BACKUP");
+    (lan, dir, vip, n0, n1)
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn status_shows_state_master_vips_and_counters() {
+    let (lan, _dir, vip, n0, n1) = pair("ctlstatus");
+    let s0 = status(&lan, 0, &n0);
+    let i0 = &s0.instances[0];
+    assert_eq!(i0.state, "MASTER");
+    assert_eq!(i0.base_priority, 150);
+    assert_eq!(i0.effective_priority, 150);
+    assert_eq!(i0.vips[0].address, format!("{vip}/24"));
+    assert!(i0.vips[0].present, "VIP reported present on the master");
+    assert!(i0.counters.adverts_sent > 0);
+    assert_eq!(i0.reason, "master-down");
+    assert!(!i0.transitions.is_empty());
+    let s1 = status(&lan, 1, &n1);
+    let i1 = &s1.instances[0];
+    assert_eq!(i1.state, "BACKUP");
+    assert!(!i1.vips[0].present);
+    let m = i1.master.as_ref().expect("backup knows its master");
+    assert_eq!(m.address, lan.host(0).v4.to_string());
+    assert_eq!(m.priority, 150);
+    assert!(i1.counters.adverts_received > 0);
+    assert_eq!(i1.master_advert_interval_ms, 100);
+    // The table.
+    let out = vipctl(&lan, 0, &n0, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        text.contains("VI_1") && text.contains("MASTER") && text.contains(&format!("{vip}/24*")),
+        "{text}"
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn drill_handover_and_crash_report_timeline_within_bound() {
+    let (lan, _dir, vip, n0, n1) = pair("ctldrill");
+    let out = vipctl(&lan, 0, &n0, &["drill", "failover"]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("priority-0") && text.contains("new master") && text.contains("PASS"),
+        "{text}"
+    );
+    // Restored: h0 (higher priority, preempting) takes the VIP back.
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    let ip: IpAddr = vip.parse().unwrap();
+    common::wait_until(Duration::from_secs(3), || {
+        lan.host(0).has_addr("eth0", ip).unwrap()
+    })
+    .unwrap();
+    // Crash mode measures detection: total within Master_Down_Interval of the backup.
+    let out = vipctl(&lan, 0, &n0, &["drill", "failover", "--crash", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let d: vipd::ctl::DrillReport = serde_json::from_slice(&out.stdout).unwrap();
+    let bound = proto::master_down_interval(Version::V3, 100, Duration::from_millis(100));
+    assert!(d.crash && d.ok);
+    assert!((d.bound_ms - bound.as_secs_f64() * 1e3).abs() < 0.01);
+    assert!(d.total_ms.unwrap() <= d.bound_ms + 50.0);
+    assert_eq!(d.new_master.unwrap().address, lan.host(1).v4.to_string());
+    // Kept in status.
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    let s = status(&lan, 0, &n0);
+    assert!(s.instances[0].last_drill.as_ref().is_some_and(|d| d.crash));
+    // A drill on the backup is refused with a clear message.
+    let out = vipctl(&lan, 1, &n1, &["drill", "failover"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("run the drill on the master"));
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn maintenance_drains_and_returns() {
+    let (lan, _dir, _vip, n0, n1) = pair("ctlmaint");
+    let out = vipctl(&lan, 0, &n0, &["maintenance", "on", "VI_1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_state(&lan, 1, &n1, "VI_1", "MASTER");
+    std::thread::sleep(Duration::from_millis(500));
+    let s = status(&lan, 0, &n0);
+    assert_eq!(s.instances[0].state, "BACKUP");
+    assert!(s.instances[0].maintenance, "drained instance stays backup");
+    let out = vipctl(&lan, 0, &n0, &["maintenance", "off"]);
+    assert!(out.status.success());
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    let out = vipctl(&lan, 0, &n0, &["maintenance", "on", "NOPE"]);
+    assert!(!out.status.success());
+}
+
+/// Pings `ip` from the client every 20 ms until `stop`; returns (sent, lost).
+fn ping_loop(lan: &Lan, ip: IpAddr, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
+    let (mut sent, mut lost) = (0, 0);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        sent += 1;
+        if !lan
+            .client(0)
+            .ping_timeout(ip, Duration::from_millis(500))
+            .unwrap()
+        {
+            lost += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (sent, lost)
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn reload_keeps_unchanged_vips_and_rejects_broken_configs() {
+    let (lan, dir, vip, n0, _n1) = pair("ctlreload");
+    let ip: IpAddr = vip.parse().unwrap();
+    let mut watch = AddrWatcher::start(lan.host(0).name()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let t0 = Instant::now();
+    let vip2 = lan.addr_v4(101).to_string();
+    let (sent, lost) = std::thread::scope(|s| {
+        let pinger = s.spawn(|| ping_loop(&lan, ip, &stop));
+        std::thread::sleep(Duration::from_millis(300));
+        // Add a second instance via vipctl reload.
+        let text = global(dir.path(), 0, "")
+            + &instance("VI_1", 51, 150, &vip)
+            + &instance("VI_2", 52, 150, &vip2);
+        std::fs::write(&n0.cfg, text).unwrap();
+        let out = vipctl(&lan, 0, &n0, &["reload"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let msg = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            msg.contains("1 unchanged") && msg.contains("1 added"),
+            "{msg}"
+        );
+        // A broken file is refused and the running configuration kept.
+        std::fs::write(&n0.cfg, "[[instance]]\nname = 3\n").unwrap();
+        let out = vipctl(&lan, 0, &n0, &["reload"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("running one is kept"));
+        // SIGHUP reloads too: drop VI_2 again.
+        let text = global(dir.path(), 0, "") + &instance("VI_1", 51, 150, &vip);
+        std::fs::write(&n0.cfg, text).unwrap();
+        n0.child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+        common::wait_until(Duration::from_secs(3), || {
+            status(&lan, 0, &n0).instances.len() == 1
+        })
+        .expect("SIGHUP reload removed VI_2");
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        pinger.join().unwrap()
+    });
+    assert!(
+        watch
+            .wait(t0, ip, false, Duration::from_millis(10))
+            .is_none(),
+        "the unchanged VIP left the master during reloads"
+    );
+    assert!(
+        sent > 10 && lost == 0,
+        "pings lost during reload: {lost}/{sent}"
+    );
+    assert!(n0.child.log().contains("configuration reloaded"));
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn metrics_and_permissions() {
+    let mut lan = Lan::new("ctlperm", 1).unwrap();
+    lan.add_client().unwrap();
+    let dir = TempDir::new("ctlperm");
+    // Let `nobody` reach the socket directory.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let vip = lan.vip(false).to_string();
+    let extra = "control_group = \"nogroup\"\nmetrics_listen = \"127.0.0.1:9488\"";
+    let n0 = start(
+        &lan,
+        &dir,
+        0,
+        &(global(dir.path(), 0, extra) + &instance("VI_1", 51, 150, &vip)),
+    );
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    // Metrics over HTTP inside the namespace.
+    let body = lan
+        .host(0)
+        .run(|| {
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9488").unwrap();
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut body = String::new();
+            s.read_to_string(&mut body).unwrap();
+            body
+        })
+        .unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(
+        body.contains(
+            r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#
+        ),
+        "{body}"
+    );
+    assert!(body.contains("vipd_adverts_sent_total"));
+    // A member of the control group may read but not change. (A copy of vipctl that
+    // `nobody` can execute, whatever the permissions of the build directory.)
+    let exe = dir.path().join("vipctl");
+    std::fs::copy(env!("CARGO_BIN_EXE_vipctl"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let sock = n0.sock.to_str().unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut full = vec![
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            exe.to_str().unwrap(),
+            "--socket",
+            sock,
+        ];
+        full.extend_from_slice(args);
+        lan.host(0).exec(&full).unwrap()
+    };
+    let out = as_nobody(&["status", "--json"]);
+    assert!(
+        out.status.success(),
+        "group member can read status: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = as_nobody(&["maintenance", "on"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("only root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the group, nobody cannot even connect (socket mode 0600 would apply).
+}
+
+#[test]
+fn import_keepalived_prints_toml_and_notes() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .args([
+            "import-keepalived",
+            "../../tests/data/keepalived/lvs-director.conf",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8(out.stdout).unwrap();
+    let notes = String::from_utf8_lossy(&out.stderr);
+    // LVS is not converted, and says so on stderr and in the file.
+    assert!(notes.contains("NOT CONVERTED: virtual_server"), "{notes}");
+    assert!(
+        toml.contains("# NOT CONVERTED:") && toml.contains("virtual_server"),
+        "{toml}"
+    );
+    // The rest is a valid vipd configuration.
+    let loaded = vipd_config::parse_str(&toml, Path::new("converted.toml"))
+        .unwrap_or_else(|d| panic!("{d}\n{toml}"));
+    assert!(!loaded.config.instances.is_empty());
+    // A missing file is a clear error.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .args(["import-keepalived", "/nonexistent/keepalived.conf"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keepalived.conf"));
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn status_lists_each_trackers_contribution() {
+    let lan = Lan::new("ctltrack", 1).unwrap();
+    let dir = TempDir::new("ctltrack");
+    let vip = lan.vip(false).to_string();
+    let file = dir.path().join("weight");
+    std::fs::write(&file, "0\n").unwrap();
+    let text = global(dir.path(), 0, "")
+        + &format!(
+            "[[track_file]]\nname = \"drain\"\npath = \"{}\"\nweight = -10\n",
+            file.display()
+        )
+        + &instance("VI_1", 51, 150, &vip)
+        + "track_files = [\"drain\"]\n";
+    let n0 = start(&lan, &dir, 0, &text);
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    std::fs::write(&file, "3\n").unwrap();
+    common::wait_until(Duration::from_secs(3), || {
+        status(&lan, 0, &n0).instances[0].effective_priority == 120
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{:?}\n{}",
+            status(&lan, 0, &n0).instances[0],
+            n0.child.log()
+        )
+    });
+    let i = &status(&lan, 0, &n0).instances[0];
+    assert_eq!(i.priority_adjust, -30);
+    assert_eq!(i.trackers.len(), 1);
+    let t = &i.trackers[0];
+    assert_eq!(
+        (t.name.as_str(), t.kind.as_str(), t.weight, t.contribution),
+        ("drain", "file", -10, -30)
+    );
+    let out = vipctl(&lan, 0, &n0, &["status"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("150->120") && table.contains("contributes -30"),
+        "{table}"
+    );
+}
