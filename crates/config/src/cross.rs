@@ -76,8 +76,8 @@ pub fn cross_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
     for (fi, (_, l)) in files.iter().enumerate() {
         for i in &l.config.instances {
             let fam = match i.family {
-                Family::V4 => 4,
-                Family::V6 => 6,
+                Family::Ipv4 => 4,
+                Family::Ipv6 => 6,
             };
             by_vr.entry((i.vrid, fam)).or_default().push((fi, i));
         }

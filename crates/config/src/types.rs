@@ -17,7 +17,7 @@ pub const MAX_INSTANCES: usize = 1024;
 /// Most `[[sync_group]]` tables in one file.
 pub const MAX_SYNC_GROUPS: usize = 1024;
 /// Most VIPs per instance (the VRRP "Count IPvX Addr" field is one byte).
-pub const MAX_VIPS: usize = 255;
+pub const MAX_VIPS: usize = vipd_wire::vrrp::MAX_ADDRS;
 /// Most unicast peers per instance.
 pub const MAX_PEERS: usize = 64;
 /// Largest configuration file accepted, in bytes.
@@ -34,93 +34,10 @@ pub const DEFAULT_SCRIPT_USER: &str = "nobody";
 /// Default [`Notify::timeout`].
 pub const DEFAULT_NOTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// VRRP protocol version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Version {
-    /// VRRPv2, RFC 3768 (IPv4 only, whole-second intervals, optional plain-text auth).
-    V2,
-    /// VRRPv3, RFC 9568 / 5798 (IPv4 and IPv6, centisecond intervals).
-    V3,
-}
-
-impl Version {
-    /// The version number as it appears on the wire and in the file (2 or 3).
-    pub fn number(self) -> u8 {
-        match self {
-            Version::V2 => 2,
-            Version::V3 => 3,
-        }
-    }
-}
-
-impl fmt::Display for Version {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "VRRPv{}", self.number())
-    }
-}
-
-/// Address family of an instance (all its VIPs, peers and source address share it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// IPv4.
-    V4,
-    /// IPv6.
-    V6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(addr: &IpAddr) -> Family {
-        match addr {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-
-    /// Longest prefix length for the family (32 or 128).
-    pub fn max_prefix_len(self) -> u8 {
-        match self {
-            Family::V4 => 32,
-            Family::V6 => 128,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
-
-/// How the VRRPv3 checksum over IPv4 is computed (RFC 9568 §5.2.8 was ambiguous in RFC 5798).
-///
-/// Only meaningful for VRRPv3 over IPv4: VRRPv2 never includes a pseudo-header and IPv6 always does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChecksumMode {
-    /// Include the IPv4 pseudo-header (keepalived's behaviour, the default).
-    WithPseudoHeader,
-    /// VRRP message only (RFC 9568 clarification; FRR, Cisco).
-    WithoutPseudoHeader,
-}
-
-impl ChecksumMode {
-    /// The configuration-file spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChecksumMode::WithPseudoHeader => "with-pseudo-header",
-            ChecksumMode::WithoutPseudoHeader => "without-pseudo-header",
-        }
-    }
-}
-
-impl fmt::Display for ChecksumMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// The protocol vocabulary exists once: the version in vipd-proto, the address family and the
+// checksum form in vipd-wire. The configuration uses them as they are.
+pub use vipd_proto::Version;
+pub use vipd_wire::{ChecksumMode, Family};
 
 /// Address scope of a VIP, as for `ip addr add ... scope`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

@@ -17,9 +17,8 @@ use track::{NotifyKeys, TrackerTable};
 pub use track::{SCRIPT_PATH, insecure_path};
 
 const MS: Duration = Duration::from_millis(1);
-const V3_MIN_INTERVAL: Duration = Duration::from_millis(10);
-const V3_MAX_INTERVAL: Duration = Duration::from_millis(40_950);
-const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
+// Protocol limits are the state machine's (one definition, in vipd-proto).
+use vipd_proto::{MAX_PREEMPT_DELAY, V3_MAX_INTERVAL, V3_MIN_INTERVAL};
 const MAX_GARP_DELAY: Duration = Duration::from_secs(3600);
 const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
 const MAX_GARP_INTERVAL: Duration = Duration::from_secs(10);
@@ -765,7 +764,7 @@ impl Validator<'_, '_> {
 
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the virtual router's
         // link-local address. keepalived sends what it is given; so do we, but say so.
-        if let (Some(Family::V6), Some(first)) = (family, vips.first()) {
+        if let (Some(Family::Ipv6), Some(first)) = (family, vips.first()) {
             let link_local =
                 matches!(first.vip.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local());
             if !link_local {
@@ -781,7 +780,7 @@ impl Validator<'_, '_> {
         }
 
         // Version-dependent checks.
-        if let (Some(Version::V2), Some(Family::V6)) = (version, family) {
+        if let (Some(Version::V2), Some(Family::Ipv6)) = (version, family) {
             let (span, hint) = match &raw.version {
                 Some(v) => (v.span(), "use version = 3 for IPv6"),
                 None => (
@@ -941,7 +940,7 @@ impl Validator<'_, '_> {
                         "checksum applies to VRRPv3 over IPv4 only; VRRPv2 checksums never include a pseudo-header",
                         "remove checksum from this instance",
                     );
-                } else if family == Some(Family::V6) {
+                } else if family == Some(Family::Ipv6) {
                     self.r.error_hint(
                         v.span(),
                         "checksum applies to VRRPv3 over IPv4 only; over IPv6 the pseudo-header is always included",

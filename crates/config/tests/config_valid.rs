@@ -71,7 +71,7 @@ fn defaults() {
     assert_eq!(i.interface, "eth0");
     assert_eq!(i.vrid, 51);
     assert_eq!(i.version, Version::V3);
-    assert_eq!(i.family, Family::V4);
+    assert_eq!(i.family, Family::Ipv4);
     assert_eq!(i.priority, 100);
     assert_eq!(i.advert_interval, Duration::from_secs(1));
     assert_eq!(i.advert_interval_wire(), 100);
@@ -161,7 +161,7 @@ fn ipv6_instance() {
         "[[instance]]\nname = \"v6\"\ninterface = \"eth0\"\nvrid = 7\nadvert_interval = \"250ms\"\nvips = [\"fe80::7/64\", \"2001:db8::7\"]\nunicast_peers = [\"fe80::2\"]\n",
     );
     let i = &c.instances[0];
-    assert_eq!(i.family, Family::V6);
+    assert_eq!(i.family, Family::Ipv6);
     assert_eq!(i.vips[1].prefix_len, 128);
     assert_eq!(i.advert_interval_wire(), 25);
     assert_eq!(i.unicast_peers, vec![ip("fe80::2")]);

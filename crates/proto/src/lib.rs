@@ -40,6 +40,22 @@ pub enum Version {
     V3,
 }
 
+impl Version {
+    /// The version number as it appears on the wire and in the file (2 or 3).
+    pub fn number(self) -> u8 {
+        match self {
+            Version::V2 => 2,
+            Version::V3 => 3,
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VRRPv{}", self.number())
+    }
+}
+
 /// RFC state of an instance (`Fault` is keepalived's extra state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {

@@ -97,6 +97,23 @@ impl Family {
             IpAddr::V6(_) => Family::Ipv6,
         }
     }
+
+    /// Longest prefix length for the family (32 or 128).
+    pub const fn max_prefix_len(self) -> u8 {
+        match self {
+            Family::Ipv4 => 32,
+            Family::Ipv6 => 128,
+        }
+    }
+}
+
+impl core::fmt::Display for Family {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Family::Ipv4 => "IPv4",
+            Family::Ipv6 => "IPv6",
+        })
+    }
 }
 
 /// How a checksum covers the message.
@@ -107,6 +124,22 @@ pub enum ChecksumMode {
     WithPseudoHeader,
     /// Message only (VRRPv2 always; the "compat" variant of VRRPv3 over IPv4).
     WithoutPseudoHeader,
+}
+
+impl ChecksumMode {
+    /// The configuration-file spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ChecksumMode::WithPseudoHeader => "with-pseudo-header",
+            ChecksumMode::WithoutPseudoHeader => "without-pseudo-header",
+        }
+    }
+}
+
+impl core::fmt::Display for ChecksumMode {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which checksum modes a receiver accepts. Only consulted for VRRPv3 over IPv4; VRRPv2 is

@@ -18,7 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
-use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink, Scope};
+use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink};
 use crate::net::packet::FrameSender;
 use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
 use vipd_config::{self as config, Config};
@@ -153,7 +153,7 @@ impl Inst {
     fn tx_view(&self) -> TxView<'_> {
         TxView {
             vrid: self.cfg.vrid,
-            version: proto_version(self.cfg.version),
+            version: self.cfg.version,
             auth: self.auth,
             vips: &self.vip_addrs,
             family: self.family,
@@ -164,7 +164,7 @@ impl Inst {
 
     fn rx_view(&self) -> RxView<'_> {
         RxView {
-            version: proto_version(self.cfg.version),
+            version: self.cfg.version,
             auth: self.auth,
             peers: &self.cfg.unicast_peers,
             own: self.src,
@@ -199,7 +199,7 @@ impl Inst {
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
             family,
-            checksum: wire_checksum(c.checksum),
+            checksum: c.checksum,
         }
     }
 
@@ -213,35 +213,9 @@ impl Inst {
             addr: vip.addr,
             prefix_len: vip.prefix_len,
             label: vip.label.clone(),
-            scope: match vip.scope {
-                config::Scope::Global => Scope::Global,
-                config::Scope::Site => Scope::Site,
-                config::Scope::Link => Scope::Link,
-                config::Scope::Host => Scope::Host,
-            },
+            scope: vip.scope,
             nodad: vip.addr.is_ipv6(),
         }
-    }
-}
-
-fn proto_version(v: config::Version) -> proto::Version {
-    match v {
-        config::Version::V2 => proto::Version::V2,
-        config::Version::V3 => proto::Version::V3,
-    }
-}
-
-fn wire_family(f: config::Family) -> Family {
-    match f {
-        config::Family::V4 => Family::Ipv4,
-        config::Family::V6 => Family::Ipv6,
-    }
-}
-
-fn wire_checksum(c: config::ChecksumMode) -> ChecksumMode {
-    match c {
-        config::ChecksumMode::WithPseudoHeader => ChecksumMode::WithPseudoHeader,
-        config::ChecksumMode::WithoutPseudoHeader => ChecksumMode::WithoutPseudoHeader,
     }
 }
 
@@ -250,7 +224,7 @@ pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig 
     InstanceConfig {
         name: c.name.clone(),
         vrid: c.vrid,
-        version: proto_version(c.version),
+        version: c.version,
         priority: c.priority,
         advert_interval: c.advert_interval,
         preempt: c.preempt,
@@ -366,7 +340,7 @@ impl<N: Netlink> Daemon<N> {
         all_vips: &[IpAddr],
         cleanup: bool,
     ) -> io::Result<Inst> {
-        let family = wire_family(c.family);
+        let family = c.family;
         let Some(link) = self.nl.link_by_name(&c.interface).await? else {
             // Like keepalived with `dynamic_interfaces`: the instance waits in FAULT and is
             // opened when the interface appears (a VLAN or bond created after vipd started);

@@ -34,15 +34,8 @@ pub struct LinkInfo {
     pub mtu: u32,
 }
 
-/// Address scope (`ip addr add ... scope SCOPE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Scope {
-    #[default]
-    Global,
-    Site,
-    Link,
-    Host,
-}
+/// Address scope (`ip addr add ... scope SCOPE`): the configuration's own type.
+pub use vipd_config::Scope;
 
 /// An address to add (a virtual IP).
 #[derive(Debug, Clone, PartialEq, Eq)]
