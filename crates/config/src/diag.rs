@@ -74,6 +74,34 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The source line with the span underlined, rendered by annotate-snippets (the gutter,
+    /// line number and carets of a compiler message; tabs expanded consistently).
+    fn snippet(&self, src: &str) -> String {
+        use annotate_snippets::{AnnotationKind, Group, Level, Renderer, Snippet};
+        let byte_at = |chars: usize| src.char_indices().nth(chars).map_or(src.len(), |(i, _)| i);
+        let start = byte_at(self.column.saturating_sub(1));
+        let end = byte_at(self.column.saturating_sub(1) + self.width.max(1)).max(start);
+        // An empty span (at the end of the line) still gets one caret.
+        let span = if start == end {
+            start..start
+        } else {
+            start..end
+        };
+        let level = match self.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let report = [Group::with_level(level).element(
+            Snippet::source(src)
+                .line_start(self.line)
+                .fold(false)
+                .annotation(AnnotationKind::Primary.span(span)),
+        )];
+        Renderer::plain().render(&report)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
@@ -96,17 +124,8 @@ impl fmt::Display for Diagnostic {
             )?;
         }
         if let Some(src) = &self.source_line {
-            let num = self.line.to_string();
-            let pad = " ".repeat(num.len());
-            writeln!(f, "{pad} |")?;
-            writeln!(f, "{num} | {src}")?;
-            // Reproduce tabs so the caret lines up whatever the tab width.
-            let lead: String = src
-                .chars()
-                .take(self.column.saturating_sub(1))
-                .map(|c| if c == '\t' { '\t' } else { ' ' })
-                .collect();
-            writeln!(f, "{pad} | {lead}{}", "^".repeat(self.width.max(1)))?;
+            f.write_str(&self.snippet(src))?;
+            f.write_str("\n")?;
         }
         if let Some(hint) = &self.hint {
             writeln!(f, "  hint: {hint}")?;
@@ -463,7 +482,11 @@ mod tests {
         assert_eq!((d.line, d.column, d.width), (2, 6, 6));
         let s = d.to_string();
         assert!(s.starts_with("x.toml:2:6: error: bad\n"), "{s}");
-        assert!(s.contains("2 | \tb = \"15ms\"\n  | \t    ^^^^^^\n"), "{s}");
+        // Tabs are expanded (to four columns) in the line and under it alike.
+        assert!(
+            s.contains("2 |     b = \"15ms\"\n  |         ^^^^^^\n"),
+            "{s}"
+        );
         assert!(s.ends_with("  hint: fix\n"), "{s}");
     }
 

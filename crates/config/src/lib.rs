@@ -33,6 +33,8 @@
 //! assert!(loaded.warnings.is_empty());
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod cross;
 mod diag;
 mod duration;

@@ -483,9 +483,11 @@ impl Instance {
 
     // ---- accessors ----
 
+    /// The current RFC state.
     pub fn state(&self) -> State {
         self.state
     }
+    /// The configuration it runs.
     pub fn config(&self) -> &InstanceConfig {
         &self.cfg
     }
@@ -544,6 +546,7 @@ impl Instance {
     pub fn in_maintenance(&self) -> bool {
         self.maintenance
     }
+    /// Its counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
     }

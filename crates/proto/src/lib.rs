@@ -18,6 +18,8 @@
 //!   converts it to/from the 8-bit seconds field.
 //! * Priorities: 0 = "master is stopping", 1..=254 normal, 255 = address owner.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod advert;
 pub mod counters;
 mod instance;
@@ -112,6 +114,7 @@ pub struct InstanceConfig {
     pub name: String,
     /// Virtual router id, 1..=255.
     pub vrid: u8,
+    /// VRRP version (2 or 3).
     pub version: Version,
     /// Configured base priority, 1..=255 (255 = address owner).
     pub priority: u8,
@@ -127,6 +130,7 @@ pub struct InstanceConfig {
     /// Our own primary address on the interface (the advert source),
     /// used for the equal-priority tie-break between masters.
     pub primary_addr: IpAddr,
+    /// Gratuitous ARP / unsolicited NA bursts on becoming master and while master.
     pub garp: GarpConfig,
 }
 
@@ -140,43 +144,72 @@ pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);
 /// Invalid configuration.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    /// VRID 0 is reserved.
     #[error("vrid must be 1..=255, got 0")]
     VridZero,
+    /// Priority 0 is reserved for "the master is stopping".
     #[error("priority must be 1..=255, got 0")]
     PriorityZero,
+    /// The interval is outside the version's range.
     #[error("advert_interval {interval:?} out of range for {version:?}")]
     IntervalOutOfRange {
+        /// The instance's version.
         version: Version,
+        /// The configured interval.
         interval: Duration,
     },
+    /// The interval is not a whole number of the version's unit.
     #[error("advert_interval {interval:?} is not a whole number of {unit}")]
     IntervalGranularity {
+        /// The configured interval.
         interval: Duration,
+        /// "seconds" (v2) or "centiseconds" (v3).
         unit: &'static str,
     },
+    /// `preempt_delay` above [`MAX_PREEMPT_DELAY`].
     #[error("preempt_delay {0:?} exceeds 1000 s")]
     PreemptDelayTooLong(Duration),
+    /// A periodic GARP refresh needs a non-zero interval.
     #[error("garp refresh interval must be non-zero")]
     GarpRefreshZero,
+    /// The advert source address is unspecified (0.0.0.0 / ::).
     #[error("primary address must not be unspecified")]
     PrimaryAddrUnspecified,
+    /// One instance of a [`Router`] is invalid.
     #[error("instance {index} ({name}): {source}")]
     Instance {
+        /// Its index in the router.
         index: usize,
+        /// Its name.
         name: String,
+        /// What is wrong with it.
         #[source]
         source: Box<ConfigError>,
     },
+    /// A sync group names an instance index the router does not have.
     #[error("sync group {group}: member index {member} out of range")]
-    GroupMemberOutOfRange { group: String, member: usize },
+    GroupMemberOutOfRange {
+        /// The group.
+        group: String,
+        /// The index.
+        member: usize,
+    },
+    /// An instance is in two sync groups.
     #[error("sync group {group}: instance {member} is already in sync group {other}")]
     GroupMemberShared {
+        /// The second group.
         group: String,
+        /// The instance index.
         member: usize,
+        /// The group it is already in.
         other: String,
     },
+    /// A sync group without members.
     #[error("sync group {group} has no members")]
-    GroupEmpty { group: String },
+    GroupEmpty {
+        /// The group.
+        group: String,
+    },
 }
 
 impl InstanceConfig {
@@ -271,7 +304,9 @@ impl InstanceConfig {
 pub struct RxAdvert {
     /// IP source address (the sender's primary address).
     pub src: IpAddr,
+    /// The advert's VRRP version.
     pub version: Version,
+    /// The sender's priority (0: it is stopping).
     pub priority: u8,
     /// Max Adver Int in centiseconds (v2: the seconds field * 100).
     pub max_advert_int_cs: u16,
@@ -297,7 +332,12 @@ pub enum DropReason {
     OwnAdvert,
     /// VRRPv2 (RFC 3768 §7.1): the advert interval differs from ours.
     #[error("advert interval {theirs_cs} cs differs from ours {ours_cs} cs")]
-    IntervalMismatch { ours_cs: u16, theirs_cs: u16 },
+    IntervalMismatch {
+        /// Our interval, in centiseconds.
+        ours_cs: u16,
+        /// The advert's, in centiseconds.
+        theirs_cs: u16,
+    },
     /// VRRPv3 advert with Max Adver Int 0.
     #[error("zero advert interval")]
     ZeroInterval,
@@ -354,7 +394,12 @@ pub enum Reason {
     FaultCleared,
     /// Forced by a sync group: `member` (instance index in the
     /// [`Router`]) of `group` made the transition first.
-    SyncGroup { group: String, member: usize },
+    SyncGroup {
+        /// The group's name.
+        group: String,
+        /// The member that moved first.
+        member: usize,
+    },
     /// Master -> Backup on entering maintenance, or owner -> Master on
     /// leaving it.
     Maintenance,
@@ -381,9 +426,13 @@ impl fmt::Display for Reason {
 /// A state change, reported through [`Action::Notify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
+    /// The state left.
     pub from: State,
+    /// The state entered.
     pub to: State,
+    /// Why.
     pub reason: Reason,
+    /// When (the `now` of the event that caused it).
     pub at: Instant,
 }
 
@@ -393,7 +442,9 @@ pub enum Action {
     /// Build and send an advertisement with these fields (the VIP list and
     /// VRID come from config). `priority: 0` means "I am stopping".
     SendAdvert {
+        /// The priority to advertise.
         priority: u8,
+        /// Max Adver Int in centiseconds (v2: seconds x 100).
         max_advert_int_cs: u16,
     },
     /// Add the virtual addresses (and the VMAC if any).
@@ -401,11 +452,19 @@ pub enum Action {
     /// Remove the virtual addresses.
     ReleaseVips,
     /// Send `repeat` gratuitous ARPs / unsolicited NAs per VIP.
-    SendGratuitous { repeat: u32 },
+    SendGratuitous {
+        /// Frames per VIP.
+        repeat: u32,
+    },
     /// A state transition, for logs, notify scripts and metrics.
     Notify(Transition),
     /// The effective priority changed (for observers).
-    PriorityChanged { base: u8, effective: u8 },
+    PriorityChanged {
+        /// The configured priority.
+        base: u8,
+        /// The priority after tracker weights.
+        effective: u8,
+    },
 }
 
 /// Convert an interval to the centisecond wire value, clamped to the

@@ -39,7 +39,9 @@ use super::{
 /// between Master/Backup/Fault together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncGroupConfig {
+    /// The group's name (logs, notifications).
     pub name: String,
+    /// Indexes of its instances in the router.
     pub members: Vec<usize>,
 }
 
@@ -434,12 +436,15 @@ impl Router {
         }
     }
 
+    /// The instance at `idx`.
     pub fn instance(&self, idx: usize) -> Option<&Instance> {
         self.instances.get(idx)
     }
+    /// Every instance, in configuration order.
     pub fn instances(&self) -> &[Instance] {
         &self.instances
     }
+    /// The sync groups.
     pub fn groups(&self) -> &[SyncGroupConfig] {
         &self.groups
     }

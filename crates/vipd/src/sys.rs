@@ -53,30 +53,6 @@ pub fn packet_sockaddr(
     Ok(unsafe { SockAddr::new(storage, len) })
 }
 
-/// Sets an `int`-valued socket option (`setsockopt(fd, level, name, &value, sizeof(int))`).
-///
-/// Used for options socket2/nix do not wrap (e.g. `IPV6_CHECKSUM`).
-#[allow(unsafe_code)]
-pub fn setsockopt_int(fd: &impl AsFd, level: i32, name: i32, value: i32) -> io::Result<()> {
-    let raw = fd.as_fd().as_raw_fd();
-    // SAFETY: `raw` is a valid open descriptor borrowed for the duration of the call;
-    // the option value points to a live `c_int` and the length passed is its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            raw,
-            level,
-            name,
-            (&value as *const libc::c_int).cast::<libc::c_void>(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
 /// Registers an owned socket with the current tokio reactor.
 ///
 /// Wraps `AsyncFd::register` (unsafe since tokio 1.54: the fd must stay the same open
@@ -84,14 +60,15 @@ pub fn setsockopt_int(fd: &impl AsFd, level: i32, name: i32, value: i32) -> io::
 /// when called outside a runtime. Callers must never replace the socket through
 /// `AsyncFd::get_mut` (vipd keeps its `AsyncFd`s private and does not).
 #[allow(unsafe_code)]
-pub fn async_fd(sock: socket2::Socket) -> io::Result<tokio::io::unix::AsyncFd<socket2::Socket>> {
+pub fn async_fd<T: AsRawFd>(sock: T) -> io::Result<tokio::io::unix::AsyncFd<T>> {
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(io::Error::other(
             "socket needs a tokio runtime (none running)",
         ));
     }
-    // SAFETY: `socket2::Socket` owns its descriptor: it stays open and `as_raw_fd`
-    // returns the same value until the Socket (moved into the AsyncFd) is dropped.
+    // SAFETY: every caller passes an owning socket type (`socket2::Socket`,
+    // `netlink_sys::Socket`): its descriptor stays open and `as_raw_fd` returns the same
+    // value until it (moved into the AsyncFd) is dropped.
     unsafe { tokio::io::unix::AsyncFd::register(sock) }.map_err(io::Error::from)
 }
 
@@ -143,26 +120,6 @@ pub fn clear_ambient_caps(cmd: &mut tokio::process::Command) {
             }
         });
     }
-}
-
-/// A netlink socket address (`struct sockaddr_nl`) with port id `pid` and multicast `groups`.
-#[allow(unsafe_code)]
-pub fn netlink_sockaddr(pid: u32, groups: u32) -> SockAddr {
-    // SAFETY: an all-zero `sockaddr_nl` is valid; every field is then set.
-    let mut nl: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    nl.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    nl.nl_pid = pid;
-    nl.nl_groups = groups;
-    let mut storage = SockAddrStorage::zeroed();
-    // SAFETY: `sockaddr_nl` is a `sockaddr_*` type smaller than `sockaddr_storage`
-    // (view_as asserts this); we overwrite the zeroed storage with an initialised value.
-    unsafe {
-        *storage.view_as::<libc::sockaddr_nl>() = nl;
-    }
-    let len = std::mem::size_of::<libc::sockaddr_nl>() as socklen_t;
-    // SAFETY: the storage holds an initialised `sockaddr_nl` of family AF_NETLINK and `len`
-    // is its size.
-    unsafe { SockAddr::new(storage, len) }
 }
 
 /// A timerfd as tokio polls it (`AsRawFd`); see [`async_timerfd`].

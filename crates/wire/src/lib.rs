@@ -20,6 +20,8 @@
 //! Field accessors on a view that was *not* built with `new_checked` never panic: a field that
 //! lies outside the buffer reads as zero and writes to it are dropped.
 
+#![warn(missing_docs, unreachable_pub)]
+
 use core::fmt;
 
 pub mod arp;

@@ -73,13 +73,17 @@ impl NoteSeverity {
 /// A remark about one keepalived keyword. `line`/`column` are 1-based; 0 means "the whole file".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Note {
+    /// How much it matters.
     pub severity: NoteSeverity,
     /// The keepalived file the keyword is in (the main file or an included one).
     pub file: PathBuf,
+    /// 1-based line (0: the whole file).
     pub line: usize,
+    /// 1-based column (0: the whole file).
     pub column: usize,
     /// The keepalived keyword (or block name) the note is about.
     pub keyword: String,
+    /// What happened to it.
     pub message: String,
 }
 
@@ -112,10 +116,13 @@ pub struct Conversion {
 /// The input could not be converted at all: unreadable, too large, or a syntax error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportError {
+    /// The file the error is in.
     pub file: PathBuf,
     /// 1-based; 0 when the error concerns the whole file.
     pub line: usize,
+    /// 1-based column (0 with `line` 0).
     pub column: usize,
+    /// What is wrong.
     pub message: String,
 }
 

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_CONNECTOR};
 use tokio::io::Interest;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -191,14 +191,10 @@ pub fn parse_events(mut buf: &[u8]) -> Vec<ProcEvent> {
 
 /// Opens the proc connector and subscribes.
 fn open_connector() -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
-    let sock = Socket::new(
-        Domain::from(libc::AF_NETLINK),
-        Type::DGRAM,
-        Some(Protocol::from(libc::NETLINK_CONNECTOR)),
-    )?;
-    sock.set_nonblocking(true)?;
-    sock.set_recv_buffer_size(1 << 20)?;
-    sock.bind(&crate::sys::netlink_sockaddr(0, CN_IDX_PROC))?;
+    let mut sock = Socket::new(NETLINK_CONNECTOR)?;
+    sock.set_non_blocking(true)?;
+    sock.set_rx_buf_sz(1 << 20)?;
+    sock.bind(&SocketAddr::new(0, CN_IDX_PROC))?;
     let mut msg = Vec::with_capacity(NLMSG_HDRLEN + CN_MSG_LEN + 4);
     let total = (NLMSG_HDRLEN + CN_MSG_LEN + 4) as u32;
     msg.extend_from_slice(&total.to_ne_bytes());
@@ -213,15 +209,15 @@ fn open_connector() -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
     msg.extend_from_slice(&4u16.to_ne_bytes()); // len
     msg.extend_from_slice(&0u16.to_ne_bytes()); // flags
     msg.extend_from_slice(&PROC_CN_MCAST_LISTEN.to_ne_bytes());
-    sock.send_to(&msg, &crate::sys::netlink_sockaddr(0, 0))?;
+    sock.send_to(&msg, &SocketAddr::new(0, 0), 0)?;
     crate::sys::async_fd(sock)
 }
 
 async fn recv(fd: &tokio::io::unix::AsyncFd<Socket>, buf: &mut [u8]) -> io::Result<usize> {
     fd.async_io(Interest::READABLE, |inner| {
-        use std::io::Read;
-        let mut s: &Socket = inner;
-        s.read(buf)
+        use std::os::fd::AsRawFd;
+        nix::sys::socket::recv(inner.as_raw_fd(), buf, nix::sys::socket::MsgFlags::empty())
+            .map_err(io::Error::from)
     })
     .await
 }
