@@ -38,6 +38,7 @@
 mod cross;
 mod diag;
 mod duration;
+mod host;
 pub mod import;
 mod raw;
 mod schema;
@@ -52,6 +53,7 @@ use toml::de::DeTable;
 pub use cross::cross_check;
 pub use diag::{Diagnostic, Diagnostics, MAX_DIAGNOSTICS, Severity};
 pub use duration::{DurationError, format_duration, parse_duration};
+pub use host::HostChecks;
 pub use schema::json_schema;
 pub use types::{
     AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL, DEFAULT_CONTROL_SOCKET,
@@ -72,12 +74,24 @@ use diag::Reporter;
 /// Errors (as [`Diagnostics`]) when the file cannot be read, is larger than
 /// [`MAX_FILE_SIZE`], is not UTF-8, or does not parse/validate.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    load_with(path, HostChecks::Run)
+}
+
+/// [`load`], with or without the host pass ([`HostChecks`]).
+pub fn load_with(path: &Path, host: HostChecks) -> Result<Loaded, Diagnostics> {
     let text = read_capped(path)?;
-    parse_str(&text, path)
+    parse_str_with(&text, path, host)
 }
 
 /// Parses and validates configuration `text`; `origin` is the path shown in diagnostics.
+/// Runs the host pass too (programs and users must exist here).
 pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
+    parse_str_with(text, origin, HostChecks::Run)
+}
+
+/// [`parse_str`], with or without the host pass: with [`HostChecks::Skip`] only what the
+/// file itself says is checked (another host's file), and programs keep the names written.
+pub fn parse_str_with(text: &str, origin: &Path, host: HostChecks) -> Result<Loaded, Diagnostics> {
     let mut r = Reporter::new(text, origin);
     if text.len() as u64 > MAX_FILE_SIZE {
         let mut d = Diagnostics::new();
@@ -117,9 +131,15 @@ pub fn parse_str(text: &str, origin: &Path) -> Result<Loaded, Diagnostics> {
             }
         };
 
-    let (config, weight_sites) = validate::validate(raw, &mut r);
+    let (mut config, weight_sites, host_sites) = validate::validate(raw, &mut r);
     if r.has_errors() {
         return Err(finish(r));
+    }
+    if host == HostChecks::Run {
+        host::check(&mut config, &host_sites, &mut r);
+        if r.has_errors() {
+            return Err(finish(r));
+        }
     }
     let mut diags = r.diags;
     diags.sort();
@@ -217,13 +237,14 @@ fn read_capped(path: &Path) -> Result<String, Diagnostics> {
 /// summary line per valid file to `out`. Returns false if any file has errors.
 pub fn check_files(
     paths: &[std::path::PathBuf],
+    host: HostChecks,
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> bool {
     let mut ok = Vec::new();
     let mut failed = false;
     for path in paths {
-        match load(path) {
+        match load_with(path, host) {
             Ok(loaded) => ok.push((path.clone(), loaded)),
             Err(diags) => {
                 let _ = writeln!(err, "{diags}");

@@ -334,6 +334,33 @@ pub struct Config {
 }
 
 impl Config {
+    /// Calls `f` on the argv of every program the configuration runs: track scripts, and
+    /// the notify programs of instances and sync groups.
+    pub fn for_each_program(&mut self, mut f: impl FnMut(&mut Vec<String>)) {
+        for t in &mut self.track_scripts {
+            f(&mut t.argv);
+        }
+        let notifies = self
+            .instances
+            .iter_mut()
+            .map(|i| &mut i.notify)
+            .chain(self.sync_groups.iter_mut().map(|g| &mut g.notify));
+        for n in notifies {
+            for argv in [
+                &mut n.master,
+                &mut n.backup,
+                &mut n.fault,
+                &mut n.stop,
+                &mut n.any,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                f(argv);
+            }
+        }
+    }
+
     /// The instance called `name`.
     pub fn instance(&self, name: &str) -> Option<&Instance> {
         self.instances.iter().find(|i| i.name == name)

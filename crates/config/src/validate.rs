@@ -13,6 +13,8 @@ use super::types::*;
 
 mod track;
 
+use crate::host::HostSites;
+pub(crate) use track::resolve_program;
 use track::{NotifyKeys, TrackerTable};
 pub use track::{SCRIPT_PATH, insecure_path};
 
@@ -23,7 +25,10 @@ const MAX_GARP_DELAY: Duration = Duration::from_secs(3600);
 const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
 const MAX_GARP_INTERVAL: Duration = Duration::from_secs(10);
 
-pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> (Config, Vec<WeightSite>) {
+pub(crate) fn validate(
+    raw: RawConfig,
+    r: &mut Reporter<'_>,
+) -> (Config, Vec<WeightSite>, HostSites) {
     let global = match &raw.global {
         Some(g) => global(g.get_ref(), r),
         None => Global::default(),
@@ -36,6 +41,7 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> (Config, Vec<Wei
         vip_owner: HashMap::new(),
         trackers: TrackerTable::default(),
         weight_sites: Vec::new(),
+        host: HostSites::default(),
     };
     let (track_scripts, track_http, track_tcp, track_files, track_processes) = v.trackers(&raw);
     // Limits first, so the error is not lost among the per-instance ones (and work stays bounded).
@@ -76,7 +82,7 @@ pub(crate) fn validate(raw: RawConfig, r: &mut Reporter<'_>) -> (Config, Vec<Wei
         track_files,
         track_processes,
     };
-    (config, v.weight_sites)
+    (config, v.weight_sites, v.host)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,7 +190,7 @@ fn checksum(r: &mut Reporter<'_>, v: &S<String>) -> Option<ChecksumMode> {
     }
 }
 
-fn shorten(s: &str) -> String {
+pub(crate) fn shorten(s: &str) -> String {
     let mut out: String = s.chars().take(64).collect();
     if out.len() < s.len() {
         out.push('…');
@@ -565,6 +571,8 @@ struct Validator<'r, 'a> {
     trackers: TrackerTable,
     /// Where each instance's tracker weights are written.
     weight_sites: Vec<WeightSite>,
+    /// What the host pass checks (programs, users).
+    host: HostSites,
 }
 
 /// A VIP before family checks, with the span to blame.

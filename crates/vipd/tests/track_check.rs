@@ -248,3 +248,67 @@ notify_timeout = "2s"
     assert_eq!(c.global.script_user, "nobody");
     assert!(!c.global.enable_script_security);
 }
+
+/// `--no-host-checks`: another host's file whose programs and users do not exist here passes
+/// the file-only checks; without the flag the host pass names each missing thing at its place.
+#[test]
+fn host_checks_can_be_skipped_for_another_hosts_file() {
+    let dir = Dir::new("host");
+    let f = dir.0.join("lb2.toml");
+    std::fs::write(
+        &f,
+        r#"[global]
+script_user = "vipd-no-such-user"
+
+[[track_script]]
+name = "chk_lb"
+command = ["vipd-no-such-program", "--quick"]
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.0.100/24"]
+track_scripts = ["chk_lb"]
+notify_master = "/opt/vipd-no-such-dir/notify.sh master"
+"#,
+    )
+    .unwrap();
+    let here = vipd(&[&f]);
+    assert_eq!(here.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&here.stderr);
+    assert!(
+        err.contains("lb2.toml:6:11: error: track_script `chk_lb`: program \"vipd-no-such-program\" not found"),
+        "{err}"
+    );
+    assert!(
+        err.contains("notify_master: program /opt/vipd-no-such-dir/notify.sh cannot be used"),
+        "{err}"
+    );
+    assert!(
+        err.contains("runs as user `vipd-no-such-user`, which does not exist on this host"),
+        "{err}"
+    );
+    let skipped = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .args(["--check", "--no-host-checks"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(
+        skipped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&skipped.stderr)
+    );
+    // The library view: the program keeps the name written; with the host pass it resolves.
+    let text = std::fs::read_to_string(&f).unwrap();
+    let l = vipd_config::parse_str_with(&text, &f, vipd_config::HostChecks::Skip).unwrap();
+    assert_eq!(l.config.track_scripts[0].argv[0], "vipd-no-such-program");
+    let shell = text
+        .replace("vipd-no-such-program", "sh")
+        .replace("/opt/vipd-no-such-dir/notify.sh", "/bin/true")
+        .replace("vipd-no-such-user", "root")
+        .replace("[global]", "[global]\nenable_script_security = false");
+    let l = parse_str(&shell, Path::new("t.toml")).unwrap_or_else(|d| panic!("{d}"));
+    assert!(l.config.track_scripts[0].argv[0].ends_with("/sh"));
+    assert!(l.config.track_scripts[0].argv[0].starts_with('/'));
+}

@@ -14,6 +14,7 @@ use super::super::raw::{
 };
 use super::super::types::*;
 use super::{Validator, check_name, duration, ifname_problem, int_in, shorten};
+use crate::host::{ProgramSite, UserSite};
 
 /// `PATH` scripts see, and where bare program names are looked up at load time.
 pub const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -122,7 +123,7 @@ pub fn insecure_path(path: &Path) -> Option<String> {
 
 /// Absolute path of a program: as written when it contains '/', else looked up in
 /// [`SCRIPT_PATH`]. Must be an executable regular file.
-fn resolve_program(prog: &str) -> Result<PathBuf, (String, String)> {
+pub(crate) fn resolve_program(prog: &str) -> Result<PathBuf, (String, String)> {
     let path = if prog.contains('/') {
         if !prog.starts_with('/') {
             return Err((
@@ -181,8 +182,6 @@ pub(super) struct TrackerTable {
     /// Names in file order.
     order: Vec<String>,
     used: HashSet<String>,
-    /// User name → exists on this host.
-    users: HashMap<String, bool>,
 }
 
 fn kind_table(kind: TrackKind) -> &'static str {
@@ -415,27 +414,17 @@ impl Validator<'_, '_> {
         })
     }
 
-    /// Whether `user` exists (cached); reports at `span` when not.
-    fn check_user(&mut self, user: &str, span: Range<usize>, what: &str) -> bool {
-        let exists = *self
-            .trackers
-            .users
-            .entry(user.to_string())
-            .or_insert_with(|| matches!(nix::unistd::User::from_name(user), Ok(Some(_))));
-        if !exists {
-            self.r.error_hint(
-                span,
-                format!(
-                    "{what} runs as user `{}`, which does not exist on this host",
-                    shorten(user)
-                ),
-                "create the user, or set script_user in [global] (or user in the tracker)",
-            );
-        }
-        exists
+    /// Records that something runs as `user`: the host pass checks it exists.
+    fn check_user(&mut self, user: &str, span: Range<usize>, what: &str) {
+        self.host.users.push(UserSite {
+            span,
+            what: what.to_string(),
+            user: user.to_string(),
+        });
     }
 
-    /// Validates a program's argv: resolves `argv[0]`, applies the script-security rule.
+    /// Validates a program's argv (what the file alone can tell); the host pass resolves
+    /// `argv[0]` and applies the script-security rule.
     fn program(&mut self, argv: &[String], span: Range<usize>, what: &str) -> Option<Vec<String>> {
         let Some(first) = argv.first() else {
             self.r.error_hint(
@@ -456,28 +445,12 @@ impl Validator<'_, '_> {
             );
             return None;
         }
-        let path = match resolve_program(first) {
-            Ok(p) => p,
-            Err((msg, hint)) => {
-                self.r.error_hint(span, format!("{what}: {msg}"), hint);
-                return None;
-            }
-        };
-        if self.global.enable_script_security
-            && let Some(why) = insecure_path(&path)
-        {
-            self.r.error_hint(
-                    span,
-                    format!("{what}: refusing {}: {why}", path.display()),
-                    "enable_script_security (on by default) runs only programs that non-root users cannot modify: fix the owner/mode, or set enable_script_security = false in [global]",
-                );
-            return None;
-        }
-        let mut out = argv.to_vec();
-        if let Some(f) = out.first_mut() {
-            *f = path.to_string_lossy().into_owned();
-        }
-        Some(out)
+        self.host.programs.push(ProgramSite {
+            span,
+            what: what.to_string(),
+            first: first.clone(),
+        });
+        Some(argv.to_vec())
     }
 
     fn tracker_name(
@@ -623,8 +596,8 @@ impl Validator<'_, '_> {
             };
             let user = match &raw.user {
                 Some(u) => {
-                    let ok = self.check_user(u.get_ref(), u.span(), &what);
-                    ok.then(|| u.get_ref().clone())
+                    self.check_user(u.get_ref(), u.span(), &what);
+                    Some(u.get_ref().clone())
                 }
                 None => {
                     let u = self.global.script_user.clone();

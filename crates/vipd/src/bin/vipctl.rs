@@ -58,6 +58,10 @@ enum Cmd {
         /// Configuration files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Skip what depends on this host (programs exist and pass enable_script_security,
+        /// script users exist), to check another host's file.
+        #[arg(long)]
+        no_host_checks: bool,
     },
 }
 
@@ -306,8 +310,13 @@ fn print_drill(d: &DrillReport) {
     println!("result: {}", if d.ok { "PASS" } else { "FAIL" });
 }
 
-fn check(files: &[PathBuf]) -> ExitCode {
-    if vipd_config::check_files(files, &mut std::io::stdout(), &mut std::io::stderr()) {
+fn check(files: &[PathBuf], no_host_checks: bool) -> ExitCode {
+    let host = if no_host_checks {
+        vipd_config::HostChecks::Skip
+    } else {
+        vipd_config::HostChecks::Run
+    };
+    if vipd_config::check_files(files, host, &mut std::io::stdout(), &mut std::io::stderr()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -318,7 +327,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let socket = socket_path(&cli);
     let result: Result<bool, String> = match &cli.command {
-        Cmd::Check { files } => return check(files),
+        Cmd::Check {
+            files,
+            no_host_checks,
+        } => return check(files, *no_host_checks),
         Cmd::ImportKeepalived { file } => return import(file),
         Cmd::Status { json, instance } => call(&socket, Command::Status, Duration::from_secs(5))
             .and_then(|r| {

@@ -18,6 +18,10 @@ struct Cli {
     /// can never move the VIP.
     #[arg(long)]
     check: bool,
+    /// With --check: skip what depends on this host (programs exist and pass
+    /// enable_script_security, script users exist), to check another host's file.
+    #[arg(long, requires = "check")]
+    no_host_checks: bool,
     /// Print the JSON schema of the configuration file (for editors: taplo / Even Better TOML)
     /// and exit. The package ships it as /usr/share/vipd/vipd.schema.json.
     #[arg(long, conflicts_with = "check")]
@@ -58,8 +62,8 @@ fn init_logging(format: LogFormat, filter: &str) {
 const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.toml";
 
 /// `vipd --check`: every file on its own, then the weights across files.
-fn check(paths: &[PathBuf]) -> ExitCode {
-    if vipd_config::check_files(paths, &mut std::io::stdout(), &mut std::io::stderr()) {
+fn check(paths: &[PathBuf], host: vipd_config::HostChecks) -> ExitCode {
+    if vipd_config::check_files(paths, host, &mut std::io::stdout(), &mut std::io::stderr()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -86,7 +90,12 @@ fn main() -> ExitCode {
         if paths.is_empty() {
             paths.push(PathBuf::from(DEFAULT_CONFIG));
         }
-        return check(&paths);
+        let host = if cli.no_host_checks {
+            vipd_config::HostChecks::Skip
+        } else {
+            vipd_config::HostChecks::Run
+        };
+        return check(&paths, host);
     }
     let config = match cli.config.as_slice() {
         [] => PathBuf::from(DEFAULT_CONFIG),
