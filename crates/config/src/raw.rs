@@ -16,6 +16,49 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use toml::Spanned;
 
+/// An integer key whose range is part of its type (`Int<1, 255>`): the schema carries it as
+/// `minimum`/`maximum` and validation checks it from here, so the range is written once.
+/// Any integer deserializes, so an out-of-range value gets vipd's own message at its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Int<const LO: i64, const HI: i64>(pub(crate) i64);
+
+impl<const LO: i64, const HI: i64> Int<LO, HI> {
+    /// The accepted values.
+    pub(crate) const RANGE: std::ops::RangeInclusive<i64> = LO..=HI;
+}
+
+impl<'de, const LO: i64, const HI: i64> Deserialize<'de> for Int<LO, HI> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        i64::deserialize(d).map(Int)
+    }
+}
+
+impl<const LO: i64, const HI: i64> JsonSchema for Int<LO, HI> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("Int{LO}To{HI}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "integer", "minimum": LO, "maximum": HI })
+    }
+}
+
+/// `vrid`: 1..=255.
+pub(crate) type Vrid = Int<1, 255>;
+/// `priority`: 1..=255 (255: the address owner).
+pub(crate) type Priority = Int<1, 255>;
+/// Frames per gratuitous burst: 1..=255.
+pub(crate) type Count255 = Int<1, 255>;
+/// A tracker weight: -254..=254 (keepalived's range).
+pub(crate) type Weight =
+    Int<{ -(crate::types::MAX_WEIGHT as i64) }, { crate::types::MAX_WEIGHT as i64 }>;
+/// `rise` / `fall`: 1..=1000.
+pub(crate) type RiseFall = Int<1, 1000>;
+/// `min` of a process tracker: 1..=65535.
+pub(crate) type ProcessCount = Int<1, 65_535>;
+
 /// A value with its place in the file. Transparent for serde and for the schema.
 #[derive(Debug)]
 pub(crate) struct S<T>(Spanned<T>);
@@ -103,12 +146,12 @@ pub(crate) struct RawGlobal {
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_master_delay: Option<S<String>>,
     /// Frames per burst (one per VIP each).
-    pub(crate) garp_master_repeat: Option<S<i64>>,
+    pub(crate) garp_master_repeat: Option<S<Count255>>,
     /// While master, re-announce the VIPs this often.
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_master_refresh: Option<S<String>>,
     /// Frames per periodic re-announcement.
-    pub(crate) garp_master_refresh_repeat: Option<S<i64>>,
+    pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
     /// Gap between the frames of one burst.
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_interval: Option<S<String>>,
@@ -144,11 +187,11 @@ pub(crate) struct RawInstance {
     pub(crate) interface: Option<S<String>>,
     /// Virtual router ID; same on all routers of this virtual router; unique per
     /// (interface, family) on this host.
-    pub(crate) vrid: Option<S<i64>>,
+    pub(crate) vrid: Option<S<Vrid>>,
     /// VRRP version.
     pub(crate) version: Option<S<i64>>,
     /// Higher wins; 255 = address owner (see warnings).
-    pub(crate) priority: Option<S<i64>>,
+    pub(crate) priority: Option<S<Priority>>,
     /// Advertisement interval. VRRPv3: 10ms..=40.95s in steps of 10ms; VRRPv2: whole
     /// seconds 1s..=255s.
     #[schemars(extend("format" = "duration"))]
@@ -180,12 +223,12 @@ pub(crate) struct RawInstance {
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_master_delay: Option<S<String>>,
     /// Per-instance overrides.
-    pub(crate) garp_master_repeat: Option<S<i64>>,
+    pub(crate) garp_master_repeat: Option<S<Count255>>,
     /// Per-instance overrides.
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_master_refresh: Option<S<String>>,
     /// Per-instance overrides.
-    pub(crate) garp_master_refresh_repeat: Option<S<i64>>,
+    pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
     /// Per-instance overrides.
     #[schemars(extend("format" = "duration"))]
     pub(crate) garp_interval: Option<S<String>>,
@@ -258,11 +301,11 @@ pub(crate) struct RawTrackScript {
     #[schemars(extend("format" = "duration"))]
     pub(crate) timeout: Option<S<String>>,
     /// Successes in a row before it counts as up (default 1).
-    pub(crate) rise: Option<S<i64>>,
+    pub(crate) rise: Option<S<RiseFall>>,
     /// Failures in a row before it counts as down (default 1).
-    pub(crate) fall: Option<S<i64>>,
+    pub(crate) fall: Option<S<RiseFall>>,
     /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
     /// User it runs as (default `[global] script_user`).
     pub(crate) user: Option<S<String>>,
 }
@@ -284,11 +327,11 @@ pub(crate) struct RawTrackHttp {
     #[schemars(extend("format" = "duration"))]
     pub(crate) timeout: Option<S<String>>,
     /// Successes in a row before it counts as up.
-    pub(crate) rise: Option<S<i64>>,
+    pub(crate) rise: Option<S<RiseFall>>,
     /// Failures in a row before it counts as down.
-    pub(crate) fall: Option<S<i64>>,
+    pub(crate) fall: Option<S<RiseFall>>,
     /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -306,11 +349,11 @@ pub(crate) struct RawTrackTcp {
     #[schemars(extend("format" = "duration"))]
     pub(crate) timeout: Option<S<String>>,
     /// Successes in a row before it counts as up.
-    pub(crate) rise: Option<S<i64>>,
+    pub(crate) rise: Option<S<RiseFall>>,
     /// Failures in a row before it counts as down.
-    pub(crate) fall: Option<S<i64>>,
+    pub(crate) fall: Option<S<RiseFall>>,
     /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -322,7 +365,7 @@ pub(crate) struct RawTrackFile {
     /// Absolute path of a file holding an integer (multiplied by the weight).
     pub(crate) path: Option<S<String>>,
     /// Multiplier of the number in the file; 0 = FAULT while it is not 0.
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -334,9 +377,9 @@ pub(crate) struct RawTrackProcess {
     /// Process name (comm or argv[0] base name).
     pub(crate) process: Option<S<String>>,
     /// How many must run to count as up (default 1).
-    pub(crate) min: Option<S<i64>>,
+    pub(crate) min: Option<S<ProcessCount>>,
     /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
 }
 
 /// A `track_*` list entry: `"name"` or `{ name = "...", weight = N }`.
@@ -345,7 +388,7 @@ pub(crate) struct RawTrackRef {
     /// Set for the short form (its span is the entry's).
     pub(crate) short: Option<String>,
     pub(crate) name: Option<S<String>>,
-    pub(crate) weight: Option<S<i64>>,
+    pub(crate) weight: Option<S<Weight>>,
 }
 
 impl<'de> Deserialize<'de> for RawTrackRef {
@@ -468,6 +511,8 @@ impl JsonSchema for RawTrackRef {
                         "name": { "type": "string", "description": "The tracker's name." },
                         "weight": {
                             "type": "integer",
+                            "minimum": -crate::types::MAX_WEIGHT,
+                            "maximum": crate::types::MAX_WEIGHT,
                             "description": "Weight for this instance (overrides the tracker's)."
                         }
                     },

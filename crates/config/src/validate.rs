@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::diag::{Reporter, did_you_mean};
 use super::duration::{format_duration, parse_duration};
-use super::raw::{RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S};
+use super::raw::{Count255, Int, RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S};
 use super::types::*;
 
 mod track;
@@ -88,14 +88,15 @@ pub(crate) fn validate(
 // ---------------------------------------------------------------------------------------------
 // Scalars
 
-fn int_in(
+/// The range check of an [`Int`] key: its range is its type's.
+fn ranged<const LO: i64, const HI: i64>(
     r: &mut Reporter<'_>,
-    v: &S<i64>,
+    v: &S<Int<LO, HI>>,
     name: &str,
-    range: std::ops::RangeInclusive<i64>,
     hint: Option<String>,
 ) -> Option<i64> {
-    let n = *v.get_ref();
+    let n = v.get_ref().0;
+    let range = Int::<LO, HI>::RANGE;
     if range.contains(&n) {
         Some(n)
     } else {
@@ -112,14 +113,13 @@ fn int_in(
     }
 }
 
-fn u8_in(
+fn u8_in<const LO: i64, const HI: i64>(
     r: &mut Reporter<'_>,
-    v: &S<i64>,
+    v: &S<Int<LO, HI>>,
     name: &str,
-    range: std::ops::RangeInclusive<i64>,
     hint: Option<String>,
 ) -> Option<u8> {
-    int_in(r, v, name, range, hint).and_then(|n| u8::try_from(n).ok())
+    ranged(r, v, name, hint).and_then(|n| u8::try_from(n).ok())
 }
 
 fn duration(r: &mut Reporter<'_>, v: &S<String>, name: &str) -> Option<Duration> {
@@ -418,9 +418,9 @@ fn scope(r: &mut Reporter<'_>, v: &S<String>) -> Option<Scope> {
 
 struct GarpKeys<'a> {
     delay: Option<&'a S<String>>,
-    repeat: Option<&'a S<i64>>,
+    repeat: Option<&'a S<Count255>>,
     refresh: Option<&'a S<String>>,
-    refresh_repeat: Option<&'a S<i64>>,
+    refresh_repeat: Option<&'a S<Count255>>,
     interval: Option<&'a S<String>>,
 }
 
@@ -432,7 +432,7 @@ fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
         g.master_delay = d;
     }
     if let Some(v) = k.repeat
-        && let Some(n) = u8_in(r, v, "garp_master_repeat", 1..=255, None)
+        && let Some(n) = u8_in(r, v, "garp_master_repeat", None)
     {
         g.master_repeat = n;
     }
@@ -455,7 +455,7 @@ fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
         }
     }
     if let Some(v) = k.refresh_repeat
-        && let Some(n) = u8_in(r, v, "garp_master_refresh_repeat", 1..=255, None)
+        && let Some(n) = u8_in(r, v, "garp_master_refresh_repeat", None)
     {
         g.master_refresh_repeat = n;
     }
@@ -638,7 +638,6 @@ impl Validator<'_, '_> {
                 self.r,
                 v,
                 "vrid",
-                1..=255,
                 Some("a VRID is 1..=255 and must be unique per interface and family".into()),
             ),
             None => {
@@ -657,7 +656,7 @@ impl Validator<'_, '_> {
         };
 
         let priority = match &raw.priority {
-            Some(v) if *v.get_ref() == 0 => {
+            Some(v) if v.get_ref().0 == 0 => {
                 self.r.error_hint(
                     v.span(),
                     "priority 0 is reserved: a master sends it when it resigns",
@@ -669,13 +668,12 @@ impl Validator<'_, '_> {
                 self.r,
                 v,
                 "priority",
-                1..=255,
                 Some("use 1..=254 (255 = address owner)".into()),
             ),
             None => Some(DEFAULT_PRIORITY),
         };
         if let Some(v) = &raw.priority
-            && *v.get_ref() == 255
+            && v.get_ref().0 == 255
         {
             self.r.warn(
                     v.span(),

@@ -10,10 +10,11 @@ use std::time::Duration;
 use super::super::diag::{Reporter, did_you_mean};
 use super::super::duration::format_duration;
 use super::super::raw::{
-    RawCommand, RawConfig, RawGlobal, RawInstance, RawStatuses, RawSyncGroup, RawTrackRef, S,
+    Int, RawCommand, RawConfig, RawGlobal, RawInstance, RawStatuses, RawSyncGroup, RawTrackRef,
+    RiseFall, S, Weight,
 };
 use super::super::types::*;
-use super::{Validator, check_name, duration, ifname_problem, int_in, shorten};
+use super::{Validator, check_name, duration, ifname_problem, ranged, shorten};
 use crate::host::{ProgramSite, UserSite};
 
 /// `PATH` scripts see, and where bare program names are looked up at load time.
@@ -344,22 +345,26 @@ impl<'a> NotifyKeys<'a> {
 }
 
 impl Validator<'_, '_> {
-    fn weight(&mut self, v: Option<&S<i64>>) -> Option<i32> {
+    fn weight(&mut self, v: Option<&S<Weight>>) -> Option<i32> {
         let Some(v) = v else { return Some(0) };
-        int_in(
+        ranged(
             self.r,
             v,
             "weight",
-            -i64::from(MAX_WEIGHT)..=i64::from(MAX_WEIGHT),
             Some("weight > 0 is added while healthy, < 0 is added while failing, 0 = FAULT while failing".into()),
         )
         .and_then(|n| i32::try_from(n).ok())
     }
 
-    fn count(&mut self, v: Option<&S<i64>>, name: &str, max: i64, default: u32) -> Option<u32> {
+    fn count<const LO: i64, const HI: i64>(
+        &mut self,
+        v: Option<&S<Int<LO, HI>>>,
+        name: &str,
+        default: u32,
+    ) -> Option<u32> {
         match v {
             None => Some(default),
-            Some(v) => int_in(self.r, v, name, 1..=max, None).and_then(|n| u32::try_from(n).ok()),
+            Some(v) => ranged(self.r, v, name, None).and_then(|n| u32::try_from(n).ok()),
         }
     }
 
@@ -392,8 +397,8 @@ impl Validator<'_, '_> {
         &mut self,
         interval: Option<&S<String>>,
         timeout: Option<&S<String>>,
-        rise: Option<&S<i64>>,
-        fall: Option<&S<i64>>,
+        rise: Option<&S<RiseFall>>,
+        fall: Option<&S<RiseFall>>,
     ) -> Option<Probe> {
         let interval = match interval {
             Some(v) => self.probe_duration(v, "interval"),
@@ -403,8 +408,8 @@ impl Validator<'_, '_> {
             Some(v) => self.probe_duration(v, "timeout").map(Some),
             None => Some(None),
         };
-        let rise = self.count(rise, "rise", 1000, 1);
-        let fall = self.count(fall, "fall", 1000, 1);
+        let rise = self.count(rise, "rise", 1);
+        let fall = self.count(fall, "fall", 1);
         let interval = interval?;
         Some(Probe {
             interval,
@@ -459,7 +464,7 @@ impl Validator<'_, '_> {
         table: Range<usize>,
         kind: TrackKind,
         index: usize,
-        weight: Option<&S<i64>>,
+        weight: Option<&S<Weight>>,
         default_weight: i32,
     ) -> Option<String> {
         let Some(n) = name else {
@@ -857,7 +862,7 @@ impl Validator<'_, '_> {
                     None
                 }
             };
-            let min = self.count(raw.min.as_ref(), "min", 65_535, 1);
+            let min = self.count(raw.min.as_ref(), "min", 1);
             if self.r.diags.errors().count() != before {
                 continue;
             }
