@@ -27,7 +27,7 @@ mod router;
 pub mod rx;
 
 pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Stats};
-pub use router::{Router, SyncGroupConfig, UnknownInstance};
+pub use router::{InstanceId, Router, SyncGroupConfig, UnknownInstance};
 
 use std::fmt;
 use std::net::IpAddr;
@@ -186,21 +186,27 @@ pub enum ConfigError {
         #[source]
         source: Box<ConfigError>,
     },
-    /// A sync group names an instance index the router does not have.
-    #[error("sync group {group}: member index {member} out of range")]
+    /// A sync group names an instance the router does not have.
+    #[error("sync group {group}: no instance {member}")]
     GroupMemberOutOfRange {
         /// The group.
         group: String,
-        /// The index.
-        member: usize,
+        /// The instance id.
+        member: u32,
+    },
+    /// Two instances were given the same [`InstanceId`].
+    #[error("instance id {id} is given twice")]
+    DuplicateId {
+        /// The id.
+        id: u32,
     },
     /// An instance is in two sync groups.
     #[error("sync group {group}: instance {member} is already in sync group {other}")]
     GroupMemberShared {
         /// The second group.
         group: String,
-        /// The instance index.
-        member: usize,
+        /// The instance id.
+        member: u32,
         /// The group it is already in.
         other: String,
     },
@@ -343,7 +349,7 @@ pub enum DropReason {
     ZeroInterval,
     /// [`Router::handle_advert`] with an out-of-range index.
     #[error("no instance {0}")]
-    UnknownInstance(usize),
+    UnknownInstance(InstanceId),
 }
 
 /// Cause label of a fault, carried in the notification.
@@ -392,13 +398,12 @@ pub enum Reason {
     FaultRaised(FaultCause),
     /// Fault -> Backup (or Master for the owner): fault cleared.
     FaultCleared,
-    /// Forced by a sync group: `member` (instance index in the
-    /// [`Router`]) of `group` made the transition first.
+    /// Forced by a sync group: `member` of `group` made the transition first.
     SyncGroup {
         /// The group's name.
         group: String,
         /// The member that moved first.
-        member: usize,
+        member: InstanceId,
     },
     /// Master -> Backup on entering maintenance, or owner -> Master on
     /// leaving it.

@@ -28,37 +28,59 @@
 //! `4 × N + 64` entries.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::{
     Action, ConfigError, DropReason, FaultCause, Instance, InstanceConfig, Reason, RxAdvert, State,
 };
 
-/// A sync group: instances (indexes into the router's list) that move
-/// between Master/Backup/Fault together.
+/// The identity of an instance in a [`Router`]: chosen by the caller, unique within the
+/// router, and kept across [`Router::rebuild`] (a reload), so instances are matched by
+/// identity, never by their position in the configuration. vipd gives each instance name an
+/// id when it first appears and keeps it while the instance runs unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InstanceId(pub u32);
+
+impl fmt::Display for InstanceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A sync group: instances that move between Master/Backup/Fault together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncGroupConfig {
     /// The group's name (logs, notifications).
     pub name: String,
-    /// Indexes of its instances in the router.
-    pub members: Vec<usize>,
+    /// Its instances.
+    pub members: Vec<InstanceId>,
 }
 
-/// An instance index that does not exist.
+/// An instance id the router does not have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no instance {0}")]
-pub struct UnknownInstance(pub usize);
+pub struct UnknownInstance(pub InstanceId);
 
 /// All instances of one daemon, with sync groups. Same poll API as
-/// [`Instance`], actions tagged with the instance index.
+/// [`Instance`], actions tagged with the instance's [`InstanceId`].
+///
+/// Internally instances sit in a dense list (the timer heap and sync groups use positions);
+/// the API speaks ids only.
 #[derive(Debug)]
 pub struct Router {
     instances: Vec<Instance>,
+    /// Id of the instance at each position.
+    ids: Vec<InstanceId>,
+    /// Position of each id.
+    slot: HashMap<InstanceId, usize>,
+    /// Member positions of each group.
+    group_members: Vec<Vec<usize>>,
     groups: Vec<SyncGroupConfig>,
     /// Group index per instance.
     group_of: Vec<Option<usize>>,
-    actions: VecDeque<(usize, Action)>,
+    actions: VecDeque<(InstanceId, Action)>,
     /// `(deadline, instance)` min-heap, equal deadlines in index order.
     /// Invariants (between public calls): every instance `i` with a timer
     /// has a live entry `(poll_timeout(i), i)`, and the top entry, if any,
@@ -77,49 +99,67 @@ pub struct Router {
 
 impl Router {
     /// Validate every instance and group and build the router (all
-    /// instances in `Initialize`).
+    /// instances in `Initialize`). Ids must be unique.
     pub fn new(
-        configs: Vec<InstanceConfig>,
+        configs: Vec<(InstanceId, InstanceConfig)>,
         groups: Vec<SyncGroupConfig>,
     ) -> Result<Self, ConfigError> {
-        for (index, c) in configs.iter().enumerate() {
+        let mut slot = HashMap::with_capacity(configs.len());
+        for (index, (id, c)) in configs.iter().enumerate() {
             c.validate().map_err(|e| ConfigError::Instance {
                 index,
                 name: c.name.clone(),
                 source: Box::new(e),
             })?;
+            if slot.insert(*id, index).is_some() {
+                return Err(ConfigError::DuplicateId { id: id.0 });
+            }
         }
         let mut group_of: Vec<Option<usize>> = vec![None; configs.len()];
+        let mut group_members = Vec::with_capacity(groups.len());
         for (gi, g) in groups.iter().enumerate() {
             if g.members.is_empty() {
                 return Err(ConfigError::GroupEmpty {
                     group: g.name.clone(),
                 });
             }
-            for &m in &g.members {
-                let slot =
+            let mut positions = Vec::with_capacity(g.members.len());
+            for m in &g.members {
+                let pos = *slot
+                    .get(m)
+                    .ok_or_else(|| ConfigError::GroupMemberOutOfRange {
+                        group: g.name.clone(),
+                        member: m.0,
+                    })?;
+                let entry =
                     group_of
-                        .get_mut(m)
+                        .get_mut(pos)
                         .ok_or_else(|| ConfigError::GroupMemberOutOfRange {
                             group: g.name.clone(),
-                            member: m,
+                            member: m.0,
                         })?;
-                if let Some(other) = *slot {
+                if let Some(other) = *entry {
                     return Err(ConfigError::GroupMemberShared {
                         group: g.name.clone(),
-                        member: m,
+                        member: m.0,
                         other: groups
                             .get(other)
                             .map(|o| o.name.clone())
                             .unwrap_or_default(),
                     });
                 }
-                *slot = Some(gi);
+                *entry = Some(gi);
+                positions.push(pos);
             }
+            group_members.push(positions);
         }
         let n = configs.len();
+        let (ids, configs): (Vec<InstanceId>, Vec<InstanceConfig>) = configs.into_iter().unzip();
         let mut r = Router {
             instances: configs.into_iter().map(Instance::new).collect(),
+            ids,
+            slot,
+            group_members,
             groups,
             group_of,
             actions: VecDeque::new(),
@@ -138,23 +178,31 @@ impl Router {
         Ok(r)
     }
 
-    /// Reload: a router for `configs` and `groups` in which instance `i` is the old
-    /// instance `keep[i]` carried over as it runs (state, timers, counters), and every other
-    /// instance is new (in `Initialize`: call [`Router::start_one`]). Old instances not
-    /// carried over are dropped: shut them down first ([`Router::shutdown_one`]) and drain
-    /// their actions. A kept instance must have the same configuration as before.
+    /// The position of `id`.
+    fn pos(&self, id: InstanceId) -> Result<usize, UnknownInstance> {
+        self.slot.get(&id).copied().ok_or(UnknownInstance(id))
+    }
+
+    /// The id at position `i`.
+    fn id_at(&self, i: usize) -> InstanceId {
+        self.ids.get(i).copied().unwrap_or(InstanceId(u32::MAX))
+    }
+
+    /// Reload: a router for `configs` and `groups` in which every instance whose id was in
+    /// this router with the same configuration is carried over as it runs (state, timers,
+    /// counters), whatever its position; every other instance is new (in `Initialize`: call
+    /// [`Router::start_one`]). Old instances not carried over are dropped: shut them down
+    /// first ([`Router::shutdown_one`]) and drain their actions.
     pub fn rebuild(
         self,
-        configs: Vec<InstanceConfig>,
-        keep: &[Option<usize>],
+        configs: Vec<(InstanceId, InstanceConfig)>,
         groups: Vec<SyncGroupConfig>,
     ) -> Result<Self, ConfigError> {
         let mut fresh = Router::new(configs, groups)?;
-        let mut old: Vec<Option<Instance>> = self.instances.into_iter().map(Some).collect();
-        for (i, k) in keep.iter().enumerate() {
-            let Some(k) = k else { continue };
-            let carried = old.get_mut(*k).and_then(Option::take);
-            if let (Some(slot), Some(inst)) = (fresh.instances.get_mut(i), carried)
+        let mut old: HashMap<InstanceId, Instance> =
+            self.ids.into_iter().zip(self.instances).collect();
+        for (id, slot) in fresh.ids.iter().zip(fresh.instances.iter_mut()) {
+            if let Some(inst) = old.remove(id)
                 && inst.config() == slot.config()
             {
                 *slot = inst;
@@ -176,9 +224,10 @@ impl Router {
     }
 
     /// Starts one instance (after [`Router::rebuild`]); a no-op unless it is in `Initialize`.
-    pub fn start_one(&mut self, now: Instant, idx: usize) -> Result<(), UnknownInstance> {
+    pub fn start_one(&mut self, now: Instant, id: InstanceId) -> Result<(), UnknownInstance> {
+        let idx = self.pos(id)?;
         let origin = self.grid_origin(now);
-        let inst = self.instances.get_mut(idx).ok_or(UnknownInstance(idx))?;
+        let inst = self.instances.get_mut(idx).ok_or(UnknownInstance(id))?;
         inst.set_advert_grid(origin);
         inst.start(now);
         self.settle(now, idx);
@@ -186,10 +235,11 @@ impl Router {
     }
 
     /// Clean stop of one instance (a master hands over with priority 0).
-    pub fn shutdown_one(&mut self, now: Instant, idx: usize) -> Result<(), UnknownInstance> {
+    pub fn shutdown_one(&mut self, now: Instant, id: InstanceId) -> Result<(), UnknownInstance> {
+        let idx = self.pos(id)?;
         self.instances
             .get_mut(idx)
-            .ok_or(UnknownInstance(idx))?
+            .ok_or(UnknownInstance(id))?
             .shutdown(now);
         self.drain_plain(idx);
         Ok(())
@@ -209,17 +259,18 @@ impl Router {
         }
     }
 
-    /// Feed an advert to instance `idx`.
+    /// Feed an advert to instance `id`.
     pub fn handle_advert(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         adv: &RxAdvert,
     ) -> Result<(), DropReason> {
+        let idx = self.pos(id).map_err(|e| DropReason::UnknownInstance(e.0))?;
         let inst = self
             .instances
             .get_mut(idx)
-            .ok_or(DropReason::UnknownInstance(idx))?;
+            .ok_or(DropReason::UnknownInstance(id))?;
         let r = inst.handle_advert(now, adv);
         self.settle(now, idx);
         r
@@ -261,7 +312,7 @@ impl Router {
                 // transitions arm timers after `now`, so this does not
                 // happen with valid configs; kept so that the equivalence
                 // with the scan does not depend on it.)
-                if let Some(g) = self.group_of(i) {
+                if let Some(g) = self.group_at(i) {
                     for m in self.members(g) {
                         if m > i && self.instances.get(m).is_some_and(|x| x.is_due(now)) {
                             due.insert(m);
@@ -279,8 +330,8 @@ impl Router {
         self.timers.peek().map(|&Reverse((t, _))| t)
     }
 
-    /// Next `(instance index, action)`.
-    pub fn poll_action(&mut self) -> Option<(usize, Action)> {
+    /// Next `(instance, action)`.
+    pub fn poll_action(&mut self) -> Option<(InstanceId, Action)> {
         self.actions.pop_front()
     }
 
@@ -288,23 +339,25 @@ impl Router {
     pub fn set_priority_adjust(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         delta: i32,
     ) -> Result<(), UnknownInstance> {
-        let inst = self.instances.get_mut(idx).ok_or(UnknownInstance(idx))?;
+        let idx = self.pos(id)?;
+        let inst = self.instances.get_mut(idx).ok_or(UnknownInstance(id))?;
         inst.set_priority_adjust(now, delta);
         self.settle(now, idx);
         Ok(())
     }
 
-    /// Raise or clear instance `idx`'s own fault, with sync-group rules.
+    /// Raise or clear instance `id`'s own fault, with sync-group rules.
     pub fn set_fault(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         cause: Option<FaultCause>,
     ) -> Result<(), UnknownInstance> {
-        let Some(g) = *self.group_of.get(idx).ok_or(UnknownInstance(idx))? else {
+        let idx = self.pos(id)?;
+        let Some(g) = *self.group_of.get(idx).ok_or(UnknownInstance(id))? else {
             if let Some(inst) = self.instances.get_mut(idx) {
                 inst.set_fault(now, cause);
             }
@@ -330,7 +383,7 @@ impl Router {
                         (Some(c), true) => Reason::FaultRaised(c.clone()),
                         _ => Reason::SyncGroup {
                             group: group_name.clone(),
-                            member: idx,
+                            member: id,
                         },
                     };
                     inst.enter_fault(now, reason);
@@ -341,7 +394,7 @@ impl Router {
                 } else {
                     Reason::SyncGroup {
                         group: group_name.clone(),
-                        member: idx,
+                        member: id,
                     }
                 };
                 inst.leave_fault(now, reason);
@@ -366,7 +419,7 @@ impl Router {
             for &m in &members {
                 let reason = Reason::SyncGroup {
                     group: group_name.clone(),
-                    member: idx,
+                    member: id,
                 };
                 if let Some(inst) = self.instances.get_mut(m)
                     && inst.force_master(now, reason)
@@ -378,14 +431,14 @@ impl Router {
         Ok(())
     }
 
-    /// Maintenance on instance `idx` (its whole sync group, if any).
+    /// Maintenance on instance `id` (its whole sync group, if any).
     pub fn set_maintenance(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         on: bool,
     ) -> Result<(), UnknownInstance> {
-        self.maintenance_mode(now, idx, on, true)
+        self.maintenance_mode(now, id, on, true)
     }
 
     /// Maintenance without the priority-0 handover (a simulated crash, for drills); see
@@ -393,20 +446,21 @@ impl Router {
     pub fn set_maintenance_silently(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         on: bool,
     ) -> Result<(), UnknownInstance> {
-        self.maintenance_mode(now, idx, on, false)
+        self.maintenance_mode(now, id, on, false)
     }
 
     fn maintenance_mode(
         &mut self,
         now: Instant,
-        idx: usize,
+        id: InstanceId,
         on: bool,
         handover: bool,
     ) -> Result<(), UnknownInstance> {
-        let g = *self.group_of.get(idx).ok_or(UnknownInstance(idx))?;
+        let idx = self.pos(id)?;
+        let g = *self.group_of.get(idx).ok_or(UnknownInstance(id))?;
         let members = match g {
             Some(g) => self.members(g),
             None => vec![idx],
@@ -436,28 +490,41 @@ impl Router {
         }
     }
 
-    /// The instance at `idx`.
-    pub fn instance(&self, idx: usize) -> Option<&Instance> {
-        self.instances.get(idx)
+    /// The instance `id`.
+    pub fn instance(&self, id: InstanceId) -> Option<&Instance> {
+        self.slot.get(&id).and_then(|&i| self.instances.get(i))
     }
-    /// Every instance, in configuration order.
-    pub fn instances(&self) -> &[Instance] {
-        &self.instances
+    /// Every instance with its id, in configuration order.
+    pub fn instances(&self) -> impl ExactSizeIterator<Item = (InstanceId, &Instance)> {
+        self.ids.iter().copied().zip(self.instances.iter())
+    }
+    /// The ids, in configuration order.
+    pub fn ids(&self) -> &[InstanceId] {
+        &self.ids
+    }
+    /// How many instances.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
     }
     /// The sync groups.
     pub fn groups(&self) -> &[SyncGroupConfig] {
         &self.groups
     }
-    /// Sync group index of instance `idx`.
-    pub fn group_of(&self, idx: usize) -> Option<usize> {
-        self.group_of.get(idx).copied().flatten()
+    /// Sync group index (into [`Router::groups`]) of instance `id`.
+    pub fn group_of(&self, id: InstanceId) -> Option<usize> {
+        self.slot.get(&id).and_then(|&i| self.group_at(i))
+    }
+
+    fn group_at(&self, i: usize) -> Option<usize> {
+        self.group_of.get(i).copied().flatten()
     }
 
     fn members(&self, g: usize) -> Vec<usize> {
-        self.groups
-            .get(g)
-            .map(|g| g.members.clone())
-            .unwrap_or_default()
+        self.group_members.get(g).cloned().unwrap_or_default()
     }
 
     fn group_name(&self, g: usize) -> String {
@@ -468,9 +535,10 @@ impl Router {
     }
 
     fn drain_plain(&mut self, i: usize) {
+        let id = self.id_at(i);
         if let Some(inst) = self.instances.get_mut(i) {
             while let Some(a) = inst.poll_action() {
-                self.actions.push_back((i, a));
+                self.actions.push_back((id, a));
             }
         }
         self.touch(i);
@@ -526,6 +594,7 @@ impl Router {
     /// sync-group Master/Backup propagation for its own transitions.
     fn settle(&mut self, now: Instant, i: usize) {
         self.touch(i);
+        let id = self.id_at(i);
         let mut forced: Vec<usize> = Vec::new();
         let Some(inst) = self.instances.get_mut(i) else {
             return;
@@ -537,9 +606,9 @@ impl Router {
             {
                 own.push((t.from, t.to));
             }
-            self.actions.push_back((i, a));
+            self.actions.push_back((id, a));
         }
-        let Some(g) = self.group_of(i) else {
+        let Some(g) = self.group_at(i) else {
             return;
         };
         let members = self.members(g);
@@ -554,7 +623,7 @@ impl Router {
                 };
                 let reason = Reason::SyncGroup {
                     group: name.clone(),
-                    member: i,
+                    member: id,
                 };
                 let changed = match (from, to) {
                     (_, State::Master) => other.force_master(now, reason),
@@ -700,8 +769,12 @@ mod tests {
         .prop_map(|insts| Setup { insts })
     }
 
-    fn configs(s: &Setup) -> (Vec<InstanceConfig>, Vec<SyncGroupConfig>) {
-        let cfgs = s
+    /// The configs with the ids in `ids` (instance `i` has id `ids[i]`).
+    fn configs(
+        s: &Setup,
+        ids: &[InstanceId],
+    ) -> (Vec<(InstanceId, InstanceConfig)>, Vec<SyncGroupConfig>) {
+        let cfgs: Vec<InstanceConfig> = s
             .insts
             .iter()
             .enumerate()
@@ -727,21 +800,29 @@ mod tests {
         let groups = (0..3)
             .map(|g| SyncGroupConfig {
                 name: format!("g{g}"),
-                members: (0..s.insts.len()).filter(|&i| s.insts[i].3 == g).collect(),
+                members: (0..s.insts.len())
+                    .filter(|&i| s.insts[i].3 == g)
+                    .map(|i| ids[i])
+                    .collect(),
             })
             .filter(|g| !g.members.is_empty())
             .collect();
-        (cfgs, groups)
+        (ids.iter().copied().zip(cfgs).collect(), groups)
     }
 
-    fn drain(r: &mut Router) -> Vec<(usize, Action)> {
+    fn drain(r: &mut Router) -> Vec<(InstanceId, Action)> {
         std::iter::from_fn(|| r.poll_action()).collect()
+    }
+
+    fn first_ids(n: usize) -> Vec<InstanceId> {
+        (0..n as u32).map(InstanceId).collect()
     }
 
     /// Apply one event to both routers (`heap` through the public API,
     /// `lin` with the linear timer functions) and compare.
     fn step(
         s: &Setup,
+        ids: &mut [InstanceId],
         now: &mut Instant,
         heap: &mut Option<Router>,
         lin: &mut Option<Router>,
@@ -751,6 +832,12 @@ mod tests {
             return Err(TestCaseError::fail("router gone"));
         };
         let n = s.insts.len();
+        // Events name instances by position; an out-of-range position is an unknown id.
+        let id = |idx: usize| {
+            ids.get(idx)
+                .copied()
+                .unwrap_or(InstanceId(900 + idx as u32))
+        };
         match *ev {
             Ev::Advance(ms) => {
                 *now += Duration::from_millis(ms);
@@ -772,38 +859,41 @@ mod tests {
                     max_advert_int_cs: cs,
                 };
                 prop_assert_eq!(
-                    h.handle_advert(*now, idx, &adv),
-                    l.handle_advert(*now, idx, &adv)
+                    h.handle_advert(*now, id(idx), &adv),
+                    l.handle_advert(*now, id(idx), &adv)
                 );
             }
             Ev::Adjust { idx, delta } => {
                 prop_assert_eq!(
-                    h.set_priority_adjust(*now, idx, delta),
-                    l.set_priority_adjust(*now, idx, delta)
+                    h.set_priority_adjust(*now, id(idx), delta),
+                    l.set_priority_adjust(*now, id(idx), delta)
                 );
             }
             Ev::Fault { idx, on } => {
                 let c = on.then(|| FaultCause::Other("x".into()));
-                prop_assert_eq!(h.set_fault(*now, idx, c.clone()), l.set_fault(*now, idx, c));
+                prop_assert_eq!(
+                    h.set_fault(*now, id(idx), c.clone()),
+                    l.set_fault(*now, id(idx), c)
+                );
             }
             Ev::Maintenance { idx, on, silent } => {
                 if silent {
                     prop_assert_eq!(
-                        h.set_maintenance_silently(*now, idx, on),
-                        l.set_maintenance_silently(*now, idx, on)
+                        h.set_maintenance_silently(*now, id(idx), on),
+                        l.set_maintenance_silently(*now, id(idx), on)
                     );
                 } else {
                     prop_assert_eq!(
-                        h.set_maintenance(*now, idx, on),
-                        l.set_maintenance(*now, idx, on)
+                        h.set_maintenance(*now, id(idx), on),
+                        l.set_maintenance(*now, id(idx), on)
                     );
                 }
             }
             Ev::ShutdownOne(idx) => {
-                prop_assert_eq!(h.shutdown_one(*now, idx), l.shutdown_one(*now, idx));
+                prop_assert_eq!(h.shutdown_one(*now, id(idx)), l.shutdown_one(*now, id(idx)));
             }
             Ev::StartOne(idx) => {
-                prop_assert_eq!(h.start_one(*now, idx), l.start_one(*now, idx));
+                prop_assert_eq!(h.start_one(*now, id(idx)), l.start_one(*now, id(idx)));
             }
             Ev::Shutdown => {
                 h.shutdown(*now);
@@ -814,17 +904,21 @@ mod tests {
                 l.start(*now);
             }
             Ev::Rebuild { drop } => {
-                let keep: Vec<Option<usize>> = (0..n).map(|i| (i != drop).then_some(i)).collect();
+                // Instance `drop` is replaced by a new one (a new id); the others are
+                // carried over by id.
+                if let Some(d) = ids.get_mut(drop) {
+                    *d = InstanceId(d.0 + 1000);
+                }
                 for r in [&mut *heap, &mut *lin] {
-                    let (cfgs, groups) = configs(s);
+                    let (cfgs, groups) = configs(s, ids);
                     let Some(old) = r.take() else {
                         return Err(TestCaseError::fail("router gone"));
                     };
                     let mut new = old
-                        .rebuild(cfgs, &keep, groups)
+                        .rebuild(cfgs, groups)
                         .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     if drop < n {
-                        prop_assert!(new.start_one(*now, drop).is_ok());
+                        prop_assert!(new.start_one(*now, ids[drop]).is_ok());
                     }
                     *r = Some(new);
                 }
@@ -848,7 +942,8 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn heap_matches_linear_scan(s in setup(), evs in prop::collection::vec(ev(), 1..120)) {
-            let (cfgs, groups) = configs(&s);
+            let mut ids = first_ids(s.insts.len());
+            let (cfgs, groups) = configs(&s, &ids);
             let mut now = Instant::now();
             let mut h = Router::new(cfgs.clone(), groups.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
             let mut l = Router::new(cfgs, groups).map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -858,7 +953,7 @@ mod tests {
             h.check_timers();
             let (mut h, mut l) = (Some(h), Some(l));
             for e in &evs {
-                step(&s, &mut now, &mut h, &mut l, e)?;
+                step(&s, &mut ids, &mut now, &mut h, &mut l, e)?;
             }
         }
     }
@@ -874,8 +969,8 @@ mod tests {
                     IpAddr::V4(Ipv4Addr::new(10, 0, 0, 10)),
                 )
             })
-            .collect();
-        Router::new(cfgs, Vec::new()).expect("valid")
+            .collect::<Vec<_>>();
+        Router::new(first_ids(n).into_iter().zip(cfgs).collect(), Vec::new()).expect("valid")
     }
 
     /// 300 backups, each hearing its master at its own phase, for 60 s: the
@@ -900,7 +995,7 @@ mod tests {
             // Instance i hears an advert every second at phase i * 1000 / n ms.
             for i in 0..n {
                 if (ms + (i as u64 * 1000 / n as u64)).is_multiple_of(1000) {
-                    assert!(r.handle_advert(now, i, &adv).is_ok());
+                    assert!(r.handle_advert(now, InstanceId(i as u32), &adv).is_ok());
                 }
             }
             if r.poll_timeout().is_some_and(|t| t <= now) {
@@ -910,7 +1005,7 @@ mod tests {
             assert!(r.timers.len() <= 4 * n + 64);
         }
         r.check_timers();
-        assert!(r.instances().iter().all(|i| i.state() == State::Backup));
+        assert!(r.instances().all(|(_, i)| i.state() == State::Backup));
         assert!(max_len >= n, "every backup has a timer: {max_len}");
     }
 
@@ -927,8 +1022,8 @@ mod tests {
         // advert phase once master, is its own.
         for i in 0..n {
             let t = t0 + Duration::from_millis(i as u64);
-            assert!(h.start_one(t, i).is_ok());
-            assert!(l.start_one(t, i).is_ok());
+            assert!(h.start_one(t, InstanceId(i as u32)).is_ok());
+            assert!(l.start_one(t, InstanceId(i as u32)).is_ok());
         }
         assert_eq!(drain(&mut h), drain(&mut l));
         // Wake at every deadline for 20 s; count the wake-ups of the last 10 s, when every
@@ -949,7 +1044,7 @@ mod tests {
             }
         }
         h.check_timers();
-        assert!(h.instances().iter().all(|i| i.state() == State::Master));
+        assert!(h.instances().all(|(_, i)| i.state() == State::Master));
         // Elected at 1000 different moments (100 phases 1 ms apart modulo the interval):
         // on the advert grid (16 points per 100 ms) they share at most 160 wake-ups a
         // second. (Without the grid and the lead: 1000 a second; lead only: about 500.)

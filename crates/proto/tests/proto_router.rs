@@ -5,9 +5,18 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use vipd_proto::{
-    Action, ConfigError, DropReason, FaultCause, InstanceConfig, Reason, Router, RxAdvert, State,
-    SyncGroupConfig, Version,
+    Action, ConfigError, DropReason, FaultCause, InstanceConfig, InstanceId, Reason, Router,
+    RxAdvert, State, SyncGroupConfig, Version,
 };
+
+/// Instance ids 0, 1, 2, ... in configuration order.
+fn numbered(cfgs: Vec<InstanceConfig>) -> Vec<(InstanceId, InstanceConfig)> {
+    (0u32..).map(InstanceId).zip(cfgs).collect()
+}
+
+fn id(i: u32) -> InstanceId {
+    InstanceId(i)
+}
 
 fn cfg(vrid: u8, prio: u8) -> InstanceConfig {
     InstanceConfig::new(
@@ -22,17 +31,19 @@ fn cfg(vrid: u8, prio: u8) -> InstanceConfig {
 fn group_router(n: usize) -> Router {
     let cfgs = (0..n).map(|i| cfg(10 + i as u8, 100 + i as u8)).collect();
     Router::new(
-        cfgs,
+        numbered(cfgs),
         vec![SyncGroupConfig {
             name: "g".into(),
-            members: (0..n).collect(),
+            members: (0..n as u32).map(InstanceId).collect(),
         }],
     )
     .expect("valid")
 }
 
 fn drain(r: &mut Router) -> Vec<(usize, Action)> {
-    std::iter::from_fn(|| r.poll_action()).collect()
+    std::iter::from_fn(|| r.poll_action())
+        .map(|(id, a)| (id.0 as usize, a))
+        .collect()
 }
 
 fn notes(a: &[(usize, Action)]) -> Vec<(usize, State, State, Reason)> {
@@ -44,10 +55,10 @@ fn notes(a: &[(usize, Action)]) -> Vec<(usize, State, State, Reason)> {
         .collect()
 }
 
-fn sg(member: usize) -> Reason {
+fn sg(member: u32) -> Reason {
     Reason::SyncGroup {
         group: "g".into(),
-        member,
+        member: InstanceId(member),
     }
 }
 
@@ -61,18 +72,18 @@ fn adv(prio: u8) -> RxAdvert {
 }
 
 fn states(r: &Router) -> Vec<State> {
-    r.instances().iter().map(|i| i.state()).collect()
+    r.instances().map(|(_, i)| i.state()).collect()
 }
 
 #[test]
 fn router_validation() {
-    let bad = Router::new(vec![cfg(0, 100)], vec![]);
+    let bad = Router::new(numbered(vec![cfg(0, 100)]), vec![]);
     assert!(matches!(bad, Err(ConfigError::Instance { index: 0, .. })));
     let out = Router::new(
-        vec![cfg(1, 100)],
+        numbered(vec![cfg(1, 100)]),
         vec![SyncGroupConfig {
             name: "g".into(),
-            members: vec![3],
+            members: vec![id(3)],
         }],
     );
     assert!(matches!(
@@ -80,15 +91,15 @@ fn router_validation() {
         Err(ConfigError::GroupMemberOutOfRange { member: 3, .. })
     ));
     let shared = Router::new(
-        vec![cfg(1, 100), cfg(2, 100)],
+        numbered(vec![cfg(1, 100), cfg(2, 100)]),
         vec![
             SyncGroupConfig {
                 name: "a".into(),
-                members: vec![0, 1],
+                members: vec![id(0), id(1)],
             },
             SyncGroupConfig {
                 name: "b".into(),
-                members: vec![1],
+                members: vec![id(1)],
             },
         ],
     );
@@ -97,7 +108,7 @@ fn router_validation() {
         Err(ConfigError::GroupMemberShared { member: 1, .. })
     ));
     let empty = Router::new(
-        vec![cfg(1, 100)],
+        numbered(vec![cfg(1, 100)]),
         vec![SyncGroupConfig {
             name: "a".into(),
             members: vec![],
@@ -109,18 +120,18 @@ fn router_validation() {
 #[test]
 fn independent_instances_and_bad_index() {
     let t0 = Instant::now();
-    let mut r = Router::new(vec![cfg(1, 100), cfg(2, 255)], vec![]).expect("valid");
+    let mut r = Router::new(numbered(vec![cfg(1, 100), cfg(2, 255)]), vec![]).expect("valid");
     r.start(t0);
     assert_eq!(states(&r), vec![State::Backup, State::Master]);
     let a = drain(&mut r);
     assert!(a.contains(&(1, Action::ClaimVips)));
     assert!(!a.contains(&(0, Action::ClaimVips)));
     assert_eq!(
-        r.handle_advert(t0, 7, &adv(1)),
-        Err(DropReason::UnknownInstance(7))
+        r.handle_advert(t0, id(7), &adv(1)),
+        Err(DropReason::UnknownInstance(id(7)))
     );
-    assert!(r.set_fault(t0, 9, None).is_err());
-    assert!(r.set_priority_adjust(t0, 9, 1).is_err());
+    assert!(r.set_fault(t0, id(9), None).is_err());
+    assert!(r.set_priority_adjust(t0, id(9), 1).is_err());
     // Timers: instance 1 (master) advertises after 1 s.
     assert_eq!(r.poll_timeout(), Some(t0 + Duration::from_secs(1)));
 }
@@ -133,7 +144,7 @@ fn group_goes_master_together() {
     drain(&mut r);
     // Instance 2 has the highest priority and the shortest skew.
     let t = r.poll_timeout().expect("timer");
-    assert_eq!(r.instance(2).and_then(|i| i.poll_timeout()), Some(t));
+    assert_eq!(r.instance(id(2)).and_then(|i| i.poll_timeout()), Some(t));
     r.handle_timeout(t);
     let a = drain(&mut r);
     assert_eq!(
@@ -159,7 +170,7 @@ fn group_goes_backup_together() {
     drain(&mut r);
     assert_eq!(states(&r), vec![State::Master, State::Master]);
     let t1 = t + Duration::from_millis(100);
-    r.handle_advert(t1, 0, &adv(200)).expect("ok");
+    r.handle_advert(t1, id(0), &adv(200)).expect("ok");
     let a = drain(&mut r);
     assert_eq!(
         notes(&a),
@@ -175,7 +186,7 @@ fn group_goes_backup_together() {
     );
     assert!(a.contains(&(1, Action::ReleaseVips)));
     // The forced member waits a full Master_Down_Interval.
-    let i1 = r.instance(1).expect("1");
+    let i1 = r.instance(id(1)).expect("1");
     assert_eq!(i1.poll_timeout(), Some(t1 + i1.master_down_interval()));
 }
 
@@ -188,7 +199,7 @@ fn group_fault_holds_until_every_member_clears() {
     r.handle_timeout(t);
     drain(&mut r);
     let c0 = FaultCause::Tracker("a".into());
-    r.set_fault(t, 0, Some(c0.clone())).expect("ok");
+    r.set_fault(t, id(0), Some(c0.clone())).expect("ok");
     let a = drain(&mut r);
     assert_eq!(
         notes(&a),
@@ -205,14 +216,14 @@ fn group_fault_holds_until_every_member_clears() {
         3
     );
     // Member 2 also faults (already in Fault: silent).
-    r.set_fault(t, 2, Some(FaultCause::LinkDown("eth1".into())))
+    r.set_fault(t, id(2), Some(FaultCause::LinkDown("eth1".into())))
         .expect("ok");
     assert!(notes(&drain(&mut r)).is_empty());
-    r.set_fault(t, 0, None).expect("ok");
+    r.set_fault(t, id(0), None).expect("ok");
     assert!(notes(&drain(&mut r)).is_empty());
     assert_eq!(states(&r), vec![State::Fault; 3]);
     let t2 = t + Duration::from_secs(1);
-    r.set_fault(t2, 2, None).expect("ok");
+    r.set_fault(t2, id(2), None).expect("ok");
     let a = drain(&mut r);
     assert_eq!(
         notes(&a),
@@ -234,10 +245,10 @@ fn group_maintenance_applies_to_all_members() {
     let t = r.poll_timeout().expect("timer");
     r.handle_timeout(t);
     drain(&mut r);
-    r.set_maintenance(t, 1, true).expect("ok");
+    r.set_maintenance(t, id(1), true).expect("ok");
     assert_eq!(states(&r), vec![State::Backup, State::Backup]);
     assert_eq!(r.poll_timeout(), None);
-    r.set_maintenance(t, 0, false).expect("ok");
+    r.set_maintenance(t, id(0), false).expect("ok");
     assert!(r.poll_timeout().is_some());
 }
 
@@ -276,12 +287,12 @@ fn adverts_of_all_masters_share_one_grid() {
             c
         })
         .collect();
-    let mut r = Router::new(cfgs, Vec::new()).expect("valid");
+    let mut r = Router::new(numbered(cfgs), Vec::new()).expect("valid");
     let t0 = Instant::now();
     // Started 0, 1.3, 2.6, ... ms apart: five different election moments.
     for i in 0..5 {
         let t = t0 + Duration::from_micros(1300 * i as u64);
-        r.start_one(t, i).expect("start");
+        r.start_one(t, id(i)).expect("start");
     }
     drain(&mut r);
     let mut elected = [None; 5];

@@ -27,9 +27,29 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use vipd_proto::{
-    Action, ConfigError, FaultCause, InstanceConfig, Reason, Router, RxAdvert, State,
+    Action, ConfigError, FaultCause, InstanceConfig, InstanceId, Reason, Router, RxAdvert, State,
     SyncGroupConfig,
 };
+
+/// The id of a node's instance at position `i` of its configuration (the simulator numbers
+/// instances by position; a restart keeps them).
+pub fn iid(i: usize) -> InstanceId {
+    InstanceId(u32::try_from(i).unwrap_or(u32::MAX))
+}
+
+/// Position `i` of a node's configuration, from its id.
+fn pos(id: InstanceId) -> usize {
+    usize::try_from(id.0).unwrap_or(usize::MAX)
+}
+
+/// A node's instances with their ids.
+fn numbered(instances: &[InstanceConfig]) -> Vec<(InstanceId, InstanceConfig)> {
+    instances
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (iid(i), c.clone()))
+        .collect()
+}
 
 /// One node's attachment to the LAN. A frame from `s` to `r` crosses `s`'s
 /// link then `r`'s: delays add, losses are independent.
@@ -220,7 +240,7 @@ impl Sim {
     pub fn new(base: Instant, nodes: Vec<NodeConfig>, seed: u64) -> Result<Self, ConfigError> {
         let mut built = Vec::with_capacity(nodes.len());
         for cfg in nodes {
-            let router = Router::new(cfg.instances.clone(), cfg.groups.clone())?;
+            let router = Router::new(numbered(&cfg.instances), cfg.groups.clone())?;
             built.push(Node {
                 held: vec![false; cfg.instances.len()],
                 link: cfg.link.clone(),
@@ -473,7 +493,8 @@ impl Sim {
                     && n.router.is_none()
                 {
                     // The config was validated in `new`.
-                    if let Ok(mut r) = Router::new(n.cfg.instances.clone(), n.cfg.groups.clone()) {
+                    if let Ok(mut r) = Router::new(numbered(&n.cfg.instances), n.cfg.groups.clone())
+                    {
                         r.start(at);
                         n.router = Some(r);
                     }
@@ -492,7 +513,7 @@ impl Sim {
                 delta,
             } => {
                 self.with_router(node, |r| {
-                    let _ = r.set_priority_adjust(at, instance, delta);
+                    let _ = r.set_priority_adjust(at, iid(instance), delta);
                 });
             }
             SimEvent::Fault {
@@ -502,12 +523,12 @@ impl Sim {
             } => {
                 let cause = fault.then(|| FaultCause::Tracker("sim".into()));
                 self.with_router(node, |r| {
-                    let _ = r.set_fault(at, instance, cause);
+                    let _ = r.set_fault(at, iid(instance), cause);
                 });
             }
             SimEvent::Maintenance { node, instance, on } => {
                 self.with_router(node, |r| {
-                    let _ = r.set_maintenance(at, instance, on);
+                    let _ = r.set_maintenance(at, iid(instance), on);
                 });
             }
         }
@@ -540,7 +561,7 @@ impl Sim {
             .position(|c| c.vrid == vrid && c.primary_addr.is_ipv4() == adv.src.is_ipv4());
         if let Some(idx) = idx {
             self.stats.frames_delivered += 1;
-            let res = r.handle_advert(at, idx, &adv);
+            let res = r.handle_advert(at, iid(idx), &adv);
             self.log(|| format!("n{to} rx vrid {vrid} {adv:?} -> {res:?}"));
             self.drain(to);
         }
@@ -551,9 +572,10 @@ impl Sim {
             let Some(n) = self.nodes.get_mut(node) else {
                 return;
             };
-            let Some((idx, action)) = n.router.as_mut().and_then(Router::poll_action) else {
+            let Some((id, action)) = n.router.as_mut().and_then(Router::poll_action) else {
                 return;
             };
+            let idx = pos(id);
             let Some(cfg) = n.cfg.instances.get(idx) else {
                 continue;
             };
@@ -684,7 +706,7 @@ impl Sim {
                 }
                 continue;
             };
-            for (i, inst) in r.instances().iter().enumerate() {
+            for (i, (_, inst)) in r.instances().enumerate() {
                 let held = n.held.get(i).copied().unwrap_or(false);
                 let master = inst.state() == State::Master;
                 if held != master {

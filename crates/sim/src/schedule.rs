@@ -161,7 +161,7 @@ impl Schedule {
                 let groups = if grouped {
                     vec![SyncGroupConfig {
                         name: "g".into(),
-                        members: (0..instances.len()).collect(),
+                        members: (0..instances.len()).map(crate::iid).collect(),
                     }]
                 } else {
                     Vec::new()
@@ -391,7 +391,7 @@ impl Schedule {
                 }
                 let Some(inst) = sim
                     .instance_for(node, vrid)
-                    .and_then(|i| sim.router(node).and_then(|r| r.instance(i)))
+                    .and_then(|i| sim.router(node).and_then(|r| r.instance(crate::iid(i))))
                 else {
                     continue;
                 };
@@ -451,7 +451,7 @@ impl Schedule {
             };
             let get = |node: usize| {
                 sim.instance_for(node, vrid)
-                    .and_then(|i| sim.router(node).and_then(|r| r.instance(i)))
+                    .and_then(|i| sim.router(node).and_then(|r| r.instance(crate::iid(i))))
             };
             let Some(hi) = get(h) else {
                 return Err(format!("vrid {vrid}: holder {h} has no instance"));

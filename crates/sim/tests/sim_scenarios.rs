@@ -44,7 +44,7 @@ fn sim(prios: &[u8]) -> Sim {
 
 fn mdi(s: &Sim, node: usize) -> Duration {
     s.router(node)
-        .and_then(|r| r.instance(0))
+        .and_then(|r| r.instance(vipd_sim::iid(0)))
         .expect("running")
         .master_down_interval()
 }
@@ -151,7 +151,7 @@ fn sync_group_moves_together_on_fault() {
             instances: vec![inst(i, 1, p), inst(i, 2, p)],
             groups: vec![SyncGroupConfig {
                 name: "g".into(),
-                members: vec![0, 1],
+                members: vec![vipd_sim::iid(0), vipd_sim::iid(1)],
             }],
             link: LinkConfig::clean(DELAY / 2),
         })
@@ -167,8 +167,11 @@ fn sync_group_moves_together_on_fault() {
         instance: 1,
         fault: true,
     });
-    let st =
-        |s: &Sim, n: usize, i: usize| s.router(n).and_then(|r| r.instance(i)).map(|i| i.state());
+    let st = |s: &Sim, n: usize, i: usize| {
+        s.router(n)
+            .and_then(|r| r.instance(vipd_sim::iid(i)))
+            .map(|i| i.state())
+    };
     assert_eq!(st(&s, 0, 0), Some(State::Fault));
     s.run_until(t + ms(500));
     assert_eq!((s.holders(1), s.holders(2)), (vec![1], vec![1]));

@@ -198,7 +198,7 @@ impl<N: Netlink> Daemon<N> {
         };
         let now = Instant::now();
         for &idx in &idxs {
-            let _ = self.router.set_maintenance(now, idx, on);
+            let _ = self.router.set_maintenance(now, self.id_of(idx), on);
             if let Some(i) = self.insts.get(idx) {
                 info!(instance = %i.cfg.name, vrid = i.cfg.vrid, on, "maintenance");
             }
@@ -237,7 +237,7 @@ impl<N: Netlink> Daemon<N> {
         }
         let mut instances = Vec::with_capacity(self.insts.len());
         for (idx, i) in self.insts.iter().enumerate() {
-            let Some(p) = self.router.instance(idx) else {
+            let Some(p) = self.router.instance(i.id) else {
                 continue;
             };
             let mut st = instance_status(i, p, present.get(&i.ifindex));
@@ -277,7 +277,10 @@ impl<N: Netlink> Daemon<N> {
             Some(_) => self.find(name)?.first().copied().unwrap_or(0),
             None => {
                 let masters: Vec<usize> = (0..self.insts.len())
-                    .filter(|&i| self.router.instance(i).map(|x| x.state()) == Some(State::Master))
+                    .filter(|&i| {
+                        self.router.instance(self.id_of(i)).map(|x| x.state())
+                            == Some(State::Master)
+                    })
                     .collect();
                 match masters.as_slice() {
                     [one] => *one,
@@ -290,7 +293,7 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
         };
-        let Some(p) = self.router.instance(idx) else {
+        let Some(p) = self.router.instance(self.id_of(idx)) else {
             return Err("no such instance".into());
         };
         if p.state() != State::Master {
@@ -309,9 +312,10 @@ impl<N: Netlink> Daemon<N> {
         let t0 = Instant::now();
         let now = t0;
         let r = if crash {
-            self.router.set_maintenance_silently(now, idx, true)
+            self.router
+                .set_maintenance_silently(now, self.id_of(idx), true)
         } else {
-            self.router.set_maintenance(now, idx, true)
+            self.router.set_maintenance(now, self.id_of(idx), true)
         };
         r.map_err(|e| e.to_string())?;
         let what = if crash {
@@ -390,7 +394,7 @@ impl<N: Netlink> Daemon<N> {
             return;
         }
         // Done (or timed out): compute the bound, restore, answer.
-        let p = self.router.instance(d.idx);
+        let p = self.router.instance(self.id_of(d.idx));
         let interval = p
             .map(|p| p.master_advert_interval())
             .unwrap_or(Duration::from_secs(1));
@@ -450,9 +454,10 @@ impl<N: Netlink> Daemon<N> {
         // Restore: leave maintenance (a preempting higher priority takes the VIPs back).
         let _ = if d.crash {
             self.router
-                .set_maintenance_silently(Instant::now(), d.idx, false)
+                .set_maintenance_silently(Instant::now(), self.id_of(d.idx), false)
         } else {
-            self.router.set_maintenance(Instant::now(), d.idx, false)
+            self.router
+                .set_maintenance(Instant::now(), self.id_of(d.idx), false)
         };
         report.steps.push(DrillStep {
             what: "restored (maintenance off)".into(),

@@ -22,7 +22,7 @@ use crate::net::netlink::{AddrSpec, NetEvent, NetEvents, Netlink, RtNetlink};
 use crate::net::packet::FrameSender;
 use crate::net::vrrp_socket::{VrrpSocketV4, VrrpSocketV6};
 use vipd_config::{self as config, Config};
-use vipd_proto::{self as proto, Action, InstanceConfig, Router, State, Transition};
+use vipd_proto::{self as proto, Action, InstanceConfig, InstanceId, Router, State, Transition};
 use vipd_wire::{ChecksumMode, Family};
 
 use vipd_proto::advert::{self as tx, TxView};
@@ -117,8 +117,11 @@ async fn after_recv_error(
     Ok(())
 }
 
-/// What the shell knows of one instance beyond the state machine.
+/// What the shell knows of one instance beyond the state machine: the one per-instance
+/// record of the daemon (tracking and notification state included).
 pub struct Inst {
+    /// Its identity in the router, kept across reloads while it runs unchanged.
+    pub id: InstanceId,
     /// The configuration.
     pub cfg: config::Instance,
     /// Interface index.
@@ -143,6 +146,13 @@ pub struct Inst {
     pub since: SystemTime,
     /// The last failover drill.
     pub last_drill: Option<crate::ctl::DrillReport>,
+    /// Fault cause last given to the router (link down or a weight-0 tracker).
+    fault_applied: Option<proto::FaultCause>,
+    /// Its notify programs.
+    notify: Arc<config::Notify>,
+    /// The state its notify programs were last told (sync-group notifications wait for
+    /// every member).
+    notified: State,
     sock: usize,
     auth: Option<[u8; 8]>,
     family: Family,
@@ -184,6 +194,8 @@ impl Inst {
         };
         let stand_in = c.vips.first().map_or(unspecified, |v| v.addr);
         Inst {
+            // Given by the daemon when the instance joins the router.
+            id: InstanceId(u32::MAX),
             cfg: c.clone(),
             ifindex: 0,
             mac: [0; 6],
@@ -196,6 +208,9 @@ impl Inst {
             history: VecDeque::with_capacity(HISTORY),
             since: SystemTime::now(),
             last_drill: None,
+            fault_applied: None,
+            notify: Arc::new(c.notify.clone()),
+            notified: State::Initialize,
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
             family,
@@ -252,6 +267,10 @@ pub struct Daemon<N: Netlink> {
     socks: Vec<SockInfo>,
     frames: HashMap<u32, Arc<FrameSender>>,
     demux: HashMap<(u32, Family, u8), usize>,
+    /// Position in `insts` of each router instance.
+    by_id: HashMap<InstanceId, usize>,
+    /// The next fresh [`InstanceId`].
+    next_id: u32,
     /// Drops not attributable to an instance, per interface index.
     iface_drops: HashMap<u32, Drops>,
     rx: mpsc::Receiver<Inbound>,
@@ -283,7 +302,7 @@ impl<N: Netlink> Daemon<N> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
-        let track = tracking::Tracking::setup(&cfg, &nl, group_members(&cfg)).await?;
+        let track = tracking::Tracking::setup(&cfg, &nl).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
@@ -291,6 +310,8 @@ impl<N: Netlink> Daemon<N> {
             socks: Vec::new(),
             frames: HashMap::new(),
             demux: HashMap::new(),
+            by_id: HashMap::new(),
+            next_id: 0,
             iface_drops: HashMap::new(),
             rx,
             rx_tx,
@@ -308,15 +329,17 @@ impl<N: Netlink> Daemon<N> {
         };
         let all_vips = all_vips(&cfg);
         for c in &cfg.instances {
-            let inst = d.prepare(c, &all_vips, true).await?;
+            let mut inst = d.prepare(c, &all_vips, true).await?;
+            inst.id = d.fresh_id();
             d.insts.push(inst);
         }
         let protos = d
             .insts
             .iter()
-            .map(|i| instance_config(&i.cfg, i.src))
+            .map(|i| (i.id, instance_config(&i.cfg, i.src)))
             .collect();
-        d.router = Router::new(protos, sync_groups(&cfg)).map_err(|e| other(format!("{e}")))?;
+        let groups = sync_groups(&cfg, &d.insts);
+        d.router = Router::new(protos, groups).map_err(|e| other(format!("{e}")))?;
         d.rebuild_demux();
         d.spawn_readers(0);
         let now = Instant::now();
@@ -433,6 +456,29 @@ impl<N: Netlink> Daemon<N> {
             .enumerate()
             .map(|(i, inst)| ((inst.ifindex, inst.family, inst.cfg.vrid), i))
             .collect();
+        self.by_id = self
+            .insts
+            .iter()
+            .enumerate()
+            .map(|(i, inst)| (inst.id, i))
+            .collect();
+    }
+
+    /// A new identity for an instance joining the router.
+    fn fresh_id(&mut self) -> InstanceId {
+        let id = InstanceId(self.next_id);
+        self.next_id = self.next_id.wrapping_add(1);
+        id
+    }
+
+    /// The router id of the instance at position `idx`.
+    pub(super) fn id_of(&self, idx: usize) -> InstanceId {
+        self.insts.get(idx).map_or(InstanceId(u32::MAX), |i| i.id)
+    }
+
+    /// The position of router instance `id`.
+    fn pos_of(&self, id: InstanceId) -> Option<usize> {
+        self.by_id.get(&id).copied()
     }
 
     /// Applies a new configuration: instances are matched by name; an unchanged instance
@@ -445,19 +491,24 @@ impl<N: Netlink> Daemon<N> {
 
     /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
     /// interface appeared or was re-created), as if their configuration had changed.
+    ///
+    /// Instances are matched by name, never by position: an unchanged instance keeps its
+    /// [`InstanceId`] (and so its running state machine), a new or changed one gets a fresh
+    /// id and starts as backup.
     async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
         let groups_same = { self.sync_groups == cfg.sync_groups };
         let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
-        let keep: Vec<Option<usize>> = cfg
+        // Per new instance: the id of the running one it continues, if it runs unchanged.
+        let keep: Vec<Option<InstanceId>> = cfg
             .instances
             .iter()
             .map(|c| {
                 if reopen.contains(&c.name) {
                     return None;
                 }
-                let old = self.insts.iter().position(|o| o.cfg.name == c.name)?;
-                let same = self.insts.get(old).is_some_and(|o| o.cfg == *c);
-                (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old)
+                let old = self.insts.iter().find(|o| o.cfg.name == c.name)?;
+                let same = old.cfg == *c;
+                (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old.id)
             })
             .collect();
         // 1. Prepare what is new first: if that fails, nothing has changed yet.
@@ -467,53 +518,51 @@ impl<N: Netlink> Daemon<N> {
             if k.is_some() {
                 fresh.push(None);
             } else {
-                fresh.push(Some(
-                    self.prepare(c, &all_vips, false)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                ));
+                let mut inst = self
+                    .prepare(c, &all_vips, false)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                inst.id = self.fresh_id();
+                fresh.push(Some(inst));
             }
         }
-        let protos: Vec<InstanceConfig> = cfg
-            .instances
-            .iter()
-            .zip(&fresh)
-            .zip(&keep)
-            .map(|((c, f), k)| {
-                let src = match (f, k) {
-                    (Some(f), _) => f.src,
-                    (None, Some(k)) => self
-                        .insts
-                        .get(*k)
-                        .map(|o| o.src)
-                        .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                    (None, None) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                };
-                instance_config(c, src)
-            })
-            .collect();
+        // The new set in configuration order: kept instances by id, fresh ones as prepared.
+        let id_and_src = |f: &Option<Inst>, k: &Option<InstanceId>| match (f, k) {
+            (Some(f), _) => Some((f.id, f.src)),
+            (None, Some(id)) => self
+                .pos_of(*id)
+                .and_then(|p| self.insts.get(p))
+                .map(|o| (o.id, o.src)),
+            (None, None) => None,
+        };
+        let mut protos: Vec<(InstanceId, InstanceConfig)> = Vec::with_capacity(keep.len());
+        let mut names: Vec<(String, InstanceId)> = Vec::with_capacity(keep.len());
+        for ((c, f), k) in cfg.instances.iter().zip(&fresh).zip(&keep) {
+            let (id, src) =
+                id_and_src(f, k).ok_or("internal error: instance neither kept nor new")?;
+            protos.push((id, instance_config(c, src)));
+            names.push((c.name.clone(), id));
+        }
+        let groups = sync_groups_by_name(&cfg, &names);
         // Validate the new router before touching the running one.
-        let groups = sync_groups(&cfg);
         Router::new(protos.clone(), groups.clone()).map_err(|e| e.to_string())?;
         // 2. Hand over and stop what goes away or changes.
         let now = Instant::now();
-        let kept_old: Vec<usize> = keep.iter().flatten().copied().collect();
+        let kept: Vec<InstanceId> = keep.iter().flatten().copied().collect();
         let (mut removed, mut changed) = (0, 0);
-        for idx in 0..self.insts.len() {
-            if kept_old.contains(&idx) {
-                continue;
-            }
-            let name = self
-                .insts
-                .get(idx)
-                .map(|i| i.cfg.name.clone())
-                .unwrap_or_default();
+        let going: Vec<(InstanceId, String)> = self
+            .insts
+            .iter()
+            .filter(|i| !kept.contains(&i.id))
+            .map(|i| (i.id, i.cfg.name.clone()))
+            .collect();
+        for (id, name) in going {
             if cfg.instance(&name).is_some() {
                 changed += 1;
             } else {
                 removed += 1;
             }
-            let _ = self.router.shutdown_one(now, idx);
+            let _ = self.router.shutdown_one(now, id);
         }
         self.drain().await;
         // 3. Swap in the new set.
@@ -522,16 +571,16 @@ impl<N: Netlink> Daemon<N> {
             Router::new(Vec::new(), Vec::new()).map_err(|e| e.to_string())?,
         );
         self.router = old_router
-            .rebuild(protos, &keep, groups)
+            .rebuild(protos, groups)
             .map_err(|e| e.to_string())?;
-        let mut old_insts: Vec<Option<Inst>> = std::mem::take(&mut self.insts)
+        let mut old_insts: HashMap<InstanceId, Inst> = std::mem::take(&mut self.insts)
             .into_iter()
-            .map(Some)
+            .map(|i| (i.id, i))
             .collect();
         for (f, k) in fresh.into_iter().zip(&keep) {
             let inst = match (f, k) {
                 (Some(f), _) => f,
-                (None, Some(k)) => match old_insts.get_mut(*k).and_then(Option::take) {
+                (None, Some(id)) => match old_insts.remove(id) {
                     Some(i) => i,
                     None => return Err("internal error: kept instance missing".into()),
                 },
@@ -542,17 +591,17 @@ impl<N: Netlink> Daemon<N> {
         self.rebuild_demux();
         self.spawn_readers(self.readers);
         let now = Instant::now();
-        for (idx, k) in keep.iter().enumerate() {
-            if k.is_none() {
-                let _ = self.router.start_one(now, idx);
-                self.track.forget_fault(idx);
+        for idx in 0..self.insts.len() {
+            let id = self.id_of(idx);
+            if !kept.contains(&id) {
+                let _ = self.router.start_one(now, id);
             }
         }
         self.sync_groups = cfg.sync_groups.clone();
         if !tracking_same(&self.running, &cfg) {
             // Tracker indexes follow the configuration: start them afresh for the new one.
             // (A tracker's first result applies at once, so this settles within one interval.)
-            match tracking::Tracking::setup(&cfg, &self.nl, group_members(&cfg)).await {
+            match tracking::Tracking::setup(&cfg, &self.nl).await {
                 Ok(t) => {
                     self.track = t;
                     info!("tracking configuration changed: trackers restarted");
@@ -566,8 +615,8 @@ impl<N: Netlink> Daemon<N> {
             self.apply_tracking(now, idx);
         }
         self.running = cfg.clone();
-        let added = cfg.instances.len() - kept_old.len() - changed;
-        let unchanged = kept_old.len();
+        let added = cfg.instances.len() - kept.len() - changed;
+        let unchanged = kept.len();
         let msg = format!(
             "configuration reloaded: {unchanged} unchanged, {changed} changed (restarted), {added} added, {removed} removed"
         );
@@ -733,7 +782,10 @@ impl<N: Netlink> Daemon<N> {
                                   "advert lists other virtual addresses than ours: check both configurations");
                     }
                 }
-                match self.router.handle_advert(pkt.at, a.instance, &a.advert) {
+                match self
+                    .router
+                    .handle_advert(pkt.at, self.id_of(a.instance), &a.advert)
+                {
                     Ok(()) => {
                         if let Some(inst) = self.insts.get_mut(a.instance) {
                             inst.counters.adverts_received += 1;
@@ -926,8 +978,10 @@ impl<N: Netlink> Daemon<N> {
     }
 
     async fn drain(&mut self) {
-        while let Some((idx, action)) = self.router.poll_action() {
-            self.execute(idx, action).await;
+        while let Some((id, action)) = self.router.poll_action() {
+            if let Some(idx) = self.pos_of(id) {
+                self.execute(idx, action).await;
+            }
         }
     }
 
@@ -1067,7 +1121,7 @@ impl<N: Netlink> Daemon<N> {
                     from_state = %t.from,
                     to_state = %t.to,
                     reason = %t.reason,
-                    priority = self.router.instance(idx).map(|i| i.effective_priority()).unwrap_or(0),
+                    priority = self.router.instance(inst.id).map(|i| i.effective_priority()).unwrap_or(0),
                     "transition"
                 );
                 if inst.history.len() == HISTORY {
@@ -1096,7 +1150,7 @@ impl<N: Netlink> Daemon<N> {
 
     /// The state of instance `idx`.
     pub fn state(&self, idx: usize) -> Option<State> {
-        self.router.instance(idx).map(|i| i.state())
+        self.router.instance(self.id_of(idx)).map(|i| i.state())
     }
 }
 
@@ -1198,19 +1252,6 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
     }
 }
 
-/// Instance indexes (configuration order) of each sync group's members.
-fn group_members(cfg: &Config) -> Vec<Vec<usize>> {
-    cfg.sync_groups
-        .iter()
-        .map(|g| {
-            g.instances
-                .iter()
-                .filter_map(|n| cfg.instances.iter().position(|i| i.name == *n))
-                .collect()
-        })
-        .collect()
-}
-
 /// Whether two configurations track and notify the same way for the same instances in the
 /// same order (then a reload keeps the running trackers and their state).
 fn tracking_same(a: &Config, b: &Config) -> bool {
@@ -1237,14 +1278,25 @@ fn all_vips(cfg: &Config) -> Vec<IpAddr> {
         .collect()
 }
 
-/// The router's sync groups: member indexes in configuration order (= instance order).
-fn sync_groups(cfg: &Config) -> Vec<proto::SyncGroupConfig> {
+/// The router's sync groups for `insts` (the running instances, by name).
+fn sync_groups(cfg: &Config, insts: &[Inst]) -> Vec<proto::SyncGroupConfig> {
+    let names: Vec<(String, InstanceId)> =
+        insts.iter().map(|i| (i.cfg.name.clone(), i.id)).collect();
+    sync_groups_by_name(cfg, &names)
+}
+
+/// The router's sync groups: each member named in the configuration, as the id the
+/// instance of that name has.
+fn sync_groups_by_name(cfg: &Config, ids: &[(String, InstanceId)]) -> Vec<proto::SyncGroupConfig> {
     cfg.sync_groups
         .iter()
-        .zip(group_members(cfg))
-        .map(|(g, members)| proto::SyncGroupConfig {
+        .map(|g| proto::SyncGroupConfig {
             name: g.name.clone(),
-            members,
+            members: g
+                .instances
+                .iter()
+                .filter_map(|n| ids.iter().find(|(name, _)| name == n).map(|(_, id)| *id))
+                .collect(),
         })
         .collect()
 }

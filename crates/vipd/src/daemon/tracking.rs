@@ -31,26 +31,19 @@ pub(super) struct Tracking {
     pub(super) rx: mpsc::Receiver<TrackerUpdate>,
     /// Kept so that `rx` never reports "closed" when there are no runners.
     _tx: mpsc::Sender<TrackerUpdate>,
-    /// Fault cause last given to the router, per instance.
-    applied: Vec<Option<FaultCause>>,
     /// Tracked interface ifindex → tracker index.
     if_index: HashMap<u32, usize>,
     notifier: Notifier,
-    inst_notify: Vec<Arc<Notify>>,
-    groups: Vec<(String, Vec<usize>, Arc<Notify>)>,
-    /// Last notified state per instance / per group.
-    inst_state: Vec<State>,
+    /// Sync groups: name, member instance names, notify programs.
+    groups: Vec<(String, Vec<String>, Arc<Notify>)>,
+    /// Last notified state per group.
     group_state: Vec<Option<State>>,
 }
 
 impl Tracking {
-    /// Starts the tracker runners and the notifier. `members` maps each sync group (config
-    /// order) to its instance indexes.
-    pub(super) async fn setup<N: Netlink>(
-        cfg: &Config,
-        nl: &N,
-        members: Vec<Vec<usize>>,
-    ) -> io::Result<Tracking> {
+    /// Starts the tracker runners and the notifier. (Per-instance tracking state lives in
+    /// the instance's own record, [`super::Inst`].)
+    pub(super) async fn setup<N: Netlink>(cfg: &Config, nl: &N) -> io::Result<Tracking> {
         let set = TrackerSet::from_config(cfg);
         let (tx, rx) = mpsc::channel(track::UPDATE_QUEUE);
         // Interfaces: initial state now; changes come from the daemon's netlink events.
@@ -81,17 +74,15 @@ impl Tracking {
         let groups = cfg
             .sync_groups
             .iter()
-            .zip(members)
-            .map(|(g, m)| (g.name.clone(), m, Arc::new(g.notify.clone())))
+            .map(|g| {
+                (
+                    g.name.clone(),
+                    g.instances.clone(),
+                    Arc::new(g.notify.clone()),
+                )
+            })
             .collect::<Vec<_>>();
         Ok(Tracking {
-            applied: vec![None; cfg.instances.len()],
-            inst_notify: cfg
-                .instances
-                .iter()
-                .map(|i| Arc::new(i.notify.clone()))
-                .collect(),
-            inst_state: vec![State::Initialize; cfg.instances.len()],
             group_state: vec![None; groups.len()],
             groups,
             set,
@@ -115,14 +106,6 @@ impl Tracking {
                 contribution: i32::try_from(c.contribution).unwrap_or(0),
             })
             .collect()
-    }
-
-    /// Forgets the fault cause given to the router for instance `idx` (a restarted instance
-    /// starts without one), so the next refresh applies it again.
-    pub(super) fn forget_fault(&mut self, idx: usize) {
-        if let Some(a) = self.applied.get_mut(idx) {
-            *a = None;
-        }
     }
 
     /// Runs the queued notifications (STOP) before exit, bounded.
@@ -171,23 +154,24 @@ impl<N: Netlink> Daemon<N> {
     /// Pushes instance `idx`'s tracker delta and combined fault into the router.
     pub(super) fn apply_tracking(&mut self, now: Instant, idx: usize) {
         let effect = self.track.set.effect(idx);
+        let id = self.id_of(idx);
         let current = self
             .router
-            .instance(idx)
+            .instance(id)
             .map(|i| i.priority_adjust())
             .unwrap_or(0);
         if current != effect.delta {
             if let Some(inst) = self.insts.get(idx) {
                 info!(instance = %inst.cfg.name, from = current, to = effect.delta, "tracker priority delta");
             }
-            let _ = self.router.set_priority_adjust(now, idx, effect.delta);
+            let _ = self.router.set_priority_adjust(now, id, effect.delta);
         }
         self.refresh_fault(now, idx);
     }
 
     /// Gives the router instance `idx`'s combined fault cause if it changed.
     pub(super) fn refresh_fault(&mut self, now: Instant, idx: usize) {
-        let Some(inst) = self.insts.get(idx) else {
+        let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
         let want = if !inst.link_up {
@@ -202,16 +186,14 @@ impl<N: Netlink> Daemon<N> {
                     _ => FaultCause::Tracker(name),
                 })
         };
-        let Some(applied) = self.track.applied.get_mut(idx) else {
-            return;
-        };
-        if *applied == want {
+        if inst.fault_applied == want {
             return;
         }
-        info!(instance = %inst.cfg.name, from = ?applied.as_ref().map(ToString::to_string),
+        info!(instance = %inst.cfg.name, from = ?inst.fault_applied.as_ref().map(ToString::to_string),
               to = ?want.as_ref().map(ToString::to_string), "fault cause");
-        applied.clone_from(&want);
-        let _ = self.router.set_fault(now, idx, want);
+        inst.fault_applied.clone_from(&want);
+        let id = inst.id;
+        let _ = self.router.set_fault(now, id, want);
     }
 
     /// A link event, for `track_interfaces`.
@@ -245,7 +227,7 @@ impl<N: Netlink> Daemon<N> {
         };
         let priority = self
             .router
-            .instance(idx)
+            .instance(inst.id)
             .map(|i| i.effective_priority())
             .unwrap_or(0);
         let (name, vrid) = (inst.cfg.name.clone(), inst.cfg.vrid);
@@ -261,28 +243,30 @@ impl<N: Netlink> Daemon<N> {
             ],
         );
         self.track.notifier.event(ev);
-        if let Some(n) = self.track.inst_notify.get(idx) {
-            self.track.notifier.notify(Job {
-                target: Target::Instance,
-                name,
-                state: t.to,
-                priority,
-                notify: Arc::clone(n),
-            });
-        }
-        if let Some(s) = self.track.inst_state.get_mut(idx) {
-            *s = t.to;
+        self.track.notifier.notify(Job {
+            target: Target::Instance,
+            name,
+            state: t.to,
+            priority,
+            notify: Arc::clone(&inst.notify),
+        });
+        let id = inst.id;
+        if let Some(i) = self.insts.get_mut(idx) {
+            i.notified = t.to;
         }
         // Sync group: notify when all members are in the new state.
-        let Some(g) = self.router.group_of(idx) else {
+        let Some(g) = self.router.group_of(id) else {
             return;
         };
         let Some((gname, members, gnotify)) = self.track.groups.get(g) else {
             return;
         };
-        let all = members
-            .iter()
-            .all(|&m| self.track.inst_state.get(m) == Some(&t.to));
+        let all = members.iter().all(|m| {
+            self.insts
+                .iter()
+                .find(|i| i.cfg.name == *m)
+                .is_some_and(|i| i.notified == t.to)
+        });
         if !all || self.track.group_state.get(g) == Some(&Some(t.to)) {
             return;
         }
