@@ -51,6 +51,24 @@ use std::path::Path;
 use toml::de::DeTable;
 
 pub use cross::cross_check;
+
+/// Every key of the file, as constants generated from the configuration types: code that
+/// writes vipd.toml (the importer, the lab, the drill) names keys only through these, so a
+/// renamed key is a compile error there. `keys::instance::vrid.as_str() == "vrid"`.
+pub mod keys {
+    pub use crate::raw::Key;
+    pub use crate::raw::file_keys as file;
+    pub use crate::raw::global_keys as global;
+    pub use crate::raw::instance_keys as instance;
+    pub use crate::raw::sync_group_keys as sync_group;
+    pub use crate::raw::track_file_keys as track_file;
+    pub use crate::raw::track_http_keys as track_http;
+    pub use crate::raw::track_process_keys as track_process;
+    pub use crate::raw::track_ref_keys as track_ref;
+    pub use crate::raw::track_script_keys as track_script;
+    pub use crate::raw::track_tcp_keys as track_tcp;
+    pub use crate::raw::vip_keys as vip;
+}
 pub use diag::{Diagnostic, Diagnostics, MAX_DIAGNOSTICS, Severity};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use host::HostChecks;

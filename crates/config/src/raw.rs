@@ -16,6 +16,63 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use toml::Spanned;
 
+/// A configuration key: made only by [`table!`] from a field of a table's type, so code that
+/// writes vipd.toml (the importer, the lab, the drill) names keys through the constants in
+/// [`crate::keys`], and renaming a field is a compile error there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// The key as written in the file.
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl PartialEq<str> for Key {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+/// Declares one table of the file: its struct (serde, schema, docs) and, in module `$keys`,
+/// one [`Key`] constant per field, named and spelled as the field.
+macro_rules! table {
+    (
+        keys $keys:ident;
+        $(#[$meta:meta])*
+        pub(crate) struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                pub(crate) $field:ident : $ty:ty,
+            )*
+        }
+    ) => {
+        $(#[$meta])*
+        pub(crate) struct $name {
+            $(
+                $(#[$fmeta])*
+                pub(crate) $field: $ty,
+            )*
+        }
+
+        #[doc = concat!("The keys of [`", stringify!($name), "`]'s table.")]
+        #[allow(non_upper_case_globals)]
+        pub mod $keys {
+            $(
+                #[doc = concat!("`", stringify!($field), "`")]
+                pub const $field: super::Key = super::Key(stringify!($field));
+            )*
+        }
+    };
+}
+
 /// An integer key whose range is part of its type (`Int<1, 255>`): the schema carries it as
 /// `minimum`/`maximum` and validation checks it from here, so the range is written once.
 /// Any integer deserializes, so an out-of-range value gets vipd's own message at its place.
@@ -93,293 +150,332 @@ impl<T: JsonSchema> JsonSchema for S<T> {
     }
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Config")]
-pub(crate) struct RawConfig {
-    /// Settings of the whole agent (keepalived: `global_defs`).
-    pub(crate) global: Option<S<RawGlobal>>,
-    /// A virtual router: one VRID on one interface (keepalived: `vrrp_instance`).
-    #[serde(default)]
-    pub(crate) instance: Vec<S<RawInstance>>,
-    /// Instances that change state together (keepalived: `vrrp_sync_group`).
-    #[serde(default)]
-    pub(crate) sync_group: Vec<S<RawSyncGroup>>,
-    /// A health-check program.
-    #[serde(default)]
-    pub(crate) track_script: Vec<S<RawTrackScript>>,
-    /// A built-in HTTP health check.
-    #[serde(default)]
-    pub(crate) track_http: Vec<S<RawTrackHttp>>,
-    /// A built-in TCP connect check.
-    #[serde(default)]
-    pub(crate) track_tcp: Vec<S<RawTrackTcp>>,
-    /// A file whose number adjusts the priority (keepalived: `track_file`).
-    #[serde(default)]
-    pub(crate) track_file: Vec<S<RawTrackFile>>,
-    /// A process that must be running (keepalived: `track_process`).
-    #[serde(default)]
-    pub(crate) track_process: Vec<S<RawTrackProcess>>,
+table! {
+    keys file_keys;
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Config")]
+    pub(crate) struct RawConfig {
+        /// Settings of the whole agent (keepalived: `global_defs`).
+        pub(crate) global: Option<S<RawGlobal>>,
+        /// A virtual router: one VRID on one interface (keepalived: `vrrp_instance`).
+        #[serde(default)]
+        pub(crate) instance: Vec<S<RawInstance>>,
+        /// Instances that change state together (keepalived: `vrrp_sync_group`).
+        #[serde(default)]
+        pub(crate) sync_group: Vec<S<RawSyncGroup>>,
+        /// A health-check program.
+        #[serde(default)]
+        pub(crate) track_script: Vec<S<RawTrackScript>>,
+        /// A built-in HTTP health check.
+        #[serde(default)]
+        pub(crate) track_http: Vec<S<RawTrackHttp>>,
+        /// A built-in TCP connect check.
+        #[serde(default)]
+        pub(crate) track_tcp: Vec<S<RawTrackTcp>>,
+        /// A file whose number adjusts the priority (keepalived: `track_file`).
+        #[serde(default)]
+        pub(crate) track_file: Vec<S<RawTrackFile>>,
+        /// A process that must be running (keepalived: `track_process`).
+        #[serde(default)]
+        pub(crate) track_process: Vec<S<RawTrackProcess>>,
+    }
 }
 
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Global")]
-pub(crate) struct RawGlobal {
-    /// Name of this router in logs.
-    pub(crate) router_id: Option<S<String>>,
-    /// Unix socket `vipctl` talks to.
-    pub(crate) control_socket: Option<S<String>>,
-    /// Members of this group may read status (`vipctl status`); changes stay root-only.
-    pub(crate) control_group: Option<S<String>>,
-    /// Serve Prometheus metrics at `http://ADDR/metrics` (keep it on a local or management
-    /// address).
-    pub(crate) metrics_listen: Option<S<String>>,
-    /// Default `version` of instances.
-    pub(crate) vrrp_version: Option<S<i64>>,
-    /// Default VRRPv3-over-IPv4 checksum mode of instances: `"with-pseudo-header"` (keepalived,
-    /// FRR) or `"without-pseudo-header"`.
-    #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
-    pub(crate) checksum: Option<S<String>>,
-    /// After becoming master, send a second GARP/NA burst this much later; `"0s"` = no
-    /// second burst.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_master_delay: Option<S<String>>,
-    /// Frames per burst (one per VIP each).
-    pub(crate) garp_master_repeat: Option<S<Count255>>,
-    /// While master, re-announce the VIPs this often.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_master_refresh: Option<S<String>>,
-    /// Frames per periodic re-announcement.
-    pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
-    /// Gap between the frames of one burst.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_interval: Option<S<String>>,
-    /// User track scripts and notify programs run as (must exist).
-    pub(crate) script_user: Option<S<String>>,
-    /// Refuse scripts/notify programs that a non-root user could modify (error at load,
-    /// naming the path).
-    pub(crate) enable_script_security: Option<S<bool>>,
-    /// Unix socket streaming JSON-lines events (tracking.md).
-    pub(crate) events_socket: Option<S<String>>,
+table! {
+    keys global_keys;
+    #[derive(Debug, Default, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Global")]
+    pub(crate) struct RawGlobal {
+        /// Name of this router in logs.
+        pub(crate) router_id: Option<S<String>>,
+        /// Unix socket `vipctl` talks to.
+        pub(crate) control_socket: Option<S<String>>,
+        /// Members of this group may read status (`vipctl status`); changes stay root-only.
+        pub(crate) control_group: Option<S<String>>,
+        /// Serve Prometheus metrics at `http://ADDR/metrics` (keep it on a local or management
+        /// address).
+        pub(crate) metrics_listen: Option<S<String>>,
+        /// Default `version` of instances.
+        pub(crate) vrrp_version: Option<S<i64>>,
+        /// Default VRRPv3-over-IPv4 checksum mode of instances: `"with-pseudo-header"` (keepalived,
+        /// FRR) or `"without-pseudo-header"`.
+        #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
+        pub(crate) checksum: Option<S<String>>,
+        /// After becoming master, send a second GARP/NA burst this much later; `"0s"` = no
+        /// second burst.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_master_delay: Option<S<String>>,
+        /// Frames per burst (one per VIP each).
+        pub(crate) garp_master_repeat: Option<S<Count255>>,
+        /// While master, re-announce the VIPs this often.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_master_refresh: Option<S<String>>,
+        /// Frames per periodic re-announcement.
+        pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
+        /// Gap between the frames of one burst.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_interval: Option<S<String>>,
+        /// User track scripts and notify programs run as (must exist).
+        pub(crate) script_user: Option<S<String>>,
+        /// Refuse scripts/notify programs that a non-root user could modify (error at load,
+        /// naming the path).
+        pub(crate) enable_script_security: Option<S<bool>>,
+        /// Unix socket streaming JSON-lines events (tracking.md).
+        pub(crate) events_socket: Option<S<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Vip")]
-pub(crate) struct RawVip {
-    /// The address; prefix 0..=32 (IPv4) / 0..=128 (IPv6), default full length.
-    pub(crate) address: Option<S<String>>,
-    /// IPv4 address label (`ip addr add ... label eth0:vip`); IPv4 only.
-    pub(crate) label: Option<S<String>>,
-    /// Address scope: `"global"` (default), `"site"`, `"link"` or `"host"`.
-    #[schemars(extend("enum" = ["global", "site", "link", "host"]))]
-    pub(crate) scope: Option<S<String>>,
+table! {
+    keys vip_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Vip")]
+    pub(crate) struct RawVip {
+        /// The address; prefix 0..=32 (IPv4) / 0..=128 (IPv6), default full length.
+        pub(crate) address: Option<S<String>>,
+        /// IPv4 address label (`ip addr add ... label eth0:vip`); IPv4 only.
+        pub(crate) label: Option<S<String>>,
+        /// Address scope: `"global"` (default), `"site"`, `"link"` or `"host"`.
+        #[schemars(extend("enum" = ["global", "site", "link", "host"]))]
+        pub(crate) scope: Option<S<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Instance")]
-pub(crate) struct RawInstance {
-    /// Unique name (logs, `vipctl`, sync groups).
-    pub(crate) name: Option<S<String>>,
-    /// Link the virtual router lives on.
-    pub(crate) interface: Option<S<String>>,
-    /// Virtual router ID; same on all routers of this virtual router; unique per
-    /// (interface, family) on this host.
-    pub(crate) vrid: Option<S<Vrid>>,
-    /// VRRP version.
-    pub(crate) version: Option<S<i64>>,
-    /// Higher wins; 255 = address owner (see warnings).
-    pub(crate) priority: Option<S<Priority>>,
-    /// Advertisement interval. VRRPv3: 10ms..=40.95s in steps of 10ms; VRRPv2: whole
-    /// seconds 1s..=255s.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) advert_interval: Option<S<String>>,
-    /// Take over from a lower-priority master.
-    pub(crate) preempt: Option<S<bool>>,
-    /// Wait this long before preempting (only with `preempt = true`).
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) preempt_delay: Option<S<String>>,
-    /// RFC 9568 Accept_Mode: as master, accept packets addressed to the VIPs.
-    pub(crate) accept: Option<S<bool>>,
-    /// Virtual addresses, short form.
-    pub(crate) vips: Option<S<Vec<S<String>>>>,
-    /// Virtual addresses, long form; may be combined with `vips`.
-    #[serde(default)]
-    pub(crate) vip: Vec<S<RawVip>>,
-    /// Source of advertisements; must be a real address of this host, not a VIP.
-    pub(crate) source_address: Option<S<String>>,
-    /// Send advertisements to these routers instead of 224.0.0.18 / ff02::12; list the
-    /// *other* routers only. Adverts are then accepted from these addresses only, at any
-    /// TTL / hop limit (peers may be routed; keepalived does the same).
-    pub(crate) unicast_peers: Option<S<Vec<S<String>>>>,
-    /// VRRPv2 simple-text authentication; an error with VRRPv3.
-    pub(crate) auth_pass: Option<S<String>>,
-    /// Checksum mode override, VRRPv3 over IPv4 only (an error elsewhere).
-    #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
-    pub(crate) checksum: Option<S<String>>,
-    /// Per-instance overrides.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_master_delay: Option<S<String>>,
-    /// Per-instance overrides.
-    pub(crate) garp_master_repeat: Option<S<Count255>>,
-    /// Per-instance overrides.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_master_refresh: Option<S<String>>,
-    /// Per-instance overrides.
-    pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
-    /// Per-instance overrides.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) garp_interval: Option<S<String>>,
-    /// `[[track_script]]`s followed; `weight` here overrides the tracker's.
-    pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
-    /// `[[track_http]]`s followed.
-    pub(crate) track_http: Option<S<Vec<S<RawTrackRef>>>>,
-    /// `[[track_tcp]]`s followed.
-    pub(crate) track_tcp: Option<S<Vec<S<RawTrackRef>>>>,
-    /// `[[track_file]]`s followed.
-    pub(crate) track_files: Option<S<Vec<S<RawTrackRef>>>>,
-    /// `[[track_process]]`s followed.
-    pub(crate) track_processes: Option<S<Vec<S<RawTrackRef>>>>,
-    /// Interfaces followed (default weight 0 = FAULT while down).
-    pub(crate) track_interfaces: Option<S<Vec<S<RawTrackRef>>>>,
-    // Notification keys (also in sync groups).
-    /// Run on entering the state.
-    pub(crate) notify_master: Option<S<RawCommand>>,
-    /// Run on entering the state.
-    pub(crate) notify_backup: Option<S<RawCommand>>,
-    /// Run on entering the state.
-    pub(crate) notify_fault: Option<S<RawCommand>>,
-    /// Run on entering the state.
-    pub(crate) notify_stop: Option<S<RawCommand>>,
-    /// Run on every transition with `INSTANCE NAME STATE PRIORITY` appended.
-    pub(crate) notify: Option<S<RawCommand>>,
-    /// Kill a notify program (and its process group) after this long.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) notify_timeout: Option<S<String>>,
+table! {
+    keys instance_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Instance")]
+    pub(crate) struct RawInstance {
+        /// Unique name (logs, `vipctl`, sync groups).
+        pub(crate) name: Option<S<String>>,
+        /// Link the virtual router lives on.
+        pub(crate) interface: Option<S<String>>,
+        /// Virtual router ID; same on all routers of this virtual router; unique per
+        /// (interface, family) on this host.
+        pub(crate) vrid: Option<S<Vrid>>,
+        /// VRRP version.
+        pub(crate) version: Option<S<i64>>,
+        /// Higher wins; 255 = address owner (see warnings).
+        pub(crate) priority: Option<S<Priority>>,
+        /// Advertisement interval. VRRPv3: 10ms..=40.95s in steps of 10ms; VRRPv2: whole
+        /// seconds 1s..=255s.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) advert_interval: Option<S<String>>,
+        /// Take over from a lower-priority master.
+        pub(crate) preempt: Option<S<bool>>,
+        /// Wait this long before preempting (only with `preempt = true`).
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) preempt_delay: Option<S<String>>,
+        /// RFC 9568 Accept_Mode: as master, accept packets addressed to the VIPs.
+        pub(crate) accept: Option<S<bool>>,
+        /// Virtual addresses, short form.
+        pub(crate) vips: Option<S<Vec<S<String>>>>,
+        /// Virtual addresses, long form; may be combined with `vips`.
+        #[serde(default)]
+        pub(crate) vip: Vec<S<RawVip>>,
+        /// Source of advertisements; must be a real address of this host, not a VIP.
+        pub(crate) source_address: Option<S<String>>,
+        /// Send advertisements to these routers instead of 224.0.0.18 / ff02::12; list the
+        /// *other* routers only. Adverts are then accepted from these addresses only, at any
+        /// TTL / hop limit (peers may be routed; keepalived does the same).
+        pub(crate) unicast_peers: Option<S<Vec<S<String>>>>,
+        /// VRRPv2 simple-text authentication; an error with VRRPv3.
+        pub(crate) auth_pass: Option<S<String>>,
+        /// Checksum mode override, VRRPv3 over IPv4 only (an error elsewhere).
+        #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
+        pub(crate) checksum: Option<S<String>>,
+        /// Per-instance overrides.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_master_delay: Option<S<String>>,
+        /// Per-instance overrides.
+        pub(crate) garp_master_repeat: Option<S<Count255>>,
+        /// Per-instance overrides.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_master_refresh: Option<S<String>>,
+        /// Per-instance overrides.
+        pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
+        /// Per-instance overrides.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) garp_interval: Option<S<String>>,
+        /// `[[track_script]]`s followed; `weight` here overrides the tracker's.
+        pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_http]]`s followed.
+        pub(crate) track_http: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_tcp]]`s followed.
+        pub(crate) track_tcp: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_file]]`s followed.
+        pub(crate) track_files: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_process]]`s followed.
+        pub(crate) track_processes: Option<S<Vec<S<RawTrackRef>>>>,
+        /// Interfaces followed (default weight 0 = FAULT while down).
+        pub(crate) track_interfaces: Option<S<Vec<S<RawTrackRef>>>>,
+        // Notification keys (also in sync groups).
+        /// Run on entering the state.
+        pub(crate) notify_master: Option<S<RawCommand>>,
+        /// Run on entering the state.
+        pub(crate) notify_backup: Option<S<RawCommand>>,
+        /// Run on entering the state.
+        pub(crate) notify_fault: Option<S<RawCommand>>,
+        /// Run on entering the state.
+        pub(crate) notify_stop: Option<S<RawCommand>>,
+        /// Run on every transition with `INSTANCE NAME STATE PRIORITY` appended.
+        pub(crate) notify: Option<S<RawCommand>>,
+        /// Kill a notify program (and its process group) after this long.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) notify_timeout: Option<S<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "SyncGroup")]
-pub(crate) struct RawSyncGroup {
-    /// Unique group name.
-    pub(crate) name: Option<S<String>>,
-    /// At least 2; an instance belongs to at most one group.
-    pub(crate) instances: Option<S<Vec<S<String>>>>,
-    // Notification keys (as in instances).
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    pub(crate) notify_master: Option<S<RawCommand>>,
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    pub(crate) notify_backup: Option<S<RawCommand>>,
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    pub(crate) notify_fault: Option<S<RawCommand>>,
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    pub(crate) notify_stop: Option<S<RawCommand>>,
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    pub(crate) notify: Option<S<RawCommand>>,
-    /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) notify_timeout: Option<S<String>>,
+table! {
+    keys sync_group_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "SyncGroup")]
+    pub(crate) struct RawSyncGroup {
+        /// Unique group name.
+        pub(crate) name: Option<S<String>>,
+        /// At least 2; an instance belongs to at most one group.
+        pub(crate) instances: Option<S<Vec<S<String>>>>,
+        // Notification keys (as in instances).
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        pub(crate) notify_master: Option<S<RawCommand>>,
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        pub(crate) notify_backup: Option<S<RawCommand>>,
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        pub(crate) notify_fault: Option<S<RawCommand>>,
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        pub(crate) notify_stop: Option<S<RawCommand>>,
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        pub(crate) notify: Option<S<RawCommand>>,
+        /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) notify_timeout: Option<S<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TrackScript")]
-pub(crate) struct RawTrackScript {
-    /// Unique tracker name.
-    pub(crate) name: Option<S<String>>,
-    /// The program and its arguments (argv list, no shell).
-    pub(crate) command: Option<S<Vec<S<String>>>>,
-    /// A command line run with /bin/sh -c (instead of `command`).
-    pub(crate) shell: Option<S<String>>,
-    /// How often it runs (default 1s).
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) interval: Option<S<String>>,
-    /// Kill it after this long (default: interval, at most 5s).
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) timeout: Option<S<String>>,
-    /// Successes in a row before it counts as up (default 1).
-    pub(crate) rise: Option<S<RiseFall>>,
-    /// Failures in a row before it counts as down (default 1).
-    pub(crate) fall: Option<S<RiseFall>>,
-    /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<Weight>>,
-    /// User it runs as (default `[global] script_user`).
-    pub(crate) user: Option<S<String>>,
+table! {
+    keys track_script_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "TrackScript")]
+    pub(crate) struct RawTrackScript {
+        /// Unique tracker name.
+        pub(crate) name: Option<S<String>>,
+        /// The program and its arguments (argv list, no shell).
+        pub(crate) command: Option<S<Vec<S<String>>>>,
+        /// A command line run with /bin/sh -c (instead of `command`).
+        pub(crate) shell: Option<S<String>>,
+        /// How often it runs (default 1s).
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) interval: Option<S<String>>,
+        /// Kill it after this long (default: interval, at most 5s).
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) timeout: Option<S<String>>,
+        /// Successes in a row before it counts as up (default 1).
+        pub(crate) rise: Option<S<RiseFall>>,
+        /// Failures in a row before it counts as down (default 1).
+        pub(crate) fall: Option<S<RiseFall>>,
+        /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
+        pub(crate) weight: Option<S<Weight>>,
+        /// User it runs as (default `[global] script_user`).
+        pub(crate) user: Option<S<String>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TrackHttp")]
-pub(crate) struct RawTrackHttp {
-    /// Unique tracker name.
-    pub(crate) name: Option<S<String>>,
-    /// `http://host[:port]/path` to GET.
-    pub(crate) url: Option<S<String>>,
-    /// Status codes that count as up (default 200).
-    pub(crate) expect_status: Option<S<RawStatuses>>,
-    /// How often it probes (default 1s).
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) interval: Option<S<String>>,
-    /// How long a probe may take.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) timeout: Option<S<String>>,
-    /// Successes in a row before it counts as up.
-    pub(crate) rise: Option<S<RiseFall>>,
-    /// Failures in a row before it counts as down.
-    pub(crate) fall: Option<S<RiseFall>>,
-    /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<Weight>>,
+table! {
+    keys track_http_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "TrackHttp")]
+    pub(crate) struct RawTrackHttp {
+        /// Unique tracker name.
+        pub(crate) name: Option<S<String>>,
+        /// `http://host[:port]/path` to GET.
+        pub(crate) url: Option<S<String>>,
+        /// Status codes that count as up (default 200).
+        pub(crate) expect_status: Option<S<RawStatuses>>,
+        /// How often it probes (default 1s).
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) interval: Option<S<String>>,
+        /// How long a probe may take.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) timeout: Option<S<String>>,
+        /// Successes in a row before it counts as up.
+        pub(crate) rise: Option<S<RiseFall>>,
+        /// Failures in a row before it counts as down.
+        pub(crate) fall: Option<S<RiseFall>>,
+        /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
+        pub(crate) weight: Option<S<Weight>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TrackTcp")]
-pub(crate) struct RawTrackTcp {
-    /// Unique tracker name.
-    pub(crate) name: Option<S<String>>,
-    /// `IP:port` to connect to.
-    pub(crate) address: Option<S<String>>,
-    /// How often it probes (default 1s).
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) interval: Option<S<String>>,
-    /// How long a connect may take.
-    #[schemars(extend("format" = "duration"))]
-    pub(crate) timeout: Option<S<String>>,
-    /// Successes in a row before it counts as up.
-    pub(crate) rise: Option<S<RiseFall>>,
-    /// Failures in a row before it counts as down.
-    pub(crate) fall: Option<S<RiseFall>>,
-    /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<Weight>>,
+table! {
+    keys track_tcp_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "TrackTcp")]
+    pub(crate) struct RawTrackTcp {
+        /// Unique tracker name.
+        pub(crate) name: Option<S<String>>,
+        /// `IP:port` to connect to.
+        pub(crate) address: Option<S<String>>,
+        /// How often it probes (default 1s).
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) interval: Option<S<String>>,
+        /// How long a connect may take.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) timeout: Option<S<String>>,
+        /// Successes in a row before it counts as up.
+        pub(crate) rise: Option<S<RiseFall>>,
+        /// Failures in a row before it counts as down.
+        pub(crate) fall: Option<S<RiseFall>>,
+        /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
+        pub(crate) weight: Option<S<Weight>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TrackFile")]
-pub(crate) struct RawTrackFile {
-    /// Unique tracker name.
-    pub(crate) name: Option<S<String>>,
-    /// Absolute path of a file holding an integer (multiplied by the weight).
-    pub(crate) path: Option<S<String>>,
-    /// Multiplier of the number in the file; 0 = FAULT while it is not 0.
-    pub(crate) weight: Option<S<Weight>>,
+table! {
+    keys track_file_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "TrackFile")]
+    pub(crate) struct RawTrackFile {
+        /// Unique tracker name.
+        pub(crate) name: Option<S<String>>,
+        /// Absolute path of a file holding an integer (multiplied by the weight).
+        pub(crate) path: Option<S<String>>,
+        /// Multiplier of the number in the file; 0 = FAULT while it is not 0.
+        pub(crate) weight: Option<S<Weight>>,
+    }
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "TrackProcess")]
-pub(crate) struct RawTrackProcess {
-    /// Unique tracker name.
-    pub(crate) name: Option<S<String>>,
-    /// Process name (comm or argv[0] base name).
-    pub(crate) process: Option<S<String>>,
-    /// How many must run to count as up (default 1).
-    pub(crate) min: Option<S<ProcessCount>>,
-    /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
-    pub(crate) weight: Option<S<Weight>>,
+table! {
+    keys track_process_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "TrackProcess")]
+    pub(crate) struct RawTrackProcess {
+        /// Unique tracker name.
+        pub(crate) name: Option<S<String>>,
+        /// Process name (comm or argv[0] base name).
+        pub(crate) process: Option<S<String>>,
+        /// How many must run to count as up (default 1).
+        pub(crate) min: Option<S<ProcessCount>>,
+        /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
+        pub(crate) weight: Option<S<Weight>>,
+    }
+}
+
+/// The keys of a `{ name = "...", weight = N }` entry of a `track_*` list.
+#[allow(non_upper_case_globals)]
+pub mod track_ref_keys {
+    /// `name`
+    pub const name: super::Key = super::Key("name");
+    /// `weight`
+    pub const weight: super::Key = super::Key("weight");
 }
 
 /// A `track_*` list entry: `"name"` or `{ name = "...", weight = N }`.
@@ -411,15 +507,16 @@ impl<'de> Deserialize<'de> for RawTrackRef {
             ) -> Result<RawTrackRef, A::Error> {
                 let mut out = RawTrackRef::default();
                 while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
-                        "name" => out.name = Some(map.next_value()?),
-                        "weight" => out.weight = Some(map.next_value()?),
-                        other => {
-                            return Err(serde::de::Error::unknown_field(
-                                other,
-                                &["name", "weight"],
-                            ));
-                        }
+                    if track_ref_keys::name == *key.as_str() {
+                        out.name = Some(map.next_value()?);
+                    } else if track_ref_keys::weight == *key.as_str() {
+                        out.weight = Some(map.next_value()?);
+                    } else {
+                        const KNOWN: &[&str] = &[
+                            track_ref_keys::name.as_str(),
+                            track_ref_keys::weight.as_str(),
+                        ];
+                        return Err(serde::de::Error::unknown_field(&key, KNOWN));
                     }
                 }
                 Ok(out)

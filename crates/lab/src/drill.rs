@@ -19,6 +19,7 @@ use clap::{Args, ValueEnum};
 
 use super::lan::{ChildGuard, Lan};
 use super::sniff::{Event, Seen, Sniffer};
+use super::toml_out::Doc;
 use super::watch::AddrWatcher;
 use vipd_proto::{self as proto, Version};
 
@@ -59,22 +60,37 @@ pub enum Phases {
     Stop,
 }
 
-/// The embedded default configuration of the drill (one per host; `{..}` filled in).
-pub const EMBEDDED_DEFAULT: &str = r#"# vipd drill: host {host}
-[global]
-router_id = "drill-{host}"
-control_socket = "{dir}/{host}.sock"
-garp_master_delay = "1s"
-
-[[instance]]
-name = "VI_DRILL"
-interface = "eth0"
-vrid = 51
-version = {version}
-priority = {priority}
-advert_interval = "{interval_ms}ms"
-vips = ["{vip}/{prefix}"]
-"#;
+/// The embedded default configuration of host `host` of the drill: one VRRP instance
+/// `VI_DRILL` on `eth0`, VRID 51, a 1 s second GARP burst.
+pub fn embedded_default(
+    host: &str,
+    dir: &std::path::Path,
+    version: u8,
+    priority: u8,
+    interval_ms: u64,
+    vip: IpAddr,
+    prefix: u8,
+) -> String {
+    use vipd_config::keys;
+    Doc::new()
+        .comment(&format!("vipd drill: host {host}"))
+        .table(keys::file::global)
+        .set(keys::global::router_id, format!("drill-{host}"))
+        .set(
+            keys::global::control_socket,
+            format!("{}/{host}.sock", dir.display()),
+        )
+        .set(keys::global::garp_master_delay, "1s")
+        .array_table(keys::file::instance)
+        .set(keys::instance::name, "VI_DRILL")
+        .set(keys::instance::interface, "eth0")
+        .set(keys::instance::vrid, 51)
+        .set(keys::instance::version, i64::from(version))
+        .set(keys::instance::priority, i64::from(priority))
+        .set(keys::instance::advert_interval, format!("{interval_ms}ms"))
+        .list(keys::instance::vips, [format!("{vip}/{prefix}")])
+        .finish()
+}
 
 /// Priority of host `i`: 150, 100, 50.
 fn priority_of(i: usize) -> u8 {
@@ -148,14 +164,15 @@ pub fn run(args: &DrillArgs) -> io::Result<bool> {
         let host = lan.host(i);
         let name = format!("h{i}");
         let priority = priority_of(i);
-        let cfg = EMBEDDED_DEFAULT
-            .replace("{host}", &name)
-            .replace("{dir}", &dir.display().to_string())
-            .replace("{version}", &args.vrrp_version.to_string())
-            .replace("{priority}", &priority.to_string())
-            .replace("{interval_ms}", &args.interval_ms.to_string())
-            .replace("{vip}", &vip.to_string())
-            .replace("{prefix}", if args.ipv6 { "64" } else { "24" });
+        let cfg = embedded_default(
+            &name,
+            &dir,
+            args.vrrp_version,
+            priority,
+            args.interval_ms,
+            vip,
+            if args.ipv6 { 64 } else { 24 },
+        );
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, cfg)?;
         let src = if args.ipv6 {

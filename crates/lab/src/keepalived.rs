@@ -133,46 +133,43 @@ pub fn keepalived_conf(router_id: &str, specs: &[Spec]) -> String {
 
 /// A vipd TOML running `specs`, its control socket at `control_socket`.
 pub fn vipd_toml(router_id: &str, control_socket: &Path, specs: &[Spec]) -> String {
-    let mut s = String::new();
+    use vipd_config::keys;
     let delay = specs.first().map_or(1, |x| x.garp_master_delay_s);
-    let _ = write!(
-        s,
-        "[global]\nrouter_id = \"{router_id}\"\ncontrol_socket = \"{}\"\ngarp_master_delay = \"{delay}s\"\n",
-        control_socket.display()
-    );
+    let mut doc = crate::toml_out::Doc::new();
+    doc.table(keys::file::global)
+        .set(keys::global::router_id, router_id)
+        .set(
+            keys::global::control_socket,
+            control_socket.display().to_string(),
+        )
+        .set(keys::global::garp_master_delay, format!("{delay}s"));
     for sp in specs {
-        let vips: Vec<String> = sp
-            .vips
-            .iter()
-            .map(|(ip, p)| format!("\"{ip}/{p}\""))
-            .collect();
-        let _ = write!(
-            s,
-            "\n[[instance]]\nname = \"{}\"\ninterface = \"{}\"\nvrid = {}\nversion = {}\npriority = {}\nadvert_interval = \"{}\"\nvips = [{}]\n",
-            sp.name,
-            sp.interface,
-            sp.vrid,
-            sp.version,
-            sp.priority,
-            vipd_duration(sp.interval),
-            vips.join(", ")
-        );
-        if let Some((src, peers)) = &sp.unicast {
-            let peers: Vec<String> = peers.iter().map(|p| format!("\"{p}\"")).collect();
-            let _ = write!(
-                s,
-                "source_address = \"{src}\"\nunicast_peers = [{}]\n",
-                peers.join(", ")
+        doc.array_table(keys::file::instance)
+            .set(keys::instance::name, sp.name.as_str())
+            .set(keys::instance::interface, sp.interface.as_str())
+            .set(keys::instance::vrid, i64::from(sp.vrid))
+            .set(keys::instance::version, i64::from(sp.version))
+            .set(keys::instance::priority, i64::from(sp.priority))
+            .set(keys::instance::advert_interval, vipd_duration(sp.interval))
+            .list(
+                keys::instance::vips,
+                sp.vips.iter().map(|(ip, p)| format!("{ip}/{p}")),
             );
+        if let Some((src, peers)) = &sp.unicast {
+            doc.set(keys::instance::source_address, src.to_string())
+                .list(
+                    keys::instance::unicast_peers,
+                    peers.iter().map(ToString::to_string),
+                );
         }
         if let Some(pass) = &sp.auth_pass {
-            let _ = writeln!(s, "auth_pass = \"{pass}\"");
+            doc.set(keys::instance::auth_pass, pass.as_str());
         }
         if let Some(c) = &sp.checksum {
-            let _ = writeln!(s, "checksum = \"{c}\"");
+            doc.set(keys::instance::checksum, c.to_string());
         }
     }
-    s
+    doc.finish()
 }
 
 /// Whether `keepalived` can be run at all.

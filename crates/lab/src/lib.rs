@@ -6,6 +6,7 @@
 //! - [`sniff`]: a timestamping AF_PACKET observer of adverts, GARPs and NAs.
 //! - [`watch`]: timestamped netlink address events of a namespace.
 //! - [`drill`]: the local failover drill (the `vipd-drill` binary, run by `scripts/drill.sh`).
+//! - [`toml_out`]: writing vipd.toml with the configuration's own key constants.
 //! - [`keepalived`]: keepalived as an interop peer / benchmark baseline, and configs for both.
 
 pub mod capture;
@@ -15,6 +16,7 @@ pub mod lan;
 pub mod netns;
 pub mod ns;
 pub mod sniff;
+pub mod toml_out;
 pub mod watch;
 
 use std::io;

@@ -8,6 +8,7 @@ use super::RawNote;
 use super::lex::{Node, Token};
 use super::shell::{self, Split};
 use crate::format_duration;
+use crate::keys::{self, Key};
 
 /// A TOML value (durations are strings).
 #[derive(Debug, Clone, PartialEq)]
@@ -16,24 +17,26 @@ pub(crate) enum Val {
     Int(i64),
     Bool(bool),
     Arr(Vec<Val>),
-    Inline(Vec<(&'static str, Val)>),
+    Inline(Vec<(Key, Val)>),
 }
 
 /// One TOML table: a comment line above the header, then `key = value` lines in order.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Table {
     pub(crate) comment: String,
-    pub(crate) entries: Vec<(&'static str, Val)>,
+    /// Keys come from [`crate::keys`] only: a key the configuration types do not have
+    /// cannot be written.
+    pub(crate) entries: Vec<(Key, Val)>,
 }
 
 impl Table {
-    fn set(&mut self, key: &'static str, v: Val) {
+    fn set(&mut self, key: Key, v: Val) {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(e) => e.1 = v,
             None => self.entries.push((key, v)),
         }
     }
-    fn has(&self, key: &str) -> bool {
+    fn has(&self, key: Key) -> bool {
         self.entries.iter().any(|(k, _)| *k == key)
     }
 }
@@ -65,7 +68,7 @@ pub(crate) fn convert(nodes: &[Node]) -> (Model, Vec<RawNote>) {
         cx.global_defs(n, &mut m.global);
     }
     if cx.global_version.is_none() && nodes.iter().any(|n| n.key.is("vrrp_instance")) {
-        m.global.set("vrrp_version", Val::Int(2));
+        m.global.set(keys::global::vrrp_version, Val::Int(2));
         cx.note(
             Info,
             &Token::default(),
@@ -384,38 +387,38 @@ impl Cx {
             match kw {
                 "router_id" => {
                     if let Some(t) = self.one(c) {
-                        g.set("router_id", Val::Str(t.text.clone()));
+                        g.set(keys::global::router_id, Val::Str(t.text.clone()));
                     }
                 }
                 "vrrp_version" => {
                     if let Some(v) = self.int(c, 2, 3) {
-                        g.set("vrrp_version", Val::Int(v));
+                        g.set(keys::global::vrrp_version, Val::Int(v));
                         self.global_version = Some(if v == 3 { 3 } else { 2 });
                     }
                 }
                 "vrrp_garp_master_delay" => {
                     if let Some(d) = self.secs(c) {
-                        g.set("garp_master_delay", dur(d));
+                        g.set(keys::global::garp_master_delay, dur(d));
                     }
                 }
                 "vrrp_garp_master_repeat" => {
                     if let Some(v) = self.int(c, 1, 255) {
-                        g.set("garp_master_repeat", Val::Int(v));
+                        g.set(keys::global::garp_master_repeat, Val::Int(v));
                     }
                 }
                 "vrrp_garp_master_refresh" => {
                     if let Some(d) = self.secs(c) {
-                        g.set("garp_master_refresh", dur(d));
+                        g.set(keys::global::garp_master_refresh, dur(d));
                     }
                 }
                 "vrrp_garp_master_refresh_repeat" => {
                     if let Some(v) = self.int(c, 1, 255) {
-                        g.set("garp_master_refresh_repeat", Val::Int(v));
+                        g.set(keys::global::garp_master_refresh_repeat, Val::Int(v));
                     }
                 }
                 "vrrp_garp_interval" => {
                     if let Some(d) = self.secs(c) {
-                        g.set("garp_interval", dur(d));
+                        g.set(keys::global::garp_interval, dur(d));
                     }
                 }
                 "vrrp_gna_interval" => {
@@ -428,7 +431,7 @@ impl Cx {
                     match c.args.as_slice() {
                         [] => self.nc(c, "missing user name"),
                         [u, rest @ ..] => {
-                            g.set("script_user", Val::Str(u.text.clone()));
+                            g.set(keys::global::script_user, Val::Str(u.text.clone()));
                             if !rest.is_empty() {
                                 self.note(
                                     NotConverted,
@@ -445,7 +448,7 @@ impl Cx {
                 }
                 "enable_script_security" => {
                     if let Some(b) = self.flag(c) {
-                        g.set("enable_script_security", Val::Bool(b));
+                        g.set(keys::global::enable_script_security, Val::Bool(b));
                     }
                 }
                 "vrrp_strict" => {
@@ -481,13 +484,13 @@ impl Cx {
             }
         }
         if let Some((d, c)) = gna {
-            if g.has("garp_interval") {
+            if g.has(keys::global::garp_interval) {
                 self.nc(
                     c,
                     "vipd has one interval for gratuitous ARPs and unsolicited NAs; vrrp_garp_interval is used",
                 );
             } else {
-                g.set("garp_interval", dur(d));
+                g.set(keys::global::garp_interval, dur(d));
                 self.note(
                     Warning,
                     &c.key,
@@ -550,7 +553,10 @@ impl Cx {
             }
             let name = Val::Str(c.key.text.clone());
             match self.weight(n, &c.args, lo, hi) {
-                Some(w) => items.push(Val::Inline(vec![("name", name), ("weight", Val::Int(w))])),
+                Some(w) => items.push(Val::Inline(vec![
+                    (keys::track_ref::name, name),
+                    (keys::track_ref::weight, Val::Int(w)),
+                ])),
                 None => items.push(name),
             }
         }
@@ -598,7 +604,7 @@ impl Cx {
             }
             "virtual_router_id" => {
                 if let Some(v) = self.int(c, 1, 255) {
-                    d.t.set("vrid", Val::Int(v));
+                    d.t.set(keys::instance::vrid, Val::Int(v));
                 }
             }
             "priority" => {
@@ -655,7 +661,7 @@ impl Cx {
                     if t.text.parse::<IpAddr>().is_err() {
                         self.nc(c, &format!("`{}` is not an IP address", t.text));
                     } else {
-                        if d.t.has("source_address") {
+                        if d.t.has(keys::instance::source_address) {
                             self.note(
                                 Warning,
                                 &c.key,
@@ -663,7 +669,7 @@ impl Cx {
                                 "a source address was already given; this one replaces it",
                             );
                         }
-                        d.t.set("source_address", Val::Str(t.text.clone()));
+                        d.t.set(keys::instance::source_address, Val::Str(t.text.clone()));
                     }
                 }
             }
@@ -733,22 +739,22 @@ impl Cx {
             }
             "track_script" => {
                 if let Some(v) = self.track_list(c, -253, 253) {
-                    d.tracks.push(("track_scripts", v));
+                    d.tracks.push((keys::instance::track_scripts, v));
                 }
             }
             "track_interface" => {
                 if let Some(v) = self.track_list(c, -254, 254) {
-                    d.tracks.push(("track_interfaces", v));
+                    d.tracks.push((keys::instance::track_interfaces, v));
                 }
             }
             "track_file" => {
                 if let Some(v) = self.track_list(c, -254, 254) {
-                    d.tracks.push(("track_files", v));
+                    d.tracks.push((keys::instance::track_files, v));
                 }
             }
             "track_process" => {
                 if let Some(v) = self.track_list(c, -254, 254) {
-                    d.tracks.push(("track_processes", v));
+                    d.tracks.push((keys::instance::track_processes, v));
                 }
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
@@ -759,9 +765,9 @@ impl Cx {
             "garp_master_delay" | "garp_master_refresh" | "garp_interval" => {
                 if let Some(v) = self.secs(c) {
                     let key = match kw {
-                        "garp_master_delay" => "garp_master_delay",
-                        "garp_master_refresh" => "garp_master_refresh",
-                        _ => "garp_interval",
+                        "garp_master_delay" => keys::instance::garp_master_delay,
+                        "garp_master_refresh" => keys::instance::garp_master_refresh,
+                        _ => keys::instance::garp_interval,
                     };
                     d.garp.push((key, dur(v)));
                 }
@@ -769,9 +775,9 @@ impl Cx {
             "garp_master_repeat" | "garp_master_refresh_repeat" => {
                 if let Some(v) = self.int(c, 1, 255) {
                     let key = if kw == "garp_master_repeat" {
-                        "garp_master_repeat"
+                        keys::instance::garp_master_repeat
                     } else {
-                        "garp_master_refresh_repeat"
+                        keys::instance::garp_master_refresh_repeat
                     };
                     d.garp.push((key, Val::Int(v)));
                 }
@@ -944,10 +950,10 @@ impl Cx {
         let kw = "vrrp_instance";
         let mut out = Table {
             comment: format!("vrrp_instance {name}"),
-            entries: vec![("name", Val::Str(name.clone()))],
+            entries: vec![(keys::instance::name, Val::Str(name.clone()))],
         };
         match &interface {
-            Some(i) => out.set("interface", Val::Str(i.clone())),
+            Some(i) => out.set(keys::instance::interface, Val::Str(i.clone())),
             None => self.note(
                 NotConverted,
                 &at,
@@ -955,7 +961,7 @@ impl Cx {
                 format!("instance `{name}` has no `interface`; vipd requires one: add it by hand"),
             ),
         }
-        if let Some(v) = t.entries.iter().find(|(k, _)| *k == "vrid") {
+        if let Some(v) = t.entries.iter().find(|(k, _)| *k == keys::instance::vrid) {
             out.entries.push(v.clone());
         } else {
             self.note(
@@ -971,16 +977,16 @@ impl Cx {
         let version_eff = match (&version, v6) {
             (Some((2, vt)), true) => {
                 self.note(Warning, vt, "version", "VRRPv2 cannot carry IPv6 addresses; written as version = 3 (keepalived only allows this outside strict mode)");
-                out.set("version", Val::Int(3));
+                out.set(keys::instance::version, Val::Int(3));
                 3
             }
             (Some((v, _)), _) => {
-                out.set("version", Val::Int(i64::from(*v)));
+                out.set(keys::instance::version, Val::Int(i64::from(*v)));
                 *v
             }
             (None, true) => {
                 if global_version != 3 {
-                    out.set("version", Val::Int(3));
+                    out.set(keys::instance::version, Val::Int(3));
                     self.note(Info, &at, "version", format!("IPv6 instance `{name}`: keepalived runs IPv6 instances as VRRPv3; written as version = 3"));
                 }
                 3
@@ -997,7 +1003,7 @@ impl Cx {
             None => None,
         };
         if let Some(p) = prio {
-            out.set("priority", Val::Int(p));
+            out.set(keys::instance::priority, Val::Int(p));
         }
         let owner = prio == Some(255);
 
@@ -1028,7 +1034,7 @@ impl Cx {
                     ),
                 );
             }
-            out.set("advert_interval", dur(rounded));
+            out.set(keys::instance::advert_interval, dur(rounded));
         }
 
         let mut preempting = true;
@@ -1048,7 +1054,7 @@ impl Cx {
                     ),
                 );
             } else {
-                out.set("preempt", Val::Bool(false));
+                out.set(keys::instance::preempt, Val::Bool(false));
                 preempting = false;
             }
         }
@@ -1076,15 +1082,15 @@ impl Cx {
                     "more than 1000 seconds; keepalived rejects it",
                 );
             } else {
-                out.set("preempt_delay", dur(pd));
+                out.set(keys::instance::preempt_delay, dur(pd));
             }
         }
 
         let strict = strict.unwrap_or(self.strict);
         match accept {
-            Some(a) => out.set("accept", Val::Bool(a)),
+            Some(a) => out.set(keys::instance::accept, Val::Bool(a)),
             None if !strict && !owner => {
-                out.set("accept", Val::Bool(true));
+                out.set(keys::instance::accept, Val::Bool(true));
                 self.note(Info, &at, "accept", format!("instance `{name}`: keepalived accepts traffic to the VIPs by default outside strict mode; written as accept = true (vipd's default is false)"));
             }
             None => {}
@@ -1112,12 +1118,12 @@ impl Cx {
                 short.push(Val::Str(v.addr));
             } else {
                 let mut vt = Table::default();
-                vt.set("address", Val::Str(v.addr));
+                vt.set(keys::vip::address, Val::Str(v.addr));
                 if let Some(l) = v.label {
-                    vt.set("label", Val::Str(l));
+                    vt.set(keys::vip::label, Val::Str(l));
                 }
                 if let Some(s) = v.scope {
-                    vt.set("scope", Val::Str(s));
+                    vt.set(keys::vip::scope, Val::Str(s));
                 }
                 long.push(vt);
             }
@@ -1131,13 +1137,17 @@ impl Cx {
             );
         }
         if !short.is_empty() {
-            out.set("vips", Val::Arr(short));
+            out.set(keys::instance::vips, Val::Arr(short));
         }
 
         if !peers.is_empty() {
-            out.set("unicast_peers", Val::Arr(peers));
+            out.set(keys::instance::unicast_peers, Val::Arr(peers));
         }
-        if let Some(v) = t.entries.iter().find(|(k, _)| *k == "source_address") {
+        if let Some(v) = t
+            .entries
+            .iter()
+            .find(|(k, _)| *k == keys::instance::source_address)
+        {
             out.entries.push(v.clone());
         }
         t.entries.clear();
@@ -1167,7 +1177,7 @@ impl Cx {
                         "longer than 8 bytes: truncated to the 8 bytes keepalived actually sends",
                     );
                 }
-                out.set("auth_pass", Val::Str(p));
+                out.set(keys::instance::auth_pass, Val::Str(p));
             }
         }
         for (k, v) in garp {
@@ -1178,7 +1188,7 @@ impl Cx {
                 self.note(
                     Warning,
                     &at,
-                    k,
+                    k.as_str(),
                     format!("`{k}` given twice in instance `{name}`; the last one is used"),
                 );
             }
@@ -1194,7 +1204,7 @@ impl Cx {
         let name = self.name_of(n)?;
         let mut t = Table {
             comment: format!("vrrp_sync_group {name}"),
-            entries: vec![("name", Val::Str(name))],
+            entries: vec![(keys::sync_group::name, Val::Str(name))],
         };
         for c in self.block(n) {
             let kw = c.name();
@@ -1209,11 +1219,11 @@ impl Cx {
                             self.nc(m, "unexpected block inside `group`");
                         }
                     }
-                    t.set("instances", Val::Arr(members));
+                    t.set(keys::sync_group::instances, Val::Arr(members));
                 }
                 "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
                     if let Some(v) = self.notify_argv(c) {
-                        t.set(notify_key(kw), v);
+                        t.set(group_notify_key(kw), v);
                     }
                 }
                 "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
@@ -1232,7 +1242,7 @@ impl Cx {
         let name = self.name_of(n)?;
         let mut t = Table {
             comment: format!("vrrp_script {name}"),
-            entries: vec![("name", Val::Str(name))],
+            entries: vec![(keys::track_script::name, Val::Str(name))],
         };
         let mut seen = Vec::new();
         for c in self.block(n) {
@@ -1248,33 +1258,36 @@ impl Cx {
                     let cmd = texts(&c.args);
                     match shell::split(&cmd) {
                         Split::Argv(v) if !v.is_empty() => {
-                            t.set("command", Val::Arr(v.into_iter().map(Val::Str).collect()));
+                            t.set(
+                                keys::track_script::command,
+                                Val::Arr(v.into_iter().map(Val::Str).collect()),
+                            );
                         }
                         Split::Argv(_) => self.nc(c, "empty command"),
                         Split::Shell => {
-                            t.set("shell", Val::Str(cmd));
+                            t.set(keys::track_script::shell, Val::Str(cmd));
                             self.note(Warning, &c.key, kw, "contains shell syntax (pipes, &&, redirections, $...): converted to `shell = \"...\"`, run by /bin/sh -c (keepalived 2.x runs scripts without a shell)");
                         }
                     }
                 }
                 "interval" => {
                     if let Some(d) = self.secs(c) {
-                        t.set("interval", dur(d));
+                        t.set(keys::track_script::interval, dur(d));
                     }
                 }
                 "timeout" => {
                     if let Some(d) = self.secs(c) {
-                        t.set("timeout", dur(d));
+                        t.set(keys::track_script::timeout, dur(d));
                     }
                 }
                 "rise" => {
                     if let Some(v) = self.int(c, 1, i64::from(u32::MAX)) {
-                        t.set("rise", Val::Int(v));
+                        t.set(keys::track_script::rise, Val::Int(v));
                     }
                 }
                 "fall" => {
                     if let Some(v) = self.int(c, 1, i64::from(u32::MAX)) {
-                        t.set("fall", Val::Int(v));
+                        t.set(keys::track_script::fall, Val::Int(v));
                     }
                 }
                 "weight" => {
@@ -1282,7 +1295,7 @@ impl Cx {
                     let mut args = vec![c.key.clone()];
                     args.extend(c.args.iter().cloned());
                     if let Some(w) = self.weight(c, &args, -253, 253) {
-                        t.set("weight", Val::Int(w));
+                        t.set(keys::track_script::weight, Val::Int(w));
                     }
                 }
                 "user" => {
@@ -1290,7 +1303,7 @@ impl Cx {
                     match c.args.as_slice() {
                         [] => self.nc(c, "missing user name"),
                         [u, rest @ ..] => {
-                            t.set("user", Val::Str(u.text.clone()));
+                            t.set(keys::track_script::user, Val::Str(u.text.clone()));
                             if !rest.is_empty() {
                                 self.note(NotConverted, &c.key, kw, format!("group `{}` not converted: vipd uses the user's primary group", texts(rest)));
                             }
@@ -1304,7 +1317,7 @@ impl Cx {
                 _ => self.nc(c, "no vipd equivalent"),
             }
         }
-        if !t.has("command") && !t.has("shell") {
+        if !t.has(keys::track_script::command) && !t.has(keys::track_script::shell) {
             self.note(
                 NotConverted,
                 &n.key,
@@ -1319,20 +1332,20 @@ impl Cx {
         let name = self.name_of(n)?;
         let mut t = Table {
             comment: format!("{} {name}", n.name()),
-            entries: vec![("name", Val::Str(name))],
+            entries: vec![(keys::track_file::name, Val::Str(name))],
         };
         for c in self.block(n) {
             match c.name() {
                 "file" => {
                     if let Some(p) = self.one(c) {
-                        t.set("path", Val::Str(p.text.clone()));
+                        t.set(keys::track_file::path, Val::Str(p.text.clone()));
                     }
                 }
                 "weight" => {
                     let mut args = vec![c.key.clone()];
                     args.extend(c.args.iter().cloned());
                     if let Some(w) = self.weight(c, &args, -254, 254) {
-                        t.set("weight", Val::Int(w));
+                        t.set(keys::track_file::weight, Val::Int(w));
                     }
                 }
                 "init_file" => self.nc(
@@ -1349,7 +1362,7 @@ impl Cx {
         let name = self.name_of(n)?;
         let mut t = Table {
             comment: format!("{} {name}", n.name()),
-            entries: vec![("name", Val::Str(name))],
+            entries: vec![(keys::track_process::name, Val::Str(name))],
         };
         for c in self.block(n) {
             let kw = c.name();
@@ -1359,7 +1372,7 @@ impl Cx {
                     match c.args.as_slice() {
                         [] => self.nc(c, "missing process name"),
                         [p, rest @ ..] => {
-                            t.set("process", Val::Str(p.text.clone()));
+                            t.set(keys::track_process::process, Val::Str(p.text.clone()));
                             if !rest.is_empty() {
                                 self.note(NotConverted, &c.key, kw, format!("parameter match `{}` not converted: vipd matches the process name only", texts(rest)));
                             }
@@ -1368,14 +1381,14 @@ impl Cx {
                 }
                 "quorum" => {
                     if let Some(v) = self.int(c, 1, 65_535) {
-                        t.set("min", Val::Int(v));
+                        t.set(keys::track_process::min, Val::Int(v));
                     }
                 }
                 "weight" => {
                     let mut args = vec![c.key.clone()];
                     args.extend(c.args.iter().cloned());
                     if let Some(w) = self.weight(c, &args, -254, 254) {
-                        t.set("weight", Val::Int(w));
+                        t.set(keys::track_process::weight, Val::Int(w));
                     }
                 }
                 "param_match" | "full_command" => self.nc(c, "vipd matches the process name only"),
@@ -1384,7 +1397,7 @@ impl Cx {
                 _ => self.nc(c, "no vipd equivalent"),
             }
         }
-        if !t.has("process") {
+        if !t.has(keys::track_process::process) {
             self.note(
                 NotConverted,
                 &n.key,
@@ -1428,13 +1441,27 @@ const SCRIPT_SINGLE: &[&str] = &[
     "script", "interval", "timeout", "rise", "fall", "weight", "user",
 ];
 
-fn notify_key(kw: &str) -> &'static str {
+/// The instance key of a keepalived notify keyword.
+fn notify_key(kw: &str) -> Key {
+    use keys::instance as k;
     match kw {
-        "notify_master" => "notify_master",
-        "notify_backup" => "notify_backup",
-        "notify_fault" => "notify_fault",
-        "notify_stop" => "notify_stop",
-        _ => "notify",
+        "notify_master" => k::notify_master,
+        "notify_backup" => k::notify_backup,
+        "notify_fault" => k::notify_fault,
+        "notify_stop" => k::notify_stop,
+        _ => k::notify,
+    }
+}
+
+/// The sync-group key of a keepalived notify keyword.
+fn group_notify_key(kw: &str) -> Key {
+    use keys::sync_group as k;
+    match kw {
+        "notify_master" => k::notify_master,
+        "notify_backup" => k::notify_backup,
+        "notify_fault" => k::notify_fault,
+        "notify_stop" => k::notify_stop,
+        _ => k::notify,
     }
 }
 
@@ -1514,8 +1541,8 @@ struct Draft {
     peers: Vec<Val>,
     auth: Option<(String, Token)>,
     /// track_* and notify* keys, in file order.
-    tracks: Vec<(&'static str, Val)>,
-    garp: Vec<(&'static str, Val)>,
+    tracks: Vec<(Key, Val)>,
+    garp: Vec<(Key, Val)>,
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ fn value(v: &Val, out: &mut String) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                out.push_str(k);
+                out.push_str(k.as_str());
                 out.push_str(" = ");
                 value(v, out);
             }
@@ -100,7 +100,7 @@ fn table(header: &str, t: &Table, out: &mut String) {
     out.push_str(header);
     out.push('\n');
     for (k, v) in &t.entries {
-        out.push_str(k);
+        out.push_str(k.as_str());
         out.push_str(" = ");
         value(v, out);
         out.push('\n');
