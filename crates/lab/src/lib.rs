@@ -9,6 +9,8 @@
 //! - [`toml_out`]: writing vipd.toml with the configuration's own key constants.
 //! - [`keepalived`]: keepalived as an interop peer / benchmark baseline, and configs for both.
 
+#![warn(unreachable_pub)]
+
 pub mod capture;
 pub mod drill;
 pub mod keepalived;

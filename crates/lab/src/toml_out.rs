@@ -84,7 +84,10 @@ mod tests {
             .set(keys::instance::vrid, 51)
             .list(keys::instance::vips, ["10.0.0.100/24"])
             .finish();
-        assert!(text.starts_with("# test\n\n[global]\nrouter_id = "), "{text}");
+        assert!(
+            text.starts_with("# test\n\n[global]\nrouter_id = "),
+            "{text}"
+        );
         let l = vipd_config::parse_str(&text, std::path::Path::new("t.toml")).unwrap();
         assert_eq!(l.config.instances[0].vrid, 51);
         assert_eq!(l.config.global.router_id.as_deref(), Some("lab \"1\""));

@@ -15,6 +15,8 @@
 //! [`Schedule`] generates random fault schedules and checks the
 //! convergence properties.
 
+#![warn(unreachable_pub)]
+
 mod rng;
 mod schedule;
 

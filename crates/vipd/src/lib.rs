@@ -14,6 +14,8 @@
 //! The test lab (network namespaces, keepalived driver, captures, the drill) and the
 //! simulator are dev-only crates (`vipd-lab`, `vipd-sim`) and never reach these binaries.
 
+#![warn(unreachable_pub)]
+
 pub mod ctl;
 pub mod daemon;
 pub mod net;

@@ -245,7 +245,7 @@ impl<N: Netlink> Daemon<N> {
             instances.push(st);
         }
         let mut interface_drops: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
-        for (ifindex, d) in &self.iface_drops {
+        for (ifindex, d) in &self.io.iface_drops {
             let name = self
                 .insts
                 .iter()

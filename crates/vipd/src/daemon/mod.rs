@@ -259,40 +259,64 @@ fn other(msg: String) -> io::Error {
     io::Error::other(msg)
 }
 
-/// The running agent.
+/// The running agent: the state machines and the one record per instance, with each other
+/// concern in a part of its own.
 pub struct Daemon<N: Netlink> {
     nl: N,
+    /// The protocol state machines (sans-IO).
     router: Router,
+    /// One record per instance, in configuration order.
     insts: Vec<Inst>,
-    socks: Vec<SockInfo>,
-    frames: HashMap<u32, Arc<FrameSender>>,
+    /// Finding an instance: by (interface, family, VRID) for received adverts, by id for
+    /// the router's actions.
+    index: Index,
+    /// Sockets, their reader tasks and the receive queue.
+    io: Io,
+    /// Control socket and metrics (see [`control`]).
+    ctl: control::Control,
+    /// Health trackers and notifications (see `tracking.rs`).
+    track: tracking::Tracking,
+    /// The configuration in force (reload compares against it).
+    running: Running,
+    /// Precise protocol timers (None: timerfd unavailable, tokio's millisecond timer instead).
+    timer: Option<timer::PreciseTimer>,
+}
+
+/// Where each instance is.
+#[derive(Default)]
+struct Index {
+    /// (ifindex, family, VRID) → position in `insts`.
     demux: HashMap<(u32, Family, u8), usize>,
     /// Position in `insts` of each router instance.
     by_id: HashMap<InstanceId, usize>,
     /// The next fresh [`InstanceId`].
     next_id: u32,
-    /// Drops not attributable to an instance, per interface index.
-    iface_drops: HashMap<u32, Drops>,
-    rx: mpsc::Receiver<Inbound>,
-    rx_tx: mpsc::Sender<Inbound>,
-    events: NetEvents,
-    /// Control socket and metrics (see [`control`]).
-    ctl: control::Control,
-    /// Packets dropped because the receive queue was full (the loop could not keep up).
-    queue_full: Arc<AtomicU64>,
-    /// Sync groups of the running configuration (reload compares them).
-    sync_groups: Vec<config::SyncGroup>,
+}
+
+/// The sockets and the receive path.
+struct Io {
+    socks: Vec<SockInfo>,
+    frames: HashMap<u32, Arc<FrameSender>>,
     /// Sockets below this index already have their reader task (or share one).
     readers: usize,
-    /// Health trackers and notifications (see `tracking.rs`).
-    track: tracking::Tracking,
-    /// The running configuration (reload compares the tracking parts).
-    running: Config,
-    /// Precise protocol timers (None: timerfd unavailable, tokio's millisecond timer instead).
-    timer: Option<timer::PreciseTimer>,
+    rx: mpsc::Receiver<Inbound>,
+    rx_tx: mpsc::Sender<Inbound>,
+    /// Link and address changes.
+    events: NetEvents,
+    /// Packets dropped because the receive queue was full (the loop could not keep up).
+    queue_full: Arc<AtomicU64>,
+    /// Drops not attributable to an instance, per interface index.
+    iface_drops: HashMap<u32, Drops>,
     /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
     /// measurable at ten thousand adverts a second).
     tx_buf: Box<[u8]>,
+}
+
+/// The configuration in force.
+struct Running {
+    config: Config,
+    /// Its sync groups (reload compares them).
+    sync_groups: Vec<config::SyncGroup>,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -307,25 +331,27 @@ impl<N: Netlink> Daemon<N> {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
             insts: Vec::with_capacity(cfg.instances.len()),
-            socks: Vec::new(),
-            frames: HashMap::new(),
-            demux: HashMap::new(),
-            by_id: HashMap::new(),
-            next_id: 0,
-            iface_drops: HashMap::new(),
-            rx,
-            rx_tx,
-            events,
+            index: Index::default(),
+            io: Io {
+                socks: Vec::new(),
+                frames: HashMap::new(),
+                readers: 0,
+                rx,
+                rx_tx,
+                events,
+                queue_full: Arc::new(AtomicU64::new(0)),
+                iface_drops: HashMap::new(),
+                tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
+            },
             ctl: control::Control::new(&cfg.global),
-            queue_full: Arc::new(AtomicU64::new(0)),
-            sync_groups: cfg.sync_groups.clone(),
-            readers: 0,
             track,
-            running: cfg.clone(),
+            running: Running {
+                config: cfg.clone(),
+                sync_groups: cfg.sync_groups.clone(),
+            },
             timer: timer::PreciseTimer::new()
                 .inspect_err(|e| warn!("no timerfd ({e}): protocol timers use tokio's 1 ms wheel"))
                 .ok(),
-            tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
         };
         let all_vips = all_vips(&cfg);
         for c in &cfg.instances {
@@ -349,7 +375,7 @@ impl<N: Netlink> Daemon<N> {
         }
         info!(
             instances = d.insts.len(),
-            sockets = d.socks.len(),
+            sockets = d.io.socks.len(),
             "vipd started"
         );
         Ok(d)
@@ -397,7 +423,7 @@ impl<N: Netlink> Daemon<N> {
             return Ok(Inst::missing(c, family));
         };
         let sock =
-            match self.socks.iter().position(|s| {
+            match self.io.socks.iter().position(|s| {
                 s.open() && s.ifindex == link.index && s.family == family && s.src == src
             }) {
                 Some(i) => i,
@@ -416,17 +442,17 @@ impl<N: Netlink> Daemon<N> {
                             true,
                         )?)),
                     };
-                    self.socks.push(SockInfo {
+                    self.io.socks.push(SockInfo {
                         sock,
                         ifindex: link.index,
                         family,
                         src,
                         reader: None,
                     });
-                    self.socks.len() - 1
+                    self.io.socks.len() - 1
                 }
             };
-        if let std::collections::hash_map::Entry::Vacant(e) = self.frames.entry(link.index) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(link.index) {
             e.insert(Arc::new(FrameSender::open(link.index)?));
         }
         let dsts = if c.unicast_peers.is_empty() {
@@ -450,13 +476,13 @@ impl<N: Netlink> Daemon<N> {
     }
 
     fn rebuild_demux(&mut self) {
-        self.demux = self
+        self.index.demux = self
             .insts
             .iter()
             .enumerate()
             .map(|(i, inst)| ((inst.ifindex, inst.family, inst.cfg.vrid), i))
             .collect();
-        self.by_id = self
+        self.index.by_id = self
             .insts
             .iter()
             .enumerate()
@@ -466,8 +492,8 @@ impl<N: Netlink> Daemon<N> {
 
     /// A new identity for an instance joining the router.
     fn fresh_id(&mut self) -> InstanceId {
-        let id = InstanceId(self.next_id);
-        self.next_id = self.next_id.wrapping_add(1);
+        let id = InstanceId(self.index.next_id);
+        self.index.next_id = self.index.next_id.wrapping_add(1);
         id
     }
 
@@ -478,7 +504,7 @@ impl<N: Netlink> Daemon<N> {
 
     /// The position of router instance `id`.
     fn pos_of(&self, id: InstanceId) -> Option<usize> {
-        self.by_id.get(&id).copied()
+        self.index.by_id.get(&id).copied()
     }
 
     /// Applies a new configuration: instances are matched by name; an unchanged instance
@@ -496,7 +522,7 @@ impl<N: Netlink> Daemon<N> {
     /// [`InstanceId`] (and so its running state machine), a new or changed one gets a fresh
     /// id and starts as backup.
     async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
-        let groups_same = { self.sync_groups == cfg.sync_groups };
+        let groups_same = { self.running.sync_groups == cfg.sync_groups };
         let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
         // Per new instance: the id of the running one it continues, if it runs unchanged.
         let keep: Vec<Option<InstanceId>> = cfg
@@ -589,7 +615,7 @@ impl<N: Netlink> Daemon<N> {
             self.insts.push(inst);
         }
         self.rebuild_demux();
-        self.spawn_readers(self.readers);
+        self.spawn_readers(self.io.readers);
         let now = Instant::now();
         for idx in 0..self.insts.len() {
             let id = self.id_of(idx);
@@ -597,8 +623,8 @@ impl<N: Netlink> Daemon<N> {
                 let _ = self.router.start_one(now, id);
             }
         }
-        self.sync_groups = cfg.sync_groups.clone();
-        if !tracking_same(&self.running, &cfg) {
+        self.running.sync_groups = cfg.sync_groups.clone();
+        if !tracking_same(&self.running.config, &cfg) {
             // Tracker indexes follow the configuration: start them afresh for the new one.
             // (A tracker's first result applies at once, so this settles within one interval.)
             match tracking::Tracking::setup(&cfg, &self.nl).await {
@@ -614,7 +640,7 @@ impl<N: Netlink> Daemon<N> {
         for idx in 0..self.insts.len() {
             self.apply_tracking(now, idx);
         }
-        self.running = cfg.clone();
+        self.running.config = cfg.clone();
         let added = cfg.instances.len() - kept.len() - changed;
         let unchanged = kept.len();
         let msg = format!(
@@ -630,20 +656,21 @@ impl<N: Netlink> Daemon<N> {
         // Raw sockets see every VRRP packet on their interface: only the first socket of an
         // (interface, family) reads, or each advert would be processed twice.
         let mut seen: Vec<(u32, Family)> = self
+            .io
             .socks
             .iter()
             .take(from)
             .filter(|s| s.open())
             .map(|s| (s.ifindex, s.family))
             .collect();
-        self.readers = self.socks.len();
-        for (i, s) in self.socks.iter_mut().enumerate().skip(from) {
+        self.io.readers = self.io.socks.len();
+        for (i, s) in self.io.socks.iter_mut().enumerate().skip(from) {
             if !s.open() || seen.contains(&(s.ifindex, s.family)) {
                 continue;
             }
             seen.push((s.ifindex, s.family));
-            let tx = self.rx_tx.clone();
-            let full = Arc::clone(&self.queue_full);
+            let tx = self.io.rx_tx.clone();
+            let full = Arc::clone(&self.io.queue_full);
             let task = match &s.sock {
                 Sock::V4(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
                 Sock::V6(sock) => tokio::spawn(read_loop(Arc::clone(sock), i, tx, full)),
@@ -656,13 +683,13 @@ impl<N: Netlink> Daemon<N> {
     /// Closes the sockets (and stops the readers, drops the frame sender) of a deleted
     /// interface.
     fn close_interface(&mut self, index: u32) {
-        for s in self.socks.iter_mut().filter(|s| s.ifindex == index) {
+        for s in self.io.socks.iter_mut().filter(|s| s.ifindex == index) {
             if let Some(r) = s.reader.take() {
                 r.abort();
             }
             s.sock = Sock::Closed;
         }
-        self.frames.remove(&index);
+        self.io.frames.remove(&index);
     }
 
     /// The instances (for status).
@@ -702,8 +729,8 @@ impl<N: Netlink> Daemon<N> {
                 () = sleep => {
                     self.router.handle_timeout(Instant::now());
                 }
-                Some(pkt) = self.rx.recv() => self.on_packet(pkt),
-                Some(ev) = self.events.recv() => self.on_net_event(ev).await,
+                Some(pkt) = self.io.rx.recv() => self.on_packet(pkt),
+                Some(ev) = self.io.events.recv() => self.on_net_event(ev).await,
                 Some(req) = self.ctl.rx.recv() => self.on_control(req).await,
                 wake = control::drill_wake(self.ctl.drill.as_mut()) => self.drill_progress(wake).await,
                 Some(u) = self.track.rx.recv() => self.on_tracker(u),
@@ -732,13 +759,14 @@ impl<N: Netlink> Daemon<N> {
     }
 
     fn on_packet(&mut self, pkt: Inbound) {
-        let Some(s) = self.socks.get(pkt.sock) else {
+        let Some(s) = self.io.socks.get(pkt.sock) else {
             return;
         };
         let (ifindex, family) = (s.ifindex, s.family);
         if pkt.oversized {
             // Longer than any valid advert: a length that matches no VRRP message.
-            self.iface_drops
+            self.io
+                .iface_drops
                 .entry(ifindex)
                 .or_default()
                 .add(Drop::LengthMismatch);
@@ -754,7 +782,7 @@ impl<N: Netlink> Daemon<N> {
             },
         };
         let insts = &self.insts;
-        let demux = &self.demux;
+        let demux = &self.index.demux;
         let outcome = rx::classify(received, |vrid| {
             let idx = *demux.get(&(ifindex, family, vrid))?;
             Some((idx, insts.get(idx)?.rx_view()))
@@ -769,7 +797,7 @@ impl<N: Netlink> Daemon<N> {
                 instance: None,
                 reason,
             } => {
-                self.iface_drops.entry(ifindex).or_default().add(reason);
+                self.io.iface_drops.entry(ifindex).or_default().add(reason);
                 debug!(ifindex, reason = %reason, "dropped VRRP packet");
             }
             Outcome::Accept(a) => {
@@ -904,7 +932,7 @@ impl<N: Netlink> Daemon<N> {
         // Only those that can open now (an address to send from), or every link event
         // would restart them in FAULT again.
         let present = self.nl.addrs(link.index).await.unwrap_or_default();
-        let vips = all_vips(&self.running);
+        let vips = all_vips(&self.running.config);
         let names: Vec<String> = candidates
             .into_iter()
             .filter(|(_, family, fixed)| *fixed || pick_source(*family, &present, &vips).is_some())
@@ -914,7 +942,7 @@ impl<N: Netlink> Daemon<N> {
             debug!(interface = %link.name, "interface present, no address to send from yet");
             return;
         }
-        let cfg = self.running.clone();
+        let cfg = self.running.config.clone();
         match self.reload_reopening(cfg, &names).await {
             Ok(_) => {
                 info!(interface = %link.name, instances = ?names, "interface appeared: instances opened on it")
@@ -994,10 +1022,10 @@ impl<N: Netlink> Daemon<N> {
                 priority,
                 max_advert_int_cs,
             } => {
-                let Some(sock) = self.socks.get(inst.sock) else {
+                let Some(sock) = self.io.socks.get(inst.sock) else {
                     return;
                 };
-                let buf = &mut self.tx_buf[..];
+                let buf = &mut self.io.tx_buf[..];
                 for dst in &inst.dsts {
                     let sent = match tx::build_advert(
                         buf,
@@ -1074,7 +1102,7 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
             Action::SendGratuitous { repeat } => {
-                let Some(frames) = self.frames.get(&inst.ifindex) else {
+                let Some(frames) = self.io.frames.get(&inst.ifindex) else {
                     return;
                 };
                 let gap = inst.cfg.garp.interval;
@@ -1140,12 +1168,12 @@ impl<N: Netlink> Daemon<N> {
 
     /// Packets dropped because the receive queue was full.
     pub fn queue_full_drops(&self) -> u64 {
-        self.queue_full.load(Ordering::Relaxed)
+        self.io.queue_full.load(Ordering::Relaxed)
     }
 
     /// Drops not attributable to an instance (undecodable, unknown VRID), per interface index.
     pub fn interface_drops(&self) -> &HashMap<u32, Drops> {
-        &self.iface_drops
+        &self.io.iface_drops
     }
 
     /// The state of instance `idx`.
