@@ -167,15 +167,13 @@ impl Drops {
     }
 }
 
-/// Per-instance counters.
+/// What the I/O shell counts per instance: packets and frames as they went out, and what the
+/// receive policy dropped. What the state machine saw (adverts accepted, priority 0 received,
+/// transitions into master) it counts itself, once: [`crate::Stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Advertisements sent (each unicast copy counts).
     pub adverts_sent: u64,
-    /// Advertisements accepted by the state machine.
-    pub adverts_received: u64,
-    /// Priority-0 advertisements received.
-    pub priority_zero_received: u64,
     /// Priority-0 advertisements sent.
     pub priority_zero_sent: u64,
     /// Send errors.

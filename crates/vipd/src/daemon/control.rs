@@ -536,9 +536,10 @@ fn instance_status(
             .collect(),
         counters: ctl::Counters {
             adverts_sent: c.adverts_sent,
-            adverts_received: c.adverts_received,
+            // Protocol counters are the state machine's own (counted once, in vipd-proto).
+            adverts_received: p.stats().adverts_received,
             priority_zero_sent: c.priority_zero_sent,
-            priority_zero_received: c.priority_zero_received,
+            priority_zero_received: p.stats().priority_zero_received,
             transitions: c.transitions,
             gratuitous_sent: c.gratuitous_sent,
             vips_restored: c.vips_restored,

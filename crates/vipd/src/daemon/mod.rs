@@ -810,19 +810,12 @@ impl<N: Netlink> Daemon<N> {
                                   "advert lists other virtual addresses than ours: check both configurations");
                     }
                 }
-                match self
+                // Accepted adverts are counted by the state machine (`Instance::stats`).
+                if let Err(e) = self
                     .router
                     .handle_advert(pkt.at, self.id_of(a.instance), &a.advert)
                 {
-                    Ok(()) => {
-                        if let Some(inst) = self.insts.get_mut(a.instance) {
-                            inst.counters.adverts_received += 1;
-                            if a.advert.priority == 0 {
-                                inst.counters.priority_zero_received += 1;
-                            }
-                        }
-                    }
-                    Err(e) => self.count_drop(a.instance, Drop::from_proto(e)),
+                    self.count_drop(a.instance, Drop::from_proto(e));
                 }
             }
         }
