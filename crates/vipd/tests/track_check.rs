@@ -27,9 +27,15 @@ impl Drop for Dir {
 }
 
 fn vipd(args: &[&Path]) -> Output {
+    vipd_check(&[], args)
+}
+
+/// `vipd --check FLAGS FILES`.
+fn vipd_check(flags: &[&str], files: &[&Path]) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
         .arg("--check")
-        .args(args)
+        .args(flags)
+        .args(files)
         .output()
         .unwrap()
 }
@@ -289,11 +295,7 @@ notify_master = "/opt/vipd-no-such-dir/notify.sh master"
         err.contains("runs as user `vipd-no-such-user`, which does not exist on this host"),
         "{err}"
     );
-    let skipped = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args(["--check", "--no-host-checks"])
-        .arg(&f)
-        .output()
-        .unwrap();
+    let skipped = vipd_check(&["--no-host-checks"], &[&f]);
     assert!(
         skipped.status.success(),
         "{}",

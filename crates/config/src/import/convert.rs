@@ -759,7 +759,7 @@ impl Cx {
             }
             "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
                 if let Some(v) = self.notify_argv(c) {
-                    d.tracks.push((notify_key(kw), v));
+                    d.tracks.push((notify_key(kw, INSTANCE_NOTIFY), v));
                 }
             }
             "garp_master_delay" | "garp_master_refresh" | "garp_interval" => {
@@ -1223,7 +1223,7 @@ impl Cx {
                 }
                 "notify" | "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
                     if let Some(v) = self.notify_argv(c) {
-                        t.set(group_notify_key(kw), v);
+                        t.set(notify_key(kw, GROUP_NOTIFY), v);
                     }
                 }
                 "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
@@ -1441,27 +1441,37 @@ const SCRIPT_SINGLE: &[&str] = &[
     "script", "interval", "timeout", "rise", "fall", "weight", "user",
 ];
 
-/// The instance key of a keepalived notify keyword.
-fn notify_key(kw: &str) -> Key {
+/// The notify keys of an instance and of a sync group: master, backup, fault, stop, any.
+const INSTANCE_NOTIFY: [Key; 5] = {
     use keys::instance as k;
-    match kw {
-        "notify_master" => k::notify_master,
-        "notify_backup" => k::notify_backup,
-        "notify_fault" => k::notify_fault,
-        "notify_stop" => k::notify_stop,
-        _ => k::notify,
-    }
-}
-
-/// The sync-group key of a keepalived notify keyword.
-fn group_notify_key(kw: &str) -> Key {
+    [
+        k::notify_master,
+        k::notify_backup,
+        k::notify_fault,
+        k::notify_stop,
+        k::notify,
+    ]
+};
+const GROUP_NOTIFY: [Key; 5] = {
     use keys::sync_group as k;
+    [
+        k::notify_master,
+        k::notify_backup,
+        k::notify_fault,
+        k::notify_stop,
+        k::notify,
+    ]
+};
+
+/// The vipd key (one of `table`, see [`INSTANCE_NOTIFY`]) of a keepalived notify keyword.
+fn notify_key(kw: &str, table: [Key; 5]) -> Key {
+    let [master, backup, fault, stop, any] = table;
     match kw {
-        "notify_master" => k::notify_master,
-        "notify_backup" => k::notify_backup,
-        "notify_fault" => k::notify_fault,
-        "notify_stop" => k::notify_stop,
-        _ => k::notify,
+        "notify_master" => master,
+        "notify_backup" => backup,
+        "notify_fault" => fault,
+        "notify_stop" => stop,
+        _ => any,
     }
 }
 
