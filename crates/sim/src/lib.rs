@@ -28,10 +28,16 @@ use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use std::net::{IpAddr, Ipv6Addr};
+
+use vipd_proto::advert::{self, TxView};
+use vipd_proto::counters::Drops;
+use vipd_proto::rx::{self, Outcome as RxOutcome, Received, RxView};
 use vipd_proto::{
-    Action, ConfigError, FaultCause, InstanceConfig, InstanceId, Reason, Router, RxAdvert, State,
+    Action, ConfigError, FaultCause, InstanceConfig, InstanceId, Reason, Router, State,
     SyncGroupConfig,
 };
+use vipd_wire::{ChecksumMode, Family, Ipv4Packet, Ipv4Repr};
 
 /// The id of a node's instance at position `i` of its configuration (the simulator numbers
 /// instances by position; a restart keeps them).
@@ -162,13 +168,84 @@ pub struct VipRecord {
 
 #[derive(Debug)]
 enum Ev {
-    Deliver {
-        to: usize,
-        epoch: u64,
-        vrid: u8,
-        adv: RxAdvert,
-    },
+    Deliver { to: usize, epoch: u64, frame: Frame },
     User(SimEvent),
+}
+
+/// An advertisement as a raw socket returns it: built by the daemon's own send path
+/// (`vipd_proto::advert`), classified on arrival by its own receive policy (`vipd_proto::rx`),
+/// so the simulator exercises both.
+#[derive(Debug, Clone)]
+enum Frame {
+    /// The whole IPv4 datagram (header with TTL 255, as the kernel sends it).
+    V4(Vec<u8>),
+    /// The VRRP message and its IPv6 source (hop limit 255, to ff02::12).
+    V6 { payload: Vec<u8>, src: Ipv6Addr },
+}
+
+impl Frame {
+    /// What `cfg`'s instance puts on the wire for one advertisement.
+    fn advert(cfg: &InstanceConfig, priority: u8, max_advert_int_cs: u16) -> Option<Frame> {
+        let family = Family::of(&cfg.primary_addr);
+        let view = TxView {
+            vrid: cfg.vrid,
+            version: cfg.version,
+            auth: None,
+            vips: &[],
+            family,
+            checksum: ChecksumMode::WithPseudoHeader,
+            src: cfg.primary_addr,
+        };
+        let mut buf = [0u8; 64];
+        match cfg.primary_addr {
+            IpAddr::V4(src) => {
+                let dst = vipd_wire::vrrp::MCAST_V4;
+                let (hdr, msg) = buf.split_at_mut(vipd_wire::ipv4::HEADER_LEN);
+                let n = advert::build_advert(msg, &view, priority, max_advert_int_cs, dst.into())
+                    .ok()?;
+                let ip = Ipv4Repr {
+                    src,
+                    dst,
+                    protocol: vipd_wire::IP_PROTO_VRRP,
+                    ttl: 255,
+                    tos: 0xc0,
+                    ident: 0,
+                    dont_frag: false,
+                    payload_len: n,
+                };
+                ip.emit(&mut Ipv4Packet::new_unchecked(hdr)).ok()?;
+                Some(Frame::V4(
+                    buf.get(..vipd_wire::ipv4::HEADER_LEN + n)?.to_vec(),
+                ))
+            }
+            IpAddr::V6(src) => {
+                let dst = vipd_wire::vrrp::MCAST_V6;
+                let n =
+                    advert::build_advert(&mut buf, &view, priority, max_advert_int_cs, dst.into())
+                        .ok()?;
+                Some(Frame::V6 {
+                    payload: buf.get(..n)?.to_vec(),
+                    src,
+                })
+            }
+        }
+    }
+
+    fn received(&self) -> Received<'_> {
+        match self {
+            Frame::V4(bytes) => Received::V4(bytes),
+            Frame::V6 { payload, src } => Received::V6 {
+                payload,
+                src: *src,
+                dst: vipd_wire::vrrp::MCAST_V6,
+                hop_limit: 255,
+            },
+        }
+    }
+
+    fn is_v4(&self) -> bool {
+        matches!(self, Frame::V4(_))
+    }
 }
 
 #[derive(Debug)]
@@ -214,6 +291,8 @@ pub struct SimStats {
     pub frames_delivered: u64,
     pub frames_lost: u64,
     pub garp_bursts: u64,
+    /// Frames the receive policy dropped, by reason.
+    pub rx_drops: Drops,
 }
 
 /// The simulator.
@@ -322,12 +401,7 @@ impl Sim {
                 let Some(q) = self.queue.pop() else { break };
                 self.now = self.now.max(q.at);
                 match q.ev {
-                    Ev::Deliver {
-                        to,
-                        epoch,
-                        vrid,
-                        adv,
-                    } => self.deliver(to, epoch, vrid, adv),
+                    Ev::Deliver { to, epoch, frame } => self.deliver(to, epoch, &frame),
                     Ev::User(ev) => self.user_event(ev),
                 }
             } else if let Some((t, n)) = timer {
@@ -543,7 +617,7 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, to: usize, epoch: u64, vrid: u8, adv: RxAdvert) {
+    fn deliver(&mut self, to: usize, epoch: u64, frame: &Frame) {
         let at = self.instant(self.now);
         let Some(n) = self.nodes.get_mut(to) else {
             return;
@@ -556,16 +630,38 @@ impl Sim {
             self.stats.frames_lost += 1;
             return;
         };
-        let idx = n
-            .cfg
-            .instances
-            .iter()
-            .position(|c| c.vrid == vrid && c.primary_addr.is_ipv4() == adv.src.is_ipv4());
-        if let Some(idx) = idx {
-            self.stats.frames_delivered += 1;
-            let res = r.handle_advert(at, iid(idx), &adv);
-            self.log(|| format!("n{to} rx vrid {vrid} {adv:?} -> {res:?}"));
-            self.drain(to);
+        // The daemon's receive policy, as on a real socket of this node.
+        let v4 = frame.is_v4();
+        let instances = &n.cfg.instances;
+        let outcome = rx::classify(frame.received(), |vrid| {
+            let idx = instances
+                .iter()
+                .position(|c| c.vrid == vrid && c.primary_addr.is_ipv4() == v4)?;
+            let c = instances.get(idx)?;
+            Some((
+                idx,
+                RxView {
+                    version: c.version,
+                    auth: None,
+                    peers: &[],
+                    own: c.primary_addr,
+                    vips: &[],
+                },
+            ))
+        });
+        match outcome {
+            RxOutcome::Accept(a) => {
+                self.stats.frames_delivered += 1;
+                let res = r.handle_advert(at, iid(a.instance), &a.advert);
+                let adv = a.advert;
+                self.log(|| format!("n{to} rx {adv:?} -> {res:?}"));
+                self.drain(to);
+            }
+            RxOutcome::Drop { reason, .. } => {
+                self.stats.rx_drops.add(reason);
+                self.log(|| format!("n{to} rx dropped: {reason}"));
+            }
+            RxOutcome::Own => {}
         }
     }
 
@@ -582,21 +678,23 @@ impl Sim {
                 continue;
             };
             let vrid = cfg.vrid;
-            let src = cfg.primary_addr;
-            let version = cfg.version;
-            match action {
+            let frame = match action {
                 Action::SendAdvert {
                     priority,
                     max_advert_int_cs,
-                } => {
-                    let adv = RxAdvert {
-                        src,
-                        version,
-                        priority,
-                        max_advert_int_cs,
-                    };
+                } => Frame::advert(cfg, priority, max_advert_int_cs),
+                _ => None,
+            };
+            match action {
+                Action::SendAdvert { priority, .. } => {
                     self.log(|| format!("n{node} tx vrid {vrid} prio {priority}"));
-                    self.broadcast(node, vrid, adv);
+                    if let Some(frame) = frame {
+                        self.broadcast(node, &frame);
+                    } else {
+                        self.violations.push(format!(
+                            "node {node} vrid {vrid}: the send path could not build an advert"
+                        ));
+                    }
                 }
                 Action::ClaimVips | Action::ReleaseVips => {
                     let claim = action == Action::ClaimVips;
@@ -641,7 +739,7 @@ impl Sim {
         }
     }
 
-    fn broadcast(&mut self, from: usize, vrid: u8, adv: RxAdvert) {
+    fn broadcast(&mut self, from: usize, frame: &Frame) {
         self.stats.frames_sent += 1;
         let Some(out) = self.nodes.get(from).map(|n| n.link.clone()) else {
             return;
@@ -688,8 +786,7 @@ impl Sim {
                     Ev::Deliver {
                         to,
                         epoch,
-                        vrid,
-                        adv,
+                        frame: frame.clone(),
                     },
                 );
             }
