@@ -102,6 +102,48 @@ impl<const LO: i64, const HI: i64> JsonSchema for Int<LO, HI> {
     }
 }
 
+/// A duration key whose range is part of its type (`Dur<0, 3_600_000>`: 0s..=1h, in ms):
+/// written as a string (`"1.5s"`), marked `format: duration` in the schema with the range
+/// in `x-vipd-range-ms`, checked from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Dur<const LO_MS: u64, const HI_MS: u64>(pub(crate) String);
+
+impl<const LO_MS: u64, const HI_MS: u64> Dur<LO_MS, HI_MS> {
+    /// The shortest accepted value.
+    pub(crate) const MIN: std::time::Duration = std::time::Duration::from_millis(LO_MS);
+    /// The longest accepted value.
+    pub(crate) const MAX: std::time::Duration = std::time::Duration::from_millis(HI_MS);
+}
+
+impl<'de, const LO_MS: u64, const HI_MS: u64> Deserialize<'de> for Dur<LO_MS, HI_MS> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Dur)
+    }
+}
+
+impl<const LO_MS: u64, const HI_MS: u64> JsonSchema for Dur<LO_MS, HI_MS> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("Duration{LO_MS}To{HI_MS}").into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "format": "duration", "x-vipd-range-ms": [LO_MS, HI_MS] })
+    }
+}
+
+/// Delay of the second gratuitous burst: 0s..=1h.
+pub(crate) type GarpDelay = Dur<0, 3_600_000>;
+/// Gap between the frames of one gratuitous burst: 0s..=10s.
+pub(crate) type GarpGap = Dur<0, 10_000>;
+/// `preempt_delay`: 0s..=1000s (keepalived's limit, the state machine's constant).
+pub(crate) type PreemptDelay = Dur<0, { vipd_proto::MAX_PREEMPT_DELAY.as_millis() as u64 }>;
+/// `notify_timeout`: 100ms..=1h.
+pub(crate) type NotifyTimeout = Dur<100, 3_600_000>;
+/// A tracker's `interval` / `timeout`: 10ms..=1h.
+pub(crate) type ProbeTime = Dur<10, 3_600_000>;
+
 /// `vrid`: 1..=255.
 pub(crate) type Vrid = Int<1, 255>;
 /// `priority`: 1..=255 (255: the address owner).
@@ -205,8 +247,7 @@ table! {
         pub(crate) checksum: Option<S<String>>,
         /// After becoming master, send a second GARP/NA burst this much later; `"0s"` = no
         /// second burst.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) garp_master_delay: Option<S<String>>,
+        pub(crate) garp_master_delay: Option<S<GarpDelay>>,
         /// Frames per burst (one per VIP each).
         pub(crate) garp_master_repeat: Option<S<Count255>>,
         /// While master, re-announce the VIPs this often.
@@ -215,8 +256,7 @@ table! {
         /// Frames per periodic re-announcement.
         pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
         /// Gap between the frames of one burst.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) garp_interval: Option<S<String>>,
+        pub(crate) garp_interval: Option<S<GarpGap>>,
         /// User track scripts and notify programs run as (must exist).
         pub(crate) script_user: Option<S<String>>,
         /// Refuse scripts/notify programs that a non-root user could modify (error at load,
@@ -267,8 +307,7 @@ table! {
         /// Take over from a lower-priority master.
         pub(crate) preempt: Option<S<bool>>,
         /// Wait this long before preempting (only with `preempt = true`).
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) preempt_delay: Option<S<String>>,
+        pub(crate) preempt_delay: Option<S<PreemptDelay>>,
         /// RFC 9568 Accept_Mode: as master, accept packets addressed to the VIPs.
         pub(crate) accept: Option<S<bool>>,
         /// Virtual addresses, short form.
@@ -288,8 +327,7 @@ table! {
         #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
         pub(crate) checksum: Option<S<String>>,
         /// Per-instance overrides.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) garp_master_delay: Option<S<String>>,
+        pub(crate) garp_master_delay: Option<S<GarpDelay>>,
         /// Per-instance overrides.
         pub(crate) garp_master_repeat: Option<S<Count255>>,
         /// Per-instance overrides.
@@ -298,8 +336,7 @@ table! {
         /// Per-instance overrides.
         pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
         /// Per-instance overrides.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) garp_interval: Option<S<String>>,
+        pub(crate) garp_interval: Option<S<GarpGap>>,
         /// `[[track_script]]`s followed; `weight` here overrides the tracker's.
         pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
         /// `[[track_http]]`s followed.
@@ -324,8 +361,7 @@ table! {
         /// Run on every transition with `INSTANCE NAME STATE PRIORITY` appended.
         pub(crate) notify: Option<S<RawCommand>>,
         /// Kill a notify program (and its process group) after this long.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) notify_timeout: Option<S<String>>,
+        pub(crate) notify_timeout: Option<S<NotifyTimeout>>,
     }
 }
 
@@ -351,8 +387,7 @@ table! {
         /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
         pub(crate) notify: Option<S<RawCommand>>,
         /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) notify_timeout: Option<S<String>>,
+        pub(crate) notify_timeout: Option<S<NotifyTimeout>>,
     }
 }
 
@@ -369,11 +404,9 @@ table! {
         /// A command line run with /bin/sh -c (instead of `command`).
         pub(crate) shell: Option<S<String>>,
         /// How often it runs (default 1s).
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) interval: Option<S<String>>,
+        pub(crate) interval: Option<S<ProbeTime>>,
         /// Kill it after this long (default: interval, at most 5s).
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) timeout: Option<S<String>>,
+        pub(crate) timeout: Option<S<ProbeTime>>,
         /// Successes in a row before it counts as up (default 1).
         pub(crate) rise: Option<S<RiseFall>>,
         /// Failures in a row before it counts as down (default 1).
@@ -398,11 +431,9 @@ table! {
         /// Status codes that count as up (default 200).
         pub(crate) expect_status: Option<S<RawStatuses>>,
         /// How often it probes (default 1s).
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) interval: Option<S<String>>,
+        pub(crate) interval: Option<S<ProbeTime>>,
         /// How long a probe may take.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) timeout: Option<S<String>>,
+        pub(crate) timeout: Option<S<ProbeTime>>,
         /// Successes in a row before it counts as up.
         pub(crate) rise: Option<S<RiseFall>>,
         /// Failures in a row before it counts as down.
@@ -423,11 +454,9 @@ table! {
         /// `IP:port` to connect to.
         pub(crate) address: Option<S<String>>,
         /// How often it probes (default 1s).
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) interval: Option<S<String>>,
+        pub(crate) interval: Option<S<ProbeTime>>,
         /// How long a connect may take.
-        #[schemars(extend("format" = "duration"))]
-        pub(crate) timeout: Option<S<String>>,
+        pub(crate) timeout: Option<S<ProbeTime>>,
         /// Successes in a row before it counts as up.
         pub(crate) rise: Option<S<RiseFall>>,
         /// Failures in a row before it counts as down.

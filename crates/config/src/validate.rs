@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use super::diag::{Reporter, did_you_mean};
 use super::duration::{format_duration, parse_duration};
-use super::raw::{Count255, Int, RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S};
+use super::raw::{
+    Count255, Dur, GarpDelay, GarpGap, Int, RawConfig, RawGlobal, RawInstance, RawSyncGroup,
+    RawVip, S,
+};
 use super::types::*;
 
 mod track;
@@ -20,10 +23,8 @@ pub use track::{SCRIPT_PATH, insecure_path};
 
 const MS: Duration = Duration::from_millis(1);
 // Protocol limits are the state machine's (one definition, in vipd-proto).
-use vipd_proto::{MAX_PREEMPT_DELAY, V3_MAX_INTERVAL, V3_MIN_INTERVAL};
-const MAX_GARP_DELAY: Duration = Duration::from_secs(3600);
+use vipd_proto::{V3_MAX_INTERVAL, V3_MIN_INTERVAL};
 const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
-const MAX_GARP_INTERVAL: Duration = Duration::from_secs(10);
 
 pub(crate) fn validate(
     raw: RawConfig,
@@ -132,14 +133,20 @@ fn duration(r: &mut Reporter<'_>, v: &S<String>, name: &str) -> Option<Duration>
     }
 }
 
-fn duration_in(
+/// A [`Dur`] key: parsed, then checked against its type's range.
+fn duration_in<const LO: u64, const HI: u64>(
     r: &mut Reporter<'_>,
-    v: &S<String>,
+    v: &S<Dur<LO, HI>>,
     name: &str,
-    lo: Duration,
-    hi: Duration,
 ) -> Option<Duration> {
-    let d = duration(r, v, name)?;
+    let (lo, hi) = (Dur::<LO, HI>::MIN, Dur::<LO, HI>::MAX);
+    let d = match parse_duration(&v.get_ref().0) {
+        Ok(d) => d,
+        Err(e) => {
+            r.error_hint(v.span(), format!("{name}: {e}"), e.hint());
+            return None;
+        }
+    };
     if d < lo || d > hi {
         r.error(
             v.span(),
@@ -417,17 +424,17 @@ fn scope(r: &mut Reporter<'_>, v: &S<String>) -> Option<Scope> {
 // [global] and GARP
 
 struct GarpKeys<'a> {
-    delay: Option<&'a S<String>>,
+    delay: Option<&'a S<GarpDelay>>,
     repeat: Option<&'a S<Count255>>,
     refresh: Option<&'a S<String>>,
     refresh_repeat: Option<&'a S<Count255>>,
-    interval: Option<&'a S<String>>,
+    interval: Option<&'a S<GarpGap>>,
 }
 
 fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
     let mut g = base.clone();
     if let Some(v) = k.delay
-        && let Some(d) = duration_in(r, v, "garp_master_delay", Duration::ZERO, MAX_GARP_DELAY)
+        && let Some(d) = duration_in(r, v, "garp_master_delay")
     {
         g.master_delay = d;
     }
@@ -460,7 +467,7 @@ fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
         g.master_refresh_repeat = n;
     }
     if let Some(v) = k.interval
-        && let Some(d) = duration_in(r, v, "garp_interval", Duration::ZERO, MAX_GARP_INTERVAL)
+        && let Some(d) = duration_in(r, v, "garp_interval")
     {
         g.interval = d;
     }
@@ -810,13 +817,7 @@ impl Validator<'_, '_> {
         let preempt = raw.preempt.as_ref().is_none_or(|v| *v.get_ref());
         let preempt_delay = match &raw.preempt_delay {
             Some(v) => {
-                let d = duration_in(
-                    self.r,
-                    v,
-                    "preempt_delay",
-                    Duration::ZERO,
-                    MAX_PREEMPT_DELAY,
-                );
+                let d = duration_in(self.r, v, "preempt_delay");
                 if d.is_some_and(|d| !d.is_zero()) && !preempt {
                     self.r.warn(
                         v.span(),

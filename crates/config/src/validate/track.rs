@@ -10,20 +10,16 @@ use std::time::Duration;
 use super::super::diag::{Reporter, did_you_mean};
 use super::super::duration::format_duration;
 use super::super::raw::{
-    Int, RawCommand, RawConfig, RawGlobal, RawInstance, RawStatuses, RawSyncGroup, RawTrackRef,
-    RiseFall, S, Weight,
+    Int, NotifyTimeout, ProbeTime, RawCommand, RawConfig, RawGlobal, RawInstance, RawStatuses,
+    RawSyncGroup, RawTrackRef, RiseFall, S, Weight,
 };
 use super::super::types::*;
-use super::{Validator, check_name, duration, ifname_problem, ranged, shorten};
+use super::{Validator, check_name, duration_in, ifname_problem, ranged, shorten};
 use crate::host::{ProgramSite, UserSite};
 
 /// `PATH` scripts see, and where bare program names are looked up at load time.
 pub const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
-const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(3600);
-const MIN_NOTIFY_TIMEOUT: Duration = Duration::from_millis(100);
-const MAX_NOTIFY_TIMEOUT: Duration = Duration::from_secs(3600);
 const MAX_STATUSES: usize = 16;
 const MAX_ARGS: usize = 64;
 const MAX_ARG_LEN: usize = 4096;
@@ -318,7 +314,7 @@ pub(super) struct NotifyKeys<'a> {
     fault: Option<&'a S<RawCommand>>,
     stop: Option<&'a S<RawCommand>>,
     any: Option<&'a S<RawCommand>>,
-    timeout: Option<&'a S<String>>,
+    timeout: Option<&'a S<NotifyTimeout>>,
 }
 
 impl<'a> NotifyKeys<'a> {
@@ -368,20 +364,8 @@ impl Validator<'_, '_> {
         }
     }
 
-    fn probe_duration(&mut self, v: &S<String>, name: &str) -> Option<Duration> {
-        let d = duration(self.r, v, name)?;
-        if d < MIN_PROBE_INTERVAL || d > MAX_PROBE_INTERVAL {
-            self.r.error(
-                v.span(),
-                format!(
-                    "{name} {} is out of range ({}..={})",
-                    format_duration(d),
-                    format_duration(MIN_PROBE_INTERVAL),
-                    format_duration(MAX_PROBE_INTERVAL)
-                ),
-            );
-            return None;
-        }
+    fn probe_duration(&mut self, v: &S<ProbeTime>, name: &str) -> Option<Duration> {
+        let d = duration_in(self.r, v, name)?;
         if d.subsec_nanos() % 1_000_000 != 0 {
             self.r.error_hint(
                 v.span(),
@@ -395,8 +379,8 @@ impl Validator<'_, '_> {
 
     fn probe(
         &mut self,
-        interval: Option<&S<String>>,
-        timeout: Option<&S<String>>,
+        interval: Option<&S<ProbeTime>>,
+        timeout: Option<&S<ProbeTime>>,
         rise: Option<&S<RiseFall>>,
         fall: Option<&S<RiseFall>>,
     ) -> Option<Probe> {
@@ -1146,21 +1130,9 @@ impl Validator<'_, '_> {
             self.check_user(&user, span, "notify");
         }
         if let Some(v) = k.timeout
-            && let Some(d) = duration(self.r, v, "notify_timeout")
+            && let Some(d) = duration_in(self.r, v, "notify_timeout")
         {
-            if d < MIN_NOTIFY_TIMEOUT || d > MAX_NOTIFY_TIMEOUT {
-                self.r.error(
-                    v.span(),
-                    format!(
-                        "notify_timeout {} is out of range ({}..={})",
-                        format_duration(d),
-                        format_duration(MIN_NOTIFY_TIMEOUT),
-                        format_duration(MAX_NOTIFY_TIMEOUT)
-                    ),
-                );
-            } else {
-                out.timeout = d;
-            }
+            out.timeout = d;
         }
         out
     }
