@@ -38,6 +38,7 @@
 mod cross;
 mod diag;
 mod duration;
+mod field;
 mod host;
 pub mod import;
 mod raw;
