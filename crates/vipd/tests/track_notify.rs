@@ -231,3 +231,98 @@ track_files = ["w"]
             .all(|v| v["ts"].as_str().is_some_and(|s| s.ends_with('Z')))
     );
 }
+
+/// Reads event lines from `r` until one satisfies `pred`; returns them all.
+fn read_until(
+    r: &mut BufReader<std::os::unix::net::UnixStream>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
+    let mut got: Vec<serde_json::Value> = Vec::new();
+    while !got.iter().any(&pred) {
+        let mut line = String::new();
+        let n = r.read_line(&mut line).unwrap();
+        assert!(n > 0, "socket closed; got {got:#?}");
+        got.push(serde_json::from_str(&line).unwrap());
+    }
+    got
+}
+
+/// A reload that restarts the trackers keeps the events socket: the path stays, and a client
+/// connected before the reload keeps receiving events after it, with the sequence going on.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn events_socket_survives_a_reload() {
+    let lan = Lan::new("ntf-reload", 1).unwrap();
+    let dir = TempDir::new("ntf-reload");
+    let sock = dir.path().join("events.sock");
+    let file = dir.path().join("w");
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let text = |weight: i32| {
+        format!(
+            r#"[global]
+control_socket = "{dir}/h0.sock"
+events_socket = "{sock}"
+
+[[track_file]]
+name = "w"
+path = "{file}"
+weight = {weight}
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+track_files = ["w"]
+"#,
+            dir = dir.path().display(),
+            sock = sock.display(),
+            file = file.display(),
+        )
+    };
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, text(-5)).unwrap();
+    let a = start(&lan, 0, &path);
+    assert!(
+        common::wait_until(LONG, || sock.exists()).is_some(),
+        "{}",
+        a.log()
+    );
+    let stream = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut r = BufReader::new(stream);
+    assert!(
+        common::wait_until(LONG, || lan.host(0).has_addr("eth0", vip).unwrap()).is_some(),
+        "{}",
+        a.log()
+    );
+    std::fs::write(&file, "1").unwrap();
+    let before = read_until(&mut r, |v| v["type"] == "priority" && v["priority"] == 95);
+    // Change a tracker's weight: the trackers restart.
+    std::fs::write(&path, text(-6)).unwrap();
+    a.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    assert!(
+        common::wait_until(LONG, || a.log().contains("trackers restarted")).is_some(),
+        "{}",
+        a.log()
+    );
+    assert!(sock.exists(), "the events socket is gone after the reload");
+    std::fs::write(&file, "2").unwrap();
+    let after = read_until(&mut r, |v| v["type"] == "priority" && v["priority"] == 88);
+    let last = before.last().and_then(|v| v["seq"].as_u64()).unwrap();
+    let next = after.first().and_then(|v| v["seq"].as_u64()).unwrap();
+    assert_eq!(
+        next,
+        last + 1,
+        "the sequence goes on: {before:#?} {after:#?}"
+    );
+    // And a new client can still connect.
+    std::os::unix::net::UnixStream::connect(&sock).unwrap();
+}

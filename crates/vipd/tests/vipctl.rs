@@ -283,6 +283,12 @@ fn reload_keeps_unchanged_vips_and_rejects_broken_configs() {
         let out = vipctl(&lan, 0, &n0, &["reload"]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("running one is kept"));
+        // The refusal is in the daemon's log too, with who asked and the error's place.
+        common::wait_until(Duration::from_secs(3), || {
+            let log = n0.child.log();
+            log.contains("reload refused") && log.contains("vipctl") && log.contains(":2:8: error")
+        })
+        .unwrap_or_else(|| panic!("refused reload not logged:\n{}", n0.child.log()));
         // SIGHUP reloads too: drop VI_2 again.
         let text = global(dir.path(), 0, "") + &instance("VI_1", 51, 150, &vip);
         std::fs::write(&n0.cfg, text).unwrap();
@@ -305,7 +311,9 @@ fn reload_keeps_unchanged_vips_and_rejects_broken_configs() {
         sent > 10 && lost == 0,
         "pings lost during reload: {lost}/{sent}"
     );
-    assert!(n0.child.log().contains("configuration reloaded"));
+    let log = n0.child.log();
+    assert!(log.contains("configuration reloaded"));
+    assert!(log.contains("SIGHUP"), "{log}");
 }
 
 #[test]

@@ -163,7 +163,7 @@ impl<N: Netlink> Daemon<N> {
                 ..Response::default()
             },
             Command::Maintenance { instance, on } => self.maintenance(instance.as_deref(), on),
-            Command::Reload => self.reload_from_control().await,
+            Command::Reload => self.reload_from_control("vipctl").await,
             Command::Drill { instance, crash } => {
                 match self.drill_start(instance.as_deref(), crash) {
                     Ok(()) => {
@@ -215,14 +215,31 @@ impl<N: Netlink> Daemon<N> {
     }
 
     /// Re-reads the configuration file and applies it (SIGHUP and `vipctl reload`).
-    pub async fn reload_from_control(&mut self) -> Response {
+    /// Reloads the configuration file; `source` says who asked ("SIGHUP", "vipctl"). Every
+    /// attempt is logged with its outcome, whoever asked.
+    pub async fn reload_from_control(&mut self, source: &str) -> Response {
+        let path = self.ctl.config_path.display().to_string();
+        info!(source, config = %path, "reloading the configuration");
         match config::load(&self.ctl.config_path) {
-            Err(d) => Response::error(format!(
-                "the new configuration is broken; the running one is kept:\n{d}"
-            )),
+            Err(d) => {
+                error!(source, config = %path, errors = d.errors().count(),
+                       "reload refused: the new configuration is broken; the running one is kept");
+                for e in d.errors() {
+                    error!(source, "{e}");
+                }
+                Response::error(format!(
+                    "the new configuration is broken; the running one is kept:\n{d}"
+                ))
+            }
             Ok(loaded) => match self.reload(loaded.config).await {
-                Ok(msg) => Response::ok(msg),
-                Err(e) => Response::error(e),
+                Ok(msg) => {
+                    info!(source, "{msg}");
+                    Response::ok(msg)
+                }
+                Err(e) => {
+                    error!(source, error = %e, "reload failed, running configuration kept");
+                    Response::error(e)
+                }
             },
         }
     }

@@ -326,7 +326,7 @@ impl<N: Netlink> Daemon<N> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
-        let track = tracking::Tracking::setup(&cfg, &nl).await?;
+        let track = tracking::Tracking::setup(&cfg, &nl, &mut None).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
@@ -627,12 +627,15 @@ impl<N: Netlink> Daemon<N> {
         if !tracking_same(&self.running.config, &cfg) {
             // Tracker indexes follow the configuration: start them afresh for the new one.
             // (A tracker's first result applies at once, so this settles within one interval.)
-            match tracking::Tracking::setup(&cfg, &self.nl).await {
+            // The events socket carries over (same path: its clients stay connected).
+            let mut hub = self.track.notifier.take_hub();
+            match tracking::Tracking::setup(&cfg, &self.nl, &mut hub).await {
                 Ok(t) => {
                     self.track = t;
                     info!("tracking configuration changed: trackers restarted");
                 }
                 Err(e) => {
+                    self.track.notifier.put_hub(hub);
                     error!(error = %e, "could not restart the trackers; keeping the old ones")
                 }
             }
@@ -738,14 +741,8 @@ impl<N: Netlink> Daemon<N> {
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
                 _ = hup.recv() => {
-                    info!("SIGHUP: reloading the configuration");
                     control::notify_systemd(&[sd_notify::NotifyState::Reloading]);
-                    let r = self.reload_from_control().await;
-                    match (r.ok, r.message, r.error) {
-                        (true, Some(m), _) => info!("{m}"),
-                        (_, _, Some(e)) => error!("reload failed, running configuration kept: {e}"),
-                        _ => {}
-                    }
+                    self.reload_from_control("SIGHUP").await;
                     control::notify_systemd(&[sd_notify::NotifyState::Ready]);
                 }
             }

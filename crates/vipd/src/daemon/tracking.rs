@@ -33,7 +33,7 @@ pub(super) struct Tracking {
     _tx: mpsc::Sender<TrackerUpdate>,
     /// Tracked interface ifindex → tracker index.
     if_index: HashMap<u32, usize>,
-    notifier: Notifier,
+    pub(super) notifier: Notifier,
     /// Sync groups: name, member instance names, notify programs.
     groups: Vec<(String, Vec<String>, Arc<Notify>)>,
     /// Last notified state per group.
@@ -43,7 +43,12 @@ pub(super) struct Tracking {
 impl Tracking {
     /// Starts the tracker runners and the notifier. (Per-instance tracking state lives in
     /// the instance's own record, [`super::Inst`].)
-    pub(super) async fn setup<N: Netlink>(cfg: &Config, nl: &N) -> io::Result<Tracking> {
+    /// `hub`: the events socket of the tracking being replaced (see [`Notifier::start`]).
+    pub(super) async fn setup<N: Netlink>(
+        cfg: &Config,
+        nl: &N,
+        hub: &mut Option<crate::notify::events::Hub>,
+    ) -> io::Result<Tracking> {
         let set = TrackerSet::from_config(cfg);
         let (tx, rx) = mpsc::channel(track::UPDATE_QUEUE);
         // Interfaces: initial state now; changes come from the daemon's netlink events.
@@ -65,7 +70,7 @@ impl Tracking {
             });
         }
         track::spawn_runners(&set, cfg, &tx)?;
-        let notifier = Notifier::start(cfg)?;
+        let notifier = Notifier::start(cfg, hub)?;
         info!(
             trackers = set.len(),
             events = notifier.has_events(),

@@ -27,11 +27,16 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 /// Most clients at once.
 pub const MAX_CLIENTS: usize = 64;
 
-/// The server side; dropping it removes the socket file.
+/// The server side; dropping it stops accepting, disconnects its clients and removes the
+/// socket file (only if the file is still this hub's socket). A reload keeps the hub when
+/// the path is unchanged (see [`super::Notifier::start`]), so clients stay connected.
 pub struct Hub {
     tx: broadcast::Sender<Arc<str>>,
     seq: u64,
     path: PathBuf,
+    /// (device, inode) of the socket file this hub bound.
+    file: Option<(u64, u64)>,
+    accept: tokio::task::AbortHandle,
 }
 
 impl Hub {
@@ -57,7 +62,7 @@ impl Hub {
         let (tx, _) = broadcast::channel::<Arc<str>>(QUEUE);
         let tx2 = tx.clone();
         let clients = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(async move {
+        let accept = tokio::spawn(async move {
             loop {
                 let (mut stream, _) = match listener.accept().await {
                     Ok(s) => s,
@@ -117,7 +122,14 @@ impl Hub {
             tx,
             seq: 0,
             path: path.to_path_buf(),
+            file: file_id(path),
+            accept: accept.abort_handle(),
         })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Sends `obj` (with `type` set by the caller) to every client, adding `seq`, `ts` and
@@ -142,8 +154,20 @@ impl Hub {
 
 impl Drop for Hub {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Stops the listener; the clients' tasks then see the channel closed and disconnect.
+        self.accept.abort();
+        // Another hub may have bound this path since (a reload): only our own file goes.
+        if self.file.is_some() && file_id(&self.path) == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// `2024-05-01T12:34:56.789Z` for milliseconds since the epoch.

@@ -97,8 +97,10 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts the worker (and the events socket, if configured).
-    pub fn start(cfg: &Config) -> io::Result<Notifier> {
+    /// Starts the worker (and the events socket, if configured). `hub` is the running events
+    /// socket of the configuration being replaced: kept as it is (clients stay connected, the
+    /// sequence goes on) when the path is unchanged, and left in place when this fails.
+    pub fn start(cfg: &Config, hub: &mut Option<events::Hub>) -> io::Result<Notifier> {
         let any = cfg.instances.iter().any(|i| !i.notify.is_empty())
             || cfg.sync_groups.iter().any(|g| !g.notify.is_empty());
         let run_as = if any {
@@ -107,6 +109,7 @@ impl Notifier {
             None
         };
         let hub = match &cfg.global.events_socket {
+            Some(p) if hub.as_ref().is_some_and(|h| h.path() == p.as_path()) => hub.take(),
             Some(p) => Some(events::Hub::bind(p)?),
             None => None,
         };
@@ -158,6 +161,18 @@ impl Notifier {
     pub fn event(&mut self, obj: Map<String, Value>) {
         if let Some(h) = &mut self.hub {
             h.send(obj);
+        }
+    }
+
+    /// Hands over the events socket (to the notifier of a reloaded configuration).
+    pub fn take_hub(&mut self) -> Option<events::Hub> {
+        self.hub.take()
+    }
+
+    /// Takes back the events socket (the reload that took it failed).
+    pub fn put_hub(&mut self, hub: Option<events::Hub>) {
+        if self.hub.is_none() {
+            self.hub = hub;
         }
     }
 
