@@ -264,6 +264,9 @@ table! {
         pub(crate) enable_script_security: Option<S<bool>>,
         /// Unix socket streaming JSON-lines events (tracking.md).
         pub(crate) events_socket: Option<S<String>>,
+        /// Directory for state kept across restarts and reboots (maintenance). Default: the
+        /// unit's `StateDirectory=` (`$STATE_DIRECTORY`, /var/lib/vipd); none outside systemd.
+        pub(crate) state_directory: Option<S<String>>,
     }
 }
 

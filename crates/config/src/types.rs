@@ -204,6 +204,9 @@ pub struct Global {
     pub enable_script_security: bool,
     /// Unix socket streaming JSON-lines events (`None`: off).
     pub events_socket: Option<PathBuf>,
+    /// Directory for state kept across restarts (`None`: `$STATE_DIRECTORY` when systemd
+    /// sets it, else nothing is kept).
+    pub state_directory: Option<PathBuf>,
 }
 
 impl Default for Global {
@@ -219,6 +222,7 @@ impl Default for Global {
             script_user: DEFAULT_SCRIPT_USER.to_string(),
             enable_script_security: true,
             events_socket: None,
+            state_directory: None,
         }
     }
 }

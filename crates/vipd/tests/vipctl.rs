@@ -230,6 +230,79 @@ fn maintenance_drains_and_returns() {
     assert!(!out.status.success());
 }
 
+/// `vipctl maintenance on`, then a restart: the node stays drained (the peer keeps the VIP),
+/// status says so, and `maintenance off` clears it for good. A corrupt state file is ignored
+/// with a warning and the node starts normally.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn maintenance_survives_a_restart() {
+    let mut lan = Lan::new("ctlpersist", 2).unwrap();
+    lan.add_client().unwrap();
+    let dir = TempDir::new("ctlpersist");
+    let vip = lan.vip(false).to_string();
+    let state = dir.path().join("state0");
+    let text0 = global(
+        dir.path(),
+        0,
+        &format!("state_directory = \"{}\"", state.display()),
+    ) + &instance("VI_1", 51, 150, &vip);
+    let mut n0 = start(&lan, &dir, 0, &text0);
+    let n1 = start(
+        &lan,
+        &dir,
+        1,
+        &(global(dir.path(), 1, "") + &instance("VI_1", 51, 100, &vip)),
+    );
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    let out = vipctl(&lan, 0, &n0, &["maintenance", "on", "VI_1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_state(&lan, 1, &n1, "VI_1", "MASTER");
+    let file = state.join("maintenance.json");
+    assert!(std::fs::read_to_string(&file).unwrap().contains("VI_1"));
+    let restart = |n: &mut Node| {
+        n.child.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+        common::wait_until(Duration::from_secs(5), || n.child.try_wait().is_some())
+            .expect("vipd stops on SIGTERM");
+        let _ = std::fs::remove_file(&n.sock);
+        start(&lan, &dir, 0, &std::fs::read_to_string(&n.cfg).unwrap())
+    };
+    n0 = restart(&mut n0);
+    // Drained across the restart: backup, in maintenance, and the peer keeps the VIP.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = status(&lan, 0, &n0);
+    assert_eq!(s.instances[0].state, "BACKUP", "{}", n0.child.log());
+    assert!(s.instances[0].maintenance);
+    assert_eq!(status(&lan, 1, &n1).instances[0].state, "MASTER");
+    assert!(
+        n0.child
+            .log()
+            .contains("kept in maintenance across the restart")
+    );
+    // Off: the master takes its VIP back, and the file no longer holds it.
+    let out = vipctl(&lan, 0, &n0, &["maintenance", "off"]);
+    assert!(out.status.success());
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("VI_1"));
+    // A corrupt state file: a warning, and a normal start (it becomes master again).
+    std::fs::write(&file, "{\"format\": 1, \"maintenance\": [\"VI_1\"").unwrap();
+    n0 = restart(&mut n0);
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    assert!(
+        n0.child
+            .log()
+            .contains("state file is corrupt or truncated"),
+        "{}",
+        n0.child.log()
+    );
+}
+
 /// Pings `ip` from the client every 20 ms until `stop`; returns (sent, lost).
 fn ping_loop(lan: &Lan, ip: IpAddr, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
     let (mut sent, mut lost) = (0, 0);

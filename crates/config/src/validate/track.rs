@@ -68,6 +68,21 @@ pub(super) fn global(g: &RawGlobal, r: &mut Reporter<'_>, out: &mut Global) {
             out.events_socket = Some(PathBuf::from(s));
         }
     }
+    if let Some(v) = &g.state_directory {
+        let s = v.get_ref();
+        if !s.starts_with('/') || s.contains('\0') || s.len() > 4096 {
+            r.error_hint(
+                v.span(),
+                format!(
+                    "state_directory \"{}\" must be an absolute path",
+                    shorten(s)
+                ),
+                "e.g. state_directory = \"/var/lib/vipd\"",
+            );
+        } else {
+            out.state_directory = Some(PathBuf::from(s));
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 //! The daemon side of the control socket: status snapshots, maintenance, reload and
 //! failover drills; plus Prometheus metrics and systemd readiness.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -35,6 +35,10 @@ pub struct Control {
     config_path: PathBuf,
     started: SystemTime,
     _socket: Option<SocketFile>,
+    /// Instances the operator put in maintenance (kept in the state file, if any).
+    maintained: BTreeSet<String>,
+    /// Where the state file lives (`None`: not kept across restarts).
+    state_dir: Option<PathBuf>,
 }
 
 impl Control {
@@ -49,6 +53,43 @@ impl Control {
             config_path: PathBuf::new(),
             started: SystemTime::now(),
             _socket: None,
+            maintained: BTreeSet::new(),
+            state_dir: super::state::dir(global.state_directory.as_deref()),
+        }
+    }
+
+    /// Loads the instances kept in maintenance (at startup); names not in `cfg` are dropped.
+    pub fn restore_maintenance(&mut self, cfg: &config::Config) {
+        match &self.state_dir {
+            Some(dir) => {
+                self.maintained = super::state::load(dir);
+                self.maintained.retain(|n| cfg.instance(n).is_some());
+            }
+            None => info!(
+                "no state directory (state_directory, or the unit's StateDirectory=): maintenance does not survive a restart"
+            ),
+        }
+    }
+
+    /// Whether the operator put instance `name` in maintenance.
+    pub fn in_maintenance(&self, name: &str) -> bool {
+        self.maintained.contains(name)
+    }
+
+    /// Records a maintenance change (and writes the state file).
+    fn record_maintenance(&mut self, names: &[String], on: bool) {
+        for n in names {
+            if on {
+                self.maintained.insert(n.clone());
+            } else {
+                self.maintained.remove(n);
+            }
+        }
+        if let Some(dir) = &self.state_dir
+            && let Err(e) = super::state::save(dir, &self.maintained)
+        {
+            warn!(dir = %dir.display(), error = %e,
+                  "cannot write the state file: maintenance will not survive a restart");
         }
     }
 }
@@ -203,10 +244,11 @@ impl<N: Netlink> Daemon<N> {
                 info!(instance = %i.cfg.name, vrid = i.cfg.vrid, on, "maintenance");
             }
         }
-        let names: Vec<&str> = idxs
+        let names: Vec<String> = idxs
             .iter()
-            .filter_map(|&i| self.insts.get(i).map(|x| x.cfg.name.as_str()))
+            .filter_map(|&i| self.insts.get(i).map(|x| x.cfg.name.clone()))
             .collect();
+        self.ctl.record_maintenance(&names, on);
         Response::ok(format!(
             "maintenance {} for {}",
             if on { "on" } else { "off" },

@@ -3,6 +3,7 @@
 //! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
 
 pub mod control;
+pub mod state;
 pub mod timer;
 mod tracking;
 
@@ -369,6 +370,15 @@ impl<N: Netlink> Daemon<N> {
         d.rebuild_demux();
         d.spawn_readers(0);
         let now = Instant::now();
+        // Instances an operator drained stay drained across the restart: applied before the
+        // state machines start, so they never take the VIPs at boot.
+        d.ctl.restore_maintenance(&cfg);
+        for idx in 0..d.insts.len() {
+            let (id, name) = (d.id_of(idx), d.insts[idx].cfg.name.clone());
+            if d.ctl.in_maintenance(&name) {
+                let _ = d.router.set_maintenance(now, id, true);
+            }
+        }
         d.router.start(now);
         for idx in 0..d.insts.len() {
             d.refresh_fault(now, idx);
@@ -620,6 +630,14 @@ impl<N: Netlink> Daemon<N> {
         for idx in 0..self.insts.len() {
             let id = self.id_of(idx);
             if !kept.contains(&id) {
+                // A restarted instance the operator drained stays drained.
+                if self
+                    .insts
+                    .get(idx)
+                    .is_some_and(|i| self.ctl.in_maintenance(&i.cfg.name))
+                {
+                    let _ = self.router.set_maintenance(now, id, true);
+                }
                 let _ = self.router.start_one(now, id);
             }
         }
