@@ -230,6 +230,70 @@ fn maintenance_drains_and_returns() {
     assert!(!out.status.success());
 }
 
+/// `vipctl reload --dry-run` and `vipd --check --against-running` say per instance what a
+/// reload would do and change nothing; the reload then behaves as they said.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn reload_dry_run_says_what_would_move() {
+    let (lan, dir, vip, n0, n1) = pair("ctlplan");
+    let text = |out: &Output| String::from_utf8_lossy(&out.stdout).into_owned();
+    let out = vipctl(&lan, 0, &n0, &["reload", "--dry-run"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text(&out).contains("VI_1: unchanged"), "{}", text(&out));
+    assert!(text(&out).contains("moves no VIP"), "{}", text(&out));
+    // A new priority restarts VI_1 (this node is its master); VI_2 is new.
+    let vip2 = vip.replace(".100", ".102");
+    let changed = global(dir.path(), 0, "")
+        + &instance("VI_1", 51, 160, &vip)
+        + &instance("VI_2", 52, 150, &vip2);
+    std::fs::write(&n0.cfg, &changed).unwrap();
+    let before = status(&lan, 1, &n1).instances[0].counters.transitions;
+    let out = vipctl(&lan, 0, &n0, &["reload", "--dry-run"]);
+    assert!(out.status.success());
+    let plan = text(&out);
+    assert!(plan.contains("VI_1: restart: the VIP will move"), "{plan}");
+    assert!(plan.contains("VI_2: added"), "{plan}");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
+        .args(["--check", "--against-running"])
+        .arg(&n0.cfg)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        text(&check).contains("VI_1: restart: the VIP will move"),
+        "{}",
+        text(&check)
+    );
+    // Nothing changed.
+    let s = status(&lan, 0, &n0);
+    assert_eq!(s.instances.len(), 1);
+    assert_eq!(s.instances[0].state, "MASTER");
+    assert_eq!(s.instances[0].base_priority, 150);
+    // The reload does what the plan said: VI_1 hands over (the peer takes it) and comes back.
+    let out = vipctl(&lan, 0, &n0, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_state(&lan, 0, &n0, "VI_1", "MASTER");
+    common::wait_until(Duration::from_secs(5), || {
+        status(&lan, 1, &n1).instances[0].counters.transitions >= before + 2
+    })
+    .expect("the peer took VI_1 over during the restart, as the plan said");
+}
+
 /// `vipctl maintenance on`, then a restart: the node stays drained (the peer keeps the VIP),
 /// status says so, and `maintenance off` clears it for good. A corrupt state file is ignored
 /// with a warning and the node starts normally.

@@ -45,7 +45,12 @@ enum Cmd {
         instance: Option<String>,
     },
     /// Re-read the configuration and apply it without moving VIPs that did not change.
-    Reload,
+    Reload {
+        /// Change nothing: print, per instance, what a reload would do ("unchanged",
+        /// "restart: the VIP will move", "added", "removed").
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Convert a keepalived.conf (following its includes) to vipd's TOML on stdout; every
     /// keyword that is not converted, or converted with a change in meaning, is listed on
     /// stderr and in the output's header. Review the result with `vipctl check`.
@@ -383,7 +388,18 @@ fn main() -> ExitCode {
             Duration::from_secs(5),
         )
         .and_then(done),
-        Cmd::Reload => call(&socket, Command::Reload, Duration::from_secs(30)).and_then(done),
+        Cmd::Reload { dry_run: false } => {
+            call(&socket, Command::Reload, Duration::from_secs(30)).and_then(done)
+        }
+        Cmd::Reload { dry_run: true } => call(
+            &socket,
+            Command::ReloadPlan {
+                config: None,
+                origin: None,
+            },
+            Duration::from_secs(10),
+        )
+        .and_then(print_plan),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
@@ -393,6 +409,20 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Prints a reload plan, one line per instance.
+fn print_plan(r: Response) -> Result<bool, String> {
+    if !r.ok {
+        return Err(r.error.unwrap_or_else(|| "failed".into()));
+    }
+    for p in r.plan.unwrap_or_default() {
+        println!("{}: {}", p.instance, p.detail);
+    }
+    if let Some(m) = r.message {
+        println!("{m}");
+    }
+    Ok(true)
 }
 
 fn done(r: Response) -> Result<bool, String> {

@@ -22,6 +22,11 @@ struct Cli {
     /// enable_script_security, script users exist), to check another host's file.
     #[arg(long, requires = "check")]
     no_host_checks: bool,
+    /// With --check: also ask the vipd running on this host (through the file's
+    /// control_socket) what reloading this file would do to each instance ("unchanged",
+    /// "restart: the VIP will move", ...). Changes nothing.
+    #[arg(long, requires = "check")]
+    against_running: bool,
     /// Print the JSON schema of the configuration file (for editors: taplo / Even Better TOML)
     /// and exit. The package ships it as /usr/share/vipd/vipd.schema.json.
     #[arg(long, conflicts_with = "check")]
@@ -70,6 +75,58 @@ fn check(paths: &[PathBuf], host: vipd_config::HostChecks) -> ExitCode {
     }
 }
 
+/// `vipd --check --against-running`: the running daemon's reload plan for each file.
+fn against_running(paths: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for path in paths {
+        let (text, socket) = match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                vipd_config::parse_str(&t, path)
+                    .map(|l| (t, l.config.global.control_socket))
+                    .map_err(|d| d.to_string())
+            }) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                ok = false;
+                continue;
+            }
+        };
+        let cmd = vipd::ctl::Command::ReloadPlan {
+            config: Some(text),
+            origin: Some(path.display().to_string()),
+        };
+        match vipd::ctl::request(&socket, cmd, std::time::Duration::from_secs(10)) {
+            Ok(r) if r.ok => {
+                for p in r.plan.unwrap_or_default() {
+                    println!("{}: {}: {}", path.display(), p.instance, p.detail);
+                }
+                if let Some(m) = r.message {
+                    println!("{}: {m}", path.display());
+                }
+            }
+            Ok(r) => {
+                eprintln!("{}: {}", path.display(), r.error.unwrap_or_default());
+                ok = false;
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: cannot ask the running vipd at {}: {e}",
+                    path.display(),
+                    socket.display()
+                );
+                ok = false;
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.print_schema {
@@ -95,7 +152,11 @@ fn main() -> ExitCode {
         } else {
             vipd_config::HostChecks::Run
         };
-        return check(&paths, host);
+        let code = check(&paths, host);
+        if cli.against_running && code == ExitCode::SUCCESS {
+            return against_running(&paths);
+        }
+        return code;
     }
     let config = match cli.config.as_slice() {
         [] => PathBuf::from(DEFAULT_CONFIG),

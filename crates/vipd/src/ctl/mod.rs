@@ -46,6 +46,17 @@ pub enum Command {
     },
     /// Re-read the configuration file and apply it.
     Reload,
+    /// What a reload would do, per instance, without changing anything (`vipctl reload
+    /// --dry-run`, `vipd --check --against-running`). `config`: the text to check (its
+    /// path for messages in `origin`); absent: the daemon's own configuration file.
+    ReloadPlan {
+        /// Configuration text to plan for (default: the daemon's file).
+        #[serde(default)]
+        config: Option<String>,
+        /// The path shown in diagnostics for `config`.
+        #[serde(default)]
+        origin: Option<String>,
+    },
     /// Failover drill on a master instance: hand over (or, with `crash`, go silent without
     /// priority 0), watch the peer take over, then restore.
     Drill {
@@ -61,7 +72,12 @@ pub enum Command {
 impl Command {
     /// Whether the command changes anything (only root may send those).
     pub fn is_change(&self) -> bool {
-        !matches!(self, Command::Status)
+        // A plan of the daemon's own file is read-only; one of a text the client sends makes
+        // the daemon check programs and users for it, so that stays root's.
+        !matches!(
+            self,
+            Command::Status | Command::ReloadPlan { config: None, .. }
+        )
     }
 }
 
@@ -84,6 +100,22 @@ pub struct Response {
     /// `drill` result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<DrillReport>,
+    /// `reload_plan` result: what a reload would do to each instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<Vec<PlanEntry>>,
+}
+
+/// What a reload does to one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanEntry {
+    /// Instance name.
+    pub instance: String,
+    /// `unchanged`, `restart`, `add` or `remove`.
+    pub action: String,
+    /// Whether this node's VIPs move (it is master of an instance that restarts or goes).
+    pub vip_moves: bool,
+    /// The operator's sentence: "unchanged", "restart: the VIP will move", ...
+    pub detail: String,
 }
 
 impl Response {

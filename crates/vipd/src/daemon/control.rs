@@ -205,6 +205,7 @@ impl<N: Netlink> Daemon<N> {
             },
             Command::Maintenance { instance, on } => self.maintenance(instance.as_deref(), on),
             Command::Reload => self.reload_from_control("vipctl").await,
+            Command::ReloadPlan { config, origin } => self.plan(config, origin),
             Command::Drill { instance, crash } => {
                 match self.drill_start(instance.as_deref(), crash) {
                     Ok(()) => {
@@ -254,6 +255,38 @@ impl<N: Netlink> Daemon<N> {
             if on { "on" } else { "off" },
             names.join(", ")
         ))
+    }
+
+    /// What a reload would do (`vipctl reload --dry-run`), changing nothing: for `text` (a
+    /// file being checked against this daemon) or the daemon's own file.
+    fn plan(&self, text: Option<String>, origin: Option<String>) -> Response {
+        let loaded = match text {
+            Some(t) => {
+                let origin = PathBuf::from(origin.unwrap_or_else(|| "vipd.toml".into()));
+                config::parse_str(&t, &origin)
+            }
+            None => config::load(&self.ctl.config_path),
+        };
+        match loaded {
+            Err(d) => Response::error(format!(
+                "the configuration is broken; a reload would be refused:\n{d}"
+            )),
+            Ok(l) => {
+                let plan = self.reload_plan(&l.config);
+                let moving = plan.iter().filter(|p| p.vip_moves).count();
+                Response {
+                    v: ctl::PROTOCOL_VERSION,
+                    ok: true,
+                    message: Some(if moving == 0 {
+                        "a reload moves no VIP from this node".into()
+                    } else {
+                        format!("a reload moves the VIPs of {moving} instance(s) from this node")
+                    }),
+                    plan: Some(plan),
+                    ..Response::default()
+                }
+            }
+        }
     }
 
     /// Re-reads the configuration file and applies it (SIGHUP and `vipctl reload`).

@@ -525,18 +525,12 @@ impl<N: Netlink> Daemon<N> {
         self.reload_reopening(cfg, &[]).await
     }
 
-    /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
-    /// interface appeared or was re-created), as if their configuration had changed.
-    ///
-    /// Instances are matched by name, never by position: an unchanged instance keeps its
-    /// [`InstanceId`] (and so its running state machine), a new or changed one gets a fresh
-    /// id and starts as backup.
-    async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
-        let groups_same = { self.running.sync_groups == cfg.sync_groups };
-        let in_group = |c: &Config, name: &str| c.sync_group_of(name).is_some();
-        // Per new instance: the id of the running one it continues, if it runs unchanged.
-        let keep: Vec<Option<InstanceId>> = cfg
-            .instances
+    /// Per instance of `cfg`: the id of the running instance it continues unchanged, if any
+    /// (the one rule both a reload and its plan follow). Matched by name; `reopen` forces
+    /// a restart.
+    fn kept(&self, cfg: &Config, reopen: &[String]) -> Vec<Option<InstanceId>> {
+        let groups_same = self.running.sync_groups == cfg.sync_groups;
+        cfg.instances
             .iter()
             .map(|c| {
                 if reopen.contains(&c.name) {
@@ -544,9 +538,74 @@ impl<N: Netlink> Daemon<N> {
                 }
                 let old = self.insts.iter().find(|o| o.cfg.name == c.name)?;
                 let same = old.cfg == *c;
-                (same && (groups_same || !in_group(&cfg, &c.name))).then_some(old.id)
+                (same && (groups_same || cfg.sync_group_of(&c.name).is_none())).then_some(old.id)
+            })
+            .collect()
+    }
+
+    /// What [`Daemon::reload`] with `cfg` would do to each instance, changing nothing.
+    pub fn reload_plan(&self, cfg: &Config) -> Vec<crate::ctl::PlanEntry> {
+        use crate::ctl::PlanEntry;
+        let keep = self.kept(cfg, &[]);
+        let master = |name: &str| {
+            self.insts
+                .iter()
+                .find(|i| i.cfg.name == name)
+                .is_some_and(|i| i.holding)
+        };
+        let mut plan: Vec<PlanEntry> = cfg
+            .instances
+            .iter()
+            .zip(&keep)
+            .map(|(c, k)| {
+                let exists = self.insts.iter().any(|i| i.cfg.name == c.name);
+                let (action, moves, detail) = match (k, exists) {
+                    (Some(_), _) => ("unchanged", false, "unchanged".to_string()),
+                    (None, true) if master(&c.name) => (
+                        "restart",
+                        true,
+                        "restart: the VIP will move (master here: it hands over, restarts as backup, and the election decides)".to_string(),
+                    ),
+                    (None, true) => (
+                        "restart",
+                        false,
+                        "restart (backup here: no VIP moves from this node)".to_string(),
+                    ),
+                    (None, false) => ("add", false, "added: starts as backup".to_string()),
+                };
+                PlanEntry {
+                    instance: c.name.clone(),
+                    action: action.into(),
+                    vip_moves: moves,
+                    detail,
+                }
             })
             .collect();
+        for i in &self.insts {
+            if cfg.instance(&i.cfg.name).is_none() {
+                plan.push(PlanEntry {
+                    instance: i.cfg.name.clone(),
+                    action: "remove".into(),
+                    vip_moves: i.holding,
+                    detail: if i.holding {
+                        "removed: the VIP will move (master here: it hands over and stops)".into()
+                    } else {
+                        "removed (backup here: no VIP moves from this node)".into()
+                    },
+                });
+            }
+        }
+        plan
+    }
+
+    /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
+    /// interface appeared or was re-created), as if their configuration had changed.
+    ///
+    /// Instances are matched by name, never by position: an unchanged instance keeps its
+    /// [`InstanceId`] (and so its running state machine), a new or changed one gets a fresh
+    /// id and starts as backup.
+    async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
+        let keep = self.kept(&cfg, reopen);
         // 1. Prepare what is new first: if that fails, nothing has changed yet.
         let all_vips = all_vips(&cfg);
         let mut fresh: Vec<Option<Inst>> = Vec::with_capacity(cfg.instances.len());
