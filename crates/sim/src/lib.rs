@@ -183,20 +183,30 @@ enum Frame {
     V6 { payload: Vec<u8>, src: Ipv6Addr },
 }
 
+/// The VIP the simulator gives an instance (the configuration has none): one per VRID and
+/// family, the same on every node, so adverts carry a real address list.
+fn sim_vip(cfg: &InstanceConfig) -> IpAddr {
+    match cfg.primary_addr {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::new(10, 255, 0, cfg.vrid)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, u16::from(cfg.vrid))),
+    }
+}
+
 impl Frame {
     /// What `cfg`'s instance puts on the wire for one advertisement.
     fn advert(cfg: &InstanceConfig, priority: u8, max_advert_int_cs: u16) -> Option<Frame> {
         let family = Family::of(&cfg.primary_addr);
+        let vips = [sim_vip(cfg)];
         let view = TxView {
             vrid: cfg.vrid,
             version: cfg.version,
             auth: None,
-            vips: &[],
+            vips: &vips,
             family,
             checksum: ChecksumMode::WithPseudoHeader,
             src: cfg.primary_addr,
         };
-        let mut buf = [0u8; 64];
+        let mut buf = [0u8; 96];
         match cfg.primary_addr {
             IpAddr::V4(src) => {
                 let dst = vipd_wire::vrrp::MCAST_V4;
@@ -281,6 +291,8 @@ struct Node {
     epoch: u64,
     held: Vec<bool>,
     link: LinkConfig,
+    /// Per instance: its VIP list ([`sim_vip`]), what the receive policy compares against.
+    vips: Vec<[IpAddr; 1]>,
 }
 
 /// Counters of what the simulator did.
@@ -293,6 +305,8 @@ pub struct SimStats {
     pub garp_bursts: u64,
     /// Frames the receive policy dropped, by reason.
     pub rx_drops: Drops,
+    /// Accepted adverts whose VIP list differs from the receiver's.
+    pub address_list_mismatch: u64,
 }
 
 /// The simulator.
@@ -324,6 +338,7 @@ impl Sim {
             let router = Router::new(numbered(&cfg.instances), cfg.groups.clone())?;
             built.push(Node {
                 held: vec![false; cfg.instances.len()],
+                vips: cfg.instances.iter().map(|c| [sim_vip(c)]).collect(),
                 link: cfg.link.clone(),
                 router: Some(router),
                 epoch: 0,
@@ -633,6 +648,7 @@ impl Sim {
         // The daemon's receive policy, as on a real socket of this node.
         let v4 = frame.is_v4();
         let instances = &n.cfg.instances;
+        let vips = &n.vips;
         let outcome = rx::classify(frame.received(), |vrid| {
             let idx = instances
                 .iter()
@@ -645,13 +661,16 @@ impl Sim {
                     auth: None,
                     peers: &[],
                     own: c.primary_addr,
-                    vips: &[],
+                    vips: vips.get(idx)?,
                 },
             ))
         });
         match outcome {
             RxOutcome::Accept(a) => {
                 self.stats.frames_delivered += 1;
+                if !a.addresses_match {
+                    self.stats.address_list_mismatch += 1;
+                }
                 let res = r.handle_advert(at, iid(a.instance), &a.advert);
                 let adv = a.advert;
                 self.log(|| format!("n{to} rx {adv:?} -> {res:?}"));

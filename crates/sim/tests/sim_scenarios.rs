@@ -256,6 +256,11 @@ fn adverts_go_through_the_real_send_and_receive_paths() {
     let mut s = sim(&[100, 150, 200]);
     s.run_until(ms(2000));
     assert_eq!(s.stats().rx_drops.total(), 0);
+    assert_eq!(
+        s.stats().address_list_mismatch,
+        0,
+        "adverts carry the VIP list"
+    );
     assert!(s.stats().frames_delivered > 0);
 
     let mut v2 = inst(1, 1, 150);
