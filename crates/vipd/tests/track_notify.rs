@@ -155,31 +155,8 @@ fn events_socket_streams_ordered_json_lines() {
     let sock = dir.path().join("events.sock");
     let file = dir.path().join("w");
     let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
-    let text = format!(
-        r#"[global]
-control_socket = "{dir}/h0.sock"
-events_socket = "{sock}"
-
-[[track_file]]
-name = "w"
-path = "{file}"
-weight = -5
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = 100
-advert_interval = "100ms"
-vips = ["{vip}/24"]
-track_files = ["w"]
-"#,
-        dir = dir.path().display(),
-        sock = sock.display(),
-        file = file.display(),
-    );
     let path = dir.path().join("h0.toml");
-    std::fs::write(&path, text).unwrap();
+    std::fs::write(&path, events_config(dir.path(), &sock, &file, vip, -5)).unwrap();
     let a = start(&lan, 0, &path);
     assert!(
         common::wait_until(LONG, || sock.exists()).is_some(),
@@ -232,6 +209,33 @@ track_files = ["w"]
     );
 }
 
+/// One instance (priority 100) following a file tracker of `weight`, with an events socket.
+fn events_config(dir: &Path, sock: &Path, file: &Path, vip: IpAddr, weight: i32) -> String {
+    format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+events_socket = "{sock}"
+
+[[track_file]]
+name = "w"
+path = "{file}"
+weight = {weight}
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+track_files = ["w"]
+"#,
+        dir = dir.display(),
+        sock = sock.display(),
+        file = file.display(),
+    )
+}
+
 /// Reads event lines from `r` until one satisfies `pred`; returns them all.
 fn read_until(
     r: &mut BufReader<std::os::unix::net::UnixStream>,
@@ -260,31 +264,7 @@ fn events_socket_survives_a_reload() {
     let sock = dir.path().join("events.sock");
     let file = dir.path().join("w");
     let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
-    let text = |weight: i32| {
-        format!(
-            r#"[global]
-control_socket = "{dir}/h0.sock"
-events_socket = "{sock}"
-
-[[track_file]]
-name = "w"
-path = "{file}"
-weight = {weight}
-
-[[instance]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = 100
-advert_interval = "100ms"
-vips = ["{vip}/24"]
-track_files = ["w"]
-"#,
-            dir = dir.path().display(),
-            sock = sock.display(),
-            file = file.display(),
-        )
-    };
+    let text = |weight: i32| events_config(dir.path(), &sock, &file, vip, weight);
     let path = dir.path().join("h0.toml");
     std::fs::write(&path, text(-5)).unwrap();
     let a = start(&lan, 0, &path);
