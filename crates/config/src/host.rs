@@ -51,7 +51,6 @@ pub(crate) struct HostSites {
 /// path it resolved to (what the daemon executes).
 pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>) {
     let mut resolved: HashMap<&str, PathBuf> = HashMap::new();
-    let mut refused: HashMap<&str, bool> = HashMap::new();
     for p in &sites.programs {
         let path = match resolve_program(&p.first) {
             Ok(path) => path,
@@ -68,7 +67,6 @@ pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>
                 format!("{}: refusing {}: {why}", p.what, path.display()),
                 "enable_script_security (on by default) runs only programs that non-root users cannot modify: fix the owner/mode, or set enable_script_security = false in [global]",
             );
-            refused.insert(p.first.as_str(), true);
             continue;
         }
         resolved.insert(p.first.as_str(), path);

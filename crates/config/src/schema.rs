@@ -146,18 +146,19 @@ pub(crate) fn kind_of(v: &'static Value) -> Kind {
     }
 }
 
+/// No keys (a schema without the expected shape; never the case for the generated one).
+static NO_FIELDS: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
+
 /// The keys of the top level of the file.
 pub(crate) fn root() -> Fields {
-    static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
     json_schema()
         .get("properties")
         .and_then(Value::as_object)
-        .unwrap_or(&EMPTY)
+        .unwrap_or(&NO_FIELDS)
 }
 
 /// Keys of a `{ name = ..., weight = ... }` entry of a `track_*` list.
 fn track_ref() -> Fields {
-    static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
     json_schema()
         .get("$defs")
         .and_then(|d| d.get("TrackRef"))
@@ -165,7 +166,7 @@ fn track_ref() -> Fields {
         .and_then(Value::as_array)
         .and_then(|a| a.iter().find_map(|v| v.get("properties")))
         .and_then(Value::as_object)
-        .unwrap_or(&EMPTY)
+        .unwrap_or(&NO_FIELDS)
 }
 
 /// keepalived.conf keywords operators will reach for, and what to write instead.

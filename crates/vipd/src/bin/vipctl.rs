@@ -417,7 +417,7 @@ fn print_plan(r: Response) -> Result<bool, String> {
         return Err(r.error.unwrap_or_else(|| "failed".into()));
     }
     for p in r.plan.unwrap_or_default() {
-        println!("{}: {}", p.instance, p.detail);
+        println!("{p}");
     }
     if let Some(m) = r.message {
         println!("{m}");

@@ -100,7 +100,7 @@ fn against_running(paths: &[PathBuf]) -> ExitCode {
         match vipd::ctl::request(&socket, cmd, std::time::Duration::from_secs(10)) {
             Ok(r) if r.ok => {
                 for p in r.plan.unwrap_or_default() {
-                    println!("{}: {}: {}", path.display(), p.instance, p.detail);
+                    println!("{}: {p}", path.display());
                 }
                 if let Some(m) = r.message {
                     println!("{}: {m}", path.display());

@@ -118,6 +118,14 @@ pub struct PlanEntry {
     pub detail: String,
 }
 
+impl std::fmt::Display for PlanEntry {
+    /// `VI_1: restart: the VIP will move (...)`, as `vipctl reload --dry-run` and
+    /// `vipd --check --against-running` print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.instance, self.detail)
+    }
+}
+
 impl Response {
     /// A failure.
     pub fn error(msg: impl Into<String>) -> Response {

@@ -149,8 +149,6 @@ pub struct Inst {
     pub last_drill: Option<crate::ctl::DrillReport>,
     /// Fault cause last given to the router (link down or a weight-0 tracker).
     fault_applied: Option<proto::FaultCause>,
-    /// Its notify programs.
-    notify: Arc<config::Notify>,
     /// The state its notify programs were last told (sync-group notifications wait for
     /// every member).
     notified: State,
@@ -210,7 +208,6 @@ impl Inst {
             since: SystemTime::now(),
             last_drill: None,
             fault_applied: None,
-            notify: Arc::new(c.notify.clone()),
             notified: State::Initialize,
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
@@ -313,11 +310,9 @@ struct Io {
     tx_buf: Box<[u8]>,
 }
 
-/// The configuration in force.
+/// The configuration in force (reload compares against it).
 struct Running {
     config: Config,
-    /// Its sync groups (reload compares them).
-    sync_groups: Vec<config::SyncGroup>,
 }
 
 impl<N: Netlink> Daemon<N> {
@@ -348,7 +343,6 @@ impl<N: Netlink> Daemon<N> {
             track,
             running: Running {
                 config: cfg.clone(),
-                sync_groups: cfg.sync_groups.clone(),
             },
             timer: timer::PreciseTimer::new()
                 .inspect_err(|e| warn!("no timerfd ({e}): protocol timers use tokio's 1 ms wheel"))
@@ -529,7 +523,7 @@ impl<N: Netlink> Daemon<N> {
     /// (the one rule both a reload and its plan follow). Matched by name; `reopen` forces
     /// a restart.
     fn kept(&self, cfg: &Config, reopen: &[String]) -> Vec<Option<InstanceId>> {
-        let groups_same = self.running.sync_groups == cfg.sync_groups;
+        let groups_same = self.running.config.sync_groups == cfg.sync_groups;
         cfg.instances
             .iter()
             .map(|c| {
@@ -700,7 +694,6 @@ impl<N: Netlink> Daemon<N> {
                 let _ = self.router.start_one(now, id);
             }
         }
-        self.running.sync_groups = cfg.sync_groups.clone();
         if !tracking_same(&self.running.config, &cfg) {
             // Tracker indexes follow the configuration: start them afresh for the new one.
             // (A tracker's first result applies at once, so this settles within one interval.)

@@ -253,7 +253,7 @@ impl<N: Netlink> Daemon<N> {
             name,
             state: t.to,
             priority,
-            notify: Arc::clone(&inst.notify),
+            notify: Arc::new(inst.cfg.notify.clone()),
         });
         let id = inst.id;
         if let Some(i) = self.insts.get_mut(idx) {
