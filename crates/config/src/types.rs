@@ -5,6 +5,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::keys::Key;
+
 /// Default for [`Global::control_socket`].
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/vipd/vipd.sock";
 /// Default [`Instance::priority`] (as in keepalived and RFC 9568).
@@ -294,6 +296,112 @@ impl Instance {
         !self.unicast_peers.is_empty()
     }
 
+    /// The keys whose values differ between this instance and `new` (a reload's plan and
+    /// log name them). Unicast peers are compared as a set (their order means nothing);
+    /// a change of the VIPs' address family is reported as `vips`.
+    pub fn changed_keys(&self, new: &Instance) -> Vec<Key> {
+        use crate::keys::instance as k;
+        // Destructured so that a new field is a compile error here until it is mapped.
+        let Instance {
+            name,
+            interface,
+            vrid,
+            version,
+            family,
+            priority,
+            advert_interval,
+            preempt,
+            preempt_delay,
+            accept,
+            vips,
+            source_address,
+            unicast_peers,
+            auth_pass,
+            checksum,
+            garp,
+            track,
+            notify,
+        } = self;
+        let mut keys = Vec::new();
+        let mut differs = |changed: bool, key: Key| {
+            if changed && !keys.contains(&key) {
+                keys.push(key);
+            }
+        };
+        differs(*name != new.name, k::name);
+        differs(*interface != new.interface, k::interface);
+        differs(*vrid != new.vrid, k::vrid);
+        differs(*version != new.version, k::version);
+        differs(*family != new.family || *vips != new.vips, k::vips);
+        differs(*priority != new.priority, k::priority);
+        differs(*advert_interval != new.advert_interval, k::advert_interval);
+        differs(*preempt != new.preempt, k::preempt);
+        differs(*preempt_delay != new.preempt_delay, k::preempt_delay);
+        differs(*accept != new.accept, k::accept);
+        differs(*source_address != new.source_address, k::source_address);
+        let as_set = |p: &[IpAddr]| {
+            let mut v = p.to_vec();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        differs(
+            as_set(unicast_peers) != as_set(&new.unicast_peers),
+            k::unicast_peers,
+        );
+        differs(*auth_pass != new.auth_pass, k::auth_pass);
+        differs(*checksum != new.checksum, k::checksum);
+        let Garp {
+            master_delay,
+            master_repeat,
+            master_refresh,
+            master_refresh_repeat,
+            interval,
+        } = garp;
+        differs(*master_delay != new.garp.master_delay, k::garp_master_delay);
+        differs(
+            *master_repeat != new.garp.master_repeat,
+            k::garp_master_repeat,
+        );
+        differs(
+            *master_refresh != new.garp.master_refresh,
+            k::garp_master_refresh,
+        );
+        differs(
+            *master_refresh_repeat != new.garp.master_refresh_repeat,
+            k::garp_master_refresh_repeat,
+        );
+        differs(*interval != new.garp.interval, k::garp_interval);
+        for kind in [
+            TrackKind::Script,
+            TrackKind::Http,
+            TrackKind::Tcp,
+            TrackKind::File,
+            TrackKind::Process,
+            TrackKind::Interface,
+        ] {
+            let of = |t: &[TrackRef]| -> Vec<TrackRef> {
+                t.iter().filter(|r| r.kind == kind).cloned().collect()
+            };
+            differs(of(track) != of(&new.track), kind.instance_key());
+        }
+        let Notify {
+            master,
+            backup,
+            fault,
+            stop,
+            any,
+            timeout,
+        } = notify;
+        differs(*master != new.notify.master, k::notify_master);
+        differs(*backup != new.notify.backup, k::notify_backup);
+        differs(*fault != new.notify.fault, k::notify_fault);
+        differs(*stop != new.notify.stop, k::notify_stop);
+        differs(*any != new.notify.any, k::notify);
+        differs(*timeout != new.notify.timeout, k::notify_timeout);
+        keys
+    }
+
     /// The advertisement interval in wire units: seconds for VRRPv2 (8 bits),
     /// centiseconds for VRRPv3 (12 bits). Validation guarantees it fits.
     pub fn advert_interval_wire(&self) -> u16 {
@@ -413,6 +521,19 @@ pub enum TrackKind {
 }
 
 impl TrackKind {
+    /// The instance key that lists trackers of this kind (`track_scripts`...).
+    pub fn instance_key(self) -> Key {
+        use crate::keys::instance as k;
+        match self {
+            TrackKind::Script => k::track_scripts,
+            TrackKind::Http => k::track_http,
+            TrackKind::Tcp => k::track_tcp,
+            TrackKind::File => k::track_files,
+            TrackKind::Process => k::track_processes,
+            TrackKind::Interface => k::track_interfaces,
+        }
+    }
+
     /// Lower-case name for logs and events.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -336,3 +336,37 @@ fn warn_ipv6_first_vip_not_link_local() {
     let ok_text = "[[instance]]\nname = \"VI_6\"\ninterface = \"eth0\"\nvrid = 61\nvips = [\"fe80::100/64\", \"2001:db8::100/64\"]\n";
     assert!(ok(ok_text).warnings.is_empty());
 }
+
+#[test]
+fn changed_keys_name_each_differing_key_once() {
+    use vipd_config::keys::instance as k;
+    let base = cfg(&inst(
+        "priority = 100\nunicast_peers = [\"10.0.0.2\", \"10.0.0.3\"]",
+    ));
+    let same_peers_reordered = cfg(&inst(
+        "priority = 100\nunicast_peers = [\"10.0.0.3\", \"10.0.0.2\"]",
+    ));
+    let a = &base.instances[0];
+    assert!(
+        a.changed_keys(&same_peers_reordered.instances[0])
+            .is_empty()
+    );
+    assert!(a.changed_keys(a).is_empty());
+    let changed = cfg(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth1\"\nvrid = 51\nvips = [\"10.0.0.101/24\"]\n\
+         priority = 120\npreempt_delay = \"5s\"\ngarp_master_repeat = 2\nnotify_master = \"/bin/true\"\n\
+         unicast_peers = [\"10.0.0.2\"]\n",
+    );
+    assert_eq!(
+        a.changed_keys(&changed.instances[0]),
+        vec![
+            k::interface,
+            k::vips,
+            k::priority,
+            k::preempt_delay,
+            k::unicast_peers,
+            k::garp_master_repeat,
+            k::notify_master,
+        ]
+    );
+}

@@ -104,6 +104,14 @@ pub const ADVERT_LEAD_DIVISOR: u32 = 64;
 /// little as a thousand elected together.
 pub const ADVERT_GRID_DIVISOR: u32 = 16;
 
+/// The configured interval, clamped to the version's range.
+fn clamped_interval(cfg: &InstanceConfig) -> Duration {
+    match cfg.version {
+        Version::V2 => Duration::from_secs(cfg.advert_interval.as_secs().clamp(1, 255)),
+        Version::V3 => cfg.advert_interval.clamp(V3_MIN_INTERVAL, V3_MAX_INTERVAL),
+    }
+}
+
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
@@ -113,10 +121,7 @@ impl Instance {
     /// [`InstanceConfig::validate`]; [`super::Router::new`] does), but
     /// out-of-range durations are clamped so the machine stays sane.
     pub fn new(cfg: InstanceConfig) -> Self {
-        let interval = match cfg.version {
-            Version::V2 => Duration::from_secs(cfg.advert_interval.as_secs().clamp(1, 255)),
-            Version::V3 => cfg.advert_interval.clamp(V3_MIN_INTERVAL, V3_MAX_INTERVAL),
-        };
+        let interval = clamped_interval(&cfg);
         let effective = effective_priority(cfg.priority, 0);
         Instance {
             interval,
@@ -410,6 +415,65 @@ impl Instance {
         if self.state == State::Master {
             self.send_advert(now);
         }
+    }
+
+    /// Reload in place: takes a changed configuration of the same virtual router (see
+    /// [`InstanceConfig::same_virtual_router`]; `false`, and nothing changes, otherwise)
+    /// without leaving its state: a master stays master and keeps its VIPs, a backup keeps
+    /// its master and its running down timer. What changes:
+    /// * priority: the effective priority is recomputed with the current tracker delta
+    ///   ([`Action::PriorityChanged`]); a master advertises it at once;
+    /// * advert interval: a master advertises at once with the new one (v3 backups adopt it
+    ///   from there), its cadence restarts; a v2 backup expects it from now on;
+    /// * preempt delay: a running delay ends `new` after it began instead of `old`;
+    /// * preempt, accept mode, GARP settings: from now on (a master's periodic GARP refresh
+    ///   is re-armed when its period changed).
+    pub fn reconfigure(&mut self, now: Instant, cfg: InstanceConfig) -> bool {
+        if !self.cfg.same_virtual_router(&cfg) {
+            return false;
+        }
+        if cfg == self.cfg {
+            return true;
+        }
+        let old = std::mem::replace(&mut self.cfg, cfg);
+        let interval = clamped_interval(&self.cfg);
+        let interval_changed = interval != self.interval;
+        self.interval = interval;
+        if interval_changed && (self.cfg.version == Version::V2 || self.state != State::Backup) {
+            self.master_adver_interval = interval;
+        }
+        let delay = self.cfg.preempt_delay.min(MAX_PREEMPT_DELAY);
+        if let Some(until) = self.preempt_until {
+            self.preempt_until = (!delay.is_zero()).then(|| {
+                until
+                    .checked_sub(self.preempt_delay)
+                    .map_or(until, |began| after(began, delay))
+            });
+        }
+        self.preempt_delay = delay;
+        let effective = effective_priority(self.cfg.priority, self.adjust);
+        let priority_changed = effective != self.effective || old.priority != self.cfg.priority;
+        self.effective = effective;
+        if priority_changed {
+            self.actions.push_back(Action::PriorityChanged {
+                base: self.cfg.priority,
+                effective,
+            });
+        }
+        if self.state == State::Master {
+            if old.garp.refresh != self.cfg.garp.refresh {
+                self.garp_refresh_at = self
+                    .cfg
+                    .garp
+                    .refresh
+                    .filter(|r| !r.is_zero())
+                    .map(|r| after(now, r));
+            }
+            if priority_changed || interval_changed {
+                self.send_advert(now);
+            }
+        }
+        true
     }
 
     /// Raise (`Some(cause)`) or clear (`None`) this instance's fault. Raising

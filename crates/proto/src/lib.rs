@@ -303,6 +303,15 @@ impl InstanceConfig {
     pub fn is_owner(&self) -> bool {
         self.priority == 255
     }
+
+    /// Whether `other` is the same virtual router on the wire (VRID, version, advert source):
+    /// then a running instance takes `other` in place ([`Instance::reconfigure`]); otherwise
+    /// it must be stopped and a new one started.
+    pub fn same_virtual_router(&self, other: &InstanceConfig) -> bool {
+        self.vrid == other.vrid
+            && self.version == other.version
+            && self.primary_addr == other.primary_addr
+    }
 }
 
 /// A decoded, checksum-verified advertisement for this instance's VRID.

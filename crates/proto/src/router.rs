@@ -189,21 +189,25 @@ impl Router {
     }
 
     /// Reload: a router for `configs` and `groups` in which every instance whose id was in
-    /// this router with the same configuration is carried over as it runs (state, timers,
-    /// counters), whatever its position; every other instance is new (in `Initialize`: call
-    /// [`Router::start_one`]). Old instances not carried over are dropped: shut them down
-    /// first ([`Router::shutdown_one`]) and drain their actions.
+    /// this router as the same virtual router ([`InstanceConfig::same_virtual_router`]) is
+    /// carried over as it runs (state, timers, counters), whatever its position, with its
+    /// new settings applied in place ([`Instance::reconfigure`]; the actions that causes,
+    /// such as a master's advert of a new priority, are queued); every other instance is
+    /// new (in `Initialize`: call [`Router::start_one`]). Old instances not carried over
+    /// are dropped: shut them down first ([`Router::shutdown_one`]) and drain their actions.
     pub fn rebuild(
         self,
+        now: Instant,
         configs: Vec<(InstanceId, InstanceConfig)>,
         groups: Vec<SyncGroupConfig>,
     ) -> Result<Self, ConfigError> {
         let mut fresh = Router::new(configs, groups)?;
+        fresh.actions = self.actions;
         let mut old: HashMap<InstanceId, Instance> =
             self.ids.into_iter().zip(self.instances).collect();
         for (id, slot) in fresh.ids.iter().zip(fresh.instances.iter_mut()) {
-            if let Some(inst) = old.remove(id)
-                && inst.config() == slot.config()
+            if let Some(mut inst) = old.remove(id)
+                && inst.reconfigure(now, slot.config().clone())
             {
                 *slot = inst;
             }
@@ -215,6 +219,9 @@ impl Router {
             }
         }
         fresh.rebuild_timers();
+        for i in 0..fresh.instances.len() {
+            fresh.drain_plain(i);
+        }
         Ok(fresh)
     }
 
@@ -915,7 +922,7 @@ mod tests {
                         return Err(TestCaseError::fail("router gone"));
                     };
                     let mut new = old
-                        .rebuild(cfgs, groups)
+                        .rebuild(*now, cfgs, groups)
                         .map_err(|e| TestCaseError::fail(e.to_string()))?;
                     if drop < n {
                         prop_assert!(new.start_one(*now, ids[drop]).is_ok());

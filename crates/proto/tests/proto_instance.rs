@@ -872,3 +872,120 @@ fn master_down_timer_never_fires_early() {
     i.handle_timeout(down);
     assert_eq!(i.state(), State::Master);
 }
+
+// ---- reload in place ----
+
+#[test]
+fn reconfigure_master_keeps_state_and_advertises_new_priority_at_once() {
+    let t0 = Instant::now();
+    let (mut i, t) = master_at(150, 1, t0);
+    let became = i.stats().became_master;
+    let mut c = cfg(120, 1);
+    c.preempt_delay = Duration::from_secs(30);
+    c.accept_mode = true;
+    let now = t + ms(300);
+    assert!(i.reconfigure(now, c.clone()));
+    let a = drain(&mut i);
+    assert_eq!(i.state(), State::Master, "no transition");
+    assert!(transitions(&a).is_empty());
+    assert!(
+        !a.iter()
+            .any(|a| matches!(a, Action::ReleaseVips | Action::ClaimVips)),
+        "the VIPs stay: {a:?}"
+    );
+    assert!(a.contains(&Action::PriorityChanged {
+        base: 120,
+        effective: 120
+    }));
+    assert!(a.contains(&Action::SendAdvert {
+        priority: 120,
+        max_advert_int_cs: 100
+    }));
+    assert_eq!(i.stats().became_master, became);
+    assert_eq!(i.config(), &c);
+    assert!(i.accepts_vip_traffic());
+}
+
+#[test]
+fn reconfigure_backup_keeps_its_master_and_down_timer() {
+    let t0 = Instant::now();
+    let mut i = started(100, 1, t0);
+    i.handle_advert(t0 + ms(100), &adv(2, 200, 100))
+        .expect("accepted");
+    drain(&mut i);
+    let down = i.poll_timeout();
+    let mut c = cfg(110, 1);
+    c.preempt = false;
+    assert!(i.reconfigure(t0 + ms(200), c));
+    let a = drain(&mut i);
+    assert!(transitions(&a).is_empty(), "{a:?}");
+    assert!(!a.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.master(), Some((ip(2), 200)));
+    assert_eq!(i.poll_timeout(), down, "down timer untouched");
+    assert_eq!(i.effective_priority(), 110);
+}
+
+#[test]
+fn reconfigure_interval_restarts_the_master_cadence() {
+    let t0 = Instant::now();
+    let (mut i, t) = master_at(150, 1, t0);
+    let mut c = cfg(150, 1);
+    c.advert_interval = ms(200);
+    let now = t + ms(50);
+    assert!(i.reconfigure(now, c));
+    let a = drain(&mut i);
+    assert_eq!(
+        a,
+        vec![Action::SendAdvert {
+            priority: 150,
+            max_advert_int_cs: 20
+        }]
+    );
+    assert_eq!(i.advert_interval(), ms(200));
+    assert_eq!(i.poll_timeout(), Some(now + ms(200)));
+}
+
+#[test]
+fn reconfigure_preempt_delay_counts_from_when_it_began() {
+    let t0 = Instant::now();
+    let mut c = cfg(200, 1);
+    c.preempt_delay = Duration::from_secs(10);
+    let mut i = Instance::new(c.clone());
+    i.start(t0);
+    drain(&mut i);
+    // The delay began at startup (t0) and would run 10 s; shortened to 3 s at t0+2 s, it
+    // ends at t0+3 s.
+    i.handle_advert(t0 + ms(1000), &adv(2, 100, 100))
+        .expect("ok");
+    c.preempt_delay = Duration::from_secs(3);
+    assert!(i.reconfigure(t0 + ms(2000), c));
+    i.handle_advert(t0 + ms(2500), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(i.stats().adverts_preempted, 0, "still delayed");
+    i.handle_advert(t0 + ms(3500), &adv(2, 100, 100))
+        .expect("ok");
+    assert_eq!(
+        i.stats().adverts_preempted,
+        1,
+        "the shortened delay is over"
+    );
+}
+
+#[test]
+fn reconfigure_refuses_another_virtual_router() {
+    let t0 = Instant::now();
+    let (mut i, t) = master_at(150, 1, t0);
+    let before = i.config().clone();
+    let mut c = cfg(150, 1);
+    c.vrid = 52;
+    assert!(!i.reconfigure(t, c));
+    let mut c = cfg(150, 1);
+    c.primary_addr = ip(9);
+    assert!(!i.reconfigure(t, c));
+    let mut c = cfg(150, 1);
+    c.version = Version::V2;
+    assert!(!i.reconfigure(t, c));
+    assert_eq!(i.config(), &before);
+    assert!(drain(&mut i).is_empty());
+}

@@ -231,7 +231,9 @@ fn maintenance_drains_and_returns() {
 }
 
 /// `vipctl reload --dry-run` and `vipd --check --against-running` say per instance what a
-/// reload would do and change nothing; the reload then behaves as they said.
+/// reload would do and change nothing; the reload then behaves as they said: settings are
+/// updated in place (the master stays master, the peer sees nothing), and a change that
+/// makes the instance another virtual router restarts it (the VIP moves and comes back).
 #[test]
 #[cfg_attr(
     not(vipd_root),
@@ -248,18 +250,23 @@ fn reload_dry_run_says_what_would_move() {
     );
     assert!(text(&out).contains("VI_1: unchanged"), "{}", text(&out));
     assert!(text(&out).contains("moves no VIP"), "{}", text(&out));
-    // A new priority restarts VI_1 (this node is its master); VI_2 is new.
+    // A new priority and preempt_delay are taken in place; VI_2 is new.
     let vip2 = vip.replace(".100", ".102");
-    let changed = global(dir.path(), 0, "")
-        + &instance("VI_1", 51, 160, &vip)
+    let in_place = global(dir.path(), 0, "")
+        + &instance("VI_1", 51, 160, &vip).replace("vips =", "preempt_delay = \"2s\"\nvips =")
         + &instance("VI_2", 52, 150, &vip2);
-    std::fs::write(&n0.cfg, &changed).unwrap();
-    let before = status(&lan, 1, &n1).instances[0].counters.transitions;
+    std::fs::write(&n0.cfg, &in_place).unwrap();
+    let peer_before = status(&lan, 1, &n1).instances[0].counters.transitions;
+    let own_before = status(&lan, 0, &n0).instances[0].counters.transitions;
     let out = vipctl(&lan, 0, &n0, &["reload", "--dry-run"]);
     assert!(out.status.success());
     let plan = text(&out);
-    assert!(plan.contains("VI_1: restart: the VIP will move"), "{plan}");
+    assert!(
+        plan.contains("VI_1: updated in place: priority, preempt_delay"),
+        "{plan}"
+    );
     assert!(plan.contains("VI_2: added"), "{plan}");
+    assert!(plan.contains("moves no VIP"), "{plan}");
     let check = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
         .args(["--check", "--against-running"])
         .arg(&n0.cfg)
@@ -271,16 +278,54 @@ fn reload_dry_run_says_what_would_move() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(
-        text(&check).contains("VI_1: restart: the VIP will move"),
+        text(&check).contains("VI_1: updated in place: priority, preempt_delay"),
         "{}",
         text(&check)
     );
     // Nothing changed.
     let s = status(&lan, 0, &n0);
     assert_eq!(s.instances.len(), 1);
-    assert_eq!(s.instances[0].state, "MASTER");
     assert_eq!(s.instances[0].base_priority, 150);
-    // The reload does what the plan said: VI_1 hands over (the peer takes it) and comes back.
+    // The reload does what the plan said: VI_1 stays master with its new priority.
+    let out = vipctl(&lan, 0, &n0, &["reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text(&out).contains("1 updated in place"), "{}", text(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let s = status(&lan, 0, &n0);
+    let vi1 = s.instances.iter().find(|i| i.name == "VI_1").unwrap();
+    assert_eq!(vi1.state, "MASTER");
+    assert_eq!(vi1.base_priority, 160);
+    assert_eq!(vi1.counters.transitions, own_before, "no transition here");
+    assert_eq!(
+        status(&lan, 1, &n1).instances[0].counters.transitions,
+        peer_before,
+        "the peer saw nothing"
+    );
+    assert!(
+        n0.child.log().contains("updated in place"),
+        "{}",
+        n0.child.log()
+    );
+    // Unicast peers make VI_1 another virtual router on the wire: a restart, said before.
+    let peer = lan.host(1).v4;
+    let reopen = global(dir.path(), 0, "")
+        + &instance("VI_1", 51, 160, &vip).replace(
+            "vips =",
+            &format!("preempt_delay = \"2s\"\nunicast_peers = [\"{peer}\"]\nvips ="),
+        )
+        + &instance("VI_2", 52, 150, &vip2);
+    std::fs::write(&n0.cfg, &reopen).unwrap();
+    let out = vipctl(&lan, 0, &n0, &["reload", "--dry-run"]);
+    let plan = text(&out);
+    assert!(
+        plan.contains("VI_1: restart: the VIP will move (unicast_peers changed;"),
+        "{plan}"
+    );
+    assert!(plan.contains("VI_2: unchanged"), "{plan}");
     let out = vipctl(&lan, 0, &n0, &["reload"]);
     assert!(
         out.status.success(),
@@ -289,7 +334,7 @@ fn reload_dry_run_says_what_would_move() {
     );
     wait_state(&lan, 0, &n0, "VI_1", "MASTER");
     common::wait_until(Duration::from_secs(5), || {
-        status(&lan, 1, &n1).instances[0].counters.transitions >= before + 2
+        status(&lan, 1, &n1).instances[0].counters.transitions >= peer_before + 2
     })
     .expect("the peer took VI_1 over during the restart, as the plan said");
 }

@@ -207,17 +207,6 @@ fn kind_table(kind: TrackKind) -> &'static str {
     }
 }
 
-fn kind_list(kind: TrackKind) -> &'static str {
-    match kind {
-        TrackKind::Script => "track_scripts",
-        TrackKind::Http => "track_http",
-        TrackKind::Tcp => "track_tcp",
-        TrackKind::File => "track_files",
-        TrackKind::Process => "track_processes",
-        TrackKind::Interface => "track_interfaces",
-    }
-}
-
 type Trackers = (
     Vec<TrackScript>,
     Vec<TrackHttp>,
@@ -896,7 +885,7 @@ impl Validator<'_, '_> {
                     ),
                     Some(format!(
                         "add it to an instance: {} = [\"{name}\"]",
-                        kind_list(kind)
+                        kind.instance_key()
                     )),
                 );
             }
@@ -948,7 +937,7 @@ impl Validator<'_, '_> {
                     (None, None) => {
                         self.r.error_hint(
                             entry.span(),
-                            format!("{} entry has no name", kind_list(kind)),
+                            format!("{} entry has no name", kind.instance_key()),
                             "write { name = \"chk_x\", weight = -30 }",
                         );
                         continue;
@@ -1008,7 +997,7 @@ impl Validator<'_, '_> {
                                 kind_table(other),
                                 kind_table(kind)
                             ),
-                            format!("list it in {} instead", kind_list(other)),
+                            format!("list it in {} instead", other.instance_key()),
                         );
                         continue;
                     }
@@ -1024,7 +1013,7 @@ impl Validator<'_, '_> {
                 if !seen.insert((kind, name.clone())) {
                     self.r.error(
                         name_span,
-                        format!("{label} lists `{name}` twice in {}", kind_list(kind)),
+                        format!("{label} lists `{name}` twice in {}", kind.instance_key()),
                     );
                     continue;
                 }

@@ -44,10 +44,10 @@ enum Cmd {
         /// Instance name (all instances when omitted).
         instance: Option<String>,
     },
-    /// Re-read the configuration and apply it without moving VIPs that did not change.
+    /// Re-read the configuration and apply it, in place where it can be (no VIP moves).
     Reload {
         /// Change nothing: print, per instance, what a reload would do ("unchanged",
-        /// "restart: the VIP will move", "added", "removed").
+        /// "updated in place: <keys>", "restart: the VIP will move", "added", "removed").
         #[arg(long)]
         dry_run: bool,
     },

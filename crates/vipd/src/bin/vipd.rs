@@ -24,7 +24,7 @@ struct Cli {
     no_host_checks: bool,
     /// With --check: also ask the vipd running on this host (through the file's
     /// control_socket) what reloading this file would do to each instance ("unchanged",
-    /// "restart: the VIP will move", ...). Changes nothing.
+    /// "updated in place: <keys>", "restart: the VIP will move", ...). Changes nothing.
     #[arg(long, requires = "check")]
     against_running: bool,
     /// Print the JSON schema of the configuration file (for editors: taplo / Even Better TOML)

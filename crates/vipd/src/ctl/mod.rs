@@ -110,7 +110,7 @@ pub struct Response {
 pub struct PlanEntry {
     /// Instance name.
     pub instance: String,
-    /// `unchanged`, `restart`, `add` or `remove`.
+    /// `unchanged`, `update` (in place), `restart`, `add` or `remove`.
     pub action: String,
     /// Whether this node's VIPs move (it is master of an instance that restarts or goes).
     pub vip_moves: bool,

@@ -3,6 +3,7 @@
 //! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
 
 pub mod control;
+mod reload;
 pub mod state;
 pub mod timer;
 mod tracking;
@@ -322,7 +323,7 @@ impl<N: Netlink> Daemon<N> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
-        let track = tracking::Tracking::setup(&cfg, &nl, &mut None).await?;
+        let track = tracking::Tracking::setup(&cfg, &nl, &mut None, &[]).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
@@ -459,14 +460,7 @@ impl<N: Netlink> Daemon<N> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(link.index) {
             e.insert(Arc::new(FrameSender::open(link.index)?));
         }
-        let dsts = if c.unicast_peers.is_empty() {
-            vec![match family {
-                Family::Ipv4 => IpAddr::V4(vipd_wire::vrrp::MCAST_V4),
-                Family::Ipv6 => IpAddr::V6(vipd_wire::vrrp::MCAST_V6),
-            }]
-        } else {
-            c.unicast_peers.clone()
-        };
+        let dsts = destinations(c);
         // What the interface gives on top of the instance's own settings.
         Ok(Inst {
             ifindex: link.index,
@@ -509,220 +503,6 @@ impl<N: Netlink> Daemon<N> {
     /// The position of router instance `id`.
     fn pos_of(&self, id: InstanceId) -> Option<usize> {
         self.index.by_id.get(&id).copied()
-    }
-
-    /// Applies a new configuration: instances are matched by name; an unchanged instance
-    /// keeps running untouched (its VIPs do not move); a changed one hands over cleanly and
-    /// restarts with the new settings; removed ones hand over and stop; new ones start as
-    /// backup. Nothing changes if the new configuration cannot be applied.
-    pub async fn reload(&mut self, cfg: Config) -> Result<String, String> {
-        self.reload_reopening(cfg, &[]).await
-    }
-
-    /// Per instance of `cfg`: the id of the running instance it continues unchanged, if any
-    /// (the one rule both a reload and its plan follow). Matched by name; `reopen` forces
-    /// a restart.
-    fn kept(&self, cfg: &Config, reopen: &[String]) -> Vec<Option<InstanceId>> {
-        let groups_same = self.running.config.sync_groups == cfg.sync_groups;
-        cfg.instances
-            .iter()
-            .map(|c| {
-                if reopen.contains(&c.name) {
-                    return None;
-                }
-                let old = self.insts.iter().find(|o| o.cfg.name == c.name)?;
-                let same = old.cfg == *c;
-                (same && (groups_same || cfg.sync_group_of(&c.name).is_none())).then_some(old.id)
-            })
-            .collect()
-    }
-
-    /// What [`Daemon::reload`] with `cfg` would do to each instance, changing nothing.
-    pub fn reload_plan(&self, cfg: &Config) -> Vec<crate::ctl::PlanEntry> {
-        use crate::ctl::PlanEntry;
-        let keep = self.kept(cfg, &[]);
-        let master = |name: &str| {
-            self.insts
-                .iter()
-                .find(|i| i.cfg.name == name)
-                .is_some_and(|i| i.holding)
-        };
-        let mut plan: Vec<PlanEntry> = cfg
-            .instances
-            .iter()
-            .zip(&keep)
-            .map(|(c, k)| {
-                let exists = self.insts.iter().any(|i| i.cfg.name == c.name);
-                let (action, moves, detail) = match (k, exists) {
-                    (Some(_), _) => ("unchanged", false, "unchanged".to_string()),
-                    (None, true) if master(&c.name) => (
-                        "restart",
-                        true,
-                        "restart: the VIP will move (master here: it hands over, restarts as backup, and the election decides)".to_string(),
-                    ),
-                    (None, true) => (
-                        "restart",
-                        false,
-                        "restart (backup here: no VIP moves from this node)".to_string(),
-                    ),
-                    (None, false) => ("add", false, "added: starts as backup".to_string()),
-                };
-                PlanEntry {
-                    instance: c.name.clone(),
-                    action: action.into(),
-                    vip_moves: moves,
-                    detail,
-                }
-            })
-            .collect();
-        for i in &self.insts {
-            if cfg.instance(&i.cfg.name).is_none() {
-                plan.push(PlanEntry {
-                    instance: i.cfg.name.clone(),
-                    action: "remove".into(),
-                    vip_moves: i.holding,
-                    detail: if i.holding {
-                        "removed: the VIP will move (master here: it hands over and stops)".into()
-                    } else {
-                        "removed (backup here: no VIP moves from this node)".into()
-                    },
-                });
-            }
-        }
-        plan
-    }
-
-    /// [`Daemon::reload`] that also re-opens the instances named in `reopen` (their
-    /// interface appeared or was re-created), as if their configuration had changed.
-    ///
-    /// Instances are matched by name, never by position: an unchanged instance keeps its
-    /// [`InstanceId`] (and so its running state machine), a new or changed one gets a fresh
-    /// id and starts as backup.
-    async fn reload_reopening(&mut self, cfg: Config, reopen: &[String]) -> Result<String, String> {
-        let keep = self.kept(&cfg, reopen);
-        // 1. Prepare what is new first: if that fails, nothing has changed yet.
-        let all_vips = all_vips(&cfg);
-        let mut fresh: Vec<Option<Inst>> = Vec::with_capacity(cfg.instances.len());
-        for (c, k) in cfg.instances.iter().zip(&keep) {
-            if k.is_some() {
-                fresh.push(None);
-            } else {
-                let mut inst = self
-                    .prepare(c, &all_vips, false)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                inst.id = self.fresh_id();
-                fresh.push(Some(inst));
-            }
-        }
-        // The new set in configuration order: kept instances by id, fresh ones as prepared.
-        let id_and_src = |f: &Option<Inst>, k: &Option<InstanceId>| match (f, k) {
-            (Some(f), _) => Some((f.id, f.src)),
-            (None, Some(id)) => self
-                .pos_of(*id)
-                .and_then(|p| self.insts.get(p))
-                .map(|o| (o.id, o.src)),
-            (None, None) => None,
-        };
-        let mut protos: Vec<(InstanceId, InstanceConfig)> = Vec::with_capacity(keep.len());
-        let mut names: Vec<(String, InstanceId)> = Vec::with_capacity(keep.len());
-        for ((c, f), k) in cfg.instances.iter().zip(&fresh).zip(&keep) {
-            let (id, src) =
-                id_and_src(f, k).ok_or("internal error: instance neither kept nor new")?;
-            protos.push((id, instance_config(c, src)));
-            names.push((c.name.clone(), id));
-        }
-        let groups = sync_groups_by_name(&cfg, &names);
-        // Validate the new router before touching the running one.
-        Router::new(protos.clone(), groups.clone()).map_err(|e| e.to_string())?;
-        // 2. Hand over and stop what goes away or changes.
-        let now = Instant::now();
-        let kept: Vec<InstanceId> = keep.iter().flatten().copied().collect();
-        let (mut removed, mut changed) = (0, 0);
-        let going: Vec<(InstanceId, String)> = self
-            .insts
-            .iter()
-            .filter(|i| !kept.contains(&i.id))
-            .map(|i| (i.id, i.cfg.name.clone()))
-            .collect();
-        for (id, name) in going {
-            if cfg.instance(&name).is_some() {
-                changed += 1;
-            } else {
-                removed += 1;
-            }
-            let _ = self.router.shutdown_one(now, id);
-        }
-        self.drain().await;
-        // 3. Swap in the new set.
-        let old_router = std::mem::replace(
-            &mut self.router,
-            Router::new(Vec::new(), Vec::new()).map_err(|e| e.to_string())?,
-        );
-        self.router = old_router
-            .rebuild(protos, groups)
-            .map_err(|e| e.to_string())?;
-        let mut old_insts: HashMap<InstanceId, Inst> = std::mem::take(&mut self.insts)
-            .into_iter()
-            .map(|i| (i.id, i))
-            .collect();
-        for (f, k) in fresh.into_iter().zip(&keep) {
-            let inst = match (f, k) {
-                (Some(f), _) => f,
-                (None, Some(id)) => match old_insts.remove(id) {
-                    Some(i) => i,
-                    None => return Err("internal error: kept instance missing".into()),
-                },
-                (None, None) => return Err("internal error: instance neither kept nor new".into()),
-            };
-            self.insts.push(inst);
-        }
-        self.rebuild_demux();
-        self.spawn_readers(self.io.readers);
-        let now = Instant::now();
-        for idx in 0..self.insts.len() {
-            let id = self.id_of(idx);
-            if !kept.contains(&id) {
-                // A restarted instance the operator drained stays drained.
-                if self
-                    .insts
-                    .get(idx)
-                    .is_some_and(|i| self.ctl.in_maintenance(&i.cfg.name))
-                {
-                    let _ = self.router.set_maintenance(now, id, true);
-                }
-                let _ = self.router.start_one(now, id);
-            }
-        }
-        if !tracking_same(&self.running.config, &cfg) {
-            // Tracker indexes follow the configuration: start them afresh for the new one.
-            // (A tracker's first result applies at once, so this settles within one interval.)
-            // The events socket carries over (same path: its clients stay connected).
-            let mut hub = self.track.notifier.take_hub();
-            match tracking::Tracking::setup(&cfg, &self.nl, &mut hub).await {
-                Ok(t) => {
-                    self.track = t;
-                    info!("tracking configuration changed: trackers restarted");
-                }
-                Err(e) => {
-                    self.track.notifier.put_hub(hub);
-                    error!(error = %e, "could not restart the trackers; keeping the old ones")
-                }
-            }
-        }
-        for idx in 0..self.insts.len() {
-            self.apply_tracking(now, idx);
-        }
-        self.running.config = cfg.clone();
-        let added = cfg.instances.len() - kept.len() - changed;
-        let unchanged = kept.len();
-        let msg = format!(
-            "configuration reloaded: {unchanged} unchanged, {changed} changed (restarted), {added} added, {removed} removed"
-        );
-        if reopen.is_empty() {
-            info!(unchanged, changed, added, removed, "configuration reloaded");
-        }
-        Ok(msg)
     }
 
     fn spawn_readers(&mut self, from: usize) {
@@ -1161,46 +941,7 @@ impl<N: Netlink> Daemon<N> {
                     }
                 }
             }
-            Action::SendGratuitous { repeat } => {
-                let Some(frames) = self.io.frames.get(&inst.ifindex) else {
-                    return;
-                };
-                let gap = inst.cfg.garp.interval;
-                let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
-                let mut batch: Vec<Vec<u8>> = Vec::new();
-                for _ in 0..repeat {
-                    for vip in &inst.vip_addrs {
-                        match tx::build_gratuitous(&mut buf, inst.mac, *vip) {
-                            Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
-                            Err(e) => {
-                                warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
-                            }
-                        }
-                    }
-                }
-                if gap.is_zero() {
-                    for f in &batch {
-                        match frames.send(f).await {
-                            Ok(_) => inst.counters.gratuitous_sent += 1,
-                            Err(e) => {
-                                warn!(instance = %inst.cfg.name, error = %e, "could not send gratuitous frame")
-                            }
-                        }
-                    }
-                } else {
-                    // Paced bursts must not hold up the protocol: send from a task.
-                    inst.counters.gratuitous_sent += batch.len() as u64;
-                    let frames = Arc::clone(frames);
-                    tokio::spawn(async move {
-                        for f in batch {
-                            if let Err(e) = frames.send(&f).await {
-                                warn!(error = %e, "could not send gratuitous frame");
-                            }
-                            tokio::time::sleep(gap).await;
-                        }
-                    });
-                }
-            }
+            Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
                 inst.counters.transitions += 1;
                 info!(
@@ -1223,6 +964,53 @@ impl<N: Netlink> Daemon<N> {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");
                 self.on_priority(idx, base, effective);
             }
+        }
+    }
+
+    /// Sends `repeat` gratuitous ARP / unsolicited NA frames for each VIP of instance `idx`
+    /// (or only for `only`), paced by its `garp_interval`.
+    async fn send_gratuitous(&mut self, idx: usize, only: Option<&[IpAddr]>, repeat: u32) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        let Some(frames) = self.io.frames.get(&inst.ifindex) else {
+            return;
+        };
+        let gap = inst.cfg.garp.interval;
+        let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
+        let mut batch: Vec<Vec<u8>> = Vec::new();
+        let addrs = only.unwrap_or(&inst.vip_addrs);
+        for _ in 0..repeat {
+            for vip in addrs {
+                match tx::build_gratuitous(&mut buf, inst.mac, *vip) {
+                    Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
+                    Err(e) => {
+                        warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
+                    }
+                }
+            }
+        }
+        if gap.is_zero() {
+            for f in &batch {
+                match frames.send(f).await {
+                    Ok(_) => inst.counters.gratuitous_sent += 1,
+                    Err(e) => {
+                        warn!(instance = %inst.cfg.name, error = %e, "could not send gratuitous frame")
+                    }
+                }
+            }
+        } else {
+            // Paced bursts must not hold up the protocol: send from a task.
+            inst.counters.gratuitous_sent += batch.len() as u64;
+            let frames = Arc::clone(frames);
+            tokio::spawn(async move {
+                for f in batch {
+                    if let Err(e) = frames.send(&f).await {
+                        warn!(error = %e, "could not send gratuitous frame");
+                    }
+                    tokio::time::sleep(gap).await;
+                }
+            });
         }
     }
 
@@ -1340,23 +1128,16 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
     }
 }
 
-/// Whether two configurations track and notify the same way for the same instances in the
-/// same order (then a reload keeps the running trackers and their state).
-fn tracking_same(a: &Config, b: &Config) -> bool {
-    a.global.script_user == b.global.script_user
-        && a.global.enable_script_security == b.global.enable_script_security
-        && a.global.events_socket == b.global.events_socket
-        && a.track_scripts == b.track_scripts
-        && a.track_http == b.track_http
-        && a.track_tcp == b.track_tcp
-        && a.track_files == b.track_files
-        && a.track_processes == b.track_processes
-        && a.sync_groups == b.sync_groups
-        && a.instances.len() == b.instances.len()
-        && a.instances
-            .iter()
-            .zip(&b.instances)
-            .all(|(x, y)| x.name == y.name && x.track == y.track && x.notify == y.notify)
+/// Where an instance's adverts go: the VRRP multicast group, or each unicast peer.
+fn destinations(c: &config::Instance) -> Vec<IpAddr> {
+    if c.unicast_peers.is_empty() {
+        vec![match c.family {
+            Family::Ipv4 => IpAddr::V4(vipd_wire::vrrp::MCAST_V4),
+            Family::Ipv6 => IpAddr::V6(vipd_wire::vrrp::MCAST_V6),
+        }]
+    } else {
+        c.unicast_peers.clone()
+    }
 }
 
 fn all_vips(cfg: &Config) -> Vec<IpAddr> {

@@ -18,7 +18,7 @@ use tracing::{info, warn};
 use super::Daemon;
 use crate::net::netlink::{LinkInfo, Netlink};
 use crate::notify::{self, Job, Notifier, Target};
-use crate::track::{self, Change, Observation, TrackerSet, TrackerUpdate};
+use crate::track::{self, Change, Observation, TrackerSet, TrackerState, TrackerUpdate};
 use vipd_config::{Config, Notify, TrackKind};
 use vipd_proto::{FaultCause, State, Transition};
 
@@ -43,13 +43,16 @@ pub(super) struct Tracking {
 impl Tracking {
     /// Starts the tracker runners and the notifier. (Per-instance tracking state lives in
     /// the instance's own record, [`super::Inst`].)
-    /// `hub`: the events socket of the tracking being replaced (see [`Notifier::start`]).
+    /// `hub`: the events socket of the tracking being replaced (see [`Notifier::start`]);
+    /// `carried`: what the trackers being replaced had observed ([`TrackerSet::restore`]).
     pub(super) async fn setup<N: Netlink>(
         cfg: &Config,
         nl: &N,
         hub: &mut Option<crate::notify::events::Hub>,
+        carried: &[TrackerState],
     ) -> io::Result<Tracking> {
-        let set = TrackerSet::from_config(cfg);
+        let mut set = TrackerSet::from_config(cfg);
+        set.restore(carried);
         let (tx, rx) = mpsc::channel(track::UPDATE_QUEUE);
         // Interfaces: initial state now; changes come from the daemon's netlink events.
         let mut if_index = HashMap::new();
@@ -111,6 +114,11 @@ impl Tracking {
                 contribution: i32::try_from(c.contribution).unwrap_or(0),
             })
             .collect()
+    }
+
+    /// What the trackers have observed so far (carried over by a reload or an upgrade).
+    pub(super) fn states(&self) -> Vec<TrackerState> {
+        self.set.states()
     }
 
     /// Runs the queued notifications (STOP) before exit, bounded.

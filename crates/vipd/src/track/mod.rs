@@ -52,7 +52,8 @@ pub struct TrackerUpdate {
 }
 
 /// A tracker's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// No observation yet: contributes nothing.
     Unknown,
@@ -120,6 +121,25 @@ pub struct Effect {
     pub fault: Option<(TrackKind, String)>,
 }
 
+/// What one tracker has observed so far, carried to the trackers of a reloaded
+/// configuration (and across an upgrade) so that a tracker that stays does not start over
+/// from "unknown" (which would drop its weight from the priority until its first result).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TrackerState {
+    /// Its kind (`script`, `http`...).
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+    /// Its status.
+    pub status: Status,
+    /// Consecutive successes and failures of a polled check.
+    pub ok_run: u32,
+    pub fail_run: u32,
+    /// Last value (files) and count (processes).
+    pub value: i64,
+    pub count: u32,
+}
+
 /// Every tracker some instance follows, and who follows what.
 #[derive(Debug, Clone, Default)]
 pub struct TrackerSet {
@@ -166,6 +186,42 @@ impl TrackerSet {
             set.refs.push(refs);
         }
         set
+    }
+
+    /// What every tracker has observed so far (see [`TrackerState`]).
+    pub fn states(&self) -> Vec<TrackerState> {
+        self.trackers
+            .iter()
+            .map(|t| TrackerState {
+                kind: t.kind.as_str().to_owned(),
+                name: t.name.clone(),
+                status: t.status,
+                ok_run: t.ok_run,
+                fail_run: t.fail_run,
+                value: t.value,
+                count: t.count,
+            })
+            .collect()
+    }
+
+    /// Takes over what `states` observed for each tracker of the same kind and name (the
+    /// others start unknown, as at startup). Returns how many were carried.
+    pub fn restore(&mut self, states: &[TrackerState]) -> usize {
+        let mut carried = 0;
+        for t in &mut self.trackers {
+            if let Some(o) = states
+                .iter()
+                .find(|o| o.kind == t.kind.as_str() && o.name == t.name)
+            {
+                t.status = o.status;
+                t.ok_run = o.ok_run;
+                t.fail_run = o.fail_run;
+                t.value = o.value;
+                t.count = o.count;
+                carried += 1;
+            }
+        }
+        carried
     }
 
     /// Number of trackers.
@@ -551,6 +607,33 @@ track_interfaces = ["eth1"]
         assert_eq!(set.apply(&check(0, true)), None);
         assert!(set.apply(&check(0, true)).is_some());
         assert_eq!(set.status(0), Some(Status::Up));
+    }
+
+    #[test]
+    fn a_reloaded_tracker_carries_its_state() {
+        let mut old = TrackerSet::from_config(&cfg(BASE));
+        old.apply(&check(0, true));
+        old.apply(&check(0, false));
+        assert_eq!(old.effect(1).delta, 30);
+        // The reloaded configuration changes chk's rise and drops `zero`.
+        let text = BASE.replace("rise = 2", "rise = 5").replace(
+            "track_scripts = [\"chk\", \"zero\"]",
+            "track_scripts = [\"chk\"]",
+        );
+        let mut new = TrackerSet::from_config(&cfg(&text));
+        assert_eq!(new.effect(1).delta, 0, "a fresh set knows nothing");
+        assert_eq!(new.restore(&old.states()), new.len());
+        assert_eq!(new.effect(1).delta, 30, "chk is still up for B");
+        // Its failure streak goes on: two more failures make three (fall = 3).
+        let chk = (0..new.len())
+            .find(|&i| new.name(i) == Some("chk"))
+            .unwrap();
+        assert_eq!(new.apply(&check(chk, false)), None);
+        assert!(new.apply(&check(chk, false)).is_some());
+        // Serialized as an upgrade hands it over.
+        let json = serde_json::to_string(&old.states()).unwrap();
+        let back: Vec<TrackerState> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, old.states());
     }
 
     #[test]
