@@ -140,6 +140,37 @@ impl fmt::Display for Drop {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Drops([u64; Drop::ALL.len()]);
 
+/// Serialized as a map from reason name to count (the nonzero ones): names stay stable
+/// across versions where positions would not, and a reason this version does not know is
+/// ignored.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Drops {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(None)?;
+        for (d, n) in self.nonzero() {
+            m.serialize_entry(d.as_str(), &n)?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Drops {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        let mut out = Drops::default();
+        for (name, n) in m {
+            if let Some(r) = Drop::ALL.iter().find(|r| r.as_str() == name)
+                && let Some(c) = out.0.get_mut(r.index())
+            {
+                *c = n;
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Drops {
     /// Counts one drop.
     pub fn add(&mut self, reason: Drop) {
@@ -171,6 +202,11 @@ impl Drops {
 /// receive policy dropped. What the state machine saw (adverts accepted, priority 0 received,
 /// transitions into master) it counts itself, once: [`crate::Stats`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default)
+)]
 pub struct Counters {
     /// Advertisements sent (each unicast copy counts).
     pub adverts_sent: u64,

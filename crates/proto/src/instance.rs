@@ -78,6 +78,37 @@ pub struct Instance {
     stats: Stats,
 }
 
+/// What a running instance is doing, with every timer as the time left, so that another
+/// process (the next vipd binary of an upgrade) can go on exactly where this one is: see
+/// [`Instance::snapshot`] and [`Instance::resume`]. Plain data (serializable with the
+/// `serde` feature); nothing in it is trusted beyond what `resume` checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Snapshot {
+    /// Master or Backup (only those are resumed).
+    pub state: State,
+    /// The tracker delta in force.
+    pub adjust: i32,
+    /// Backup: the master last heard (address, priority).
+    pub master: Option<(IpAddr, u8)>,
+    /// `Master_Adver_Interval`.
+    pub master_adver_interval: Duration,
+    /// Backup: time left on `Master_Down_Timer`.
+    pub master_down_in: Option<Duration>,
+    /// Backup: that timer was set to `Skew_Time` by a priority-0 advert.
+    pub down_by_prio0: bool,
+    /// Master: time until the next advert is due.
+    pub advert_in: Option<Duration>,
+    /// Master: time until the second gratuitous burst.
+    pub garp_delay_in: Option<Duration>,
+    /// Master: time until the next periodic gratuitous burst.
+    pub garp_refresh_in: Option<Duration>,
+    /// Backup: time left of a running preempt delay.
+    pub preempt_until_in: Option<Duration>,
+    /// In maintenance.
+    pub maintenance: bool,
+}
+
 fn after(now: Instant, d: Duration) -> Instant {
     // Durations are clamped (<= 1000 s), so this never falls back in practice.
     now.checked_add(d).unwrap_or(now)
@@ -471,6 +502,79 @@ impl Instance {
             }
             if priority_changed || interval_changed {
                 self.send_advert(now);
+            }
+        }
+        true
+    }
+
+    /// The state to hand to another process at `now` (see [`Snapshot`]); `None` unless
+    /// Master or Backup (an instance in Fault or not started is simply started again).
+    pub fn snapshot(&self, now: Instant) -> Option<Snapshot> {
+        if !matches!(self.state, State::Master | State::Backup) {
+            return None;
+        }
+        let left = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(now));
+        Some(Snapshot {
+            state: self.state,
+            adjust: self.adjust,
+            master: self.master,
+            master_adver_interval: self.master_adver_interval,
+            master_down_in: left(self.master_down_at),
+            down_by_prio0: self.down_by_prio0,
+            advert_in: left(self.adver_at),
+            garp_delay_in: left(self.garp_delay_at),
+            garp_refresh_in: left(self.garp_refresh_at),
+            preempt_until_in: left(self.preempt_until),
+            maintenance: self.maintenance,
+        })
+    }
+
+    /// Instead of [`Instance::start`]: goes on from `snap`, taken `ago` before `now`, as
+    /// the process that took it would have (no transition, no action: a master is already
+    /// master and holds its VIPs; its next advert goes out when it was due, at once if that
+    /// is past). Only from `Initialize`, and only a Master or Backup snapshot; values out of
+    /// range are clamped as in [`Instance::new`]. Returns whether it resumed (`false`: call
+    /// `start`).
+    pub fn resume(&mut self, now: Instant, ago: Duration, snap: &Snapshot) -> bool {
+        if self.state != State::Initialize || !matches!(snap.state, State::Master | State::Backup) {
+            return false;
+        }
+        let at = |d: Option<Duration>| d.map(|d| after(now, d.saturating_sub(ago)));
+        let longest = V3_MAX_INTERVAL.max(Duration::from_secs(255));
+        self.state = snap.state;
+        self.adjust = snap.adjust.clamp(-100_000, 100_000);
+        self.effective = effective_priority(self.cfg.priority, self.adjust);
+        self.master_adver_interval = snap.master_adver_interval.clamp(V3_MIN_INTERVAL, longest);
+        self.maintenance = snap.maintenance;
+        self.clear_timers();
+        match snap.state {
+            State::Master => {
+                self.master = None;
+                // Never later than one interval from now, whatever the snapshot says.
+                self.adver_at = Some(
+                    at(snap.advert_in)
+                        .unwrap_or(now)
+                        .min(after(now, self.interval)),
+                );
+                self.garp_delay_at = at(snap.garp_delay_in);
+                self.garp_refresh_at = at(snap.garp_refresh_in);
+            }
+            _ => {
+                self.master = snap.master;
+                self.down_by_prio0 = snap.down_by_prio0 && !self.maintenance;
+                self.master_down_at = if self.maintenance {
+                    None
+                } else {
+                    // A missing or absurd timer: the startup one (the master's next advert
+                    // re-arms it anyway).
+                    Some(
+                        at(snap.master_down_in)
+                            .unwrap_or(now)
+                            .min(after(now, self.master_down_interval())),
+                    )
+                };
+                self.preempt_until =
+                    at(snap.preempt_until_in).map(|t| t.min(after(now, self.preempt_delay)));
             }
         }
         true

@@ -26,7 +26,7 @@ mod instance;
 mod router;
 pub mod rx;
 
-pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Stats};
+pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Snapshot, Stats};
 pub use router::{InstanceId, Router, SyncGroupConfig, UnknownInstance};
 
 use std::fmt;
@@ -60,6 +60,7 @@ impl fmt::Display for Version {
 
 /// RFC state of an instance (`Fault` is keepalived's extra state).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum State {
     /// Not running: before `start`, and after `shutdown`.
     Initialize,

@@ -241,6 +241,29 @@ impl Router {
         Ok(())
     }
 
+    /// Instead of [`Router::start_one`] for an instance handed over by another process: see
+    /// [`Instance::resume`]. `Ok(false)`: nothing resumed (start it instead).
+    pub fn resume_one(
+        &mut self,
+        now: Instant,
+        id: InstanceId,
+        ago: Duration,
+        snap: &crate::Snapshot,
+    ) -> Result<bool, UnknownInstance> {
+        let idx = self.pos(id)?;
+        let origin = self.grid_origin(now);
+        let inst = self.instances.get_mut(idx).ok_or(UnknownInstance(id))?;
+        inst.set_advert_grid(origin);
+        let resumed = inst.resume(now, ago, snap);
+        self.settle(now, idx);
+        Ok(resumed)
+    }
+
+    /// See [`Instance::snapshot`].
+    pub fn snapshot(&self, now: Instant, id: InstanceId) -> Option<crate::Snapshot> {
+        self.instance(id).and_then(|i| i.snapshot(now))
+    }
+
     /// Clean stop of one instance (a master hands over with priority 0).
     pub fn shutdown_one(&mut self, now: Instant, id: InstanceId) -> Result<(), UnknownInstance> {
         let idx = self.pos(id)?;

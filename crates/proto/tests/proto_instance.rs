@@ -989,3 +989,83 @@ fn reconfigure_refuses_another_virtual_router() {
     assert_eq!(i.config(), &before);
     assert!(drain(&mut i).is_empty());
 }
+
+// ---- upgrade: snapshot and resume ----
+
+#[test]
+fn a_resumed_master_goes_on_advertising_on_schedule_without_a_transition() {
+    let t0 = Instant::now();
+    let (old, t) = master_at(150, 1, t0);
+    let due = old.poll_timeout().expect("advert timer");
+    let snap = old.snapshot(t + ms(200)).expect("master snapshot");
+    assert_eq!(snap.state, State::Master);
+    // The new process resumes it 30 ms later (its own clock reading).
+    let now = t + ms(230);
+    let mut new = Instance::new(cfg(150, 1));
+    assert!(new.resume(now, ms(30), &snap));
+    assert_eq!(new.state(), State::Master);
+    assert!(drain(&mut new).is_empty(), "no transition, no VIP action");
+    assert_eq!(
+        new.poll_timeout(),
+        Some(due),
+        "the advert is due when it was"
+    );
+    new.handle_timeout(due);
+    assert_eq!(
+        drain(&mut new),
+        vec![Action::SendAdvert {
+            priority: 150,
+            max_advert_int_cs: 100
+        }]
+    );
+    // Resuming twice, or a started instance, is refused.
+    assert!(!new.resume(now, ms(0), &snap));
+}
+
+#[test]
+fn a_resumed_backup_keeps_its_master_and_the_time_left_on_its_down_timer() {
+    let t0 = Instant::now();
+    let mut old = started(100, 1, t0);
+    old.handle_advert(t0 + ms(100), &adv(2, 200, 100))
+        .expect("accepted");
+    drain(&mut old);
+    let down = old.poll_timeout().expect("down timer");
+    let snap = old.snapshot(t0 + ms(150)).expect("backup snapshot");
+    let mut new = Instance::new(cfg(100, 1));
+    // 50 ms pass between the snapshot and the resume.
+    let now = t0 + ms(200);
+    assert!(new.resume(now, ms(50), &snap));
+    assert!(drain(&mut new).is_empty());
+    assert_eq!(new.state(), State::Backup);
+    assert_eq!(new.master(), Some((ip(2), 200)));
+    assert_eq!(new.poll_timeout(), Some(down));
+    // The master's next advert re-arms it as usual.
+    new.handle_advert(now + ms(10), &adv(2, 200, 100))
+        .expect("accepted");
+    assert_eq!(
+        new.poll_timeout(),
+        Some(now + ms(10) + new.master_down_interval())
+    );
+}
+
+#[test]
+fn snapshots_of_idle_or_faulted_instances_and_absurd_timers() {
+    let t0 = Instant::now();
+    let idle = Instance::new(cfg(100, 1));
+    assert_eq!(idle.snapshot(t0), None);
+    let mut faulted = started(100, 1, t0);
+    faulted.set_fault(t0, Some(FaultCause::LinkDown("eth0".into())));
+    assert_eq!(faulted.snapshot(t0), None);
+    // A hand-made snapshot whose timers are days away is clamped to one interval.
+    let (m, t) = master_at(150, 1, t0);
+    let mut snap = m.snapshot(t).expect("master");
+    snap.advert_in = Some(Duration::from_secs(86_400));
+    let mut new = Instance::new(cfg(150, 1));
+    assert!(new.resume(t, ms(0), &snap));
+    assert_eq!(new.poll_timeout(), Some(t + Duration::from_secs(1)));
+    // An Initialize or Fault snapshot is not resumed.
+    snap.state = State::Fault;
+    let mut other = Instance::new(cfg(150, 1));
+    assert!(!other.resume(t, ms(0), &snap));
+    assert_eq!(other.state(), State::Initialize);
+}

@@ -190,6 +190,28 @@ pub fn attach_bpf(fd: &impl AsFd, program: &[libc::sock_filter]) -> io::Result<(
     }
 }
 
+/// Takes ownership of descriptor `raw`, handed over through `execve` by the previous vipd
+/// binary of an upgrade (its number came in the handover state). Refuses the standard
+/// streams and a descriptor that is not open. The caller adopts each number at most once,
+/// before anything else of this process could own it (at startup, before any socket opens).
+#[allow(unsafe_code)]
+pub fn adopt_fd(raw: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if raw < 3 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("descriptor {raw} is a standard stream"),
+        ));
+    }
+    // SAFETY: F_GETFD on any integer is harmless; it tells whether `raw` is open.
+    if unsafe { libc::fcntl(raw, libc::F_GETFD) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is open (checked above), not a standard stream, and by the caller's
+    // contract owned by nothing else in this process, so this OwnedFd is its only owner.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -413,22 +413,6 @@ fn maintenance_survives_a_restart() {
 }
 
 /// Pings `ip` from the client every 20 ms until `stop`; returns (sent, lost).
-fn ping_loop(lan: &Lan, ip: IpAddr, stop: &std::sync::atomic::AtomicBool) -> (u32, u32) {
-    let (mut sent, mut lost) = (0, 0);
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        sent += 1;
-        if !lan
-            .client(0)
-            .ping_timeout(ip, Duration::from_millis(500))
-            .unwrap()
-        {
-            lost += 1;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (sent, lost)
-}
-
 #[test]
 #[cfg_attr(
     not(vipd_root),
@@ -442,7 +426,7 @@ fn reload_keeps_unchanged_vips_and_rejects_broken_configs() {
     let t0 = Instant::now();
     let vip2 = lan.addr_v4(101).to_string();
     let (sent, lost) = std::thread::scope(|s| {
-        let pinger = s.spawn(|| ping_loop(&lan, ip, &stop));
+        let pinger = s.spawn(|| common::ping_loop(&lan, ip, &stop));
         std::thread::sleep(Duration::from_millis(300));
         // Add a second instance via vipctl reload.
         let text = global(dir.path(), 0, "")

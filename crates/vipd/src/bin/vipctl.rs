@@ -51,6 +51,18 @@ enum Cmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Upgrade without failover: vipd re-executes its binary (the one a package upgrade
+    /// has just replaced, or --binary) in the same process and hands it its sockets and
+    /// state; a master keeps its VIPs and backups notice nothing. Waits until the new binary
+    /// has taken over and says how. `systemctl restart` instead hands over to a peer.
+    Upgrade {
+        /// The new binary (absolute path; default: the one vipd was started from).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        /// How long to wait for the new binary to take over.
+        #[arg(long, default_value = "30s", value_parser = parse_timeout)]
+        timeout: Duration,
+    },
     /// Convert a keepalived.conf (following its includes) to vipd's TOML on stdout; every
     /// keyword that is not converted, or converted with a change in meaning, is listed on
     /// stderr and in the output's header. Review the result with `vipctl check`.
@@ -391,6 +403,7 @@ fn main() -> ExitCode {
         Cmd::Reload { dry_run: false } => {
             call(&socket, Command::Reload, Duration::from_secs(30)).and_then(done)
         }
+        Cmd::Upgrade { binary, timeout } => upgrade(&socket, binary.clone(), *timeout),
         Cmd::Reload { dry_run: true } => call(
             &socket,
             Command::ReloadPlan {
@@ -407,6 +420,66 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("vipctl: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    vipd_config::parse_duration(s).map_err(|e| e.to_string())
+}
+
+/// `vipctl upgrade`: asks for it, then waits until the new binary answers with its upgrade
+/// generation one higher than before.
+fn upgrade(socket: &Path, binary: Option<PathBuf>, timeout: Duration) -> Result<bool, String> {
+    let status = |t: Duration| -> Result<Status, String> {
+        let r = call(socket, Command::Status, t)?;
+        r.status
+            .ok_or_else(|| r.error.unwrap_or_else(|| "no status".into()))
+    };
+    let before = status(Duration::from_secs(10))?;
+    let generation = before.upgrade.as_ref().map_or(0, |u| u.generation);
+    match call(socket, Command::Upgrade { binary }, Duration::from_secs(30)) {
+        Ok(r) if !r.ok => return Err(r.error.unwrap_or_else(|| "upgrade refused".into())),
+        Ok(r) => {
+            if let Some(m) = r.message {
+                println!("{m}");
+            }
+        }
+        // The process image went before the answer was written: the poll below tells.
+        Err(_) => {}
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        if let Ok(st) = status(Duration::from_secs(2)) {
+            match &st.upgrade {
+                Some(u) if u.generation > generation && st.pid == before.pid => {
+                    println!(
+                        "upgraded in place: vipd {} -> {} (pid {} kept): {} instance(s) resumed ({} master(s) kept their VIPs), {} started afresh",
+                        u.from_version, st.version, st.pid, u.resumed, u.masters, u.fresh
+                    );
+                    return Ok(true);
+                }
+                _ if st.pid != before.pid => {
+                    return Err(format!(
+                        "vipd was restarted (pid {} -> {}) instead of upgraded in place: its VIPs moved",
+                        before.pid, st.pid
+                    ));
+                }
+                _ if st.started_unix_ms != before.started_unix_ms => {
+                    return Err(
+                        "the new binary started afresh instead of taking the state over (see its log): this node's VIPs moved to a peer"
+                            .into(),
+                    );
+                }
+                _ => {}
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "no answer from an upgraded vipd within {} s (see its log)",
+                timeout.as_secs()
+            ));
         }
     }
 }

@@ -34,6 +34,14 @@ struct Cli {
     /// More configuration files to check (only with --check).
     #[arg(value_name = "FILE", requires = "check")]
     files: Vec<PathBuf>,
+    /// Internal (the previous binary of `vipctl upgrade` passes it): the descriptor of the
+    /// state to go on from.
+    #[arg(long, hide = true, value_name = "FD")]
+    handover_fd: Option<i32>,
+    /// Internal (asked by the running binary before `vipctl upgrade` hands over): load the
+    /// configuration, print the handover formats this binary reads, and exit.
+    #[arg(long, hide = true)]
+    upgrade_probe: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     log_format: LogFormat,
@@ -168,7 +176,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.upgrade_probe {
+        return match vipd_config::load(&config) {
+            Ok(_) => {
+                println!(
+                    "{} {}",
+                    vipd::daemon::upgrade::PROBE_ANSWER,
+                    vipd::daemon::upgrade::FORMAT
+                );
+                ExitCode::SUCCESS
+            }
+            Err(diags) => {
+                eprintln!("{diags}");
+                ExitCode::from(1)
+            }
+        };
+    }
     init_logging(cli.log_format, &cli.log);
+    // First, before anything else opens a descriptor: what the previous binary handed over.
+    let handover = cli.handover_fd.and_then(vipd::daemon::upgrade::receive);
     let loaded = match vipd_config::load(&config) {
         Ok(l) => l,
         Err(diags) => {
@@ -179,7 +205,7 @@ fn main() -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!(target: "vipd_config", "{w}");
     }
-    match vipd::daemon::run(loaded.config, config) {
+    match vipd::daemon::run(loaded.config, config, handover) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "vipd stopped on an error");

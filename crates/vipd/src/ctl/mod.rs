@@ -8,7 +8,7 @@ pub mod server;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +56,15 @@ pub enum Command {
         /// The path shown in diagnostics for `config`.
         #[serde(default)]
         origin: Option<String>,
+    },
+    /// Upgrade without failover: re-execute `binary` (default: the binary vipd was started
+    /// from, which a package upgrade has just replaced) in this process, handing it the
+    /// sockets and the protocol state. The answer comes before the new binary runs; ask
+    /// `status` for its `upgrade` to see that it took over.
+    Upgrade {
+        /// The new binary (absolute path).
+        #[serde(default)]
+        binary: Option<PathBuf>,
     },
     /// Failover drill on a master instance: hand over (or, with `crash`, go silent without
     /// priority 0), watch the peer take over, then restore.
@@ -167,6 +176,25 @@ pub struct Status {
     pub interface_drops: BTreeMap<String, BTreeMap<String, u64>>,
     /// Packets dropped because the receive queue was full.
     pub queue_full_drops: u64,
+    /// The upgrade this binary came from (`vipctl upgrade`); null after a normal start.
+    #[serde(default)]
+    pub upgrade: Option<UpgradeStatus>,
+}
+
+/// How the running binary took over from the previous one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeStatus {
+    /// Upgrades this process has been through (1 for the first).
+    pub generation: u32,
+    /// The version of the previous binary.
+    pub from_version: String,
+    /// When this binary took over (Unix ms).
+    pub at_unix_ms: u64,
+    /// Instances resumed as they ran, of which masters (they kept their VIPs).
+    pub resumed: usize,
+    pub masters: usize,
+    /// Instances started afresh (changed, new, or in FAULT).
+    pub fresh: usize,
 }
 
 /// One instance.

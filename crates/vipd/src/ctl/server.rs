@@ -107,6 +107,25 @@ pub fn bind(path: &Path, access: Access) -> io::Result<UnixListener> {
     Ok(listener)
 }
 
+/// Takes over the listening control socket an upgrade handed over, after checking that it
+/// is a listening Unix socket bound to `path`.
+pub fn adopt(fd: std::os::fd::OwnedFd, path: &Path) -> io::Result<UnixListener> {
+    let std = std::os::unix::net::UnixListener::from(fd);
+    let bound = std.local_addr()?;
+    if bound.as_pathname() != Some(path) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is bound to {:?}, not {}",
+                bound.as_pathname(),
+                path.display()
+            ),
+        ));
+    }
+    std.set_nonblocking(true)?;
+    UnixListener::from_std(std)
+}
+
 /// Removes the socket file when dropped.
 pub struct SocketFile(pub PathBuf);
 

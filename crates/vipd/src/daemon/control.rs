@@ -32,19 +32,31 @@ pub struct Control {
     /// The drill in progress.
     pub drill: Option<DrillRun>,
     global: Global,
-    config_path: PathBuf,
+    pub(super) config_path: PathBuf,
     started: SystemTime,
     _socket: Option<SocketFile>,
     /// Instances the operator put in maintenance (kept in the state file, if any).
     maintained: BTreeSet<String>,
     /// Where the state file lives (`None`: not kept across restarts).
     state_dir: Option<PathBuf>,
+    /// The binary this process runs and its arguments (what an upgrade re-executes).
+    pub(super) exe: PathBuf,
+    pub(super) argv: Vec<std::ffi::OsString>,
+    /// The control socket's listening descriptor (a duplicate: handed to the next binary).
+    listener: Option<(std::os::fd::OwnedFd, PathBuf)>,
+    /// An upgrade waiting for its probe, and where the probe answers.
+    pub(super) upgrade: Option<super::upgrade::Pending>,
+    pub(super) upgrade_tx: mpsc::Sender<Result<(), String>>,
+    pub upgrade_rx: mpsc::Receiver<Result<(), String>>,
+    /// The upgrade this binary came from, if it did.
+    pub(super) upgraded: Option<ctl::UpgradeStatus>,
 }
 
 impl Control {
     /// Control state for this configuration (nothing bound yet).
     pub fn new(global: &Global) -> Control {
         let (tx, rx) = mpsc::channel(64);
+        let (upgrade_tx, upgrade_rx) = mpsc::channel(1);
         Control {
             rx,
             tx,
@@ -55,7 +67,58 @@ impl Control {
             _socket: None,
             maintained: BTreeSet::new(),
             state_dir: super::state::dir(global.state_directory.as_deref()),
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/usr/sbin/vipd")),
+            argv: std::env::args_os().collect(),
+            listener: None,
+            upgrade: None,
+            upgrade_tx,
+            upgrade_rx,
+            upgraded: None,
         }
+    }
+
+    /// When the first binary of this process started (Unix ms).
+    pub(super) fn started_unix_ms(&self) -> u64 {
+        unix_ms(self.started)
+    }
+
+    /// Upgrades this process has been through.
+    pub(super) fn generation(&self) -> u32 {
+        self.upgraded.as_ref().map_or(0, |u| u.generation)
+    }
+
+    /// The instances in maintenance.
+    pub(super) fn maintained(&self) -> Vec<String> {
+        self.maintained.iter().cloned().collect()
+    }
+
+    /// The control socket's listening descriptor and path, if it is bound.
+    pub(super) fn listener_fd(&self) -> Option<(std::os::fd::BorrowedFd<'_>, &std::path::Path)> {
+        use std::os::fd::AsFd as _;
+        self.listener
+            .as_ref()
+            .map(|(fd, p)| (fd.as_fd(), p.as_path()))
+    }
+
+    /// Takes over what the previous binary of an upgrade handed over: its start time, the
+    /// instances in maintenance (besides the state file's), and the upgrade count.
+    pub(super) fn continue_from(
+        &mut self,
+        h: &super::upgrade::State,
+        resumed: usize,
+        masters: usize,
+        fresh: usize,
+    ) {
+        self.started = UNIX_EPOCH + Duration::from_millis(h.started_unix_ms);
+        self.maintained.extend(h.maintenance.iter().cloned());
+        self.upgraded = Some(ctl::UpgradeStatus {
+            generation: h.generation.saturating_add(1),
+            from_version: h.from_version.clone(),
+            at_unix_ms: unix_ms(SystemTime::now()),
+            resumed,
+            masters,
+            fresh,
+        });
     }
 
     /// Loads the instances kept in maintenance (at startup); names not in `cfg` are dropped.
@@ -69,6 +132,11 @@ impl Control {
                 "no state directory (state_directory, or the unit's StateDirectory=): maintenance does not survive a restart"
             ),
         }
+    }
+
+    /// Forgets maintenance of instances `cfg` does not have.
+    pub(super) fn maintained_only(&mut self, cfg: &config::Config) {
+        self.maintained.retain(|n| cfg.instance(n).is_some());
     }
 
     /// Whether the operator put instance `name` in maintenance.
@@ -156,8 +224,13 @@ fn state_name(s: State) -> String {
 }
 
 impl<N: Netlink> Daemon<N> {
-    /// Binds the control socket and the metrics endpoint, then reports readiness to systemd.
-    pub async fn serve_control(&mut self, config_path: PathBuf) -> io::Result<()> {
+    /// Binds the control socket (or takes over the one an upgrade handed over) and the
+    /// metrics endpoint, then reports readiness to systemd.
+    pub async fn serve_control(
+        &mut self,
+        config_path: PathBuf,
+        handed: Option<std::os::fd::OwnedFd>,
+    ) -> io::Result<()> {
         self.ctl.config_path = config_path;
         let group = match &self.ctl.global.control_group {
             Some(name) => match nix::unistd::Group::from_name(name) {
@@ -175,8 +248,25 @@ impl<N: Netlink> Daemon<N> {
         // The control socket is for operators; failing over is the job. Without the right
         // to create it (e.g. run as an unprivileged user without its runtime directory),
         // vipd still runs and says so loudly; vipctl cannot reach it then.
-        match server::bind(&path, access) {
+        let bound = match handed.map(|fd| server::adopt(fd, &path)) {
+            Some(Ok(l)) => {
+                info!(socket = %path.display(), "control socket taken over from the previous binary");
+                Ok(l)
+            }
+            Some(Err(e)) => {
+                warn!(socket = %path.display(), error = %e, "the handed-over control socket is unusable: binding it afresh");
+                server::bind(&path, access)
+            }
+            None => server::bind(&path, access),
+        };
+        match bound {
             Ok(listener) => {
+                use std::os::fd::AsFd as _;
+                self.ctl.listener = listener
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .ok()
+                    .map(|fd| (fd, path.clone()));
                 self.ctl._socket = Some(SocketFile(path.clone()));
                 tokio::spawn(server::serve(listener, access, self.ctl.tx.clone()));
                 info!(socket = %path.display(), "control socket ready");
@@ -205,6 +295,10 @@ impl<N: Netlink> Daemon<N> {
             },
             Command::Maintenance { instance, on } => self.maintenance(instance.as_deref(), on),
             Command::Reload => self.reload_from_control("vipctl").await,
+            Command::Upgrade { binary } => {
+                self.upgrade_request(binary, req.reply);
+                return;
+            }
             Command::ReloadPlan { config, origin } => self.plan(config, origin),
             Command::Drill { instance, crash } => {
                 match self.drill_start(instance.as_deref(), crash) {
@@ -358,6 +452,7 @@ impl<N: Netlink> Daemon<N> {
             instances,
             interface_drops,
             queue_full_drops: self.queue_full_drops(),
+            upgrade: self.ctl.upgraded.clone(),
         }
     }
 

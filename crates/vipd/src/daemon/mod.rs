@@ -7,6 +7,7 @@ mod reload;
 pub mod state;
 pub mod timer;
 mod tracking;
+pub mod upgrade;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -41,15 +42,26 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 const HISTORY: usize = 16;
 
 /// Runs the agent until SIGTERM/SIGINT. On those it hands over (priority 0), releases its VIPs
-/// and returns `Ok(())`.
-pub fn run(cfg: Config, config_path: PathBuf) -> io::Result<()> {
+/// and returns `Ok(())`. With `handover` (this binary was executed by `vipctl upgrade`), it
+/// goes on from the state the previous binary handed over (see [`upgrade`]).
+pub fn run(
+    cfg: Config,
+    config_path: PathBuf,
+    handover: Option<upgrade::Handover>,
+) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
         let nl = RtNetlink::new()?;
-        let mut daemon = Daemon::setup(cfg, nl).await?;
-        daemon.serve_control(config_path).await?;
+        let mut daemon = Daemon::setup_handed(cfg, nl, handover).await?;
+        let control = daemon.io.handed.as_mut().and_then(|h| {
+            let fd = h.state.control.as_ref()?.0;
+            h.take_fd(fd)
+        });
+        // What was handed over and not taken is closed here.
+        daemon.io.handed = None;
+        daemon.serve_control(config_path, control).await?;
         daemon.run().await
     })
 }
@@ -309,6 +321,8 @@ struct Io {
     /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
     /// measurable at ten thousand adverts a second).
     tx_buf: Box<[u8]>,
+    /// While starting after an upgrade: what the previous binary handed over.
+    handed: Option<upgrade::Handover>,
 }
 
 /// The configuration in force (reload compares against it).
@@ -320,10 +334,25 @@ impl<N: Netlink> Daemon<N> {
     /// Resolves interfaces and addresses, removes VIPs a crashed run left behind, opens the
     /// sockets and starts the state machines.
     pub async fn setup(cfg: Config, nl: N) -> io::Result<Self> {
+        Self::setup_handed(cfg, nl, None).await
+    }
+
+    /// [`Daemon::setup`] after an upgrade: each instance the previous binary ran as the same
+    /// virtual router is resumed as it was (its VIPs are not touched, its sockets are taken
+    /// over); the others start as after a normal start.
+    pub async fn setup_handed(
+        cfg: Config,
+        nl: N,
+        handover: Option<upgrade::Handover>,
+    ) -> io::Result<Self> {
         // Subscribe first so no link or address change between our reads and the loop is lost.
         let events = crate::net::netlink::subscribe()?;
         let (rx_tx, rx) = mpsc::channel(RX_QUEUE);
-        let track = tracking::Tracking::setup(&cfg, &nl, &mut None, &[]).await?;
+        let carried = handover
+            .as_ref()
+            .map(|h| h.state.trackers.clone())
+            .unwrap_or_default();
+        let track = tracking::Tracking::setup(&cfg, &nl, &mut None, &carried).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,
@@ -339,6 +368,7 @@ impl<N: Netlink> Daemon<N> {
                 queue_full: Arc::new(AtomicU64::new(0)),
                 iface_drops: HashMap::new(),
                 tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
+                handed: handover,
             },
             ctl: control::Control::new(&cfg.global),
             track,
@@ -350,9 +380,28 @@ impl<N: Netlink> Daemon<N> {
                 .ok(),
         };
         let all_vips = all_vips(&cfg);
+        // Per instance: what the previous binary handed over for it, if it continues.
+        let mut resume: Vec<Option<upgrade::HandedInstance>> = Vec::new();
         for c in &cfg.instances {
-            let mut inst = d.prepare(c, &all_vips, true).await?;
+            let handed = d.io.handed.as_ref().and_then(|h| h.instance(c)).cloned();
+            // The VIPs of a master that goes on are its own, not a crash's leftovers.
+            let keeps_vips = handed.as_ref().is_some_and(|h| h.holding);
+            let mut inst = d.prepare(c, &all_vips, !keeps_vips).await?;
             inst.id = d.fresh_id();
+            let handed = match handed {
+                Some(h) if h.src == inst.src && !inst.interface_missing() => Some(h),
+                Some(h) => {
+                    warn!(instance = %c.name, "upgrade: its source address or interface changed: starting it afresh");
+                    if h.holding {
+                        for (addr, plen) in &h.vips {
+                            let _ = d.nl.del_addr(inst.ifindex, *addr, *plen).await;
+                        }
+                    }
+                    None
+                }
+                None => None,
+            };
+            resume.push(handed);
             d.insts.push(inst);
         }
         let protos = d
@@ -368,6 +417,33 @@ impl<N: Netlink> Daemon<N> {
         // Instances an operator drained stay drained across the restart: applied before the
         // state machines start, so they never take the VIPs at boot.
         d.ctl.restore_maintenance(&cfg);
+        let (mut resumed, mut masters) = (0, 0);
+        if let Some(h) = d.io.handed.as_ref() {
+            let ago = h.ago;
+            for (idx, handed) in resume.iter().enumerate() {
+                let Some(snap) = handed.as_ref().and_then(|x| x.snapshot.as_ref()) else {
+                    continue;
+                };
+                let id = d.id_of(idx);
+                if d.router.resume_one(now, id, ago, snap) == Ok(true) {
+                    resumed += 1;
+                    let inst = &mut d.insts[idx];
+                    if let Some(h) = handed {
+                        inst.counters = h.counters.clone();
+                        inst.since = std::time::UNIX_EPOCH + Duration::from_millis(h.since_unix_ms);
+                    }
+                    inst.holding = snap.state == State::Master;
+                    masters += usize::from(inst.holding);
+                    inst.notified = snap.state;
+                    info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, state = %snap.state,
+                          "upgrade: resumed as it ran");
+                }
+            }
+            let fresh = d.insts.len() - resumed;
+            let state = h.state.clone();
+            d.ctl.continue_from(&state, resumed, masters, fresh);
+            d.ctl.maintained_only(&cfg);
+        }
         for idx in 0..d.insts.len() {
             let (id, name) = (d.id_of(idx), d.insts[idx].cfg.name.clone());
             if d.ctl.in_maintenance(&name) {
@@ -375,14 +451,33 @@ impl<N: Netlink> Daemon<N> {
             }
         }
         d.router.start(now);
+        // A resumed master's VIPs as the new configuration has them (only the difference).
+        for (idx, handed) in resume.iter().enumerate() {
+            if let Some(h) = handed
+                && d.insts.get(idx).is_some_and(|i| i.holding)
+            {
+                d.settle_handed_vips(idx, &h.vips).await;
+            }
+        }
         for idx in 0..d.insts.len() {
             d.refresh_fault(now, idx);
         }
-        info!(
-            instances = d.insts.len(),
-            sockets = d.io.socks.len(),
-            "vipd started"
-        );
+        match &d.ctl.upgraded {
+            Some(u) => info!(
+                instances = d.insts.len(),
+                resumed = u.resumed,
+                masters = u.masters,
+                fresh = u.fresh,
+                from_version = %u.from_version,
+                "vipd upgraded in place: {} instances resumed ({} masters kept their VIPs), {} started afresh",
+                u.resumed, u.masters, u.fresh
+            ),
+            None => info!(
+                instances = d.insts.len(),
+                sockets = d.io.socks.len(),
+                "vipd started"
+            ),
+        }
         Ok(d)
     }
 
@@ -427,36 +522,55 @@ impl<N: Netlink> Daemon<N> {
                   if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
             return Ok(Inst::missing(c, family));
         };
-        let sock =
-            match self.io.socks.iter().position(|s| {
-                s.open() && s.ifindex == link.index && s.family == family && s.src == src
-            }) {
-                Some(i) => i,
-                None => {
-                    let sock = match src {
-                        IpAddr::V4(a) => Sock::V4(Arc::new(VrrpSocketV4::open(
-                            &c.interface,
-                            link.index,
-                            a,
-                            true,
-                        )?)),
-                        IpAddr::V6(a) => Sock::V6(Arc::new(VrrpSocketV6::open(
-                            &c.interface,
-                            link.index,
-                            a,
-                            true,
-                        )?)),
-                    };
-                    self.io.socks.push(SockInfo {
-                        sock,
-                        ifindex: link.index,
-                        family,
-                        src,
-                        reader: None,
+        let sock = match self
+            .io
+            .socks
+            .iter()
+            .position(|s| s.open() && s.ifindex == link.index && s.family == family && s.src == src)
+        {
+            Some(i) => i,
+            None => {
+                let handed = self
+                    .io
+                    .handed
+                    .as_mut()
+                    .and_then(|h| h.socket(link.index, family == Family::Ipv6, src));
+                let adopted = handed.and_then(|fd| {
+                        let r = match src {
+                            IpAddr::V4(a) => VrrpSocketV4::adopt(fd, &c.interface, link.index, a)
+                                .map(|s| Sock::V4(Arc::new(s))),
+                            IpAddr::V6(a) => VrrpSocketV6::adopt(fd, &c.interface, link.index, a)
+                                .map(|s| Sock::V6(Arc::new(s))),
+                        };
+                        r.inspect_err(|e| warn!(interface = %c.interface, error = %e,
+                                                "upgrade: cannot take the VRRP socket over: opening a new one"))
+                            .ok()
                     });
-                    self.io.socks.len() - 1
-                }
-            };
+                let sock = match (adopted, src) {
+                    (Some(s), _) => s,
+                    (None, IpAddr::V4(a)) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                        &c.interface,
+                        link.index,
+                        a,
+                        true,
+                    )?)),
+                    (None, IpAddr::V6(a)) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                        &c.interface,
+                        link.index,
+                        a,
+                        true,
+                    )?)),
+                };
+                self.io.socks.push(SockInfo {
+                    sock,
+                    ifindex: link.index,
+                    family,
+                    src,
+                    reader: None,
+                });
+                self.io.socks.len() - 1
+            }
+        };
         if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(link.index) {
             e.insert(Arc::new(FrameSender::open(link.index)?));
         }
@@ -585,6 +699,7 @@ impl<N: Netlink> Daemon<N> {
                 Some(pkt) = self.io.rx.recv() => self.on_packet(pkt),
                 Some(ev) = self.io.events.recv() => self.on_net_event(ev).await,
                 Some(req) = self.ctl.rx.recv() => self.on_control(req).await,
+                Some(probe) = self.ctl.upgrade_rx.recv() => self.upgrade_probed(probe).await,
                 wake = control::drill_wake(self.ctl.drill.as_mut()) => self.drill_progress(wake).await,
                 Some(u) = self.track.rx.recv() => self.on_tracker(u),
                 _ = reconcile.tick() => self.reconcile().await,

@@ -19,7 +19,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::SystemTime;
 
 use nix::sys::socket::{
@@ -63,6 +63,31 @@ fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
     setsockopt(&sock, sockopt::ReceiveTimestampns, &true)
         .map_err(io::Error::from)
         .map_err(ctx("SO_TIMESTAMPNS", ifname))?;
+    Ok(sock)
+}
+
+/// Takes over a VRRP socket handed over by the previous binary of an upgrade (opened by
+/// [`raw_socket`] and configured by `open`), after checking it is one: a raw socket of
+/// `domain` for protocol 112, bound to `ifname`.
+fn adopted(fd: OwnedFd, domain: Domain, ifname: &str) -> io::Result<Socket> {
+    let sock = Socket::from(fd);
+    let wrong = |what: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("handed-over socket for {ifname} is not {what}"),
+        )
+    };
+    if sock.r#type()? != Type::RAW || sock.domain()? != domain {
+        return Err(wrong("a raw socket of the right family"));
+    }
+    if sock.protocol()? != Some(Protocol::from(IPPROTO_VRRP)) {
+        return Err(wrong("a VRRP (protocol 112) socket"));
+    }
+    if sock.device()?.as_deref() != Some(ifname.as_bytes()) {
+        return Err(wrong("bound to this interface"));
+    }
+    sock.set_nonblocking(true)
+        .map_err(ctx("O_NONBLOCK", ifname))?;
     Ok(sock)
 }
 
@@ -112,6 +137,19 @@ impl VrrpSocketV4 {
         sock.set_tos_v4(VRRP_TOS).map_err(ctx("IP_TOS", ifname))?;
         let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
         Ok(VrrpSocketV4 { fd, ifindex, local })
+    }
+
+    /// Takes over the socket `open` made in the previous binary of an upgrade (see
+    /// [`adopted`]): the adverts that arrived meanwhile are waiting in it.
+    pub fn adopt(fd: OwnedFd, ifname: &str, ifindex: u32, local: Ipv4Addr) -> io::Result<Self> {
+        let sock = adopted(fd, Domain::IPV4, ifname)?;
+        let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
+        Ok(VrrpSocketV4 { fd, ifindex, local })
+    }
+
+    /// The descriptor (handed to the next binary by an upgrade).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.get_ref().as_fd()
     }
 
     /// The source address packets are sent from.
@@ -235,6 +273,19 @@ impl VrrpSocketV6 {
             .map_err(ctx("IPV6_RECVPKTINFO", ifname))?;
         let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
         Ok(VrrpSocketV6 { fd, ifindex, local })
+    }
+
+    /// Takes over the socket `open` made in the previous binary of an upgrade (see
+    /// [`adopted`]).
+    pub fn adopt(fd: OwnedFd, ifname: &str, ifindex: u32, local: Ipv6Addr) -> io::Result<Self> {
+        let sock = adopted(fd, Domain::IPV6, ifname)?;
+        let fd = crate::sys::async_fd(sock).map_err(ctx("register with tokio", ifname))?;
+        Ok(VrrpSocketV6 { fd, ifindex, local })
+    }
+
+    /// The descriptor (handed to the next binary by an upgrade).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.get_ref().as_fd()
     }
 
     /// The source address packets are sent from.

@@ -127,3 +127,25 @@ pub fn start_vipd_realtime(host: &Netns, config: &std::path::Path) -> ChildGuard
     ])
     .unwrap()
 }
+
+/// Pings `ip` from the LAN's first client every 20 ms until `stop`: (sent, lost), a ping
+/// without an answer within 500 ms counting as lost.
+pub fn ping_loop(
+    lan: &Lan,
+    ip: std::net::IpAddr,
+    stop: &std::sync::atomic::AtomicBool,
+) -> (u32, u32) {
+    let (mut sent, mut lost) = (0, 0);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        sent += 1;
+        if !lan
+            .client(0)
+            .ping_timeout(ip, Duration::from_millis(500))
+            .unwrap()
+        {
+            lost += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (sent, lost)
+}
