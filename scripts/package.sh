@@ -6,6 +6,8 @@
 #   bash scripts/package.sh --dev    # CI: packages the debug binaries `cargo build` already made
 #                                    #     (same files, unit and scripts; seconds instead of a
 #                                    #     release build) -> target/debian/vipd-dev_<arch>.deb
+#   bash scripts/package.sh --dev-next  # the same files as a later version (revision 1+next),
+#                                    #     for the package upgrade test -> vipd-dev-next_<arch>.deb
 #   sudo dpkg -i target/debian/vipd_*.deb
 #
 # What goes where is [package.metadata.deb] in crates/vipd/Cargo.toml: /usr/sbin/vipd, /usr/bin/vipctl,
@@ -26,11 +28,16 @@ if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
     exit 1
 fi
 mkdir -p target/debian
-if [ "${1:-}" = "--dev" ]; then
+if [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--dev-next" ]; then
     arch=$(dpkg --print-architecture)
     out="target/debian/vipd-dev_${arch}.deb"
+    revision=1
+    if [ "$1" = "--dev-next" ]; then
+        out="target/debian/vipd-dev-next_${arch}.deb"
+        revision="1+next"
+    fi
     cargo build --locked -p vipd --bins >&2
-    cargo deb -p vipd --locked --strip --profile dev --no-build -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
+    cargo deb -p vipd --locked --strip --profile dev --no-build --deb-revision "$revision" -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
     echo "$out"
 else
     cargo deb -p vipd --locked --strip >&2

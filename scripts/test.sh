@@ -39,5 +39,10 @@ if [ -z "${VIPD_DEB:-}" ]; then
     VIPD_DEB="$(bash scripts/package.sh --dev | tail -n 1)"
     VIPD_DEB="$(realpath "$VIPD_DEB")"
 fi
-export VIPD_DEB
+# The same files as a later version, for the upgrade test (dpkg -i N+1 over N while it runs).
+if [ -z "${VIPD_DEB_NEXT:-}" ]; then
+    VIPD_DEB_NEXT="$(bash scripts/package.sh --dev-next | tail -n 1)"
+    VIPD_DEB_NEXT="$(realpath "$VIPD_DEB_NEXT")"
+fi
+export VIPD_DEB VIPD_DEB_NEXT
 cargo test --workspace --locked -- --include-ignored "$@"

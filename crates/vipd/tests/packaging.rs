@@ -2,7 +2,8 @@
 //! scripts/test.sh builds it and sets it), checks its files and unit, runs the INSTALLED
 //! /usr/sbin/vipd in a network namespace (it elects, tells systemd READY=1 only once its
 //! control socket is up, reloads on SIGHUP, stops on SIGTERM), queries it with the installed
-//! /usr/bin/vipctl, then purges the package. Ignored unless asked for (`--include-ignored`, as
+//! /usr/bin/vipctl, upgrades the package to a later version (`VIPD_DEB_NEXT`) while the
+//! installed vipd is master of a pair (nothing moves), then purges the package. Ignored unless asked for (`--include-ignored`, as
 //! scripts/test.sh does); fails without `VIPD_DEB`. Needs root.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -223,6 +224,122 @@ vips = ["{vip}/24"]
     assert!(!sock.exists());
 }
 
+/// `dpkg -i` of a later version (`next`) while the installed vipd is the master of a pair and
+/// a client pings the VIP every 20 ms: the postinst's `vipctl upgrade` re-executes the new
+/// /usr/sbin/vipd in the same process. The backup never leaves BACKUP, no ping is lost, and
+/// the VIP never moves (netlink watched on both hosts).
+fn upgrade_installed_master(dir: &TempDir, next: &Path) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut lan = Lan::new("pkgup", 2).unwrap();
+    lan.add_client().unwrap();
+    let vip = lan.vip(false);
+    let sock = |i: usize| dir.path().join(format!("h{i}.sock"));
+    let mut nodes = Vec::new();
+    for (i, (binary, priority)) in [(VIPD, 150), (env!("CARGO_BIN_EXE_vipd"), 100)]
+        .into_iter()
+        .enumerate()
+    {
+        let cfg = dir.path().join(format!("h{i}.toml"));
+        std::fs::write(
+            &cfg,
+            format!(
+                "[global]\ncontrol_socket = \"{}\"\n\n[[instance]]\nname = \"VI_UP\"\ninterface = \"eth0\"\n\
+                 vrid = 72\npriority = {priority}\nadvert_interval = \"100ms\"\nvips = [\"{vip}/24\"]\n",
+                sock(i).display()
+            ),
+        )
+        .unwrap();
+        nodes.push(
+            lan.host(i)
+                .spawn(&[binary, "--config", cfg.to_str().unwrap()])
+                .unwrap(),
+        );
+    }
+    let status = |i: usize| {
+        let out = run(&[
+            VIPCTL,
+            "--socket",
+            sock(i).to_str().unwrap(),
+            "status",
+            "--json",
+        ]);
+        serde_json::from_slice::<vipd::ctl::Status>(&out.stdout).ok()
+    };
+    let state = |i: usize| status(i).map(|s| s.instances[0].state.clone());
+    common::wait_until(Duration::from_secs(5), || {
+        state(0).as_deref() == Some("MASTER") && state(1).as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("pair never settled\n{}\n{}", nodes[0].log(), nodes[1].log()));
+    std::thread::sleep(Duration::from_millis(500));
+    let (before, backup) = (status(0).unwrap(), status(1).unwrap());
+    let mut watch: Vec<vipd_lab::watch::AddrWatcher> = (0..2)
+        .map(|i| vipd_lab::watch::AddrWatcher::start(lan.host(i).name()).unwrap())
+        .collect();
+    let t0 = Instant::now();
+    let stop = AtomicBool::new(false);
+    let (installed, (sent, lost)) = std::thread::scope(|s| {
+        let pinger = s.spawn(|| common::ping_loop(&lan, vip, &stop));
+        std::thread::sleep(Duration::from_millis(300));
+        let out = Command::new("dpkg")
+            .arg("-i")
+            .arg(next)
+            .env("VIPD_CONTROL_SOCKET", sock(0))
+            .output()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        stop.store(true, Ordering::Relaxed);
+        (out, pinger.join().unwrap())
+    });
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&installed.stdout),
+        String::from_utf8_lossy(&installed.stderr)
+    );
+    assert!(
+        installed.status.success(),
+        "dpkg -i {}: {said}",
+        next.display()
+    );
+    assert!(
+        said.contains("upgraded in place"),
+        "postinst: {said}\n{}",
+        nodes[0].log()
+    );
+    let version = run_ok(&["dpkg-query", "-W", "-f=${Version}", "vipd"]);
+    assert!(version.ends_with("+next"), "installed {version}");
+    let (after, backup_after) = (status(0).unwrap(), status(1).unwrap());
+    assert_eq!(after.pid, before.pid, "the PID stays");
+    assert_eq!(after.upgrade.as_ref().map(|u| u.masters), Some(1));
+    assert_eq!(after.instances[0].state, "MASTER");
+    assert_eq!(
+        backup_after.instances[0].counters.transitions,
+        backup.instances[0].counters.transitions,
+        "the backup left BACKUP\n{}",
+        nodes[1].log()
+    );
+    for (i, w) in watch.iter_mut().enumerate() {
+        let moved = w.events().iter().any(|(at, ev)| {
+            *at >= t0
+                && matches!(ev, vipd::net::netlink::NetEvent::AddrAdded { addr, .. }
+                    | vipd::net::netlink::NetEvent::AddrRemoved { addr, .. } if *addr == vip)
+        });
+        assert!(
+            !moved,
+            "the VIP moved on host {i} during the package upgrade"
+        );
+    }
+    assert!(
+        sent > 10 && lost == 0,
+        "pings lost during the package upgrade: {lost} of {sent}"
+    );
+    for n in &nodes {
+        n.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    }
+    for n in &mut nodes {
+        let _ = n.wait_timeout(Duration::from_secs(2));
+    }
+}
+
 #[test]
 #[ignore = "needs root and the .deb: scripts/test.sh builds it, sets VIPD_DEB and runs this"]
 fn debian_package_installs_runs_and_purges() {
@@ -251,6 +368,12 @@ fn debian_package_installs_runs_and_purges() {
     assert!(wants.exists(), "the unit was not enabled on install");
     let dir = TempDir::new("pkg");
     run_installed_agent(&dir);
+    // An upgrade to a later version while the installed vipd is master moves nothing.
+    let next = std::env::var_os("VIPD_DEB_NEXT").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("set VIPD_DEB_NEXT to the later .deb of scripts/package.sh --dev-next (scripts/test.sh does)")
+    });
+    let up = TempDir::new("pkgup");
+    upgrade_installed_master(&up, &next);
     drop(guard);
     assert!(!Path::new(VIPD).exists(), "purge left {VIPD}");
     assert!(!Path::new(VIPCTL).exists(), "purge left {VIPCTL}");

@@ -13,7 +13,7 @@ use vipd::ctl::{self, Command, DrillReport, InstanceStatus, Response, Status};
 #[command(name = "vipctl", version, about = "Control and inspect vipd")]
 struct Cli {
     /// vipd's control socket (default: the control_socket of --config, else /run/vipd/vipd.sock).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, env = "VIPD_CONTROL_SOCKET")]
     socket: Option<PathBuf>,
     /// vipd's configuration file (to find the control socket).
     #[arg(short, long, global = true, default_value = "/etc/vipd/vipd.toml")]

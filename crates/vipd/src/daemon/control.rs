@@ -209,6 +209,14 @@ pub fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
     }
 }
 
+/// RELOADING=1 with the MONOTONIC_USEC systemd wants with it (Type=notify-reload requires it).
+pub fn notify_reloading() {
+    match sd_notify::NotifyState::monotonic_usec_now() {
+        Ok(t) => notify_systemd(&[sd_notify::NotifyState::Reloading, t]),
+        Err(_) => notify_systemd(&[sd_notify::NotifyState::Reloading]),
+    }
+}
+
 fn unix_ms(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

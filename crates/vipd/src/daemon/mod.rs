@@ -706,7 +706,7 @@ impl<N: Netlink> Daemon<N> {
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
                 _ = hup.recv() => {
-                    control::notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                    control::notify_reloading();
                     self.reload_from_control("SIGHUP").await;
                     control::notify_systemd(&[sd_notify::NotifyState::Ready]);
                 }

@@ -593,7 +593,7 @@ impl<N: Netlink> Daemon<N> {
         let masters = self.insts.iter().filter(|i| i.holding).count();
         info!(binary = %target.display(), instances = self.insts.len(), masters,
               state_bytes = text.len(), "upgrade: handing over and executing the new binary");
-        super::control::notify_systemd(&[sd_notify::NotifyState::Reloading]);
+        super::control::notify_reloading();
         let err = match nix::unistd::execv(&path, &argv) {
             Err(e) => e,
             Ok(never) => match never {},
