@@ -46,6 +46,9 @@ pub struct Spec {
     pub checksum: Option<String>,
     /// Seconds until the second GARP/NA burst (both: `garp_master_delay`).
     pub garp_master_delay_s: u32,
+    /// Multicast mode: the adverts' source address (vipd `source_address`, keepalived
+    /// `mcast_src_ip`); `None`: the interface's first address.
+    pub source: Option<IpAddr>,
 }
 
 impl Spec {
@@ -64,6 +67,7 @@ impl Spec {
             auth_pass: None,
             checksum: None,
             garp_master_delay_s: 1,
+            source: None,
         }
     }
 }
@@ -109,6 +113,9 @@ pub fn keepalived_conf(router_id: &str, specs: &[Spec]) -> String {
             sp.priority,
             advert_int(sp.interval)
         );
+        if let (None, Some(src)) = (&sp.unicast, sp.source) {
+            let _ = writeln!(s, "  mcast_src_ip {src}");
+        }
         if let Some((src, peers)) = &sp.unicast {
             let _ = writeln!(s, "  unicast_src_ip {src}\n  unicast_peer {{");
             for p in peers {
@@ -161,6 +168,9 @@ pub fn vipd_toml(router_id: &str, control_socket: &Path, specs: &[Spec]) -> Stri
                     keys::instance::unicast_peers,
                     peers.iter().map(ToString::to_string),
                 );
+        }
+        if let (None, Some(src)) = (&sp.unicast, sp.source) {
+            doc.set(keys::instance::source_address, src.to_string());
         }
         if let Some(pass) = &sp.auth_pass {
             doc.set(keys::instance::auth_pass, pass.as_str());
@@ -289,6 +299,14 @@ impl Keepalived {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         self.parent.kill()
+    }
+
+    /// A reload: writes `conf` over its configuration file and sends SIGHUP to the parent
+    /// (keepalived re-reads it and carries the instances' state over).
+    pub fn reload(&self, conf: &str) -> io::Result<()> {
+        std::fs::write(&self.conf, conf)
+            .map_err(|e| context(e, format_args!("write {}", self.conf.display())))?;
+        self.parent.signal(Signal::SIGHUP)
     }
 
     /// A clean stop: SIGTERM to the parent, which stops the VRRP child (priority 0, VIPs removed).

@@ -305,13 +305,14 @@ impl InstanceConfig {
         self.priority == 255
     }
 
-    /// Whether `other` is the same virtual router on the wire (VRID, version, advert source):
-    /// then a running instance takes `other` in place ([`Instance::reconfigure`]); otherwise
-    /// it must be stopped and a new one started.
+    /// Whether `other` is the same virtual router on the wire (VRID, version, address
+    /// family): then a running instance takes `other` in place ([`Instance::reconfigure`]);
+    /// otherwise it must be stopped and a new one started. (A new advert source address of
+    /// the same family is taken in place, as keepalived does.)
     pub fn same_virtual_router(&self, other: &InstanceConfig) -> bool {
         self.vrid == other.vrid
             && self.version == other.version
-            && self.primary_addr == other.primary_addr
+            && self.primary_addr.is_ipv4() == other.primary_addr.is_ipv4()
     }
 }
 

@@ -973,6 +973,23 @@ fn reconfigure_preempt_delay_counts_from_when_it_began() {
 }
 
 #[test]
+fn reconfigure_takes_a_new_source_address_in_place() {
+    let t0 = Instant::now();
+    let (mut i, t) = master_at(150, 1, t0);
+    let mut c = cfg(150, 1);
+    c.primary_addr = ip(9);
+    assert!(i.reconfigure(t + ms(10), c));
+    assert!(drain(&mut i).is_empty(), "nothing to announce");
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.master(), Some((ip(9), 150)));
+    // Its own adverts from the new address are recognised as its own.
+    assert_eq!(
+        i.handle_advert(t + ms(20), &adv(9, 150, 100)),
+        Err(DropReason::OwnAdvert)
+    );
+}
+
+#[test]
 fn reconfigure_refuses_another_virtual_router() {
     let t0 = Instant::now();
     let (mut i, t) = master_at(150, 1, t0);
@@ -981,7 +998,7 @@ fn reconfigure_refuses_another_virtual_router() {
     c.vrid = 52;
     assert!(!i.reconfigure(t, c));
     let mut c = cfg(150, 1);
-    c.primary_addr = ip(9);
+    c.primary_addr = IpAddr::V6(Ipv6Addr::LOCALHOST);
     assert!(!i.reconfigure(t, c));
     let mut c = cfg(150, 1);
     c.version = Version::V2;

@@ -250,10 +250,17 @@ fn reload_dry_run_says_what_would_move() {
     );
     assert!(text(&out).contains("VI_1: unchanged"), "{}", text(&out));
     assert!(text(&out).contains("moves no VIP"), "{}", text(&out));
-    // A new priority and preempt_delay are taken in place; VI_2 is new.
+    // A new priority, preempt_delay and source address are taken in place; VI_2 is new.
     let vip2 = vip.replace(".100", ".102");
+    let second = lan.addr_v4(50);
+    lan.host(0)
+        .ip(&["addr", "add", &format!("{second}/24"), "dev", "eth0"])
+        .unwrap();
     let in_place = global(dir.path(), 0, "")
-        + &instance("VI_1", 51, 160, &vip).replace("vips =", "preempt_delay = \"2s\"\nvips =")
+        + &instance("VI_1", 51, 160, &vip).replace(
+            "vips =",
+            &format!("preempt_delay = \"2s\"\nsource_address = \"{second}\"\nvips ="),
+        )
         + &instance("VI_2", 52, 150, &vip2);
     std::fs::write(&n0.cfg, &in_place).unwrap();
     let peer_before = status(&lan, 1, &n1).instances[0].counters.transitions;
@@ -262,7 +269,7 @@ fn reload_dry_run_says_what_would_move() {
     assert!(out.status.success());
     let plan = text(&out);
     assert!(
-        plan.contains("VI_1: updated in place: priority, preempt_delay"),
+        plan.contains("VI_1: updated in place: priority, preempt_delay, source_address"),
         "{plan}"
     );
     assert!(plan.contains("VI_2: added"), "{plan}");
@@ -278,7 +285,7 @@ fn reload_dry_run_says_what_would_move() {
         String::from_utf8_lossy(&check.stderr)
     );
     assert!(
-        text(&check).contains("VI_1: updated in place: priority, preempt_delay"),
+        text(&check).contains("VI_1: updated in place: priority, preempt_delay, source_address"),
         "{}",
         text(&check)
     );
@@ -300,10 +307,15 @@ fn reload_dry_run_says_what_would_move() {
     assert_eq!(vi1.state, "MASTER");
     assert_eq!(vi1.base_priority, 160);
     assert_eq!(vi1.counters.transitions, own_before, "no transition here");
+    let peer = status(&lan, 1, &n1);
     assert_eq!(
-        status(&lan, 1, &n1).instances[0].counters.transitions,
-        peer_before,
+        peer.instances[0].counters.transitions, peer_before,
         "the peer saw nothing"
+    );
+    assert_eq!(
+        peer.instances[0].master.as_ref().map(|m| m.address.clone()),
+        Some(second.to_string()),
+        "the peer hears the master from its new source address"
     );
     assert!(
         n0.child.log().contains("updated in place"),
@@ -315,7 +327,9 @@ fn reload_dry_run_says_what_would_move() {
     let reopen = global(dir.path(), 0, "")
         + &instance("VI_1", 51, 160, &vip).replace(
             "vips =",
-            &format!("preempt_delay = \"2s\"\nunicast_peers = [\"{peer}\"]\nvips ="),
+            &format!(
+                "preempt_delay = \"2s\"\nsource_address = \"{second}\"\nunicast_peers = [\"{peer}\"]\nvips ="
+            ),
         )
         + &instance("VI_2", 52, 150, &vip2);
     std::fs::write(&n0.cfg, &reopen).unwrap();

@@ -522,55 +522,7 @@ impl<N: Netlink> Daemon<N> {
                   if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
             return Ok(Inst::missing(c, family));
         };
-        let sock = match self
-            .io
-            .socks
-            .iter()
-            .position(|s| s.open() && s.ifindex == link.index && s.family == family && s.src == src)
-        {
-            Some(i) => i,
-            None => {
-                let handed = self
-                    .io
-                    .handed
-                    .as_mut()
-                    .and_then(|h| h.socket(link.index, family == Family::Ipv6, src));
-                let adopted = handed.and_then(|fd| {
-                        let r = match src {
-                            IpAddr::V4(a) => VrrpSocketV4::adopt(fd, &c.interface, link.index, a)
-                                .map(|s| Sock::V4(Arc::new(s))),
-                            IpAddr::V6(a) => VrrpSocketV6::adopt(fd, &c.interface, link.index, a)
-                                .map(|s| Sock::V6(Arc::new(s))),
-                        };
-                        r.inspect_err(|e| warn!(interface = %c.interface, error = %e,
-                                                "upgrade: cannot take the VRRP socket over: opening a new one"))
-                            .ok()
-                    });
-                let sock = match (adopted, src) {
-                    (Some(s), _) => s,
-                    (None, IpAddr::V4(a)) => Sock::V4(Arc::new(VrrpSocketV4::open(
-                        &c.interface,
-                        link.index,
-                        a,
-                        true,
-                    )?)),
-                    (None, IpAddr::V6(a)) => Sock::V6(Arc::new(VrrpSocketV6::open(
-                        &c.interface,
-                        link.index,
-                        a,
-                        true,
-                    )?)),
-                };
-                self.io.socks.push(SockInfo {
-                    sock,
-                    ifindex: link.index,
-                    family,
-                    src,
-                    reader: None,
-                });
-                self.io.socks.len() - 1
-            }
-        };
+        let sock = self.socket_for(c, link.index, src)?;
         if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(link.index) {
             e.insert(Arc::new(FrameSender::open(link.index)?));
         }
@@ -585,6 +537,76 @@ impl<N: Netlink> Daemon<N> {
             sock,
             ..Inst::missing(c, family)
         })
+    }
+
+    /// The socket for instance `c` on interface `ifindex` sending from `src`: an open one of
+    /// the same (interface, family, source), the one an upgrade handed over, or a new one.
+    fn socket_for(&mut self, c: &config::Instance, ifindex: u32, src: IpAddr) -> io::Result<usize> {
+        let family = c.family;
+        if let Some(i) =
+            self.io.socks.iter().position(|s| {
+                s.open() && s.ifindex == ifindex && s.family == family && s.src == src
+            })
+        {
+            return Ok(i);
+        }
+        let handed = self
+            .io
+            .handed
+            .as_mut()
+            .and_then(|h| h.socket(ifindex, family == Family::Ipv6, src));
+        let adopted = handed.and_then(|fd| {
+            let r =
+                match src {
+                    IpAddr::V4(a) => VrrpSocketV4::adopt(fd, &c.interface, ifindex, a)
+                        .map(|s| Sock::V4(Arc::new(s))),
+                    IpAddr::V6(a) => VrrpSocketV6::adopt(fd, &c.interface, ifindex, a)
+                        .map(|s| Sock::V6(Arc::new(s))),
+                };
+            r.inspect_err(|e| {
+                warn!(interface = %c.interface, error = %e,
+                      "upgrade: cannot take the VRRP socket over: opening a new one")
+            })
+            .ok()
+        });
+        let sock = match (adopted, src) {
+            (Some(s), _) => s,
+            (None, IpAddr::V4(a)) => Sock::V4(Arc::new(VrrpSocketV4::open(
+                &c.interface,
+                ifindex,
+                a,
+                true,
+            )?)),
+            (None, IpAddr::V6(a)) => Sock::V6(Arc::new(VrrpSocketV6::open(
+                &c.interface,
+                ifindex,
+                a,
+                true,
+            )?)),
+        };
+        self.io.socks.push(SockInfo {
+            sock,
+            ifindex,
+            family,
+            src,
+            reader: None,
+        });
+        Ok(self.io.socks.len() - 1)
+    }
+
+    /// The source address instance `c` sends from on interface `ifindex`: its
+    /// `source_address`, else the interface's (see [`pick_source`]).
+    async fn source_for(
+        &self,
+        c: &config::Instance,
+        ifindex: u32,
+        all_vips: &[IpAddr],
+    ) -> io::Result<Option<IpAddr>> {
+        if let Some(a) = c.source_address {
+            return Ok(Some(a));
+        }
+        let present = self.nl.addrs(ifindex).await?;
+        Ok(pick_source(c.family, &present, all_vips))
     }
 
     fn rebuild_demux(&mut self) {

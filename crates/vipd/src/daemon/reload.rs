@@ -4,12 +4,13 @@
 //! An instance of the new configuration is matched to the running one of the same name and
 //! then
 //! * kept as it runs, with every changed setting applied in place (priority, preempt,
-//!   preempt_delay, accept, advert interval, VIPs, authentication, checksum, GARP, trackers
-//!   and weights, notify programs): its state, counters, history and VIPs stay;
+//!   preempt_delay, accept, advert interval, VIPs, source address, authentication, checksum,
+//!   GARP, trackers and weights, notify programs): its state, counters, history and VIPs
+//!   stay;
 //! * or, when a key in [`REOPEN_KEYS`] changed (or the VIPs' address family, or the
 //!   membership of its sync group), stopped with a clean handover and started afresh as
-//!   backup: another interface, VRID, version, source address or peer set is another
-//!   virtual router on the wire;
+//!   backup: another interface, VRID, version or peer set is another virtual router on the
+//!   wire;
 //! * instances without a running namesake are added (as backup), running ones without a
 //!   namesake in the new configuration are stopped (a master hands over).
 
@@ -26,14 +27,8 @@ use vipd_config::{self as config, Config};
 use vipd_proto::{self as proto, InstanceConfig, InstanceId, Router};
 
 /// Keys a running instance cannot take in place: they make it another virtual router on
-/// the wire (or need another socket).
-pub(super) const REOPEN_KEYS: [Key; 5] = [
-    k::interface,
-    k::vrid,
-    k::version,
-    k::source_address,
-    k::unicast_peers,
-];
+/// the wire. (A new `source_address` is taken in place, on a socket for that address.)
+pub(super) const REOPEN_KEYS: [Key; 4] = [k::interface, k::vrid, k::version, k::unicast_peers];
 
 /// What a reload does to one instance of the new configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,8 +211,36 @@ impl<N: Netlink> Daemon<N> {
                 fresh.push(Some(inst));
             }
         }
+        // Kept instances whose source address changed: the new address and its socket.
+        let mut moved: HashMap<InstanceId, (IpAddr, usize)> = HashMap::new();
+        for (c, fate) in cfg.instances.iter().zip(&fates) {
+            let Fate::Keep { id, changed } = fate else {
+                continue;
+            };
+            let Some(old) = self.pos_of(*id).and_then(|p| self.insts.get(p)) else {
+                continue;
+            };
+            if !changed.contains(&k::source_address) || old.interface_missing() {
+                continue;
+            }
+            let ifindex = old.ifindex;
+            let src = self
+                .source_for(c, ifindex, &all_vips)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| {
+                    format!(
+                        "instance {}: {} has no address to send adverts from",
+                        c.name, c.interface
+                    )
+                })?;
+            let sock = self
+                .socket_for(c, ifindex, src)
+                .map_err(|e| e.to_string())?;
+            moved.insert(*id, (src, sock));
+        }
         // The new set in configuration order: kept instances by id (with the source address
-        // they run with), fresh ones as prepared.
+        // they will send from), fresh ones as prepared.
         let mut protos: Vec<(InstanceId, InstanceConfig)> = Vec::with_capacity(fates.len());
         let mut names: Vec<(String, InstanceId)> = Vec::with_capacity(fates.len());
         for ((c, f), fate) in cfg.instances.iter().zip(&fresh).zip(&fates) {
@@ -228,7 +251,7 @@ impl<N: Netlink> Daemon<N> {
                         .pos_of(*id)
                         .and_then(|p| self.insts.get(p))
                         .ok_or("internal error: kept instance missing")?;
-                    (old.id, old.src)
+                    (old.id, moved.get(id).map_or(old.src, |(src, _)| *src))
                 }
                 (None, _) => return Err("internal error: instance neither kept nor new".into()),
             };
@@ -297,6 +320,12 @@ impl<N: Netlink> Daemon<N> {
                               "reload: instance updated in place");
                         if old.cfg.vips != c.vips {
                             vip_changes.push((self.insts.len(), old.cfg.vips.clone()));
+                        }
+                        if let Some((src, sock)) = moved.get(id) {
+                            info!(instance = %c.name, from = %old.src, to = %src,
+                                  "reload: adverts now sent from another address");
+                            old.src = *src;
+                            old.sock = *sock;
                         }
                         old.update_in_place(c);
                     }
