@@ -234,6 +234,10 @@ fn upgrade_installed_master(dir: &TempDir, next: &Path) {
     lan.add_client().unwrap();
     let vip = lan.vip(false);
     let sock = |i: usize| dir.path().join(format!("h{i}.sock"));
+    // The installed master tells "systemd" (this socket) what it does.
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    let env = format!("NOTIFY_SOCKET={}", notify_path.display());
     let mut nodes = Vec::new();
     for (i, (binary, priority)) in [(VIPD, 150), (env!("CARGO_BIN_EXE_vipd"), 100)]
         .into_iter()
@@ -249,11 +253,14 @@ fn upgrade_installed_master(dir: &TempDir, next: &Path) {
             ),
         )
         .unwrap();
-        nodes.push(
+        let cfg = cfg.to_str().unwrap();
+        nodes.push(if i == 0 {
             lan.host(i)
-                .spawn(&[binary, "--config", cfg.to_str().unwrap()])
-                .unwrap(),
-        );
+                .spawn(&["env", &env, binary, "--config", cfg])
+                .unwrap()
+        } else {
+            lan.host(i).spawn(&[binary, "--config", cfg]).unwrap()
+        });
     }
     let status = |i: usize| {
         let out = run(&[
@@ -271,6 +278,7 @@ fn upgrade_installed_master(dir: &TempDir, next: &Path) {
     })
     .unwrap_or_else(|| panic!("pair never settled\n{}\n{}", nodes[0].log(), nodes[1].log()));
     std::thread::sleep(Duration::from_millis(500));
+    while notify_wait(&notify, Duration::from_millis(50)).is_some() {}
     let (before, backup) = (status(0).unwrap(), status(1).unwrap());
     let mut watch: Vec<vipd_lab::watch::AddrWatcher> = (0..2)
         .map(|i| vipd_lab::watch::AddrWatcher::start(lan.host(i).name()).unwrap())
@@ -304,6 +312,16 @@ fn upgrade_installed_master(dir: &TempDir, next: &Path) {
         said.contains("upgraded in place"),
         "postinst: {said}\n{}",
         nodes[0].log()
+    );
+    // Same main process for systemd: RELOADING=1 from the old binary, READY=1 from the new.
+    let mut seen = String::new();
+    while let Some(m) = notify_wait(&notify, Duration::from_millis(500)) {
+        seen.push_str(&format!("{m};"));
+    }
+    let (reloading, ready) = (seen.find("RELOADING=1"), seen.rfind("READY=1"));
+    assert!(
+        reloading.is_some() && ready > reloading,
+        "notifications around the upgrade: {seen:?}"
     );
     let version = run_ok(&["dpkg-query", "-W", "-f=${Version}", "vipd"]);
     assert!(version.ends_with("+next"), "installed {version}");
