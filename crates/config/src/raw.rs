@@ -257,6 +257,14 @@ table! {
         pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
         /// Gap between the frames of one burst.
         pub(crate) garp_interval: Option<S<GarpGap>>,
+        /// A master that hears a lower-priority advert (another router believes it is
+        /// master) re-announces its VIPs with this many frames (default: garp_master_repeat).
+        pub(crate) garp_lower_prio_repeat: Option<S<Count255>>,
+        /// ... and again this much later; `"0s"` = once (default: garp_master_delay).
+        pub(crate) garp_lower_prio_delay: Option<S<GarpDelay>>,
+        /// A master that hears a lower-priority advert does not answer it with its own advert
+        /// (it still re-announces its VIPs); default false.
+        pub(crate) lower_prio_no_advert: Option<S<bool>>,
         /// User track scripts and notify programs run as (must exist).
         pub(crate) script_user: Option<S<String>>,
         /// Refuse scripts/notify programs that a non-root user could modify (error at load,
@@ -340,6 +348,12 @@ table! {
         pub(crate) garp_master_refresh_repeat: Option<S<Count255>>,
         /// Per-instance overrides.
         pub(crate) garp_interval: Option<S<GarpGap>>,
+        /// Per-instance overrides.
+        pub(crate) garp_lower_prio_repeat: Option<S<Count255>>,
+        /// Per-instance overrides.
+        pub(crate) garp_lower_prio_delay: Option<S<GarpDelay>>,
+        /// Per-instance override.
+        pub(crate) lower_prio_no_advert: Option<S<bool>>,
         /// `[[track_script]]`s followed; `weight` here overrides the tracker's.
         pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
         /// `[[track_http]]`s followed.

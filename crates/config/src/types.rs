@@ -167,6 +167,23 @@ pub struct Garp {
     pub master_refresh_repeat: u8,
     /// Gap between frames of one burst (`garp_interval`, default 0).
     pub interval: Duration,
+    /// Frames per burst when a master hears a lower-priority advert
+    /// (`garp_lower_prio_repeat`); `None`: `master_repeat`.
+    pub lower_prio_repeat: Option<u8>,
+    /// Delay of the second such burst (`garp_lower_prio_delay`; 0 = none); `None`:
+    /// `master_delay`.
+    pub lower_prio_delay: Option<Duration>,
+}
+
+impl Garp {
+    /// Frames per burst after a lower-priority advert, defaults applied.
+    pub fn lower_prio_repeat(&self) -> u8 {
+        self.lower_prio_repeat.unwrap_or(self.master_repeat)
+    }
+    /// Delay of the second burst after a lower-priority advert, defaults applied.
+    pub fn lower_prio_delay(&self) -> Duration {
+        self.lower_prio_delay.unwrap_or(self.master_delay)
+    }
 }
 
 impl Default for Garp {
@@ -177,6 +194,8 @@ impl Default for Garp {
             master_refresh: None,
             master_refresh_repeat: 1,
             interval: Duration::ZERO,
+            lower_prio_repeat: None,
+            lower_prio_delay: None,
         }
     }
 }
@@ -198,6 +217,8 @@ pub struct Global {
     pub checksum: ChecksumMode,
     /// Default GARP/NA settings of instances.
     pub garp: Garp,
+    /// Default `lower_prio_no_advert` of instances (false).
+    pub lower_prio_no_advert: bool,
     /// User that track scripts and notify programs run as, unless a tracker sets `user`
     /// (keepalived `script_user`). Default `"nobody"`.
     pub script_user: String,
@@ -221,6 +242,7 @@ impl Default for Global {
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),
+            lower_prio_no_advert: false,
             script_user: DEFAULT_SCRIPT_USER.to_string(),
             enable_script_security: true,
             events_socket: None,
@@ -278,6 +300,9 @@ pub struct Instance {
     pub checksum: ChecksumMode,
     /// GARP/NA settings (global defaults with per-instance overrides applied).
     pub garp: Garp,
+    /// keepalived `lower_prio_no_advert`: as master, do not answer a lower-priority advert
+    /// with an advert (the VIPs are still re-announced).
+    pub lower_prio_no_advert: bool,
     /// Trackers this instance follows, with their effective weights (instance override
     /// applied), in file order: scripts, http, tcp, files, processes, interfaces.
     pub track: Vec<TrackRef>,
@@ -319,6 +344,7 @@ impl Instance {
             auth_pass,
             checksum,
             garp,
+            lower_prio_no_advert,
             track,
             notify,
         } = self;
@@ -351,13 +377,27 @@ impl Instance {
         );
         differs(*auth_pass != new.auth_pass, k::auth_pass);
         differs(*checksum != new.checksum, k::checksum);
+        differs(
+            *lower_prio_no_advert != new.lower_prio_no_advert,
+            k::lower_prio_no_advert,
+        );
         let Garp {
             master_delay,
             master_repeat,
             master_refresh,
             master_refresh_repeat,
             interval,
+            lower_prio_repeat,
+            lower_prio_delay,
         } = garp;
+        differs(
+            *lower_prio_repeat != new.garp.lower_prio_repeat,
+            k::garp_lower_prio_repeat,
+        );
+        differs(
+            *lower_prio_delay != new.garp.lower_prio_delay,
+            k::garp_lower_prio_delay,
+        );
         differs(*master_delay != new.garp.master_delay, k::garp_master_delay);
         differs(
             *master_repeat != new.garp.master_repeat,

@@ -96,6 +96,8 @@ struct GarpKeys<'a> {
     refresh: Option<&'a S<String>>,
     refresh_repeat: Option<&'a S<Count255>>,
     interval: Option<&'a S<GarpGap>>,
+    lower_prio_repeat: Option<&'a S<Count255>>,
+    lower_prio_delay: Option<&'a S<GarpDelay>>,
 }
 
 fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
@@ -137,6 +139,16 @@ fn garp(r: &mut Reporter<'_>, base: &Garp, k: GarpKeys<'_>) -> Garp {
         && let Some(d) = duration_in(r, v, "garp_interval")
     {
         g.interval = d;
+    }
+    if let Some(v) = k.lower_prio_repeat
+        && let Some(n) = u8_in(r, v, "garp_lower_prio_repeat", None)
+    {
+        g.lower_prio_repeat = Some(n);
+    }
+    if let Some(v) = k.lower_prio_delay
+        && let Some(d) = duration_in(r, v, "garp_lower_prio_delay")
+    {
+        g.lower_prio_delay = Some(d);
     }
     g
 }
@@ -224,8 +236,14 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
             refresh: g.garp_master_refresh.as_ref(),
             refresh_repeat: g.garp_master_refresh_repeat.as_ref(),
             interval: g.garp_interval.as_ref(),
+            lower_prio_repeat: g.garp_lower_prio_repeat.as_ref(),
+            lower_prio_delay: g.garp_lower_prio_delay.as_ref(),
         },
     );
+    out.lower_prio_no_advert = g
+        .lower_prio_no_advert
+        .as_ref()
+        .is_some_and(|v| *v.get_ref());
     out
 }
 
@@ -635,8 +653,14 @@ impl Validator<'_, '_> {
                 refresh: raw.garp_master_refresh.as_ref(),
                 refresh_repeat: raw.garp_master_refresh_repeat.as_ref(),
                 interval: raw.garp_interval.as_ref(),
+                lower_prio_repeat: raw.garp_lower_prio_repeat.as_ref(),
+                lower_prio_delay: raw.garp_lower_prio_delay.as_ref(),
             },
         );
+        let lower_prio_no_advert = raw
+            .lower_prio_no_advert
+            .as_ref()
+            .map_or(self.global.lower_prio_no_advert, |v| *v.get_ref());
 
         // VRID unique per (interface, family).
         if let (Some(n), Some(ifname), Some(id), Some(fam), Some(v)) =
@@ -710,6 +734,7 @@ impl Validator<'_, '_> {
             auth_pass,
             checksum,
             garp,
+            lower_prio_no_advert,
             track,
             notify,
         })

@@ -65,8 +65,13 @@ fn defaults() {
             master_refresh: None,
             master_refresh_repeat: 1,
             interval: Duration::ZERO,
+            lower_prio_repeat: None,
+            lower_prio_delay: None,
         }
     );
+    assert_eq!(c.global.garp.lower_prio_repeat(), 5);
+    assert_eq!(c.global.garp.lower_prio_delay(), Duration::from_secs(5));
+    assert!(!c.global.lower_prio_no_advert);
     let i = c.instance("VI_1").unwrap();
     assert_eq!(i.interface, "eth0");
     assert_eq!(i.vrid, 51);
@@ -369,4 +374,29 @@ fn changed_keys_name_each_differing_key_once() {
             k::notify_master,
         ]
     );
+}
+
+#[test]
+fn lower_priority_answer_keys_default_to_the_master_ones_and_override_per_instance() {
+    let c = cfg(&format!(
+        "[global]\ngarp_master_repeat = 3\ngarp_master_delay = \"2s\"\nlower_prio_no_advert = true\n{}",
+        inst("garp_lower_prio_repeat = 7\nlower_prio_no_advert = false")
+    ));
+    let i = &c.instances[0];
+    assert_eq!(i.garp.lower_prio_repeat(), 7);
+    assert_eq!(
+        i.garp.lower_prio_delay(),
+        Duration::from_secs(2),
+        "follows garp_master_delay"
+    );
+    assert!(
+        !i.lower_prio_no_advert,
+        "the instance overrides the global default"
+    );
+    let c = cfg(&format!(
+        "[global]\nlower_prio_no_advert = true\ngarp_lower_prio_delay = \"0s\"\n{}",
+        inst("")
+    ));
+    assert!(c.instances[0].lower_prio_no_advert);
+    assert_eq!(c.instances[0].garp.lower_prio_delay(), Duration::ZERO);
 }

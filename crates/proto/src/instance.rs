@@ -28,6 +28,9 @@ pub struct Stats {
     pub adverts_dropped: u64,
     /// Transitions into Master.
     pub became_master: u64,
+    /// Lower-priority adverts heard while master and answered (see
+    /// [`Action::LowerPriorityAdvert`]; at most one per sender per interval is counted).
+    pub lower_priority_received: u64,
 }
 
 /// One VRRP virtual router (one VRID on one interface). Sans-IO: feed
@@ -41,7 +44,12 @@ pub struct Stats {
 ///   lower-priority advert heard after the last higher-or-equal one.
 ///   After that, lower adverts are ignored and the down timer fires.
 /// * **Split-brain answer**: a master hearing a lower advert (or equal
-///   priority from a lower address) answers at once with its own advert.
+///   priority from a lower address) answers at once with its own advert
+///   (unless `lower_prio_no_advert`) and a gratuitous burst, then a second
+///   burst after `garp_lower_prio_delay`, at most once per interval per
+///   sender ([`Action::LowerPriorityAdvert`]). A master that hears a higher
+///   advert sends one last advert at its own priority before stepping down,
+///   so that the winner of a healed split hears it and re-announces.
 /// * **Priority changes** while master are advertised at once.
 /// * **Fault**: a master entering Fault releases the VIPs and sends one
 ///   priority-0 advert so peers take over after `Skew_Time`.
@@ -74,6 +82,15 @@ pub struct Instance {
     maintenance: bool,
     /// Origin of the advert grid (see [`ADVERT_GRID_DIVISOR`]); `None`: no grid.
     grid: Option<Instant>,
+    /// Master: the second gratuitous burst after a lower-priority advert.
+    garp_lower_at: Option<Instant>,
+    /// Backup, just stepped down to a higher master: farewell adverts still to send, one
+    /// per advert heard from it (see `master_rx`).
+    farewells: u8,
+    /// Master: senders of lower-priority adverts answered in the last interval, with when
+    /// (at most [`LOWER_ANSWERED`]: a flood of spoofed sources costs a bounded table and a
+    /// bounded number of answers).
+    lower_answered: Vec<(IpAddr, Instant)>,
     actions: VecDeque<Action>,
     stats: Stats,
 }
@@ -103,6 +120,9 @@ pub struct Snapshot {
     pub garp_delay_in: Option<Duration>,
     /// Master: time until the next periodic gratuitous burst.
     pub garp_refresh_in: Option<Duration>,
+    /// Master: time until the second burst after a lower-priority advert.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub garp_lower_in: Option<Duration>,
     /// Backup: time left of a running preempt delay.
     pub preempt_until_in: Option<Duration>,
     /// In maintenance.
@@ -143,6 +163,14 @@ fn clamped_interval(cfg: &InstanceConfig) -> Duration {
     }
 }
 
+/// Adverts a master that steps down to a higher one sends at its own priority: one at
+/// once, then one on each of the winner's next adverts (so that one lost packet does not
+/// leave the winner unaware that clients followed us).
+pub(crate) const FAREWELLS: u8 = 3;
+
+/// Most senders of lower-priority adverts a master answers per advert interval.
+pub const LOWER_ANSWERED: usize = 16;
+
 fn same_family(a: IpAddr, b: IpAddr) -> bool {
     a.is_ipv4() == b.is_ipv4()
 }
@@ -172,6 +200,9 @@ impl Instance {
             group_fault: false,
             maintenance: false,
             grid: None,
+            garp_lower_at: None,
+            farewells: 0,
+            lower_answered: Vec::new(),
             actions: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -299,6 +330,12 @@ impl Instance {
             false
         };
         if accept {
+            if self.farewells > 0 && !lower {
+                // We stepped down to this master a moment ago: tell it once more that we
+                // were master (it re-announces the VIPs, at most once per interval).
+                self.farewells -= 1;
+                self.send_farewell();
+            }
             self.adopt_interval(adv);
             self.master = Some((adv.src, adv.priority));
             self.down_by_prio0 = false;
@@ -313,13 +350,24 @@ impl Instance {
 
     fn master_rx(&mut self, now: Instant, adv: &RxAdvert) {
         if adv.priority == 0 {
+            // RFC 9568 §6.4.3: answer with an advert. The sender was master too (only a
+            // master sends priority 0): clients may follow its gratuitous ARP/NA, so
+            // re-announce as for a lower advert (`lower_rx`, rate-limited the same way).
             self.send_advert(now);
+            self.lower_rx(now, adv, false);
             return;
         }
         let higher = adv.priority > self.effective
             || (adv.priority == self.effective && addr_greater(adv.src, self.cfg.primary_addr));
         if higher {
+            // A farewell advert at our own priority before stepping down: if we were master
+            // on the other side of a split, the winner may not have heard us yet, and only a
+            // lower advert makes it re-announce the VIPs to the clients and routers that
+            // followed our gratuitous ARP/NA (see `lower_rx`).
+            self.send_advert(now);
             self.leave_master();
+            // ... and on the next adverts of the winner, in case that one was lost.
+            self.farewells = FAREWELLS - 1;
             self.adopt_interval(adv);
             self.master = Some((adv.src, adv.priority));
             self.preempt_until = None;
@@ -328,9 +376,45 @@ impl Instance {
             self.down_by_prio0 = false;
             self.notify(now, State::Master, Reason::HigherPriorityAdvert);
         } else {
-            // Split brain: tell the lower master at once.
+            self.lower_rx(now, adv, !self.cfg.lower_prio_no_advert);
+        }
+    }
+
+    /// A master hears a lower advert: another router believes it is master (the other side
+    /// of a healed split, a stalled peer, a spoofed packet). Tell it (an advert, unless
+    /// `lower_prio_no_advert`) and win the clients and routers back (a gratuitous burst, and
+    /// a second after `garp_lower_prio_delay`): they may point at the other router since its
+    /// own gratuitous ARP/NA. At most once per advert interval per sender, so a flood of
+    /// lower adverts costs one answer per interval each.
+    fn lower_rx(&mut self, now: Instant, adv: &RxAdvert, answer: bool) {
+        let window = self.interval;
+        self.lower_answered
+            .retain(|(_, at)| now.saturating_duration_since(*at) < window);
+        if self.lower_answered.iter().any(|(a, _)| *a == adv.src) {
+            return;
+        }
+        if self.lower_answered.len() >= LOWER_ANSWERED {
+            // As many senders answered this interval as a real network could have (a flood
+            // of spoofed sources): the others wait for the next interval, so a flood costs
+            // at most LOWER_ANSWERED answers per interval.
+            return;
+        }
+        self.lower_answered.push((adv.src, now));
+        self.stats.lower_priority_received += 1;
+        self.actions.push_back(Action::LowerPriorityAdvert {
+            from: adv.src,
+            priority: adv.priority,
+        });
+        if answer {
             self.send_advert(now);
         }
+        if self.cfg.garp.lower_prio_repeat > 0 {
+            self.actions.push_back(Action::SendGratuitous {
+                repeat: self.cfg.garp.lower_prio_repeat,
+            });
+        }
+        self.garp_lower_at = (!self.cfg.garp.lower_prio_delay.is_zero())
+            .then(|| after(now, self.cfg.garp.lower_prio_delay));
     }
 
     /// Fire every due timer: Backup `Master_Down_Timer` -> Master; Master
@@ -358,6 +442,14 @@ impl Instance {
                     if self.cfg.garp.repeat > 0 {
                         self.actions.push_back(Action::SendGratuitous {
                             repeat: self.cfg.garp.repeat,
+                        });
+                    }
+                }
+                if due(self.garp_lower_at, now) {
+                    self.garp_lower_at = None;
+                    if self.cfg.garp.lower_prio_repeat > 0 {
+                        self.actions.push_back(Action::SendGratuitous {
+                            repeat: self.cfg.garp.lower_prio_repeat,
                         });
                     }
                 }
@@ -396,10 +488,15 @@ impl Instance {
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
             State::Backup => self.master_down_at,
-            State::Master => [self.adver_at, self.garp_delay_at, self.garp_refresh_at]
-                .into_iter()
-                .flatten()
-                .min(),
+            State::Master => [
+                self.adver_at,
+                self.garp_delay_at,
+                self.garp_refresh_at,
+                self.garp_lower_at,
+            ]
+            .into_iter()
+            .flatten()
+            .min(),
             State::Initialize | State::Fault => None,
         }
     }
@@ -524,6 +621,7 @@ impl Instance {
             advert_in: left(self.adver_at),
             garp_delay_in: left(self.garp_delay_at),
             garp_refresh_in: left(self.garp_refresh_at),
+            garp_lower_in: left(self.garp_lower_at),
             preempt_until_in: left(self.preempt_until),
             maintenance: self.maintenance,
         })
@@ -558,6 +656,7 @@ impl Instance {
                 );
                 self.garp_delay_at = at(snap.garp_delay_in);
                 self.garp_refresh_at = at(snap.garp_refresh_in);
+                self.garp_lower_at = at(snap.garp_lower_in);
             }
             _ => {
                 self.master = snap.master;
@@ -750,6 +849,7 @@ impl Instance {
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
         let from = self.state;
+        self.farewells = 0;
         self.state = State::Master;
         self.master = None;
         self.master_down_at = None;
@@ -823,6 +923,16 @@ impl Instance {
         self.grid = Some(origin);
     }
 
+    /// A farewell advert at our priority, sent as backup (it does not touch the advert
+    /// timer, which a backup does not run).
+    fn send_farewell(&mut self) {
+        self.stats.adverts_sent += 1;
+        self.actions.push_back(Action::SendAdvert {
+            priority: self.effective,
+            max_advert_int_cs: self.advert_interval_cs(),
+        });
+    }
+
     fn send_priority_zero(&mut self) {
         self.stats.adverts_sent += 1;
         self.stats.priority_zero_sent += 1;
@@ -837,13 +947,17 @@ impl Instance {
         self.adver_at = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
+        self.garp_lower_at = None;
+        self.lower_answered.clear();
         self.actions.push_back(Action::ReleaseVips);
     }
 
     fn clear_timers(&mut self) {
+        self.farewells = 0;
         self.adver_at = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
+        self.garp_lower_at = None;
         self.master_down_at = None;
         self.down_by_prio0 = false;
         self.preempt_until = None;
@@ -919,7 +1033,11 @@ impl Instance {
         if self.state != State::Master {
             return false;
         }
+        // Farewells as when stepping down to a higher advert: a master of this VRID that
+        // did not hear us learns that clients may follow us, and re-announces.
+        self.send_advert(now);
         self.leave_master();
+        self.farewells = FAREWELLS - 1;
         self.state = State::Backup;
         self.master = None;
         self.master_adver_interval = self.interval;

@@ -26,7 +26,9 @@ mod instance;
 mod router;
 pub mod rx;
 
-pub use instance::{ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, Snapshot, Stats};
+pub use instance::{
+    ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, LOWER_ANSWERED, Snapshot, Stats,
+};
 pub use router::{InstanceId, Router, SyncGroupConfig, UnknownInstance};
 
 use std::fmt;
@@ -95,6 +97,13 @@ pub struct GarpConfig {
     pub refresh: Option<Duration>,
     /// `garp_master_refresh_repeat`: frames per VIP per refresh burst. Default 1.
     pub refresh_repeat: u32,
+    /// `garp_lower_prio_repeat`: frames per VIP when a master hears a lower-priority advert
+    /// (the other side of a healed split, a stalled peer): clients and routers that followed
+    /// the other master's gratuitous ARP/NA come back. Default: `repeat`.
+    pub lower_prio_repeat: u32,
+    /// `garp_lower_prio_delay`: a second such burst this much later (zero: none). Default:
+    /// `delay`.
+    pub lower_prio_delay: Duration,
 }
 
 impl Default for GarpConfig {
@@ -104,6 +113,8 @@ impl Default for GarpConfig {
             repeat: 5,
             refresh: None,
             refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay: Duration::from_secs(5),
         }
     }
 }
@@ -133,6 +144,9 @@ pub struct InstanceConfig {
     pub primary_addr: IpAddr,
     /// Gratuitous ARP / unsolicited NA bursts on becoming master and while master.
     pub garp: GarpConfig,
+    /// keepalived's `lower_prio_no_advert`: a master that hears a lower-priority advert does
+    /// not answer it with an advert of its own (it still re-announces its VIPs).
+    pub lower_prio_no_advert: bool,
 }
 
 /// Longest VRRPv3 interval: 4095 centiseconds.
@@ -239,6 +253,7 @@ impl InstanceConfig {
             accept_mode: false,
             primary_addr,
             garp: GarpConfig::default(),
+            lower_prio_no_advert: false,
         }
     }
 
@@ -474,6 +489,16 @@ pub enum Action {
     },
     /// A state transition, for logs, notify scripts and metrics.
     Notify(Transition),
+    /// A master heard an advert of lower priority for its VRID (keepalived's
+    /// `master-rx-lower-priority`): another router believes it is master. Reported at most
+    /// once per advert interval per sender, with the answer (an advert unless
+    /// `lower_prio_no_advert`, and a gratuitous burst) already queued.
+    LowerPriorityAdvert {
+        /// Who sent it.
+        from: IpAddr,
+        /// The priority it advertised.
+        priority: u8,
+    },
     /// The effective priority changed (for observers).
     PriorityChanged {
         /// The configured priority.

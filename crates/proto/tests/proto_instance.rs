@@ -410,12 +410,21 @@ fn master_answers_priority_zero_at_once() {
     let (mut i, tm) = master_at(100, 1, t0);
     let t = tm + ms(300);
     i.handle_advert(t, &adv(2, 0, 100)).expect("ok");
+    // The advert (RFC 9568 §6.4.3), and the re-announcement: only a master sends priority 0,
+    // so the sender believed it was master and clients may follow it.
     assert_eq!(
         drain(&mut i),
-        vec![Action::SendAdvert {
-            priority: 100,
-            max_advert_int_cs: 100
-        }]
+        vec![
+            Action::SendAdvert {
+                priority: 100,
+                max_advert_int_cs: 100
+            },
+            Action::LowerPriorityAdvert {
+                from: ip(2),
+                priority: 0
+            },
+            Action::SendGratuitous { repeat: 5 },
+        ]
     );
     assert_eq!(i.poll_timeout(), Some(t + Duration::from_secs(1)));
     assert_eq!(i.state(), State::Master);
@@ -429,7 +438,18 @@ fn master_steps_down_on_higher_priority() {
     i.handle_advert(t, &adv(2, 101, 20)).expect("ok");
     assert_eq!(i.state(), State::Backup);
     let a = drain(&mut i);
-    assert_eq!(a[0], Action::ReleaseVips);
+    // A farewell advert at our priority (so a master that had not heard us learns that we
+    // were master too), then the VIPs go.
+    assert_eq!(
+        a[..2],
+        [
+            Action::SendAdvert {
+                priority: 100,
+                max_advert_int_cs: 100
+            },
+            Action::ReleaseVips
+        ]
+    );
     assert_eq!(
         transitions(&a),
         vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
@@ -443,19 +463,36 @@ fn master_steps_down_on_higher_priority() {
 fn master_equal_priority_tie_break_on_address() {
     let t0 = Instant::now();
     let (mut i, tm) = master_at(100, 5, t0);
-    // Lower address, same priority: answer, stay.
+    // Lower address, same priority: answer and re-announce, stay.
     i.handle_advert(tm + ms(1), &adv(4, 100, 100)).expect("ok");
     assert_eq!(i.state(), State::Master);
     assert_eq!(
         drain(&mut i),
-        vec![Action::SendAdvert {
-            priority: 100,
-            max_advert_int_cs: 100
-        }]
+        vec![
+            Action::LowerPriorityAdvert {
+                from: ip(4),
+                priority: 100
+            },
+            Action::SendAdvert {
+                priority: 100,
+                max_advert_int_cs: 100
+            },
+            Action::SendGratuitous { repeat: 5 },
+        ]
     );
-    // Higher address, same priority: step down.
+    // Higher address, same priority: a farewell advert, then step down.
     i.handle_advert(tm + ms(2), &adv(6, 100, 100)).expect("ok");
     assert_eq!(i.state(), State::Backup);
+    let a = drain(&mut i);
+    assert_eq!(
+        a.first(),
+        Some(&Action::SendAdvert {
+            priority: 100,
+            max_advert_int_cs: 100
+        }),
+        "{a:?}"
+    );
+    assert!(a.contains(&Action::ReleaseVips));
 }
 
 #[test]
@@ -466,12 +503,118 @@ fn master_answers_lower_advert_and_resets_timer() {
     i.handle_advert(t, &adv(2, 50, 100)).expect("ok");
     assert_eq!(
         drain(&mut i),
-        vec![Action::SendAdvert {
-            priority: 100,
-            max_advert_int_cs: 100
-        }]
+        vec![
+            Action::LowerPriorityAdvert {
+                from: ip(2),
+                priority: 50
+            },
+            Action::SendAdvert {
+                priority: 100,
+                max_advert_int_cs: 100
+            },
+            Action::SendGratuitous { repeat: 5 },
+        ]
     );
     assert_eq!(i.poll_timeout(), Some(t + Duration::from_secs(1)));
+    assert_eq!(i.stats().lower_priority_received, 1);
+}
+
+#[test]
+fn a_lower_master_is_answered_once_per_interval_per_sender_and_the_vips_reannounced() {
+    let t0 = Instant::now();
+    let mut c = cfg(100, 1);
+    c.garp.lower_prio_repeat = 2;
+    c.garp.lower_prio_delay = ms(3000);
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    // The other side of a healed split keeps advertising every 100 ms.
+    let mut bursts = 0;
+    let mut answers = 0;
+    for k in 0..10u64 {
+        i.handle_advert(t + ms(10 + k * 100), &adv(2, 50, 10))
+            .expect("ok");
+        for a in drain(&mut i) {
+            match a {
+                Action::SendGratuitous { repeat: 2 } => bursts += 1,
+                Action::LowerPriorityAdvert { .. } => answers += 1,
+                _ => {}
+            }
+        }
+    }
+    // 1 s interval: one answer and one burst in that second ...
+    assert_eq!((answers, bursts), (1, 1));
+    // ... another sender is answered on its own ...
+    i.handle_advert(t + ms(1000), &adv(3, 60, 10)).expect("ok");
+    assert!(drain(&mut i).contains(&Action::LowerPriorityAdvert {
+        from: ip(3),
+        priority: 60
+    }));
+    // ... and the first again once its interval has passed.
+    i.handle_advert(t + ms(1200), &adv(2, 50, 10)).expect("ok");
+    assert!(drain(&mut i).contains(&Action::SendGratuitous { repeat: 2 }));
+    // The second burst comes garp_lower_prio_delay after the last answer.
+    let second = t + ms(1200) + ms(3000);
+    let mut at = i.poll_timeout().expect("timer");
+    let mut seen = false;
+    while at <= second {
+        i.handle_timeout(at);
+        if at == second {
+            seen = drain(&mut i).contains(&Action::SendGratuitous { repeat: 2 });
+        } else {
+            drain(&mut i);
+        }
+        at = i.poll_timeout().expect("timer");
+    }
+    assert!(seen, "no second burst at {second:?}");
+}
+
+#[test]
+fn lower_prio_no_advert_still_reannounces() {
+    let t0 = Instant::now();
+    let mut c = cfg(100, 1);
+    c.lower_prio_no_advert = true;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    i.handle_advert(t + ms(10), &adv(2, 50, 100)).expect("ok");
+    let a = drain(&mut i);
+    assert!(
+        !a.iter().any(|a| matches!(a, Action::SendAdvert { .. })),
+        "{a:?}"
+    );
+    assert!(a.contains(&Action::SendGratuitous { repeat: 5 }), "{a:?}");
+}
+
+#[test]
+fn a_flood_of_spoofed_lower_senders_costs_a_bounded_table() {
+    let t0 = Instant::now();
+    let (mut i, t) = master_at(100, 1, t0);
+    for k in 0..1000u32 {
+        let src = IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + k));
+        let adv = RxAdvert {
+            src,
+            version: Version::V3,
+            priority: 50,
+            max_advert_int_cs: 100,
+        };
+        i.handle_advert(t + ms(1), &adv).expect("ok");
+    }
+    // At most LOWER_ANSWERED answers per interval, however many senders.
+    let answers = drain(&mut i)
+        .iter()
+        .filter(|a| matches!(a, Action::SendGratuitous { .. }))
+        .count();
+    assert_eq!(answers, vipd_proto::LOWER_ANSWERED);
+    assert_eq!(
+        i.stats().lower_priority_received,
+        vipd_proto::LOWER_ANSWERED as u64
+    );
+    assert!(format!("{i:?}").matches("10.1.").count() <= vipd_proto::LOWER_ANSWERED);
 }
 
 #[test]

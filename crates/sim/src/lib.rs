@@ -326,6 +326,29 @@ pub struct Sim {
     violations: Vec<String>,
     trace: Option<String>,
     stats: SimStats,
+    /// The client's view: per VRID, the node whose gratuitous ARP/NA it heard last (where
+    /// its ARP/neighbour entry for the VIP points), since when, and whether that node has
+    /// since released the VIPs where no other running node could hear it (crashed, or
+    /// stopped/faulted while partitioned from all of them: then no VRRP router can know the
+    /// entry is stale; only the client's own neighbour timeout or `garp_master_refresh`
+    /// fixes it). The client hears every running node (it sits on the switch, on both sides
+    /// of a partition between the nodes): the worst case, in which it may have followed the
+    /// loser of a split.
+    arp: std::collections::BTreeMap<u8, ClientArp>,
+}
+
+/// Where the client's neighbour entry for one VRID's VIP points (see `Sim::client_arp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientArp {
+    /// The node whose gratuitous ARP/NA the client heard last.
+    pub node: usize,
+    /// When.
+    pub at: Duration,
+    /// That node has since released the VIPs unheard by every other running node.
+    pub orphaned: bool,
+    /// A frame was lost since (the re-announcement that corrects the entry rides on
+    /// adverts: `FAREWELLS` farewells and the answers to lower adverts; each can be lost).
+    pub lossy: bool,
 }
 
 impl Sim {
@@ -359,6 +382,7 @@ impl Sim {
             violations: Vec::new(),
             trace: None,
             stats: SimStats::default(),
+            arp: std::collections::BTreeMap::new(),
         })
     }
 
@@ -471,6 +495,46 @@ impl Sim {
     }
 
     /// Nodes currently holding the VIPs of `vrid`.
+    /// Where the client's ARP/neighbour entry for `vrid`'s VIP points (the node whose
+    /// gratuitous ARP/NA it heard last).
+    pub fn client_arp(&self, vrid: u8) -> Option<ClientArp> {
+        self.arp.get(&vrid).copied()
+    }
+
+    /// `node` released `vrid`'s VIPs: if the client follows it and no other running node
+    /// could hear it go (no priority-0 advert reached anyone), the entry is orphaned.
+    fn orphan_unheard(&mut self, node: usize, vrid: u8) {
+        // Heard by a node that can act on it for this VRID: a master (it re-announces), or a
+        // backup that may take over (not in maintenance; Initialize and Fault ignore
+        // adverts).
+        let listening = |o: usize| {
+            let Some(i) = self.instance_for(o, vrid) else {
+                return false;
+            };
+            self.nodes
+                .get(o)
+                .and_then(|n| n.router.as_ref())
+                .and_then(|r| r.instance(iid(i)))
+                .is_some_and(|x| {
+                    x.state() == State::Master
+                        || (x.state() == State::Backup && !x.in_maintenance())
+                })
+        };
+        let heard =
+            (0..self.nodes.len()).any(|o| o != node && self.connected(node, o) && listening(o));
+        if !heard {
+            self.orphan_entry(node, vrid);
+        }
+    }
+
+    fn orphan_entry(&mut self, node: usize, vrid: u8) {
+        if let Some(e) = self.arp.get_mut(&vrid)
+            && e.node == node
+        {
+            e.orphaned = true;
+        }
+    }
+
     pub fn holders(&self, vrid: u8) -> Vec<usize> {
         (0..self.nodes.len())
             .filter(|&n| self.holds(n, vrid))
@@ -559,6 +623,14 @@ impl Sim {
             SimEvent::Heal => self.component = vec![0; self.nodes.len()],
             SimEvent::Crash { node } => {
                 let now = self.now;
+                let vrids: Vec<u8> = self
+                    .nodes
+                    .get(node)
+                    .map(|n| n.cfg.instances.iter().map(|c| c.vrid).collect())
+                    .unwrap_or_default();
+                for v in vrids {
+                    self.orphan_entry(node, v);
+                }
                 if let Some(n) = self.nodes.get_mut(node)
                     && n.router.is_some()
                 {
@@ -717,6 +789,9 @@ impl Sim {
                 }
                 Action::ClaimVips | Action::ReleaseVips => {
                     let claim = action == Action::ClaimVips;
+                    if !claim {
+                        self.orphan_unheard(node, vrid);
+                    }
                     let now = self.now;
                     if let Some(h) = self.nodes.get_mut(node).and_then(|n| n.held.get_mut(idx)) {
                         if *h == claim {
@@ -738,7 +813,18 @@ impl Sim {
                     });
                     self.log(|| format!("n{node} vrid {vrid} held={claim}"));
                 }
-                Action::SendGratuitous { .. } => self.stats.garp_bursts += 1,
+                Action::SendGratuitous { .. } => {
+                    self.stats.garp_bursts += 1;
+                    self.arp.insert(
+                        vrid,
+                        ClientArp {
+                            node,
+                            at: self.now,
+                            orphaned: false,
+                            lossy: false,
+                        },
+                    );
+                }
                 Action::Notify(t) => {
                     self.log(|| {
                         format!("n{node} vrid {vrid} {} -> {} ({})", t.from, t.to, t.reason)
@@ -753,7 +839,7 @@ impl Sim {
                         reason: t.reason,
                     });
                 }
-                Action::PriorityChanged { .. } => {}
+                Action::PriorityChanged { .. } | Action::LowerPriorityAdvert { .. } => {}
             }
         }
     }
@@ -776,6 +862,9 @@ impl Sim {
             for _ in 0..copies {
                 if self.rng.chance(out.loss) || self.rng.chance(inl.loss) {
                     self.stats.frames_lost += 1;
+                    for e in self.arp.values_mut() {
+                        e.lossy = true;
+                    }
                     continue;
                 }
                 let mut d = out.delay

@@ -143,12 +143,18 @@ impl Schedule {
                     preempt_delay,
                     accept_mode: rng.chance(0.5),
                     primary_addr: addr(v6, i),
-                    garp: GarpConfig {
-                        delay: interval * 3,
-                        repeat: u32::try_from(rng.range(0, 3)).unwrap_or(1),
-                        refresh: rng.chance(0.2).then_some(interval * 7),
-                        refresh_repeat: 1,
+                    garp: {
+                        let repeat = u32::try_from(rng.range(0, 3)).unwrap_or(1);
+                        GarpConfig {
+                            delay: interval * 3,
+                            repeat,
+                            refresh: rng.chance(0.2).then_some(interval * 7),
+                            refresh_repeat: 1,
+                            lower_prio_repeat: repeat,
+                            lower_prio_delay: interval * 3,
+                        }
                     },
+                    lower_prio_no_advert: false,
                 });
             }
         }
@@ -458,6 +464,17 @@ impl Schedule {
             };
             if hi.state() != State::Master {
                 return Err(format!("vrid {vrid}: holder {h} is {}", hi.state()));
+            }
+            // Judged by the traffic: the client's neighbour entry points at the holder (when
+            // every node announces its VIPs at all).
+            let announces = (0..sim.node_count())
+                .filter_map(&get)
+                .all(|i| i.config().garp.repeat > 0 && i.config().garp.lower_prio_repeat > 0);
+            let arp = sim.client_arp(vrid);
+            if announces && arp.is_some_and(|a| a.node != h && !a.orphaned && !a.lossy) {
+                return Err(format!(
+                    "vrid {vrid}: holder {h}, but the client's ARP entry points at {arp:?}"
+                ));
             }
             for node in 0..sim.node_count() {
                 if node == h || Some(node) == down {

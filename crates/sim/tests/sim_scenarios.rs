@@ -83,6 +83,15 @@ fn partition_split_brain_then_heal() {
     // Within one advert interval + delay, node 1 hears node 2.
     s.run_until(healed + ms(100) + DELAY);
     assert_eq!(s.holders(1), vec![2]);
+    // And the client, which followed node 1's gratuitous ARP during the split, points at
+    // node 2 again: node 2 heard node 1 (its adverts, or its farewell advert on stepping
+    // down) and re-announced the VIP.
+    s.run_until(healed + ms(100) + DELAY * 3);
+    assert_eq!(
+        s.client_arp(1).map(|a| a.node),
+        Some(2),
+        "client still follows the loser"
+    );
     assert!(s.violations().is_empty(), "{:?}", s.violations());
 }
 

@@ -426,6 +426,21 @@ impl Cx {
                         gna = Some((d, c));
                     }
                 }
+                "vrrp_garp_lower_prio_delay" => {
+                    if let Some(d) = self.secs(c) {
+                        g.set(keys::global::garp_lower_prio_delay, dur(d));
+                    }
+                }
+                "vrrp_garp_lower_prio_repeat" => {
+                    if let Some(v) = self.int(c, 1, 255) {
+                        g.set(keys::global::garp_lower_prio_repeat, Val::Int(v));
+                    }
+                }
+                "vrrp_lower_prio_no_advert" => {
+                    if let Some(b) = self.flag(c) {
+                        g.set(keys::global::lower_prio_no_advert, Val::Bool(b));
+                    }
+                }
                 "script_user" => {
                     self.no_block(c);
                     match c.args.as_slice() {
@@ -762,24 +777,30 @@ impl Cx {
                     d.tracks.push((notify_key(kw, INSTANCE_NOTIFY), v));
                 }
             }
-            "garp_master_delay" | "garp_master_refresh" | "garp_interval" => {
+            "garp_master_delay" | "garp_master_refresh" | "garp_interval" | "garp_lower_prio_delay" => {
                 if let Some(v) = self.secs(c) {
                     let key = match kw {
                         "garp_master_delay" => keys::instance::garp_master_delay,
                         "garp_master_refresh" => keys::instance::garp_master_refresh,
+                        "garp_lower_prio_delay" => keys::instance::garp_lower_prio_delay,
                         _ => keys::instance::garp_interval,
                     };
                     d.garp.push((key, dur(v)));
                 }
             }
-            "garp_master_repeat" | "garp_master_refresh_repeat" => {
+            "garp_master_repeat" | "garp_master_refresh_repeat" | "garp_lower_prio_repeat" => {
                 if let Some(v) = self.int(c, 1, 255) {
-                    let key = if kw == "garp_master_repeat" {
-                        keys::instance::garp_master_repeat
-                    } else {
-                        keys::instance::garp_master_refresh_repeat
+                    let key = match kw {
+                        "garp_master_repeat" => keys::instance::garp_master_repeat,
+                        "garp_lower_prio_repeat" => keys::instance::garp_lower_prio_repeat,
+                        _ => keys::instance::garp_master_refresh_repeat,
                     };
                     d.garp.push((key, Val::Int(v)));
+                }
+            }
+            "lower_prio_no_advert" => {
+                if let Some(b) = self.flag(c) {
+                    d.garp.push((keys::instance::lower_prio_no_advert, Val::Bool(b)));
                 }
             }
             "virtual_routes" | "virtual_rules" => self.nc(
@@ -1418,6 +1439,9 @@ const GLOBAL_SINGLE: &[&str] = &[
     "vrrp_garp_master_refresh_repeat",
     "vrrp_garp_interval",
     "vrrp_gna_interval",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_lower_prio_no_advert",
     "script_user",
 ];
 
@@ -1435,6 +1459,9 @@ const INSTANCE_SINGLE: &[&str] = &[
     "garp_master_refresh",
     "garp_master_refresh_repeat",
     "garp_interval",
+    "garp_lower_prio_delay",
+    "garp_lower_prio_repeat",
+    "lower_prio_no_advert",
 ];
 
 const SCRIPT_SINGLE: &[&str] = &[

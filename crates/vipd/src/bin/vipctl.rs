@@ -252,6 +252,13 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
             let d: Vec<String> = c.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let _ = writeln!(out, "  drops: {}", d.join(" "));
         }
+        if c.lower_priority_received > 0 {
+            let _ = writeln!(
+                out,
+                "  other routers that believed they were master: {} (answered; the VIPs were re-announced)",
+                c.lower_priority_received
+            );
+        }
         if c.address_list_mismatch > 0 {
             let _ = writeln!(
                 out,

@@ -37,6 +37,7 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let transitions = Family::<Labels, Counter>::default();
     let sent = Family::<Labels, Counter>::default();
     let received = Family::<Labels, Counter>::default();
+    let lower = Family::<Labels, Counter>::default();
     let drops = Family::<Labels, Counter>::default();
     let iface_drops = Family::<Labels, Counter>::default();
     let tracker_up = Family::<Labels, Gauge>::default();
@@ -75,6 +76,9 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         received
             .get_or_create(&labels(&base))
             .inc_by(i.counters.adverts_received);
+        lower
+            .get_or_create(&labels(&base))
+            .inc_by(i.counters.lower_priority_received);
         for (reason, n) in &i.counters.drops {
             let mut l = base.to_vec();
             l.push(("reason", reason.as_str()));
@@ -116,6 +120,11 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     reg.register("transitions", "State transitions", transitions);
     reg.register("adverts_sent", "VRRP advertisements sent", sent);
     reg.register("adverts_received", "VRRP advertisements accepted", received);
+    reg.register(
+        "lower_priority_received",
+        "As master, adverts of another router that believed it was master (answered, VIPs re-announced)",
+        lower,
+    );
     reg.register("drops", "Dropped VRRP packets by reason", drops);
     reg.register(
         "interface_drops",

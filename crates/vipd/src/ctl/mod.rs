@@ -307,6 +307,10 @@ pub struct Counters {
     pub send_errors: u64,
     /// Adverts with another address list than ours.
     pub address_list_mismatch: u64,
+    /// As master, adverts of another router that believed it was master (lower priority,
+    /// or priority 0): answered, and the VIPs re-announced (one per sender per interval).
+    #[serde(default)]
+    pub lower_priority_received: u64,
     /// Drops by reason (only non-zero reasons).
     pub drops: BTreeMap<String, u64>,
 }

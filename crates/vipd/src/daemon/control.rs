@@ -740,6 +740,7 @@ fn instance_status(
             vips_restored: c.vips_restored,
             send_errors: c.send_errors,
             address_list_mismatch: c.address_list_mismatch,
+            lower_priority_received: p.stats().lower_priority_received,
             drops: c
                 .drops
                 .nonzero()

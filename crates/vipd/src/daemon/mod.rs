@@ -262,7 +262,10 @@ pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig 
             repeat: u32::from(c.garp.master_repeat),
             refresh: c.garp.master_refresh,
             refresh_repeat: u32::from(c.garp.master_refresh_repeat),
+            lower_prio_repeat: u32::from(c.garp.lower_prio_repeat()),
+            lower_prio_delay: c.garp.lower_prio_delay(),
         },
+        lower_prio_no_advert: c.lower_prio_no_advert,
     }
 }
 
@@ -1096,6 +1099,17 @@ impl<N: Netlink> Daemon<N> {
                 inst.since = SystemTime::now();
                 inst.history.push_back((inst.since, t.clone()));
                 self.on_transition(idx, &t);
+            }
+            Action::LowerPriorityAdvert { from, priority } => {
+                let ours = self
+                    .router
+                    .instance(inst.id)
+                    .map(|i| i.effective_priority())
+                    .unwrap_or(0);
+                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %from, priority, ours,
+                      "{}: {from} advertises itself as master with priority {priority} (< our {ours}): answering and re-announcing the VIPs",
+                      inst.cfg.name);
+                self.on_lower_priority(idx, from, priority);
             }
             Action::PriorityChanged { base, effective } => {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");

@@ -305,6 +305,23 @@ impl<N: Netlink> Daemon<N> {
         });
     }
 
+    /// Master instance `idx` heard `from` advertise itself as master with a lower priority.
+    pub(super) fn on_lower_priority(&mut self, idx: usize, from: std::net::IpAddr, priority: u8) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ev = notify::event(
+            "master-rx-lower-priority",
+            [
+                ("instance", Value::from(inst.cfg.name.as_str())),
+                ("vrid", Value::from(inst.cfg.vrid)),
+                ("peer", Value::from(from.to_string())),
+                ("priority", Value::from(priority)),
+            ],
+        );
+        self.track.notifier.event(ev);
+    }
+
     /// The effective priority of instance `idx` changed.
     pub(super) fn on_priority(&mut self, idx: usize, base: u8, effective: u8) {
         let Some(inst) = self.insts.get(idx) else {
