@@ -306,3 +306,81 @@ fn events_socket_survives_a_reload() {
     // And a new client can still connect.
     std::os::unix::net::UnixStream::connect(&sock).unwrap();
 }
+
+/// What is known at startup is applied before the state machines start: an address owner
+/// (priority 255, which goes straight to MASTER on start) whose link is down, or whose
+/// weight-0 tracker fails, never becomes MASTER at boot, never adds its VIP and never runs
+/// notify_master; its first transition is INIT -> FAULT.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn an_owner_with_a_known_fault_at_startup_never_goes_master() {
+    for case in ["link-down", "tracker"] {
+        let lan = Lan::new(&format!("ntf-boot-{case}"), 1).unwrap();
+        let dir = TempDir::new(&format!("ntf-boot-{case}"));
+        let out = dir.path().join("calls");
+        let rec = recorder(dir.path(), &out);
+        let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+        let (tracker, follows) = if case == "tracker" {
+            (
+                "[[track_script]]\nname = \"chk\"\ncommand = [\"/bin/false\"]\nweight = 0\n",
+                "track_scripts = [\"chk\"]\n",
+            )
+        } else {
+            ("", "")
+        };
+        let text = format!(
+            r#"[global]
+control_socket = "{dir}/h0.sock"
+script_user = "root"
+
+{tracker}
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 255
+advert_interval = "100ms"
+vips = ["{vip}/24"]
+notify_master = ["{rec}", "master"]
+notify = "{rec}"
+{follows}"#,
+            dir = dir.path().display(),
+            rec = rec.display()
+        );
+        let path = dir.path().join("h0.toml");
+        std::fs::write(&path, text).unwrap();
+        if case == "link-down" {
+            lan.link_down(0).unwrap();
+        }
+        let a = start(&lan, 0, &path);
+        assert!(
+            common::wait_until(LONG, || a.log().contains("to_state=FAULT")).is_some(),
+            "{case}: {}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let log = a.log();
+        assert!(
+            !log.contains("to_state=MASTER"),
+            "{case}: the owner went MASTER at boot:\n{log}"
+        );
+        assert!(
+            log.contains("from_state=INIT to_state=FAULT"),
+            "{case}: {log}"
+        );
+        assert!(
+            !lan.host(0).has_addr("eth0", vip).unwrap(),
+            "{case}: VIP added"
+        );
+        assert!(
+            !lines(&out)
+                .iter()
+                .any(|l| l.contains("master") || l.contains("MASTER")),
+            "{case}: notify_master ran: {:?}",
+            lines(&out)
+        );
+    }
+}

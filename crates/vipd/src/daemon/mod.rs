@@ -40,6 +40,8 @@ const RX_BUF: usize = 4096;
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// Transitions kept per instance for status.
 const HISTORY: usize = 16;
+/// Longest wait at startup for every tracker's first result before the state machines start.
+const FIRST_RESULTS: Duration = Duration::from_secs(2);
 
 /// Runs the agent until SIGTERM/SIGINT. On those it hands over (priority 0), releases its VIPs
 /// and returns `Ok(())`. With `handover` (this binary was executed by `vipctl upgrade`), it
@@ -452,6 +454,17 @@ impl<N: Netlink> Daemon<N> {
             if d.ctl.in_maintenance(&name) {
                 let _ = d.router.set_maintenance(now, id, true);
             }
+        }
+        // What is known before the state machines start is applied before they start: faults
+        // (link down, missing interface) and the trackers' first results (a resumed instance
+        // carries its trackers' state already). An owner on a down link, or whose weight-0
+        // tracker fails, thus never goes MASTER at boot and never runs notify_master.
+        if d.ctl.upgraded.is_none() {
+            d.first_tracker_results(FIRST_RESULTS).await;
+        }
+        let now = Instant::now();
+        for idx in 0..d.insts.len() {
+            d.apply_tracking(now, idx);
         }
         d.router.start(now);
         // A resumed master's VIPs as the new configuration has them (only the difference).

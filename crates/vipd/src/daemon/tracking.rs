@@ -128,6 +128,24 @@ impl Tracking {
 }
 
 impl<N: Netlink> Daemon<N> {
+    /// At startup, before the state machines start: applies the trackers' results as they
+    /// come until every tracker has one, for at most `limit` (a tracker still unknown then
+    /// contributes nothing, as it would have anyway).
+    pub(super) async fn first_tracker_results(&mut self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.track.set.all_known() {
+            match tokio::time::timeout_at(deadline, self.track.rx.recv()).await {
+                Ok(Some(u)) => self.on_tracker(u),
+                _ => {
+                    let unknown = self.track.set.unknown();
+                    info!(trackers = %unknown.join(", "),
+                          "no first result yet from these trackers: starting without them");
+                    return;
+                }
+            }
+        }
+    }
+
     /// A tracker runner reported something.
     pub(super) fn on_tracker(&mut self, u: TrackerUpdate) {
         let Some(change) = self.track.set.apply(&u) else {

@@ -224,6 +224,20 @@ impl TrackerSet {
         carried
     }
 
+    /// Whether every tracker has had an observation.
+    pub fn all_known(&self) -> bool {
+        self.trackers.iter().all(|t| t.status != Status::Unknown)
+    }
+
+    /// The names of the trackers without an observation yet.
+    pub fn unknown(&self) -> Vec<String> {
+        self.trackers
+            .iter()
+            .filter(|t| t.status == Status::Unknown)
+            .map(|t| format!("{} {}", t.kind.as_str(), t.name))
+            .collect()
+    }
+
     /// Number of trackers.
     pub fn len(&self) -> usize {
         self.trackers.len()
