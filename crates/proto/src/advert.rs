@@ -81,12 +81,18 @@ pub const MAX_GRATUITOUS_LEN: usize = if wire::NA_FRAME_LEN > wire::GARP_FRAME_L
 
 /// Writes a gratuitous ARP (IPv4 VIP, request form as keepalived sends it) or an unsolicited
 /// neighbour advertisement (IPv6 VIP, from the VIP itself as keepalived does) announcing
-/// `vip` at `mac`.
-pub fn build_gratuitous(buf: &mut [u8], mac: [u8; 6], vip: IpAddr) -> Result<usize, wire::Error> {
+/// `vip` at `mac`; `router`: the NA's Router flag (the host forwards IPv6 on the interface,
+/// as keepalived sets it; hosts that route through the VIP keep it as their router).
+pub fn build_gratuitous(
+    buf: &mut [u8],
+    mac: [u8; 6],
+    vip: IpAddr,
+    router: bool,
+) -> Result<usize, wire::Error> {
     let mac = EthernetAddress(mac);
     match vip {
         IpAddr::V4(a) => wire::build_garp_frame(buf, mac, a, ArpOperation::Request),
-        IpAddr::V6(a) => wire::build_unsolicited_na_frame(buf, mac, a, a),
+        IpAddr::V6(a) => wire::build_unsolicited_na_frame(buf, mac, a, a, router),
     }
 }
 
@@ -155,12 +161,18 @@ mod tests {
     fn gratuitous_frames() {
         let mac = [0x12, 0x33, 0xde, 0xd8, 0xf4, 0xa9];
         let mut buf = [0u8; MAX_GRATUITOUS_LEN];
-        let n = build_gratuitous(&mut buf, mac, IpAddr::V4(Ipv4Addr::new(10, 99, 0, 131))).unwrap();
+        let n = build_gratuitous(
+            &mut buf,
+            mac,
+            IpAddr::V4(Ipv4Addr::new(10, 99, 0, 131)),
+            false,
+        )
+        .unwrap();
         assert_eq!(&buf[..6], &[0xff; 6]);
         assert_eq!(&buf[12..14], &[0x08, 0x06]);
         assert_eq!(n, wire::GARP_FRAME_LEN);
         let vip: Ipv6Addr = "fd99::136".parse().unwrap();
-        let n = build_gratuitous(&mut buf, mac, IpAddr::V6(vip)).unwrap();
+        let n = build_gratuitous(&mut buf, mac, IpAddr::V6(vip), false).unwrap();
         let na = wire::parse_na_frame(&buf[..n]).unwrap();
         assert_eq!(na.na.target, vip);
         assert_eq!(na.na.target_lladdr, Some(EthernetAddress(mac)));

@@ -355,6 +355,7 @@ fn preemption_on_and_off() {
     ignore = "needs root: network namespaces (run scripts/test.sh as root)"
 )]
 fn ipv6_election_and_crash() {
+    let begin = Instant::now();
     let (lan, mut sniff) = lan_with_client("ipv6", 2);
     let dir = TempDir::new("ipv6");
     let mut s = v4_setup(&lan);
@@ -369,6 +370,27 @@ fn ipv6_election_and_crash() {
         .find(|a| a.addr == s.vip)
         .unwrap();
     assert!(!addr.tentative(), "IPv6 VIP must be added without DAD");
+    // The Router flag of the neighbour advertisements follows IPv6 forwarding on the
+    // interface (keepalived does the same): h0 does not forward, h1 will.
+    let na_router = |sniff: &mut Sniffer, i: usize, since: Instant| {
+        let mac = lan.host(i).mac;
+        sniff
+            .events()
+            .iter()
+            .filter(|e| e.at >= since)
+            .find_map(|e| match e.what {
+                Seen::Na {
+                    target,
+                    mac: m,
+                    router,
+                } if IpAddr::V6(target) == s.vip && m == mac => Some(router),
+                _ => None,
+            })
+    };
+    assert_eq!(na_router(&mut sniff, 0, begin), Some(false));
+    lan.host(1)
+        .sysctl(&["net.ipv6.conf.eth0.forwarding=1"])
+        .unwrap();
     let bound = proto::master_down_interval(Version::V3, 100, interval(&s));
     let t0 = Instant::now();
     c[0].kill().unwrap();
@@ -377,6 +399,11 @@ fn ipv6_election_and_crash() {
     assert!(
         took <= bound + TOLERANCE,
         "IPv6 takeover {took:?} over {bound:?}"
+    );
+    assert_eq!(
+        na_router(&mut sniff, 1, t0),
+        Some(true),
+        "a forwarding host's NA carries the Router flag"
     );
 }
 

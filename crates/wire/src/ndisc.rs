@@ -300,14 +300,17 @@ pub struct NaFrame {
 }
 
 /// Writes the IPv6 packet (header + NA + TLLA) of an unsolicited NA for `vip` at `mac`, from
-/// `src` to ff02::1 with hop limit 255, and returns its length (72).
+/// `src` to ff02::1 with hop limit 255, and returns its length (72). `router`: the R flag
+/// (set when the sender forwards IPv6 on that interface, RFC 4861 §4.4).
 pub fn build_unsolicited_na_packet(
     buf: &mut [u8],
     mac: EthernetAddress,
     src: Ipv6Addr,
     vip: Ipv6Addr,
+    router: bool,
 ) -> Result<usize> {
-    let na = NaRepr::unsolicited(mac, vip);
+    let mut na = NaRepr::unsolicited(mac, vip);
+    na.flags.router = router;
     let total = ipv6::HEADER_LEN + na.buffer_len();
     let buf = buf.get_mut(..total).ok_or(Error::BufferTooSmall)?;
     let ip = Ipv6Repr {
@@ -336,6 +339,7 @@ pub fn build_unsolicited_na_frame(
     mac: EthernetAddress,
     src: Ipv6Addr,
     vip: Ipv6Addr,
+    router: bool,
 ) -> Result<usize> {
     let buf = buf.get_mut(..NA_FRAME_LEN).ok_or(Error::BufferTooSmall)?;
     let mut frame = EthernetFrame::new_unchecked(buf);
@@ -345,7 +349,7 @@ pub fn build_unsolicited_na_frame(
         ethertype: EtherType::Ipv6,
     }
     .emit(&mut frame)?;
-    build_unsolicited_na_packet(frame.payload_mut(), mac, src, vip)?;
+    build_unsolicited_na_packet(frame.payload_mut(), mac, src, vip, router)?;
     Ok(NA_FRAME_LEN)
 }
 
@@ -402,7 +406,7 @@ mod tests {
     #[test]
     fn frame() {
         let mut buf = [0u8; 100];
-        let n = build_unsolicited_na_frame(&mut buf, MAC, vip(), vip()).unwrap();
+        let n = build_unsolicited_na_frame(&mut buf, MAC, vip(), vip(), false).unwrap();
         assert_eq!(n, 86);
         assert_eq!(&buf[..6], &[0x33, 0x33, 0, 0, 0, 1]);
         assert_eq!(&buf[54..86], &NA);
@@ -411,9 +415,13 @@ mod tests {
         assert_eq!(f.ip.dst, ALL_NODES);
         assert_eq!(f.na.target_lladdr, Some(MAC));
         assert_eq!(
-            build_unsolicited_na_frame(&mut buf[..85], MAC, vip(), vip()),
+            build_unsolicited_na_frame(&mut buf[..85], MAC, vip(), vip(), false),
             Err(Error::BufferTooSmall)
         );
+        // A router sets R; the checksum still verifies.
+        let n = build_unsolicited_na_frame(&mut buf, MAC, vip(), vip(), true).unwrap();
+        let f = parse_na_frame(&buf[..n]).unwrap();
+        assert!(f.na.flags.router && f.na.flags.override_);
     }
 
     #[test]

@@ -341,11 +341,13 @@ proptest! {
     }
 
     #[test]
-    fn na_frame_roundtrip(m in mac(), src in v6(), vip in v6()) {
+    fn na_frame_roundtrip(m in mac(), src in v6(), vip in v6(), router in any::<bool>()) {
         let mut buf = [0u8; ndisc::NA_FRAME_LEN];
-        ndisc::build_unsolicited_na_frame(&mut buf, m, src, vip).unwrap();
+        ndisc::build_unsolicited_na_frame(&mut buf, m, src, vip, router).unwrap();
         let f = ndisc::parse_na_frame(&buf).unwrap();
-        prop_assert_eq!(f.na, NaRepr::unsolicited(m, vip));
+        let mut want = NaRepr::unsolicited(m, vip);
+        want.flags.router = router;
+        prop_assert_eq!(f.na, want);
         prop_assert_eq!(f.ip.src, src);
         prop_assert_eq!(f.ip.hop_limit, 255);
     }
@@ -405,7 +407,7 @@ proptest! {
     #[test]
     fn bit_flips_in_na_frames_are_caught(m in mac(), src in v6(), vip in v6(), bit in any::<usize>()) {
         let mut buf = [0u8; ndisc::NA_FRAME_LEN];
-        ndisc::build_unsolicited_na_frame(&mut buf, m, src, vip).unwrap();
+        ndisc::build_unsolicited_na_frame(&mut buf, m, src, vip, false).unwrap();
         let good = ndisc::parse_na_frame(&buf).unwrap();
         // Bits the ICMPv6 checksum does not cover (Ethernet header, traffic class, flow label,
         // hop limit) change the decoded headers; every other flip is rejected.

@@ -327,11 +327,12 @@ fn check_na(v: &Vector) {
     assert_eq!(icmp.msg_type(), 136);
 
     let mut out = [0u8; 72];
-    let n = ndisc::build_unsolicited_na_packet(&mut out, v.eth_src, ip.src, na.target).unwrap();
+    let n =
+        ndisc::build_unsolicited_na_packet(&mut out, v.eth_src, ip.src, na.target, false).unwrap();
     assert_eq!(out[..n], v.bytes[..], "{}: re-encode", v.name);
 
     let mut frame = [0u8; ndisc::NA_FRAME_LEN];
-    ndisc::build_unsolicited_na_frame(&mut frame, v.eth_src, ip.src, na.target).unwrap();
+    ndisc::build_unsolicited_na_frame(&mut frame, v.eth_src, ip.src, na.target, false).unwrap();
     assert_eq!(frame[14..], v.bytes[..]);
     let f = ndisc::parse_na_frame(&frame).unwrap();
     assert_eq!(

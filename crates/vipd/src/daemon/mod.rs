@@ -1144,9 +1144,11 @@ impl<N: Netlink> Daemon<N> {
         let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
         let mut batch: Vec<Vec<u8>> = Vec::new();
         let addrs = only.unwrap_or(&inst.vip_addrs);
+        // Read per burst (bursts are rare, and forwarding may be switched at any time).
+        let router = inst.family == Family::Ipv6 && ipv6_forwarding(&inst.cfg.interface);
         for _ in 0..repeat {
             for vip in addrs {
-                match tx::build_gratuitous(&mut buf, inst.mac, *vip) {
+                match tx::build_gratuitous(&mut buf, inst.mac, *vip, router) {
                     Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
                     Err(e) => {
                         warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
@@ -1290,6 +1292,16 @@ fn forward(tx: &mpsc::Sender<Inbound>, pkt: Inbound, full: &AtomicU64) -> Result
         }
         Err(mpsc::error::TrySendError::Closed(_)) => Err(()),
     }
+}
+
+/// Whether this host forwards IPv6 on `ifname` (then its neighbour advertisements carry the
+/// Router flag, RFC 4861 §4.4, as keepalived's do).
+fn ipv6_forwarding(ifname: &str) -> bool {
+    if ifname.contains('/') || ifname.contains("..") {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/sys/net/ipv6/conf/{ifname}/forwarding"))
+        .is_ok_and(|v| v.trim() == "1")
 }
 
 /// Where an instance's adverts go: the VRRP multicast group, or each unicast peer.

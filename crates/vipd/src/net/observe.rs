@@ -48,6 +48,8 @@ pub enum Seen {
         target: Ipv6Addr,
         /// The announcing MAC (target link-layer address option, else Ethernet source).
         mac: [u8; 6],
+        /// The Router flag.
+        router: bool,
     },
 }
 
@@ -102,6 +104,7 @@ pub fn classify(frame: &[u8]) -> Option<(EthernetAddressBytes, Seen)> {
                         Seen::Na {
                             target: na.target,
                             mac,
+                            router: na.flags.router,
                         },
                     ))
                 }
