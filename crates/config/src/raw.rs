@@ -265,6 +265,8 @@ table! {
         /// A master that hears a lower-priority advert does not answer it with its own advert
         /// (it still re-announces its VIPs); default false.
         pub(crate) lower_prio_no_advert: Option<S<bool>>,
+        /// Default `fast_preempt` of instances (false).
+        pub(crate) fast_preempt: Option<S<bool>>,
         /// User track scripts and notify programs run as (must exist).
         pub(crate) script_user: Option<S<String>>,
         /// Refuse scripts/notify programs that a non-root user could modify (error at load,
@@ -319,6 +321,9 @@ table! {
         pub(crate) preempt: Option<S<bool>>,
         /// Wait this long before preempting (only with `preempt = true`).
         pub(crate) preempt_delay: Option<S<PreemptDelay>>,
+        /// Preempt a lower master after Skew_Time instead of Master_Down_Interval (beyond
+        /// RFC 9568 and keepalived; see docs/failure-model.md for when it is safe).
+        pub(crate) fast_preempt: Option<S<bool>>,
         /// RFC 9568 Accept_Mode: as master, accept packets addressed to the VIPs.
         pub(crate) accept: Option<S<bool>>,
         /// Virtual addresses, short form.

@@ -219,6 +219,8 @@ pub struct Global {
     pub garp: Garp,
     /// Default `lower_prio_no_advert` of instances (false).
     pub lower_prio_no_advert: bool,
+    /// Default `fast_preempt` of instances (false).
+    pub fast_preempt: bool,
     /// User that track scripts and notify programs run as, unless a tracker sets `user`
     /// (keepalived `script_user`). Default `"nobody"`.
     pub script_user: String,
@@ -243,6 +245,7 @@ impl Default for Global {
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),
             lower_prio_no_advert: false,
+            fast_preempt: false,
             script_user: DEFAULT_SCRIPT_USER.to_string(),
             enable_script_security: true,
             events_socket: None,
@@ -286,6 +289,8 @@ pub struct Instance {
     pub preempt: bool,
     /// Delay before preempting, 0..=1000 s.
     pub preempt_delay: Duration,
+    /// Preempt a lower master after Skew_Time rather than Master_Down_Interval.
+    pub fast_preempt: bool,
     /// Accept_Mode: accept packets addressed to the VIPs while master (default: true only for owners).
     pub accept: bool,
     /// Virtual addresses, in file order (short `vips` list first, then `[[instance.vip]]` tables); never empty.
@@ -337,6 +342,7 @@ impl Instance {
             advert_interval,
             preempt,
             preempt_delay,
+            fast_preempt,
             accept,
             vips,
             source_address,
@@ -363,6 +369,7 @@ impl Instance {
         differs(*advert_interval != new.advert_interval, k::advert_interval);
         differs(*preempt != new.preempt, k::preempt);
         differs(*preempt_delay != new.preempt_delay, k::preempt_delay);
+        differs(*fast_preempt != new.fast_preempt, k::fast_preempt);
         differs(*accept != new.accept, k::accept);
         differs(*source_address != new.source_address, k::source_address);
         let as_set = |p: &[IpAddr]| {

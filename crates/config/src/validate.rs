@@ -244,6 +244,7 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
         .lower_prio_no_advert
         .as_ref()
         .is_some_and(|v| *v.get_ref());
+    out.fast_preempt = g.fast_preempt.as_ref().is_some_and(|v| *v.get_ref());
     out
 }
 
@@ -518,6 +519,19 @@ impl Validator<'_, '_> {
             Some(v) => *v.get_ref(),
             None => priority == Some(255),
         };
+        let fast_preempt = match &raw.fast_preempt {
+            Some(v) => {
+                if *v.get_ref() && !preempt {
+                    self.r.warn(
+                        v.span(),
+                        "fast_preempt has no effect with preempt = false",
+                        Some("remove fast_preempt, or set preempt = true".into()),
+                    );
+                }
+                *v.get_ref()
+            }
+            None => self.global.fast_preempt,
+        };
 
         // Source address and peers.
         let source_address = raw.source_address.as_ref().and_then(|v| {
@@ -727,6 +741,7 @@ impl Validator<'_, '_> {
             advert_interval: advert_interval?,
             preempt,
             preempt_delay: preempt_delay?,
+            fast_preempt,
             accept,
             vips: vips.into_iter().map(|v| v.vip).collect(),
             source_address,

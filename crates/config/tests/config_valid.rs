@@ -400,3 +400,19 @@ fn lower_priority_answer_keys_default_to_the_master_ones_and_override_per_instan
     assert!(c.instances[0].lower_prio_no_advert);
     assert_eq!(c.instances[0].garp.lower_prio_delay(), Duration::ZERO);
 }
+
+#[test]
+fn fast_preempt_defaults_from_global_and_warns_without_preempt() {
+    let c = cfg(&format!("[global]\nfast_preempt = true\n{}", inst("")));
+    assert!(c.instances[0].fast_preempt);
+    let c = cfg(&inst("fast_preempt = false"));
+    assert!(!c.instances[0].fast_preempt);
+    let l = ok(&inst("preempt = false\nfast_preempt = true"));
+    assert!(
+        l.warnings.iter().any(|w| w
+            .to_string()
+            .contains("fast_preempt has no effect with preempt = false")),
+        "{:?}",
+        l.warnings
+    );
+}

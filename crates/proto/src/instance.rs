@@ -345,6 +345,13 @@ impl Instance {
         } else {
             self.master = Some((adv.src, adv.priority));
             self.stats.adverts_preempted += 1;
+            if self.cfg.fast_preempt && !self.maintenance {
+                // The master is lower than us for sure now: take over after Skew_Time (the
+                // other preempting backups above it do the same; the highest has the
+                // shortest skew and wins, the others hear it).
+                let soon = after(now, self.skew_time());
+                self.master_down_at = Some(self.master_down_at.map_or(soon, |t| t.min(soon)));
+            }
         }
     }
 

@@ -137,6 +137,10 @@ pub struct InstanceConfig {
     pub preempt: bool,
     /// keepalived `preempt_delay`: see [`Instance`] docs for the exact rule.
     pub preempt_delay: Duration,
+    /// Beyond the RFC: a preempting backup that ignores a lower advert arms its down timer
+    /// for at most `Skew_Time` (instead of letting `Master_Down_Interval` run out), so a
+    /// master whose priority dropped is preempted within one `Skew_Time`.
+    pub fast_preempt: bool,
     /// `Accept_Mode`: a non-owner master accepts traffic to the VIPs.
     pub accept_mode: bool,
     /// Our own primary address on the interface (the advert source),
@@ -250,6 +254,7 @@ impl InstanceConfig {
             advert_interval: Duration::from_secs(1),
             preempt: true,
             preempt_delay: Duration::ZERO,
+            fast_preempt: false,
             accept_mode: false,
             primary_addr,
             garp: GarpConfig::default(),

@@ -1229,3 +1229,45 @@ fn snapshots_of_idle_or_faulted_instances_and_absurd_timers() {
     assert!(!other.resume(t, ms(0), &snap));
     assert_eq!(other.state(), State::Initialize);
 }
+
+#[test]
+fn fast_preempt_takes_over_after_skew_time() {
+    let t0 = Instant::now();
+    // Without: a preempting backup lets Master_Down_Interval run out after the last
+    // accepted advert.
+    let mut slow = started(200, 1, t0);
+    slow.handle_advert(t0 + ms(100), &adv(2, 250, 100))
+        .expect("ok");
+    let rfc = slow.poll_timeout().expect("timer");
+    // The master drops to 150 (a tracker weight): the lower advert is ignored ...
+    slow.handle_advert(t0 + ms(200), &adv(2, 150, 100))
+        .expect("ok");
+    assert_eq!(slow.poll_timeout(), Some(rfc), "the RFC waits");
+    // With: Skew_Time after the lower advert.
+    let mut c = cfg(200, 1);
+    c.fast_preempt = true;
+    let mut fast = Instance::new(c);
+    fast.start(t0);
+    drain(&mut fast);
+    fast.handle_advert(t0 + ms(100), &adv(2, 250, 100))
+        .expect("ok");
+    fast.handle_advert(t0 + ms(200), &adv(2, 150, 100))
+        .expect("ok");
+    let at = t0 + ms(200) + fast.skew_time();
+    assert_eq!(fast.poll_timeout(), Some(at));
+    fast.handle_timeout(at);
+    assert_eq!(fast.state(), State::Master);
+    assert_eq!(
+        transitions(&drain(&mut fast)).last().map(|t| t.2.clone()),
+        Some(Reason::Preempt)
+    );
+    // Never later than the running timer, and not in maintenance.
+    let mut c = cfg(200, 1);
+    c.fast_preempt = true;
+    let mut m = Instance::new(c);
+    m.start(t0);
+    m.set_maintenance(t0, true);
+    m.handle_advert(t0 + ms(100), &adv(2, 150, 100))
+        .expect("ok");
+    assert_eq!(m.poll_timeout(), None);
+}

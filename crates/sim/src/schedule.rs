@@ -141,6 +141,7 @@ impl Schedule {
                     advert_interval: interval,
                     preempt: rng.chance(0.85),
                     preempt_delay,
+                    fast_preempt: false,
                     accept_mode: rng.chance(0.5),
                     primary_addr: addr(v6, i),
                     garp: {

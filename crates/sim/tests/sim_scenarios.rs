@@ -152,6 +152,44 @@ fn tracker_drop_moves_vips() {
 }
 
 #[test]
+fn fast_preempt_moves_vips_after_skew_time() {
+    let nodes = [100u8, 150, 200]
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| {
+            let mut c = inst(i, 1, p);
+            c.fast_preempt = true;
+            NodeConfig {
+                instances: vec![c],
+                groups: vec![],
+                link: LinkConfig::clean(DELAY / 2),
+            }
+        })
+        .collect();
+    let mut s = Sim::new(Instant::now(), nodes, 7).expect("valid");
+    for node in 0..3 {
+        s.schedule(Duration::ZERO, SimEvent::Start { node });
+    }
+    s.run_until(ms(1000));
+    let t = s.now();
+    s.apply(SimEvent::PriorityAdjust {
+        node: 2,
+        instance: 0,
+        delta: -100,
+    });
+    s.run_until(t + ms(1000));
+    assert_eq!(s.holders(1), vec![1]);
+    // The lowered master advertises its priority at once; node 1 (150) takes over one
+    // Skew_Time later, not Master_Down_Interval; node 0 (100) stays backup.
+    let (at, node) = first_claim_after(&s, t).expect("takeover");
+    assert_eq!(node, 1);
+    let skew = ms(100) * 106 / 256;
+    assert!(at - t <= skew + DELAY * 2, "{:?} > {skew:?}", at - t);
+    assert_eq!(s.client_arp(1).map(|a| a.node), Some(1));
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+}
+
+#[test]
 fn sync_group_moves_together_on_fault() {
     let nodes = [200u8, 100]
         .iter()

@@ -384,3 +384,78 @@ notify = "{rec}"
         );
     }
 }
+
+/// `fast_preempt` on a real network (1 s adverts): a tracker weight lowers the master below
+/// the backup, and the backup takes the VIP one Skew_Time after the master advertises its new
+/// priority (about 0.6 s), not after Master_Down_Interval (about 3.6 s) as the RFC would.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn fast_preempt_moves_the_vip_after_skew_time() {
+    let lan = Lan::new("ntf-fastpre", 2).unwrap();
+    let dir = TempDir::new("ntf-fastpre");
+    let vip = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let file = dir.path().join("w");
+    std::fs::write(&file, "0").unwrap();
+    let conf = |i: usize, priority: u8, extra: &str| {
+        format!(
+            r#"[global]
+control_socket = "{dir}/h{i}.sock"
+
+[[track_file]]
+name = "w"
+path = "{file}"
+weight = -60
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = {priority}
+advert_interval = "1s"
+vips = ["{vip}/24"]
+{extra}
+"#,
+            dir = dir.path().display(),
+            file = file.display(),
+        )
+    };
+    let p0 = dir.path().join("h0.toml");
+    let p1 = dir.path().join("h1.toml");
+    std::fs::write(&p0, conf(0, 150, "track_files = [\"w\"]")).unwrap();
+    std::fs::write(&p1, conf(1, 100, "fast_preempt = true")).unwrap();
+    let a0 = start(&lan, 0, &p0);
+    let a1 = start(&lan, 1, &p1);
+    assert!(
+        common::wait_until(LONG, || lan.host(0).has_addr("eth0", vip).unwrap()).is_some(),
+        "{}",
+        a0.log()
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    // The master's tracker fails: 150 - 60 = 90 < 100.
+    let t0 = std::time::Instant::now();
+    std::fs::write(&file, "1").unwrap();
+    let took = common::wait_until(Duration::from_secs(10), || {
+        lan.host(1).has_addr("eth0", vip).unwrap()
+    })
+    .unwrap_or_else(|| panic!("no takeover\n{}\n{}", a0.log(), a1.log()));
+    eprintln!("fast_preempt: tracker failure -> VIP on the backup in {took:?}");
+    let skew = vipd_proto::skew_time(vipd_proto::Version::V3, 100, Duration::from_secs(1));
+    let mdi =
+        vipd_proto::master_down_interval(vipd_proto::Version::V3, 100, Duration::from_secs(1));
+    assert!(
+        took < skew + Duration::from_millis(400) && took < mdi,
+        "took {took:?} (skew {skew:?}, MDI {mdi:?})\n{}",
+        a1.log()
+    );
+    assert!(t0.elapsed() < mdi + Duration::from_secs(5));
+    assert!(
+        common::wait_until(Duration::from_secs(3), || !lan
+            .host(0)
+            .has_addr("eth0", vip)
+            .unwrap())
+        .is_some()
+    );
+}

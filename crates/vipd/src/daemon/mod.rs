@@ -257,6 +257,7 @@ pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig 
         advert_interval: c.advert_interval,
         preempt: c.preempt,
         preempt_delay: c.preempt_delay,
+        fast_preempt: c.fast_preempt,
         accept_mode: c.accept,
         primary_addr: primary,
         garp: proto::GarpConfig {
