@@ -766,6 +766,16 @@ fn spoofed_priority_zero_to_the_backup_and_the_client_comes_back_to_the_master()
     }
     .to(lan.host(1));
     let mut sniff = Sniffer::start(Some(client.name())).unwrap();
+    // Right after one of the master's adverts: the backup's Skew_Time (~61 ms) then runs out
+    // before the next one (100 ms), which would otherwise cancel the spoof's effect.
+    let src0 = IpAddr::V4(lan.host(0).v4);
+    sniff
+        .wait_for(
+            Instant::now(),
+            Duration::from_secs(2),
+            |e| matches!(e.what, Seen::Advert { src, priority: 150, .. } if src == src0),
+        )
+        .expect("an advert of the master");
     let t0 = Instant::now();
     send(&attacker, spoof.frames(), 1, 1, Duration::ZERO);
     // The backup takes over after Skew_Time and announces the VIP: the client follows it ...
