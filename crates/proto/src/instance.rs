@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::{
-    Action, DropReason, FaultCause, InstanceConfig, MAX_PREEMPT_DELAY, Reason, RxAdvert, State,
-    Transition, V3_MAX_INTERVAL, V3_MIN_INTERVAL, Version, addr_greater, effective_priority,
-    interval_cs,
+    Action, DropReason, FaultCause, InstanceConfig, MAX_PREEMPT_DELAY, OwnerConflict, Reason,
+    RxAdvert, State, Transition, V3_MAX_INTERVAL, V3_MIN_INTERVAL, Version, addr_greater,
+    effective_priority, interval_cs,
 };
 
 /// Counters for observers (`vipctl status`, metrics).
@@ -91,6 +91,19 @@ pub struct Instance {
     /// (at most [`LOWER_ANSWERED`]: a flood of spoofed sources costs a bounded table and a
     /// bounded number of answers).
     lower_answered: Vec<(IpAddr, Instant)>,
+    /// When our last advert went out (a master's stall is measured from it).
+    last_sent: Option<Instant>,
+    /// Backup held by its sync group: its timer ran out, it wants to become master, and
+    /// waits for every other member to want it too (keepalived's `wantstate`).
+    wants_master: bool,
+    /// Owner conflict: our adverts still to send before the window opens.
+    rogue_count: u8,
+    /// Owner conflict: the window in which another 255 advert makes us back off.
+    rogue_window: Option<Instant>,
+    /// Owner conflict: the other owner's advert interval.
+    rogue_interval: Duration,
+    /// Owner conflict: we advertise 254 instead of 255 until the other owner stops.
+    owner_backoff: bool,
     actions: VecDeque<Action>,
     stats: Stats,
 }
@@ -127,6 +140,10 @@ pub struct Snapshot {
     pub preempt_until_in: Option<Duration>,
     /// In maintenance.
     pub maintenance: bool,
+    /// An address owner that backed off to 254 for another owner (see
+    /// [`OwnerConflict::BackedOff`]).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub owner_backoff: bool,
 }
 
 fn after(now: Instant, d: Duration) -> Instant {
@@ -203,6 +220,12 @@ impl Instance {
             garp_lower_at: None,
             farewells: 0,
             lower_answered: Vec::new(),
+            last_sent: None,
+            wants_master: false,
+            rogue_count: 0,
+            rogue_window: None,
+            rogue_interval: Duration::ZERO,
+            owner_backoff: false,
             actions: VecDeque::new(),
             stats: Stats::default(),
             cfg,
@@ -302,6 +325,12 @@ impl Instance {
     }
 
     fn backup_rx(&mut self, now: Instant, adv: &RxAdvert) {
+        if self.owner_backoff
+            && (adv.priority != 255 || self.master.is_none_or(|(a, _)| a != adv.src))
+        {
+            // The other owner stopped, or someone else is master now.
+            self.restore_owner();
+        }
         if adv.priority == 0 {
             // RFC 9568 §6.4.2: Master_Down_Timer := Skew_Time.
             self.master = None;
@@ -330,6 +359,9 @@ impl Instance {
             false
         };
         if accept {
+            // A master we accept: a member held by its sync group no longer wants to take
+            // over (keepalived sets wantstate BACKUP here).
+            self.wants_master = false;
             if self.farewells > 0 && !lower {
                 // We stepped down to this master a moment ago: tell it once more that we
                 // were master (it re-announces the VIPs, at most once per interval).
@@ -364,26 +396,114 @@ impl Instance {
             self.lower_rx(now, adv, false);
             return;
         }
+        if adv.priority == 255 && self.effective == 255 {
+            self.owner_conflict(now, adv);
+        }
         let higher = adv.priority > self.effective
             || (adv.priority == self.effective && addr_greater(adv.src, self.cfg.primary_addr));
         if higher {
-            // A farewell advert at our own priority before stepping down: if we were master
-            // on the other side of a split, the winner may not have heard us yet, and only a
-            // lower advert makes it re-announce the VIPs to the clients and routers that
-            // followed our gratuitous ARP/NA (see `lower_rx`).
-            self.send_advert(now);
-            self.leave_master();
-            // ... and on the next adverts of the winner, in case that one was lost.
-            self.farewells = FAREWELLS - 1;
-            self.adopt_interval(adv);
-            self.master = Some((adv.src, adv.priority));
-            self.preempt_until = None;
-            self.state = State::Backup;
-            self.master_down_at = Some(after(now, self.master_down_interval()));
-            self.down_by_prio0 = false;
-            self.notify(now, State::Master, Reason::HigherPriorityAdvert);
+            self.step_down(now, adv, Reason::HigherPriorityAdvert);
+        } else if !self.preempts() && self.stalled(now) {
+            // We were silent for longer than any peer's Master_Down_Interval (a stall of
+            // this process or host): the sender took over meanwhile, rightly. Without
+            // preempt we would not take the VIPs from it as a backup, so we do not as a
+            // stalled master either (keepalived's stall handling): accept it.
+            self.step_down(now, adv, Reason::Stalled);
         } else {
             self.lower_rx(now, adv, !self.cfg.lower_prio_no_advert);
+        }
+    }
+
+    /// Master -> Backup, following `adv`'s sender.
+    fn step_down(&mut self, now: Instant, adv: &RxAdvert, reason: Reason) {
+        // A farewell advert at our own priority before stepping down: if we were master
+        // on the other side of a split, the winner may not have heard us yet, and only a
+        // lower advert makes it re-announce the VIPs to the clients and routers that
+        // followed our gratuitous ARP/NA (see `lower_rx`).
+        self.send_advert(now);
+        self.leave_master();
+        // ... and on the next adverts of the winner, in case that one was lost.
+        self.farewells = FAREWELLS - 1;
+        self.adopt_interval(adv);
+        self.master = Some((adv.src, adv.priority));
+        self.preempt_until = None;
+        self.state = State::Backup;
+        self.master_down_at = Some(after(now, self.master_down_interval()));
+        self.down_by_prio0 = false;
+        self.notify(now, State::Master, reason);
+    }
+
+    /// A master that has not advertised for longer than the shortest `Master_Down_Interval`
+    /// a peer can have (priority 254 on our interval): the peers have taken over.
+    fn stalled(&self, now: Instant) -> bool {
+        let limit = super::master_down_interval(self.cfg.version, 254, self.interval);
+        self.last_sent
+            .is_some_and(|t| now.saturating_duration_since(t) > limit)
+    }
+
+    /// We are master as the address owner and another router advertises 255 too
+    /// (keepalived's rogue owner handling; see [`OwnerConflict`]).
+    fn owner_conflict(&mut self, now: Instant, adv: &RxAdvert) {
+        if !self.is_owner() || adv.src == self.cfg.primary_addr {
+            return;
+        }
+        if addr_greater(adv.src, self.cfg.primary_addr) {
+            // It wins the tie-break: we step down (below) and report the error.
+            self.actions.push_back(Action::OwnerConflict {
+                from: adv.src,
+                step: OwnerConflict::Detected,
+            });
+            return;
+        }
+        if self.rogue_window.is_some_and(|t| now < t) {
+            // Still advertising after two more adverts of ours: it does not follow the
+            // tie-break (it ignores adverts). Back off so that there is one master.
+            self.rogue_window = None;
+            self.rogue_count = 0;
+            self.owner_backoff = true;
+            self.effective = self.compute_effective();
+            self.actions.push_back(Action::OwnerConflict {
+                from: adv.src,
+                step: OwnerConflict::BackedOff,
+            });
+            self.actions.push_back(Action::PriorityChanged {
+                base: self.cfg.priority,
+                effective: self.effective,
+            });
+        } else if self.rogue_count == 0 {
+            self.rogue_window = None;
+            self.actions.push_back(Action::OwnerConflict {
+                from: adv.src,
+                step: OwnerConflict::Detected,
+            });
+            self.rogue_count = 2;
+            self.rogue_interval = Duration::from_millis(u64::from(adv.max_advert_int_cs) * 10);
+        }
+    }
+
+    /// Back to 255 after [`OwnerConflict::BackedOff`].
+    fn restore_owner(&mut self) {
+        if !self.owner_backoff {
+            return;
+        }
+        self.owner_backoff = false;
+        self.effective = self.compute_effective();
+        self.actions.push_back(Action::OwnerConflict {
+            from: self.master.map_or(self.cfg.primary_addr, |(a, _)| a),
+            step: OwnerConflict::Restored,
+        });
+        self.actions.push_back(Action::PriorityChanged {
+            base: self.cfg.priority,
+            effective: self.effective,
+        });
+    }
+
+    /// The effective priority: base plus tracker weights, 254 for an owner backing off.
+    fn compute_effective(&self) -> u8 {
+        if self.owner_backoff && self.is_owner() {
+            254
+        } else {
+            effective_priority(self.cfg.priority, self.adjust)
         }
     }
 
@@ -443,6 +563,16 @@ impl Instance {
             State::Master => {
                 if due(self.adver_at, after(now, self.advert_lead())) {
                     self.send_advert(now);
+                    // Owner conflict: count our scheduled adverts (not the answers).
+                    if self.rogue_count > 0 {
+                        self.rogue_count -= 1;
+                        if self.rogue_count == 0 {
+                            // "A bit more than" the longer of both intervals (keepalived:
+                            // 1.2 x).
+                            let longer = self.rogue_interval.max(self.interval);
+                            self.rogue_window = Some(after(now, longer * 6 / 5));
+                        }
+                    }
                 }
                 if due(self.garp_delay_at, now) {
                     self.garp_delay_at = None;
@@ -459,6 +589,14 @@ impl Instance {
                             repeat: self.cfg.garp.lower_prio_repeat,
                         });
                     }
+                }
+                if due(self.rogue_window, now) {
+                    // The other owner did not advertise again: it stepped down.
+                    self.rogue_window = None;
+                    self.actions.push_back(Action::OwnerConflict {
+                        from: self.cfg.primary_addr,
+                        step: OwnerConflict::Stopped,
+                    });
                 }
                 if due(self.garp_refresh_at, now) {
                     self.garp_refresh_at = self
@@ -500,6 +638,7 @@ impl Instance {
                 self.garp_delay_at,
                 self.garp_refresh_at,
                 self.garp_lower_at,
+                self.rogue_window,
             ]
             .into_iter()
             .flatten()
@@ -538,7 +677,7 @@ impl Instance {
     /// not re-armed; the new skew applies from the next accepted advert.
     pub fn set_priority_adjust(&mut self, now: Instant, delta: i32) {
         self.adjust = delta;
-        let new = effective_priority(self.cfg.priority, delta);
+        let new = self.compute_effective();
         if new == self.effective {
             return;
         }
@@ -586,7 +725,7 @@ impl Instance {
             });
         }
         self.preempt_delay = delay;
-        let effective = effective_priority(self.cfg.priority, self.adjust);
+        let effective = self.compute_effective();
         let priority_changed = effective != self.effective || old.priority != self.cfg.priority;
         self.effective = effective;
         if priority_changed {
@@ -631,6 +770,7 @@ impl Instance {
             garp_lower_in: left(self.garp_lower_at),
             preempt_until_in: left(self.preempt_until),
             maintenance: self.maintenance,
+            owner_backoff: self.owner_backoff,
         })
     }
 
@@ -648,7 +788,8 @@ impl Instance {
         let longest = V3_MAX_INTERVAL.max(Duration::from_secs(255));
         self.state = snap.state;
         self.adjust = snap.adjust.clamp(-100_000, 100_000);
-        self.effective = effective_priority(self.cfg.priority, self.adjust);
+        self.owner_backoff = snap.owner_backoff && self.is_owner();
+        self.effective = self.compute_effective();
         self.master_adver_interval = snap.master_adver_interval.clamp(V3_MIN_INTERVAL, longest);
         self.maintenance = snap.maintenance;
         self.clear_timers();
@@ -856,6 +997,9 @@ impl Instance {
 
     fn become_master(&mut self, now: Instant, reason: Reason) {
         let from = self.state;
+        // Elected again as the owner that backed off: the other owner is gone.
+        self.restore_owner();
+        self.wants_master = false;
         self.farewells = 0;
         self.state = State::Master;
         self.master = None;
@@ -863,16 +1007,16 @@ impl Instance {
         self.down_by_prio0 = false;
         self.preempt_until = None;
         self.stats.became_master += 1;
-        // VIPs first, then the gratuitous burst, then the advert (as keepalived): the
-        // takeover clients see is the address and the ARP/NA, and the advert to the other
-        // backups is not time-critical within the same instant.
+        // The advert first, then the VIPs and the gratuitous burst (RFC 9568 §6.4.1 and
+        // §6.4.2, and keepalived): the other backups stop their own takeover at once, and
+        // the addresses follow within microseconds.
+        self.send_advert(now);
         self.actions.push_back(Action::ClaimVips);
         if self.cfg.garp.repeat > 0 {
             self.actions.push_back(Action::SendGratuitous {
                 repeat: self.cfg.garp.repeat,
             });
         }
-        self.send_advert(now);
         self.garp_delay_at =
             (!self.cfg.garp.delay.is_zero()).then(|| after(now, self.cfg.garp.delay));
         self.garp_refresh_at = self
@@ -886,6 +1030,7 @@ impl Instance {
 
     fn send_advert(&mut self, now: Instant) {
         self.stats.adverts_sent += 1;
+        self.last_sent = Some(now);
         self.actions.push_back(Action::SendAdvert {
             priority: self.effective,
             max_advert_int_cs: self.advert_interval_cs(),
@@ -951,6 +1096,8 @@ impl Instance {
 
     /// Master bookkeeping on the way out (caller sets the new state).
     fn leave_master(&mut self) {
+        self.rogue_count = 0;
+        self.rogue_window = None;
         self.adver_at = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
@@ -961,6 +1108,9 @@ impl Instance {
 
     fn clear_timers(&mut self) {
         self.farewells = 0;
+        self.wants_master = false;
+        self.rogue_count = 0;
+        self.rogue_window = None;
         self.adver_at = None;
         self.garp_delay_at = None;
         self.garp_refresh_at = None;
@@ -1022,6 +1172,36 @@ impl Instance {
     /// Set the fault flag without transitioning (the Router decides).
     pub(crate) fn set_fault_flag(&mut self, cause: Option<FaultCause>) {
         self.fault = cause;
+    }
+
+    /// Sync group: the `Master_Down_Timer` of this backup has run out (it would become
+    /// master at `now`).
+    pub(crate) fn takeover_due(&self, now: Instant) -> bool {
+        self.state == State::Backup && !self.maintenance && due(self.master_down_at, now)
+    }
+
+    /// Sync group: this member wants to be master (keepalived's `wantstate`): it is, or its
+    /// timer has run out (now or earlier, held by the group).
+    pub(crate) fn wants_master(&self, now: Instant) -> bool {
+        match self.state {
+            State::Master => true,
+            State::Backup => self.wants_master || self.takeover_due(now),
+            State::Initialize | State::Fault => false,
+        }
+    }
+
+    /// Sync group: stay Backup although the timer ran out, and try again after
+    /// `Master_Down_Interval`. Returns whether the hold begins now (it was not held).
+    pub(crate) fn hold_backup(&mut self, now: Instant) -> bool {
+        let began = !self.wants_master;
+        self.wants_master = true;
+        self.master_down_at = Some(after(now, self.master_down_interval()));
+        began
+    }
+
+    /// Held by its sync group (see [`Instance::hold_backup`]).
+    pub fn held_by_sync_group(&self) -> bool {
+        self.state == State::Backup && self.wants_master
     }
 
     /// Sync group: Backup -> Master (skipped in maintenance).

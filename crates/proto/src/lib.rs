@@ -429,6 +429,10 @@ pub enum Reason {
     FaultRaised(FaultCause),
     /// Fault -> Backup (or Master for the owner): fault cleared.
     FaultCleared,
+    /// Master -> Backup: we were silent longer than the peers' `Master_Down_Interval` (a
+    /// stall of the process or the host) and, without preempt, accept the router that took
+    /// over meanwhile instead of taking the VIPs back.
+    Stalled,
     /// Forced by a sync group: `member` of `group` made the transition first.
     SyncGroup {
         /// The group's name.
@@ -453,6 +457,7 @@ impl fmt::Display for Reason {
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::FaultRaised(c) => write!(f, "fault({c})"),
             Reason::FaultCleared => f.write_str("fault-cleared"),
+            Reason::Stalled => f.write_str("stalled"),
             Reason::SyncGroup { group, member } => write!(f, "sync-group({group}, {member})"),
             Reason::Maintenance => f.write_str("maintenance"),
         }
@@ -504,6 +509,25 @@ pub enum Action {
         /// The priority it advertised.
         priority: u8,
     },
+    /// Another router advertises priority 255 for our VRID while we are the address owner
+    /// too: a configuration error (keepalived's rogue owner handling, see
+    /// [`OwnerConflict`]).
+    OwnerConflict {
+        /// The other owner.
+        from: IpAddr,
+        /// What we do about it.
+        step: OwnerConflict,
+    },
+    /// A member of a sync group wanted to become master (its `Master_Down_Timer` ran out)
+    /// but another running member still hears a master: it stays Backup and tries again
+    /// after `Master_Down_Interval` (keepalived's `vrrp_sync_can_goto_master`). Reported
+    /// once per hold, when it begins.
+    HeldBySyncGroup {
+        /// The group.
+        group: String,
+        /// A member that does not want to become master.
+        waiting_for: InstanceId,
+    },
     /// The effective priority changed (for observers).
     PriorityChanged {
         /// The configured priority.
@@ -511,6 +535,37 @@ pub enum Action {
         /// The priority after tracker weights.
         effective: u8,
     },
+}
+
+/// How a master that is the address owner handles another owner of its VRID (keepalived's
+/// rogue owner handling): the one with the higher address stays master; if the other keeps
+/// advertising 255 after two more of our adverts (it ignores adverts, as FRR's owner and
+/// keepalived in strict mode do), we drop to 254 so that there is one master, and take 255
+/// back when it stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnerConflict {
+    /// Another router claims to be the owner: it should step down (we have the higher
+    /// address) or we do (it has).
+    Detected,
+    /// It kept advertising 255 after two more adverts of ours: we advertise 254 and step
+    /// down to it.
+    BackedOff,
+    /// It stopped advertising as owner (we won the election again, or hear a lower
+    /// priority): we are 255 again.
+    Restored,
+    /// It stopped advertising within the window after our two adverts: it backed off.
+    Stopped,
+}
+
+impl fmt::Display for OwnerConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OwnerConflict::Detected => "detected",
+            OwnerConflict::BackedOff => "backed-off",
+            OwnerConflict::Restored => "restored",
+            OwnerConflict::Stopped => "stopped",
+        })
+    }
 }
 
 /// Convert an interval to the centisecond wire value, clamped to the

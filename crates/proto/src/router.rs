@@ -1,6 +1,11 @@
 //! Several instances plus sync groups: what one daemon runs.
 //!
 //! Sync group semantics (modelled on keepalived's `vrrp_sync_group`):
+//! * A member whose `Master_Down_Timer` runs out becomes Master only when every
+//!   other running member wants to as well (is Master, or its own timer ran out);
+//!   otherwise it stays Backup, re-arms its timer and tries again after
+//!   `Master_Down_Interval` ([`Action::HeldBySyncGroup`] when the hold begins;
+//!   keepalived's `vrrp_sync_can_goto_master`). An advert it accepts ends the hold.
 //! * When a member becomes Master for its own reason (timer, owner start,
 //!   fault cleared as owner...), every other member in Backup is forced to
 //!   Master with [`Reason::SyncGroup`].
@@ -333,10 +338,7 @@ impl Router {
         }
         while let Some(i) = due.pop_first() {
             if self.instances.get(i).is_some_and(|inst| inst.is_due(now)) {
-                if let Some(inst) = self.instances.get_mut(i) {
-                    inst.handle_timeout(now);
-                }
-                self.settle(now, i);
+                self.fire(now, i);
                 // Members forced by `i` that are now due and come later in
                 // index order fire in this call too, as in the scan. (Forced
                 // transitions arm timers after `now`, so this does not
@@ -353,6 +355,45 @@ impl Router {
             self.touch(i);
         }
         self.prune();
+    }
+
+    /// Instance `i`'s due timers, with the sync-group rule for a takeover (keepalived's
+    /// `vrrp_sync_can_goto_master`): a member whose `Master_Down_Timer` ran out becomes
+    /// master only if every other running member wants to be master too (is master, or its
+    /// own timer ran out); otherwise it stays Backup, re-arms the timer and tries again
+    /// after `Master_Down_Interval`. So one VRID whose adverts are lost cannot drag the
+    /// group away from a master the other members still hear.
+    fn fire(&mut self, now: Instant, i: usize) {
+        if let Some(g) = self.group_at(i)
+            && self
+                .instances
+                .get(i)
+                .is_some_and(|inst| inst.takeover_due(now))
+        {
+            let blocker = self.members(g).into_iter().find(|&m| {
+                m != i
+                    && self.instances.get(m).is_some_and(|x| {
+                        matches!(x.state(), State::Backup | State::Master) && !x.wants_master(now)
+                    })
+            });
+            if let Some(b) = blocker {
+                let group = self.group_name(g);
+                let waiting_for = self.id_at(b);
+                let id = self.id_at(i);
+                if let Some(inst) = self.instances.get_mut(i)
+                    && inst.hold_backup(now)
+                {
+                    self.actions
+                        .push_back((id, Action::HeldBySyncGroup { group, waiting_for }));
+                }
+                self.settle(now, i);
+                return;
+            }
+        }
+        if let Some(inst) = self.instances.get_mut(i) {
+            inst.handle_timeout(now);
+        }
+        self.settle(now, i);
     }
 
     /// Earliest timer over all instances.
@@ -690,8 +731,7 @@ mod tests {
                     continue;
                 };
                 if inst.is_due(now) {
-                    inst.handle_timeout(now);
-                    self.settle(now, i);
+                    self.fire(now, i);
                 }
             }
         }

@@ -148,12 +148,12 @@ fn owner_starts_master_and_is_never_demoted_by_trackers() {
     assert_eq!(
         a[..3],
         [
-            Action::ClaimVips,
-            Action::SendGratuitous { repeat: 5 },
             Action::SendAdvert {
                 priority: 255,
                 max_advert_int_cs: 100
             },
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
         ]
     );
     assert_eq!(
@@ -187,12 +187,12 @@ fn backup_becomes_master_on_timeout_with_garp_bursts() {
     assert_eq!(
         a,
         vec![
-            Action::ClaimVips,
-            Action::SendGratuitous { repeat: 5 },
             Action::SendAdvert {
                 priority: 100,
                 max_advert_int_cs: 100
             },
+            Action::ClaimVips,
+            Action::SendGratuitous { repeat: 5 },
             Action::Notify(vipd_proto::Transition {
                 from: State::Backup,
                 to: State::Master,
@@ -1270,4 +1270,162 @@ fn fast_preempt_takes_over_after_skew_time() {
     m.handle_advert(t0 + ms(100), &adv(2, 150, 100))
         .expect("ok");
     assert_eq!(m.poll_timeout(), None);
+}
+
+fn owner_conflicts(a: &[Action]) -> Vec<vipd_proto::OwnerConflict> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::OwnerConflict { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent_priorities(a: &[Action]) -> Vec<u8> {
+    a.iter()
+        .filter_map(|a| match a {
+            Action::SendAdvert { priority, .. } => Some(*priority),
+            _ => None,
+        })
+        .collect()
+}
+
+/// keepalived's rogue owner handling: another owner (255) with a lower address that ignores
+/// adverts (FRR's owner, keepalived in strict mode) keeps advertising after two more of our
+/// adverts: we drop to 254 and step down, so there is one master; when it stops we are
+/// elected again and take 255 back.
+#[test]
+fn duplicate_owner_that_ignores_adverts_makes_us_back_off_then_restore() {
+    use vipd_proto::OwnerConflict as O;
+    let t0 = Instant::now();
+    let mut i = started(255, 20, t0);
+    assert_eq!(i.state(), State::Master);
+    // The rogue (10.0.0.10 < us) claims 255.
+    let t = t0 + ms(100);
+    i.handle_advert(t, &adv(10, 255, 100)).expect("ok");
+    let a = drain(&mut i);
+    assert_eq!(owner_conflicts(&a), vec![O::Detected]);
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.effective_priority(), 255);
+    // Our next two adverts go out; the window opens after the second.
+    for _ in 0..2 {
+        let d = i.poll_timeout().expect("advert timer");
+        i.handle_timeout(d);
+        assert_eq!(sent_priorities(&drain(&mut i)), vec![255]);
+    }
+    // The rogue is still advertising 255: we back off to 254 and follow it.
+    let t = t0 + ms(2500);
+    i.handle_advert(t, &adv(10, 255, 100)).expect("ok");
+    let a = drain(&mut i);
+    assert_eq!(owner_conflicts(&a), vec![O::BackedOff]);
+    assert!(a.contains(&Action::PriorityChanged {
+        base: 255,
+        effective: 254
+    }));
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Backup, Reason::HigherPriorityAdvert)]
+    );
+    assert_eq!(i.effective_priority(), 254);
+    // While it keeps advertising we stay Backup at 254.
+    for k in 1..=10 {
+        let t = t0 + ms(2500 + 1000 * k);
+        if let Some(d) = i.poll_timeout().filter(|d| *d <= t) {
+            i.handle_timeout(d);
+        }
+        i.handle_advert(t, &adv(10, 255, 100)).expect("ok");
+        let a = drain(&mut i);
+        assert!(transitions(&a).is_empty(), "{a:?}");
+        assert!(owner_conflicts(&a).is_empty());
+    }
+    assert_eq!(i.state(), State::Backup);
+    // It stops: our timer runs out, we are master again, at 255, advertised at once.
+    let d = i.poll_timeout().expect("down timer");
+    i.handle_timeout(d);
+    let a = drain(&mut i);
+    assert_eq!(owner_conflicts(&a), vec![O::Restored]);
+    assert_eq!(sent_priorities(&a), vec![255]);
+    assert_eq!(i.state(), State::Master);
+    assert_eq!(i.effective_priority(), 255);
+}
+
+/// A rogue owner that follows the tie-break (it hears us and stops): no back-off, and the
+/// conflict is reported as stopped once the window passes.
+#[test]
+fn duplicate_owner_that_steps_down_leaves_us_at_255() {
+    use vipd_proto::OwnerConflict as O;
+    let t0 = Instant::now();
+    let mut i = started(255, 20, t0);
+    i.handle_advert(t0 + ms(100), &adv(10, 255, 100))
+        .expect("ok");
+    assert_eq!(owner_conflicts(&drain(&mut i)), vec![O::Detected]);
+    let mut seen = Vec::new();
+    let end = t0 + Duration::from_secs(6);
+    while let Some(d) = i.poll_timeout().filter(|d| *d <= end) {
+        i.handle_timeout(d);
+        seen.extend(drain(&mut i));
+    }
+    assert_eq!(owner_conflicts(&seen), vec![O::Stopped]);
+    assert!(sent_priorities(&seen).iter().all(|&p| p == 255));
+    assert_eq!(i.state(), State::Master);
+}
+
+/// The other owner has the higher address: we lose the RFC tie-break, step down and
+/// report the configuration error.
+#[test]
+fn duplicate_owner_with_the_higher_address_wins_the_tie_break() {
+    use vipd_proto::OwnerConflict as O;
+    let t0 = Instant::now();
+    let mut i = started(255, 10, t0);
+    i.handle_advert(t0 + ms(100), &adv(20, 255, 100))
+        .expect("ok");
+    let a = drain(&mut i);
+    assert_eq!(owner_conflicts(&a), vec![O::Detected]);
+    assert_eq!(i.state(), State::Backup);
+    assert_eq!(i.effective_priority(), 255);
+}
+
+/// keepalived's stall handling: a master without preempt that was silent for longer than
+/// any peer's Master_Down_Interval (a stalled process or VM) and hears the router that
+/// took over meanwhile follows it instead of taking the VIPs back; not stalled, it answers
+/// as a master does; with preempt it keeps the VIPs (it would preempt anyway).
+#[test]
+fn stalled_master_without_preempt_follows_the_router_that_took_over() {
+    let t0 = Instant::now();
+    let mut c = cfg(200, 20);
+    c.preempt = false;
+    let mut i = Instance::new(c);
+    i.start(t0);
+    let t = i.poll_timeout().expect("down timer");
+    i.handle_timeout(t);
+    drain(&mut i);
+    assert_eq!(i.state(), State::Master);
+    // Not stalled: a lower advert is answered, we stay master.
+    i.handle_advert(t + ms(500), &adv(10, 100, 100))
+        .expect("ok");
+    assert_eq!(i.state(), State::Master);
+    drain(&mut i);
+    // The last advert went out at t + 500 ms. Stalled for 5 s (> 3 s + skew): the peer's
+    // adverts, read before our timer fires, show it took over.
+    i.handle_advert(t + ms(5600), &adv(10, 100, 100))
+        .expect("ok");
+    let a = drain(&mut i);
+    assert_eq!(
+        transitions(&a),
+        vec![(State::Master, State::Backup, Reason::Stalled)]
+    );
+    assert!(a.contains(&Action::ReleaseVips));
+    assert_eq!(i.master(), Some((ip(10), 100)));
+
+    // With preempt: the same stall keeps the VIPs and re-announces them.
+    let (mut p, t) = master_at(200, 20, t0);
+    p.handle_advert(t + ms(5600), &adv(10, 100, 100))
+        .expect("ok");
+    let a = drain(&mut p);
+    assert!(transitions(&a).is_empty());
+    assert!(a.contains(&Action::LowerPriorityAdvert {
+        from: ip(10),
+        priority: 100
+    }));
+    assert_eq!(p.state(), State::Master);
 }

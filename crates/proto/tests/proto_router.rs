@@ -75,6 +75,18 @@ fn states(r: &Router) -> Vec<State> {
     r.instances().map(|(_, i)| i.state()).collect()
 }
 
+/// Fires timers until a member is master (a group waits for its last member's timer);
+/// returns the time of the election.
+fn elect(r: &mut Router) -> Instant {
+    loop {
+        let t = r.poll_timeout().expect("timer");
+        r.handle_timeout(t);
+        if states(r).contains(&State::Master) {
+            return t;
+        }
+    }
+}
+
 #[test]
 fn router_validation() {
     let bad = Router::new(numbered(vec![cfg(0, 100)]), vec![]);
@@ -142,22 +154,108 @@ fn group_goes_master_together() {
     let mut r = group_router(3);
     r.start(t0);
     drain(&mut r);
-    // Instance 2 has the highest priority and the shortest skew.
+    // Instance 2 has the highest priority and the shortest skew: its timer runs out first,
+    // but the others do not want to be master yet (their timers run): it is held.
     let t = r.poll_timeout().expect("timer");
     assert_eq!(r.instance(id(2)).and_then(|i| i.poll_timeout()), Some(t));
+    r.handle_timeout(t);
+    let a = drain(&mut r);
+    assert!(notes(&a).is_empty(), "{a:?}");
+    assert!(a.contains(&(
+        2,
+        Action::HeldBySyncGroup {
+            group: "g".into(),
+            waiting_for: id(0)
+        }
+    )));
+    assert!(r.instance(id(2)).expect("2").held_by_sync_group());
+    // Then 1 (held: 0 still waits), then 0, whose timer runs out last: every member wants
+    // to be master, the group goes.
+    let t = r.poll_timeout().expect("timer");
+    assert_eq!(r.instance(id(1)).and_then(|i| i.poll_timeout()), Some(t));
+    r.handle_timeout(t);
+    assert!(notes(&drain(&mut r)).is_empty());
+    let t = r.poll_timeout().expect("timer");
+    assert_eq!(r.instance(id(0)).and_then(|i| i.poll_timeout()), Some(t));
     r.handle_timeout(t);
     let a = drain(&mut r);
     assert_eq!(
         notes(&a),
         vec![
-            (2, State::Backup, State::Master, Reason::MasterDown),
-            (0, State::Backup, State::Master, sg(2)),
-            (1, State::Backup, State::Master, sg(2)),
+            (0, State::Backup, State::Master, Reason::MasterDown),
+            (1, State::Backup, State::Master, sg(0)),
+            (2, State::Backup, State::Master, sg(0)),
         ]
     );
     for i in 0..3 {
         assert!(a.contains(&(i, Action::ClaimVips)));
     }
+    assert!(!r.instance(id(2)).expect("2").held_by_sync_group());
+}
+
+/// keepalived's `vrrp_sync_can_goto_master`: one VRID whose adverts are lost (a one-way
+/// path) wants to take over, but the other member still hears the master: the group stays
+/// Backup, the member re-arms its timer each Master_Down_Interval, nothing flaps.
+#[test]
+fn group_stays_backup_while_one_member_hears_its_master() {
+    let t0 = Instant::now();
+    let mut r = group_router(2);
+    r.start(t0);
+    drain(&mut r);
+    // Member 1 hears its master every second for a minute; member 0 hears nothing.
+    let mut t = t0;
+    let mut held = 0;
+    for _ in 0..60 {
+        let next = t + Duration::from_secs(1);
+        while let Some(d) = r.poll_timeout().filter(|d| *d <= next) {
+            r.handle_timeout(d);
+        }
+        t = next;
+        r.handle_advert(t, id(1), &adv(200)).expect("ok");
+        let a = drain(&mut r);
+        assert!(notes(&a).is_empty(), "a transition: {a:?}");
+        held += a
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::HeldBySyncGroup { .. }))
+            .count();
+    }
+    assert_eq!(states(&r), vec![State::Backup, State::Backup]);
+    assert_eq!(held, 1, "the hold is reported once");
+    assert!(r.instance(id(0)).expect("0").held_by_sync_group());
+    // The master of VRID 1 dies: member 1's timer runs out, member 0 wants it too.
+    let t = elect(&mut r);
+    let a = drain(&mut r);
+    assert_eq!(
+        notes(&a),
+        vec![
+            (1, State::Backup, State::Master, Reason::MasterDown),
+            (0, State::Backup, State::Master, sg(1)),
+        ]
+    );
+    assert!(t > t0 + Duration::from_secs(60));
+}
+
+/// A held member that hears a master again (accepts an advert) no longer wants to be
+/// master: the other member's timer running out later does not take the group over.
+#[test]
+fn held_member_that_hears_a_master_stops_wanting() {
+    let t0 = Instant::now();
+    let mut r = group_router(2);
+    r.start(t0);
+    drain(&mut r);
+    // Member 1's timer runs out first (higher priority): held, since 0's runs.
+    let t = r.poll_timeout().expect("timer");
+    r.handle_timeout(t);
+    assert!(r.instance(id(1)).expect("1").held_by_sync_group());
+    // Then VRID 1's master is heard again, and member 0's timer runs out.
+    r.handle_advert(t, id(1), &adv(200)).expect("ok");
+    assert!(!r.instance(id(1)).expect("1").held_by_sync_group());
+    let t = r.poll_timeout().expect("timer");
+    assert_eq!(r.instance(id(0)).and_then(|i| i.poll_timeout()), Some(t));
+    r.handle_timeout(t);
+    assert!(notes(&drain(&mut r)).is_empty());
+    assert_eq!(states(&r), vec![State::Backup, State::Backup]);
+    assert!(r.instance(id(0)).expect("0").held_by_sync_group());
 }
 
 #[test]
@@ -165,8 +263,7 @@ fn group_goes_backup_together() {
     let t0 = Instant::now();
     let mut r = group_router(2);
     r.start(t0);
-    let t = r.poll_timeout().expect("timer");
-    r.handle_timeout(t);
+    let t = elect(&mut r);
     drain(&mut r);
     assert_eq!(states(&r), vec![State::Master, State::Master]);
     let t1 = t + Duration::from_millis(100);
@@ -195,8 +292,7 @@ fn group_fault_holds_until_every_member_clears() {
     let t0 = Instant::now();
     let mut r = group_router(3);
     r.start(t0);
-    let t = r.poll_timeout().expect("timer");
-    r.handle_timeout(t);
+    let t = elect(&mut r);
     drain(&mut r);
     let c0 = FaultCause::Tracker("a".into());
     r.set_fault(t, id(0), Some(c0.clone())).expect("ok");
@@ -242,8 +338,7 @@ fn group_maintenance_applies_to_all_members() {
     let t0 = Instant::now();
     let mut r = group_router(2);
     r.start(t0);
-    let t = r.poll_timeout().expect("timer");
-    r.handle_timeout(t);
+    let t = elect(&mut r);
     drain(&mut r);
     r.set_maintenance(t, id(1), true).expect("ok");
     assert_eq!(states(&r), vec![State::Backup, State::Backup]);
@@ -257,8 +352,7 @@ fn shutdown_stops_everything() {
     let t0 = Instant::now();
     let mut r = group_router(2);
     r.start(t0);
-    let t = r.poll_timeout().expect("timer");
-    r.handle_timeout(t);
+    let t = elect(&mut r);
     drain(&mut r);
     r.shutdown(t);
     let a = drain(&mut r);

@@ -112,8 +112,16 @@ pub enum SimEvent {
     /// Component label per node: nodes hear each other only with equal
     /// labels (missing entries count as component 0).
     Partition { component: Vec<u32> },
-    /// Remove any partition.
+    /// Remove any partition (and every one-way drop).
     Heal,
+    /// One-way loss: frames from `from` (any node if `None`) to `to` are dropped, for
+    /// `vrid` only (all VRIDs if `None`). With `from: None` the node hears nothing of that
+    /// VRID: an instance that ignores adverts (FRR's owner, keepalived in strict mode).
+    DropOneWay {
+        from: Option<usize>,
+        to: usize,
+        vrid: Option<u8>,
+    },
     /// The node loses all state; its VIPs vanish. No-op if already down.
     Crash { node: usize },
     /// A crashed node boots a fresh `Router` and starts it. No-op if up.
@@ -318,6 +326,8 @@ pub struct Sim {
     rng: SplitMix64,
     nodes: Vec<Node>,
     component: Vec<u32>,
+    /// One-way drops `(from, to, vrid)` (see [`SimEvent::DropOneWay`]).
+    one_way: Vec<(Option<usize>, usize, Option<u8>)>,
     /// Last in-order arrival time per (sender, receiver) pair.
     fifo: Vec<Duration>,
     queue: BinaryHeap<Queued>,
@@ -374,6 +384,7 @@ impl Sim {
             seq: 0,
             rng: SplitMix64::new(seed),
             component: vec![0; built.len()],
+            one_way: Vec::new(),
             fifo: vec![Duration::ZERO; built.len() * built.len()],
             nodes: built,
             queue: BinaryHeap::new(),
@@ -620,7 +631,11 @@ impl Sim {
                     .map(|i| component.get(i).copied().unwrap_or(0))
                     .collect();
             }
-            SimEvent::Heal => self.component = vec![0; self.nodes.len()],
+            SimEvent::Heal => {
+                self.component = vec![0; self.nodes.len()];
+                self.one_way.clear();
+            }
+            SimEvent::DropOneWay { from, to, vrid } => self.one_way.push((from, to, vrid)),
             SimEvent::Crash { node } => {
                 let now = self.now;
                 let vrids: Vec<u8> = self
@@ -780,7 +795,7 @@ impl Sim {
                 Action::SendAdvert { priority, .. } => {
                     self.log(|| format!("n{node} tx vrid {vrid} prio {priority}"));
                     if let Some(frame) = frame {
-                        self.broadcast(node, &frame);
+                        self.broadcast(node, vrid, &frame);
                     } else {
                         self.violations.push(format!(
                             "node {node} vrid {vrid}: the send path could not build an advert"
@@ -839,18 +854,27 @@ impl Sim {
                         reason: t.reason,
                     });
                 }
-                Action::PriorityChanged { .. } | Action::LowerPriorityAdvert { .. } => {}
+                Action::PriorityChanged { .. }
+                | Action::LowerPriorityAdvert { .. }
+                | Action::OwnerConflict { .. }
+                | Action::HeldBySyncGroup { .. } => {}
             }
         }
     }
 
-    fn broadcast(&mut self, from: usize, frame: &Frame) {
+    fn broadcast(&mut self, from: usize, vrid: u8, frame: &Frame) {
         self.stats.frames_sent += 1;
         let Some(out) = self.nodes.get(from).map(|n| n.link.clone()) else {
             return;
         };
         for to in 0..self.nodes.len() {
             if to == from || !self.connected(from, to) {
+                continue;
+            }
+            if self.one_way.iter().any(|&(f, t, v)| {
+                t == to && f.is_none_or(|f| f == from) && v.is_none_or(|v| v == vrid)
+            }) {
+                self.stats.frames_lost += 1;
                 continue;
             }
             let Some((inl, epoch)) = self.nodes.get(to).map(|n| (n.link.clone(), n.epoch)) else {

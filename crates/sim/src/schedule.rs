@@ -396,14 +396,23 @@ impl Schedule {
                 if node == victim {
                     continue;
                 }
-                let Some(inst) = sim
-                    .instance_for(node, vrid)
-                    .and_then(|i| sim.router(node).and_then(|r| r.instance(crate::iid(i))))
-                else {
+                let (Some(i), Some(r)) = (sim.instance_for(node, vrid), sim.router(node)) else {
                     continue;
                 };
-                by_crash = by_crash.max(inst.master_down_interval());
-                by_stop = by_stop.max(inst.skew_time());
+                // In a sync group the takeover waits for every member's timer (keepalived's
+                // rule): the bound is the slowest member's.
+                let members: Vec<crate::InstanceId> = match r.group_of(crate::iid(i)) {
+                    Some(g) => r
+                        .groups()
+                        .get(g)
+                        .map(|g| g.members.clone())
+                        .unwrap_or_default(),
+                    None => vec![crate::iid(i)],
+                };
+                for inst in members.iter().filter_map(|&m| r.instance(m)) {
+                    by_crash = by_crash.max(inst.master_down_interval());
+                    by_stop = by_stop.max(inst.skew_time());
+                }
             }
             let t0 = sim.now();
             let (ev, limit) = match self.final_act {
@@ -483,6 +492,12 @@ impl Schedule {
                 }
                 let Some(x) = get(node) else { continue };
                 if x.state() == State::Initialize {
+                    continue;
+                }
+                // A member held by its sync group (it wants to take over, another member
+                // still hears its master) does not preempt: the group moves only when every
+                // member wants to (keepalived's rule; see docs/failure-model.md).
+                if x.held_by_sync_group() {
                     continue;
                 }
                 let preempts = x.config().preempt || x.is_owner();

@@ -338,3 +338,98 @@ fn adverts_go_through_the_real_send_and_receive_paths() {
     assert_eq!(mismatch, s.stats().rx_drops.total());
     assert_eq!(s.holders(1), vec![0, 1]);
 }
+
+fn group_sim(prios: &[u8], seed: u64) -> Sim {
+    let nodes = prios
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| NodeConfig {
+            instances: vec![inst(i, 1, p), inst(i, 2, p)],
+            groups: vec![SyncGroupConfig {
+                name: "g".into(),
+                members: vec![vipd_sim::iid(0), vipd_sim::iid(1)],
+            }],
+            link: LinkConfig::clean(DELAY / 2),
+        })
+        .collect();
+    let mut s = Sim::new(Instant::now(), nodes, seed).expect("valid");
+    for node in 0..prios.len() {
+        s.schedule(Duration::ZERO, SimEvent::Start { node });
+    }
+    s
+}
+
+/// One VRID's adverts lost one way (master -> backup) in a sync group: the backup's member
+/// of that VRID wants to take over, its other member still hears the master, so the group
+/// stays put (keepalived's `vrrp_sync_can_goto_master`). Without that rule the group
+/// flapped every Master_Down_Interval (the backup's VRID 1 timer forced VRID 2 to Master,
+/// VRID 2 then heard the higher master and pulled the group back): 2 transitions per
+/// member and cycle.
+#[test]
+fn sync_group_with_one_vrid_broken_one_way_does_not_flap() {
+    for seed in 0..20 {
+        let mut s = group_sim(&[200, 100], seed);
+        s.run_until(ms(1000));
+        assert_eq!((s.holders(1), s.holders(2)), (vec![0], vec![0]));
+        let before = s.transitions().len();
+        let t = s.now();
+        s.apply(SimEvent::DropOneWay {
+            from: Some(0),
+            to: 1,
+            vrid: Some(1),
+        });
+        s.run_until(t + ms(30_000));
+        let after: Vec<_> = s.transitions()[before..].to_vec();
+        assert!(
+            after.is_empty(),
+            "seed {seed}: {} transitions, first {:?}",
+            after.len(),
+            after.iter().take(4).collect::<Vec<_>>()
+        );
+        assert_eq!((s.holders(1), s.holders(2)), (vec![0], vec![0]));
+        // The master dies: the group moves as a whole, after the held member's and the
+        // other member's timers.
+        let t = s.now();
+        s.apply(SimEvent::Crash { node: 0 });
+        s.run_until(t + ms(1000));
+        assert_eq!(
+            (s.holders(1), s.holders(2)),
+            (vec![1], vec![1]),
+            "seed {seed}"
+        );
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
+}
+
+/// Two address owners (255) on one VRID, the one with the lower address ignoring adverts
+/// (FRR's owner, keepalived in strict mode): the other backs off to 254 after two more
+/// adverts, so there is one master and the client follows it; when the rogue goes away the
+/// other is elected and takes 255 back. Without the back-off both stayed master forever.
+#[test]
+fn duplicate_owner_that_ignores_adverts_leaves_one_master() {
+    let mut s = sim(&[255, 255]);
+    // Node 0 (10.0.0.1, the lower address) hears nothing of VRID 1.
+    s.apply(SimEvent::DropOneWay {
+        from: None,
+        to: 0,
+        vrid: Some(1),
+    });
+    s.run_until(ms(1000));
+    assert_eq!(s.holders(1), vec![0], "one master: the rogue");
+    let pr = |s: &Sim, n: usize| {
+        s.router(n)
+            .and_then(|r| r.instance(vipd_sim::iid(0)))
+            .map(|i| i.effective_priority())
+    };
+    assert_eq!(pr(&s, 1), Some(254));
+    s.run_until(ms(5000));
+    assert_eq!(s.holders(1), vec![0]);
+    assert_eq!(s.client_arp(1).map(|a| a.node), Some(0));
+    // The rogue crashes: node 1 takes over and is the owner again.
+    let t = s.now();
+    s.apply(SimEvent::Crash { node: 0 });
+    s.run_until(t + ms(1000));
+    assert_eq!(s.holders(1), vec![1]);
+    assert_eq!(pr(&s, 1), Some(255));
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+}

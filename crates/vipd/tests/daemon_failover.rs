@@ -815,3 +815,48 @@ vips = ["{vip_c}/24"]
         eprintln!("{}", c.log());
     }
 }
+
+/// A stalled backup (SIGSTOP longer than its Master_Down_Interval, as a paused process or
+/// VM) whose master went on advertising: on SIGCONT both its timer and the master's adverts
+/// waiting in the socket are ready; the adverts are read first, so it stays BACKUP and the
+/// VIP never moves.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn stalled_backup_reads_the_waiting_adverts_before_its_timer() {
+    use nix::sys::signal::Signal;
+    let (lan, mut sniff) = lan_with_client("stall", 2);
+    let dir = TempDir::new("stall");
+    let s = v4_setup(&lan);
+    let agents = [Agent::new(200), Agent::new(100)];
+    let c = elect(&lan, &s, &agents, &dir, &mut sniff);
+    let mdi = proto::master_down_interval(Version::V3, 100, interval(&s));
+    let mut watch = AddrWatcher::start(lan.host(1).name()).unwrap();
+    for round in 0..3 {
+        c[1].signal(Signal::SIGSTOP).unwrap();
+        std::thread::sleep(mdi * 4);
+        c[1].signal(Signal::SIGCONT).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        let log = c[1].log();
+        assert!(
+            !log.contains("to_state=MASTER"),
+            "round {round}: the stalled backup took over:\n{log}"
+        );
+        assert_eq!(holders(&lan, s.vip), vec![0], "round {round}");
+    }
+    assert!(
+        c[1].log().contains("after its deadline"),
+        "the stall is not logged:\n{}",
+        c[1].log()
+    );
+    let vip = s.vip;
+    assert!(
+        watch
+            .events()
+            .iter()
+            .all(|(_, e)| !matches!(e, vipd::net::netlink::NetEvent::AddrAdded { addr, .. } if *addr == vip)),
+        "the VIP appeared on the stalled backup"
+    );
+}

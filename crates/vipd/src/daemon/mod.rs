@@ -36,6 +36,8 @@ use vipd_proto::rx::{self, Outcome, Received, RxView};
 const RX_QUEUE: usize = 4096;
 /// Largest datagram read from a raw socket.
 const RX_BUF: usize = 4096;
+/// A timer that fires this late is logged: the process or the host was stalled.
+const STALL_WARN: Duration = Duration::from_millis(250);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// Transitions kept per instance for status.
@@ -322,6 +324,8 @@ struct Io {
     events: NetEvents,
     /// Packets dropped because the receive queue was full (the loop could not keep up).
     queue_full: Arc<AtomicU64>,
+    /// The buffer [`Daemon::read_pending`] reads into.
+    pending_buf: Vec<u8>,
     /// Drops not attributable to an instance, per interface index.
     iface_drops: HashMap<u32, Drops>,
     /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
@@ -372,6 +376,7 @@ impl<N: Netlink> Daemon<N> {
                 rx_tx,
                 events,
                 queue_full: Arc::new(AtomicU64::new(0)),
+                pending_buf: Vec::new(),
                 iface_drops: HashMap::new(),
                 tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
                 handed: handover,
@@ -733,7 +738,18 @@ impl<N: Netlink> Daemon<N> {
             };
             tokio::select! {
                 () = sleep => {
-                    self.router.handle_timeout(Instant::now());
+                    // Adverts received before the deadline are read before the timer fires:
+                    // after a stall of this process both are ready at once, and the timer
+                    // must not win over a master whose adverts wait in the socket.
+                    self.read_pending();
+                    let now = Instant::now();
+                    let late = now.saturating_duration_since(deadline);
+                    if late >= STALL_WARN {
+                        warn!(late_ms = late.as_millis() as u64,
+                              "the event loop woke {} ms after its deadline (this process or the host was stalled); adverts received meanwhile were read first",
+                              late.as_millis());
+                    }
+                    self.router.handle_timeout(now);
                 }
                 Some(pkt) = self.io.rx.recv() => self.on_packet(pkt),
                 Some(ev) = self.io.events.recv() => self.on_net_event(ev).await,
@@ -757,6 +773,66 @@ impl<N: Netlink> Daemon<N> {
         self.track.finish().await;
         info!("vipd stopped");
         Ok(())
+    }
+
+    /// Processes every advert already received, before a timer fires: first what the
+    /// readers forwarded, then what still waits in the sockets (bounded per socket). On a
+    /// current-thread runtime the readers cannot run meanwhile, so nothing is read twice or
+    /// out of order.
+    fn read_pending(&mut self) {
+        while let Ok(pkt) = self.io.rx.try_recv() {
+            self.on_packet(pkt);
+        }
+        let mut buf = std::mem::take(&mut self.io.pending_buf);
+        buf.resize(RX_BUF, 0);
+        for i in 0..self.io.socks.len() {
+            for _ in 0..RX_QUEUE {
+                let Some(s) = self.io.socks.get(i).filter(|s| s.reader.is_some()) else {
+                    break;
+                };
+                let got = match &s.sock {
+                    Sock::V4(sock) => sock.try_recv(&mut buf).map(|m| {
+                        m.map(|m| RecvInfo {
+                            len: m.len,
+                            v6: None,
+                            received: m.received,
+                        })
+                    }),
+                    Sock::V6(sock) => sock.try_recv(&mut buf).map(|m| {
+                        m.map(|m| RecvInfo {
+                            len: m.len,
+                            v6: Some((m.src, m.dst, m.hop_limit)),
+                            received: m.received,
+                        })
+                    }),
+                    Sock::Closed => break,
+                };
+                let pkt = match got {
+                    Ok(Some(info)) => Inbound {
+                        sock: i,
+                        at: crate::net::stamp::received_at(
+                            Instant::now(),
+                            SystemTime::now(),
+                            info.received,
+                        ),
+                        data: buf.get(..info.len).unwrap_or(&[]).to_vec(),
+                        v6: info.v6,
+                        oversized: false,
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => Inbound {
+                        sock: i,
+                        at: Instant::now(),
+                        data: Vec::new(),
+                        v6: None,
+                        oversized: true,
+                    },
+                    // Empty, or an error the reader will see and report.
+                    Ok(None) | Err(_) => break,
+                };
+                self.on_packet(pkt);
+            }
+        }
+        self.io.pending_buf = buf;
     }
 
     fn on_packet(&mut self, pkt: Inbound) {
@@ -1124,6 +1200,41 @@ impl<N: Netlink> Daemon<N> {
                       "{}: {from} advertises itself as master with priority {priority} (< our {ours}): answering and re-announcing the VIPs",
                       inst.cfg.name);
                 self.on_lower_priority(idx, from, priority);
+            }
+            Action::OwnerConflict { from, step } => {
+                let (name, vrid) = (inst.cfg.name.clone(), inst.cfg.vrid);
+                match step {
+                    proto::OwnerConflict::Detected => error!(
+                        instance = %name, vrid, peer = %from, step = %step,
+                        "{name}: CONFIGURATION ERROR: {from} and this host are both configured as the address owner (priority 255) of VRID {vrid}: the higher address stays master; give one of them a priority below 255"
+                    ),
+                    proto::OwnerConflict::BackedOff => error!(
+                        instance = %name, vrid, peer = %from, step = %step,
+                        "{name}: {from} is still advertising as address owner after two of our adverts (it ignores adverts): lowering our priority to 254 so that it is the only master; please resolve"
+                    ),
+                    proto::OwnerConflict::Restored => warn!(
+                        instance = %name, vrid, step = %step,
+                        "{name}: the other address owner has stopped advertising: our priority is 255 again"
+                    ),
+                    proto::OwnerConflict::Stopped => info!(
+                        instance = %name, vrid, step = %step,
+                        "{name}: the other address owner stopped advertising after our adverts (it stepped down)"
+                    ),
+                }
+                self.on_owner_conflict(idx, from, step);
+            }
+            Action::HeldBySyncGroup { group, waiting_for } => {
+                let other = self
+                    .pos_of(waiting_for)
+                    .and_then(|p| self.insts.get(p))
+                    .map_or_else(|| waiting_for.to_string(), |o| o.cfg.name.clone());
+                let Some(inst) = self.insts.get(idx) else {
+                    return;
+                };
+                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, group = %group, waiting_for = %other,
+                      "{}: no master heard, but staying BACKUP: sync group {group} moves only when every member wants to, and {other} still hears its master (a one-way or partial path between the peers?)",
+                      inst.cfg.name);
+                self.on_sync_hold(idx, &group, &other);
             }
             Action::PriorityChanged { base, effective } => {
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, base, effective, "priority changed");

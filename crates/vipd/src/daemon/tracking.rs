@@ -15,7 +15,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use super::Daemon;
+use super::{Daemon, proto};
 use crate::net::netlink::{LinkInfo, Netlink};
 use crate::notify::{self, Job, Notifier, Target};
 use crate::track::{self, Change, Observation, TrackerSet, TrackerState, TrackerUpdate};
@@ -335,6 +335,46 @@ impl<N: Netlink> Daemon<N> {
                 ("vrid", Value::from(inst.cfg.vrid)),
                 ("peer", Value::from(from.to_string())),
                 ("priority", Value::from(priority)),
+            ],
+        );
+        self.track.notifier.event(ev);
+    }
+
+    /// Another address owner on instance `idx`'s VRID (see [`proto::OwnerConflict`]).
+    pub(super) fn on_owner_conflict(
+        &mut self,
+        idx: usize,
+        from: std::net::IpAddr,
+        step: proto::OwnerConflict,
+    ) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ev = notify::event(
+            "owner-conflict",
+            [
+                ("instance", Value::from(inst.cfg.name.as_str())),
+                ("vrid", Value::from(inst.cfg.vrid)),
+                ("peer", Value::from(from.to_string())),
+                ("step", Value::from(step.to_string())),
+            ],
+        );
+        self.track.notifier.event(ev);
+    }
+
+    /// Instance `idx` stays Backup for its sync group (see
+    /// [`proto::Action::HeldBySyncGroup`]).
+    pub(super) fn on_sync_hold(&mut self, idx: usize, group: &str, waiting_for: &str) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ev = notify::event(
+            "sync-group-hold",
+            [
+                ("instance", Value::from(inst.cfg.name.as_str())),
+                ("vrid", Value::from(inst.cfg.vrid)),
+                ("group", Value::from(group)),
+                ("waiting_for", Value::from(waiting_for)),
             ],
         );
         self.track.notifier.event(ev);

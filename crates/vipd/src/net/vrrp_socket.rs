@@ -192,32 +192,45 @@ impl VrrpSocketV4 {
     /// `buf`. A datagram larger than `buf` is dropped with an `InvalidData` error; like
     /// any per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::timespec);
         self.fd
-            .async_io(Interest::READABLE, |inner| {
-                let mut iov = [IoSliceMut::new(buf)];
-                let msg = recvmsg::<SockaddrIn>(
-                    inner.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut cmsg_buf),
-                    MsgFlags::MSG_TRUNC,
-                )
-                .map_err(errno_ctx("receive VRRP (IPv4)"))?;
-                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-                    return Err(truncated());
-                }
-                let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
-                let received = msg
-                    .cmsgs()
-                    .ok()
-                    .and_then(|mut c| c.find_map(|c| super::stamp::kernel_time(&c)));
-                Ok(RecvMetaV4 {
-                    len: msg.bytes,
-                    src,
-                    received,
-                })
-            })
+            .async_io(Interest::READABLE, |inner| Self::recv_now(inner, buf))
             .await
+    }
+
+    /// Like [`VrrpSocketV4::recv`], but only what is already queued: `Ok(None)` when the
+    /// socket is empty. The event loop reads what waits in the socket before it lets a
+    /// timer fire (a stall must not let the timer win over adverts received in time).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<RecvMetaV4>> {
+        match Self::recv_now(self.fd.get_ref(), buf) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_now(inner: &Socket, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
+        let mut cmsg_buf = nix::cmsg_space!(libc::timespec);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrIn>(
+            inner.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_TRUNC,
+        )
+        .map_err(errno_ctx("receive VRRP (IPv4)"))?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(truncated());
+        }
+        let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
+        let received = msg
+            .cmsgs()
+            .ok()
+            .and_then(|mut c| c.find_map(|c| super::stamp::kernel_time(&c)));
+        Ok(RecvMetaV4 {
+            len: msg.bytes,
+            src,
+            received,
+        })
     }
 }
 
@@ -329,57 +342,69 @@ impl VrrpSocketV6 {
     /// datagram larger than `buf` is dropped with an `InvalidData` error; like any
     /// per-packet error, the socket stays usable.
     pub async fn recv(&self, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
         self.fd
-            .async_io(Interest::READABLE, |inner| {
-                let mut iov = [IoSliceMut::new(buf)];
-                let msg = recvmsg::<SockaddrIn6>(
-                    inner.as_raw_fd(),
-                    &mut iov,
-                    Some(&mut cmsg_buf),
-                    MsgFlags::MSG_TRUNC,
-                )
-                .map_err(errno_ctx("receive VRRP (IPv6)"))?;
-                if msg.flags.contains(MsgFlags::MSG_TRUNC) {
-                    return Err(truncated());
-                }
-                let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
-                let mut dst = None;
-                let mut hop_limit = None;
-                let mut ifindex = 0;
-                let mut received = None;
-                for c in msg.cmsgs().map_err(errno_ctx("VRRP (IPv6) control data"))? {
-                    if let Some(t) = super::stamp::kernel_time(&c) {
-                        received = Some(t);
-                        continue;
-                    }
-                    match c {
-                        ControlMessageOwned::Ipv6PacketInfo(pi) => {
-                            dst = Some(Ipv6Addr::from(pi.ipi6_addr.s6_addr));
-                            ifindex = pi.ipi6_ifindex;
-                        }
-                        ControlMessageOwned::Ipv6HopLimit(h) => {
-                            hop_limit = u8::try_from(h).ok();
-                        }
-                        _ => {}
-                    }
-                }
-                let (Some(dst), Some(hop_limit)) = (dst, hop_limit) else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "VRRP (IPv6): missing IPV6_PKTINFO/IPV6_HOPLIMIT control data",
-                    ));
-                };
-                Ok(RecvMeta {
-                    len: msg.bytes,
-                    src,
-                    dst,
-                    hop_limit,
-                    ifindex,
-                    received,
-                })
-            })
+            .async_io(Interest::READABLE, |inner| Self::recv_now(inner, buf))
             .await
+    }
+
+    /// Like [`VrrpSocketV6::recv`], but only what is already queued: `Ok(None)` when the
+    /// socket is empty (see [`VrrpSocketV4::try_recv`]).
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<RecvMeta>> {
+        match Self::recv_now(self.fd.get_ref(), buf) {
+            Ok(m) => Ok(Some(m)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn recv_now(inner: &Socket, buf: &mut [u8]) -> io::Result<RecvMeta> {
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
+        let mut iov = [IoSliceMut::new(buf)];
+        let msg = recvmsg::<SockaddrIn6>(
+            inner.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg_buf),
+            MsgFlags::MSG_TRUNC,
+        )
+        .map_err(errno_ctx("receive VRRP (IPv6)"))?;
+        if msg.flags.contains(MsgFlags::MSG_TRUNC) {
+            return Err(truncated());
+        }
+        let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv6Addr::UNSPECIFIED);
+        let mut dst = None;
+        let mut hop_limit = None;
+        let mut ifindex = 0;
+        let mut received = None;
+        for c in msg.cmsgs().map_err(errno_ctx("VRRP (IPv6) control data"))? {
+            if let Some(t) = super::stamp::kernel_time(&c) {
+                received = Some(t);
+                continue;
+            }
+            match c {
+                ControlMessageOwned::Ipv6PacketInfo(pi) => {
+                    dst = Some(Ipv6Addr::from(pi.ipi6_addr.s6_addr));
+                    ifindex = pi.ipi6_ifindex;
+                }
+                ControlMessageOwned::Ipv6HopLimit(h) => {
+                    hop_limit = u8::try_from(h).ok();
+                }
+                _ => {}
+            }
+        }
+        let (Some(dst), Some(hop_limit)) = (dst, hop_limit) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "VRRP (IPv6): missing IPV6_PKTINFO/IPV6_HOPLIMIT control data",
+            ));
+        };
+        Ok(RecvMeta {
+            len: msg.bytes,
+            src,
+            dst,
+            hop_limit,
+            ifindex,
+            received,
+        })
     }
 }
 
