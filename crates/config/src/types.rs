@@ -291,7 +291,8 @@ pub struct Instance {
     pub preempt_delay: Duration,
     /// Preempt a lower master after Skew_Time rather than Master_Down_Interval.
     pub fast_preempt: bool,
-    /// Accept_Mode: accept packets addressed to the VIPs while master (default: true only for owners).
+    /// Accept_Mode: accept packets addressed to the VIPs while master (default: true, as
+    /// keepalived outside strict mode; the owner always accepts).
     pub accept: bool,
     /// Virtual addresses, in file order (short `vips` list first, then `[[instance.vip]]` tables); never empty.
     pub vips: Vec<Vip>,

@@ -515,10 +515,9 @@ impl Validator<'_, '_> {
             }
             None => Some(Duration::ZERO),
         };
-        let accept = match &raw.accept {
-            Some(v) => *v.get_ref(),
-            None => priority == Some(255),
-        };
+        // keepalived's default outside strict mode: a load balancer must receive the
+        // traffic for its VIP (RFC 9568 Accept_Mode).
+        let accept = raw.accept.as_ref().is_none_or(|v| *v.get_ref());
         let fast_preempt = match &raw.fast_preempt {
             Some(v) => {
                 if *v.get_ref() && !preempt {

@@ -82,7 +82,10 @@ fn defaults() {
     assert_eq!(i.advert_interval_wire(), 100);
     assert!(i.preempt);
     assert_eq!(i.preempt_delay, Duration::ZERO);
-    assert!(!i.accept);
+    assert!(
+        i.accept,
+        "accepts by default, as keepalived outside strict mode"
+    );
     assert_eq!(i.source_address, None);
     assert!(i.unicast_peers.is_empty());
     assert!(!i.is_unicast());

@@ -146,7 +146,11 @@ fn haproxy_pair_master() {
     assert_eq!((i(vi, "vrid"), i(vi, "priority")), (51, 101));
     assert_eq!(s(vi, "advert_interval"), "1s");
     assert_eq!(s(vi, "auth_pass"), "1111");
-    assert_eq!(vi["accept"].as_bool(), Some(true));
+    assert_eq!(
+        vi.get("accept"),
+        None,
+        "keepalived's default (accept) is vipd's"
+    );
     assert_eq!(strs(&vi["vips"]), ["192.168.10.100/24"]);
     assert_eq!(strs(&vi["track_scripts"]), ["chk_haproxy"]);
     assert!(vi.get("state").is_none());

@@ -860,3 +860,55 @@ fn stalled_backup_reads_the_waiting_adverts_before_its_timer() {
         "the VIP appeared on the stalled backup"
     );
 }
+
+/// Accept_Mode is enforced: with `accept = false` the master holds the VIP (the client's
+/// neighbour entry points at it) but drops packets addressed to it; with the default
+/// (`accept = true`, as keepalived outside strict mode) it answers. Both families; the
+/// nftables table goes away when vipd stops.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn accept_false_drops_traffic_to_the_vip_and_accept_true_answers() {
+    use nix::sys::signal::Signal;
+    for v6 in [false, true] {
+        let (lan, _sniff) = lan_with_client(if v6 { "acc6" } else { "acc4" }, 1);
+        let dir = TempDir::new("accept");
+        let mut s = v4_setup(&lan);
+        s.vip = lan.vip(v6);
+        let mut agent = Agent::new(150);
+        agent.extra = "accept = false".into();
+        let mut c = start(&lan, &dir, &s, &[agent], 0);
+        wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c]);
+        let table = || {
+            lan.host(0)
+                .exec(&["nft", "list", "table", "inet", "vipd_accept"])
+                .unwrap()
+        };
+        let listed = table();
+        assert!(listed.status.success(), "no nftables table:\n{}", c.log());
+        assert!(
+            !lan.client(0)
+                .ping_timeout(s.vip, Duration::from_millis(800))
+                .unwrap(),
+            "v6={v6}: accept = false, yet the master answered a ping to the VIP"
+        );
+        c.signal(Signal::SIGTERM).unwrap();
+        assert!(c.wait_timeout(Duration::from_secs(2)).unwrap().is_some());
+        assert!(
+            !table().status.success(),
+            "v6={v6}: the table outlived vipd"
+        );
+        // The default: accepts.
+        let c = start(&lan, &dir, &s, &[Agent::new(150)], 0);
+        wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c]);
+        assert!(
+            lan.client(0)
+                .ping_timeout(s.vip, Duration::from_secs(2))
+                .unwrap(),
+            "v6={v6}: accept = true, yet no answer from the VIP\n{}",
+            c.log()
+        );
+    }
+}

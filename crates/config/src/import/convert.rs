@@ -473,7 +473,7 @@ impl Cx {
                             Info,
                             &c.key,
                             kw,
-                            "vipd has no strict switch: it always rejects what strict mode forbids at configuration time (authentication with VRRPv3, VRRPv2 over IPv6); Accept_Mode is left at vipd's default (off) unless `accept` is set",
+                            "vipd has no strict switch: it always rejects what strict mode forbids at configuration time (authentication with VRRPv3, VRRPv2 over IPv6); instances without `accept` are written with accept = false, as strict mode implies",
                         );
                     }
                 }
@@ -1110,9 +1110,9 @@ impl Cx {
         let strict = strict.unwrap_or(self.strict);
         match accept {
             Some(a) => out.set(keys::instance::accept, Val::Bool(a)),
-            None if !strict && !owner => {
-                out.set(keys::instance::accept, Val::Bool(true));
-                self.note(Info, &at, "accept", format!("instance `{name}`: keepalived accepts traffic to the VIPs by default outside strict mode; written as accept = true (vipd's default is false)"));
+            None if strict && !owner => {
+                out.set(keys::instance::accept, Val::Bool(false));
+                self.note(Info, &at, "accept", format!("instance `{name}`: keepalived in strict mode does not accept traffic to the VIPs; written as accept = false (vipd's default, as keepalived's outside strict mode, is true)"));
             }
             None => {}
         }

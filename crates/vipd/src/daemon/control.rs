@@ -410,6 +410,7 @@ impl<N: Netlink> Daemon<N> {
             }
             Ok(loaded) => match self.reload(loaded.config).await {
                 Ok(msg) => {
+                    self.sync_accept();
                     info!(source, "{msg}");
                     Response::ok(msg)
                 }

@@ -326,6 +326,8 @@ struct Io {
     queue_full: Arc<AtomicU64>,
     /// The buffer [`Daemon::read_pending`] reads into.
     pending_buf: Vec<u8>,
+    /// Accept_Mode: the nftables table dropping traffic to the VIPs of `accept = false`.
+    accept: crate::net::accept::AcceptFilter,
     /// Drops not attributable to an instance, per interface index.
     iface_drops: HashMap<u32, Drops>,
     /// Where adverts are built: allocated once (a 4 KiB array zeroed per advert was
@@ -377,6 +379,7 @@ impl<N: Netlink> Daemon<N> {
                 events,
                 queue_full: Arc::new(AtomicU64::new(0)),
                 pending_buf: Vec::new(),
+                accept: crate::net::accept::AcceptFilter::default(),
                 iface_drops: HashMap::new(),
                 tx_buf: vec![0u8; tx::MAX_ADVERT_LEN].into_boxed_slice(),
                 handed: handover,
@@ -715,6 +718,10 @@ impl<N: Netlink> Daemon<N> {
         let mut hup = signal(SignalKind::hangup())?;
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if self.no_accept_vips().is_empty() {
+            crate::net::accept::AcceptFilter::clear_stale();
+        }
+        self.sync_accept();
         loop {
             self.drain().await;
             let deadline = self
@@ -770,9 +777,37 @@ impl<N: Netlink> Daemon<N> {
         control::notify_systemd(&[sd_notify::NotifyState::Stopping]);
         self.router.shutdown(Instant::now());
         self.drain().await;
+        if let Err(e) = self.io.accept.remove() {
+            warn!(error = %e, "could not remove the Accept_Mode filter (nftables table inet vipd_accept)");
+        }
         self.track.finish().await;
         info!("vipd stopped");
         Ok(())
+    }
+
+    /// The VIPs that must not accept traffic while master: `accept = false`, not the owner.
+    fn no_accept_vips(&self) -> Vec<IpAddr> {
+        self.insts
+            .iter()
+            .filter(|i| !i.cfg.accept && i.cfg.priority != 255)
+            .flat_map(|i| i.cfg.vips.iter().map(|v| v.addr))
+            .collect()
+    }
+
+    /// Puts the Accept_Mode filter in line with the instances (start, reload).
+    pub(super) fn sync_accept(&mut self) {
+        let vips = self.no_accept_vips();
+        let n = vips.len();
+        match self.io.accept.sync(vips) {
+            Ok(true) => info!(
+                vips = n,
+                "Accept_Mode: traffic to the VIPs of instances with accept = false is dropped (nftables table inet vipd_accept)"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                error!(error = %e, "Accept_Mode: cannot install the filter for accept = false: traffic to those VIPs is accepted")
+            }
+        }
     }
 
     /// Processes every advert already received, before a timer fires: first what the

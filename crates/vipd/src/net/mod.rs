@@ -6,7 +6,9 @@
 //!   (gratuitous ARP, unsolicited neighbour advertisements).
 //! - [`observe`]: the bounded, kernel-filtered wire observer of `vipctl drill failover`.
 //! - [`stamp`]: kernel receive timestamps mapped onto the monotonic clock.
+//! - [`accept`]: Accept_Mode enforced with an nftables table.
 
+pub mod accept;
 pub mod netlink;
 pub mod observe;
 pub mod packet;
