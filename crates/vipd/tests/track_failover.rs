@@ -627,3 +627,90 @@ instances = ["VI_A", "VI_B"]
     wait_holder(&lan, va, 0, LONG, &logs);
     wait_holder(&lan, vb, 0, LONG, &logs);
 }
+
+/// A sync group with one VRID's adverts dropped one way (master -> backup, by an nftables
+/// rule in the backup's namespace): the backup's member of that VRID wants to take over, its
+/// other member still hears the master, so nothing moves for 30 s (without keepalived's
+/// rule the group flapped every Master_Down_Interval); the hold is logged once. When the
+/// master really stops, the group moves.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn sync_group_with_one_vrid_lost_one_way_does_not_flap() {
+    let lan = Lan::new("trk-sync1w", 2).unwrap();
+    let dir = TempDir::new("trk-sync1w");
+    let (va, vb) = (vip(&lan, 100), vip(&lan, 101));
+    let mk = |i: usize, prio: u8| {
+        format!(
+            r#"[global]
+control_socket = "{dir}/h{i}.sock"
+garp_master_delay = "0s"
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 51
+priority = {prio}
+advert_interval = "100ms"
+vips = ["{va}/24"]
+
+[[instance]]
+name = "VI_B"
+interface = "eth0"
+vrid = 52
+priority = {prio}
+advert_interval = "100ms"
+vips = ["{vb}/24"]
+
+[[sync_group]]
+name = "G1"
+instances = ["VI_A", "VI_B"]
+"#,
+            dir = dir.path().display(),
+        )
+    };
+    let p0 = write_raw(dir.path(), 0, &mk(0, 150));
+    let p1 = write_raw(dir.path(), 1, &mk(1, 100));
+    let a0 = start(&lan, 0, &p0);
+    let mut a1 = start(&lan, 1, &p1);
+    let logs = [&a0, &a1];
+    wait_holder(&lan, va, 0, LONG, &logs);
+    wait_holder(&lan, vb, 0, LONG, &logs);
+    // Host 1 stops hearing VRID 51 (the VRID byte is the second byte of the VRRP header).
+    lan.host(1)
+        .exec_ok(&[
+            "nft",
+            "add table inet oneway; add chain inet oneway in { type filter hook input priority -300; }; add rule inet oneway in meta l4proto 112 @th,8,8 51 drop",
+        ])
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(30) {
+        assert_eq!(
+            (holders(&lan, va), holders(&lan, vb)),
+            (vec![0], vec![0]),
+            "after {:?}:\n{}",
+            t0.elapsed(),
+            a1.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = a1.log();
+    assert!(
+        !log.contains("to_state=MASTER"),
+        "the backup's group went MASTER:\n{log}"
+    );
+    assert_eq!(
+        log.matches("staying BACKUP: sync group G1").count(),
+        1,
+        "the hold is logged once:\n{log}"
+    );
+    // The master stops: the group moves to host 1 as a whole.
+    let mut a0 = a0;
+    a0.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(a0.wait_timeout(Duration::from_secs(2)).unwrap().is_some());
+    wait_holder(&lan, va, 1, LONG, &[&a1]);
+    wait_holder(&lan, vb, 1, LONG, &[&a1]);
+    assert!(a1.try_wait().is_none());
+}
