@@ -397,6 +397,22 @@ table! {
         pub(crate) name: Option<S<String>>,
         /// At least 2; an instance belongs to at most one group.
         pub(crate) instances: Option<S<Vec<S<String>>>>,
+        /// Keep the members' tracker weights (keepalived's `sync_group_tracking_weight`). By
+        /// default, as keepalived, a member's tracker acts as weight 0: its failure puts the
+        /// whole group in FAULT.
+        pub(crate) tracking_weight: Option<S<bool>>,
+        /// `[[track_script]]`s every member follows (as if listed in each member).
+        pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_http]]`s every member follows.
+        pub(crate) track_http: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_tcp]]`s every member follows.
+        pub(crate) track_tcp: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_file]]`s every member follows.
+        pub(crate) track_files: Option<S<Vec<S<RawTrackRef>>>>,
+        /// `[[track_process]]`s every member follows.
+        pub(crate) track_processes: Option<S<Vec<S<RawTrackRef>>>>,
+        /// Interfaces every member follows (weight 0 = FAULT while down).
+        pub(crate) track_interfaces: Option<S<Vec<S<RawTrackRef>>>>,
         // Notification keys (as in instances).
         /// Run when all members reached the state; `notify` gets `GROUP NAME STATE 0`.
         pub(crate) notify_master: Option<S<RawCommand>>,

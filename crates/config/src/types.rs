@@ -468,6 +468,12 @@ pub struct SyncGroup {
     pub name: String,
     /// Member instance names (at least 2; each instance is in at most one group).
     pub instances: Vec<String>,
+    /// Members keep their tracker weights (keepalived's `sync_group_tracking_weight`);
+    /// otherwise every member tracker acts as weight 0 (FAULT of the group while down).
+    pub tracking_weight: bool,
+    /// Trackers of the group itself: every member follows them (already merged into each
+    /// member's [`Instance::track`]).
+    pub track: Vec<TrackRef>,
     /// Notification programs of the group.
     pub notify: Notify,
 }

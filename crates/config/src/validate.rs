@@ -72,7 +72,8 @@ pub(crate) fn validate(
             instances.push(ok);
         }
     }
-    let sync_groups = v.sync_groups(&raw.sync_group);
+    let (sync_groups, group_spans) = v.sync_groups(&raw.sync_group);
+    v.group_tracking(&mut instances, &sync_groups, &group_spans);
     v.unused_trackers();
     let config = Config {
         global: v.global,
@@ -724,7 +725,12 @@ impl Validator<'_, '_> {
             }
         }
 
-        let track = self.track_refs(raw, name.as_deref(), priority, &label);
+        let track = self.track_refs(
+            track::instance_lists(raw),
+            name.as_deref(),
+            priority,
+            &label,
+        );
         let notify = self.notify(&NotifyKeys::of_instance(raw));
 
         if self.r.diags.errors().count() != before {
@@ -900,8 +906,10 @@ impl Validator<'_, '_> {
     // -----------------------------------------------------------------------------------------
     // Sync groups
 
-    fn sync_groups(&mut self, groups: &[S<RawSyncGroup>]) -> Vec<SyncGroup> {
+    /// The sync groups, with the span of each one's name (for [`Validator::group_tracking`]).
+    fn sync_groups(&mut self, groups: &[S<RawSyncGroup>]) -> (Vec<SyncGroup>, Vec<Range<usize>>) {
         let mut out = Vec::new();
+        let mut spans = Vec::new();
         let mut group_names: HashMap<String, usize> = HashMap::new();
         // instance → (group, line)
         let mut member_of: HashMap<String, (String, usize)> = HashMap::new();
@@ -999,16 +1007,74 @@ impl Validator<'_, '_> {
                 }
             }
             let notify = self.notify(&NotifyKeys::of_group(raw));
+            let track = self.track_refs(track::group_lists(raw), None, None, &gl);
+            let tracking_weight = raw.tracking_weight.as_ref().is_some_and(|v| *v.get_ref());
             if self.r.diags.errors().count() == before
                 && let Some(name) = name
             {
+                spans.push(raw.name.as_ref().map_or(g.span(), |n| n.span()));
                 out.push(SyncGroup {
                     name,
                     instances: members,
+                    tracking_weight,
+                    track,
                     notify,
                 });
             }
         }
-        out
+        (out, spans)
+    }
+
+    /// keepalived's tracking rules for sync groups: every member follows the group's own
+    /// trackers, and unless the group sets `tracking_weight = true` every member tracker
+    /// acts as weight 0 (its failure is a FAULT of the whole group): a weight on one member
+    /// cannot move the group (the group moves only when every member wants to), so keepalived
+    /// ignores it, and so does vipd, saying so.
+    fn group_tracking(
+        &mut self,
+        instances: &mut [Instance],
+        groups: &[SyncGroup],
+        spans: &[Range<usize>],
+    ) {
+        for (g, span) in groups.iter().zip(spans) {
+            let mut ignored: Vec<String> = Vec::new();
+            for inst in instances
+                .iter_mut()
+                .filter(|i| g.instances.contains(&i.name))
+            {
+                for t in &g.track {
+                    if !inst
+                        .track
+                        .iter()
+                        .any(|m| m.kind == t.kind && m.name == t.name)
+                    {
+                        inst.track.push(t.clone());
+                    }
+                }
+                if g.tracking_weight {
+                    continue;
+                }
+                for t in inst.track.iter_mut().filter(|t| t.weight != 0) {
+                    ignored.push(format!("{}: {} {}", inst.name, t.name, t.weight));
+                    t.weight = 0;
+                    for site in self.weight_sites.iter_mut().filter(|s| {
+                        s.instance == inst.name && s.kind == t.kind && s.tracker == t.name
+                    }) {
+                        site.weight = 0;
+                    }
+                }
+            }
+            if !ignored.is_empty() {
+                self.r.warn(
+                    span.clone(),
+                    format!(
+                        "sync_group `{}`: tracker weights of its members are ignored, as keepalived does ({}): a failing tracker puts the whole group in FAULT",
+                        g.name,
+                        ignored.join(", ")
+                    ),
+                    Some("set tracking_weight = true in the sync_group to keep the weights (keepalived's sync_group_tracking_weight); a weight on one member only moves the group when every member's priority moves".into()),
+                );
+            }
+        }
     }
 }

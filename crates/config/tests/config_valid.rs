@@ -419,3 +419,73 @@ fn fast_preempt_defaults_from_global_and_warns_without_preempt() {
         l.warnings
     );
 }
+
+const GROUP_TRACKING: &str = r#"
+[[track_file]]
+name = "lb"
+path = "/run/lb-health"
+weight = -30
+
+[[track_file]]
+name = "uplink"
+path = "/run/uplink"
+weight = -10
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.0.100/24"]
+track_files = ["lb"]
+
+[[instance]]
+name = "VI_B"
+interface = "eth1"
+vrid = 52
+vips = ["10.0.1.100/24"]
+
+[[sync_group]]
+name = "G1"
+instances = ["VI_A", "VI_B"]
+track_files = ["uplink"]
+"#;
+
+/// keepalived's sync-group tracking: the group's trackers are followed by every member, and
+/// members' weights act as 0 (FAULT of the group) unless `tracking_weight = true`; the
+/// validator says which weights it ignores.
+#[test]
+fn sync_group_trackers_and_ignored_member_weights() {
+    let weights = |c: &Config, inst: &str| -> Vec<(String, i32)> {
+        c.instances
+            .iter()
+            .find(|i| i.name == inst)
+            .map(|i| i.track.iter().map(|t| (t.name.clone(), t.weight)).collect())
+            .unwrap_or_default()
+    };
+    let l = ok(GROUP_TRACKING);
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    let w = &l.warnings[0];
+    assert!(
+        w.message
+            .contains("sync_group `G1`: tracker weights of its members are ignored")
+            && w.message.contains("VI_A: lb -30")
+            && w.message.contains("VI_B: uplink -10"),
+        "{w}"
+    );
+    assert_eq!(
+        weights(&l.config, "VI_A"),
+        [("lb".to_string(), 0), ("uplink".to_string(), 0)]
+    );
+    assert_eq!(weights(&l.config, "VI_B"), [("uplink".to_string(), 0)]);
+    // Kept with tracking_weight = true.
+    let kept = cfg(&GROUP_TRACKING.replace(
+        "instances = [\"VI_A\", \"VI_B\"]",
+        "instances = [\"VI_A\", \"VI_B\"]\ntracking_weight = true",
+    ));
+    assert_eq!(
+        weights(&kept, "VI_A"),
+        [("lb".to_string(), -30), ("uplink".to_string(), -10)]
+    );
+    assert_eq!(weights(&kept, "VI_B"), [("uplink".to_string(), -10)]);
+    assert!(kept.sync_groups[0].tracking_weight);
+}

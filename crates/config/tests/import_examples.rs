@@ -672,3 +672,51 @@ fn dynamic_interfaces_is_noted_as_built_in() {
     assert!(has_note(&c, NoteSeverity::Info, "dynamic_interfaces", 2));
     assert_eq!(not_converted(&c), set(&[]));
 }
+
+/// A vrrp_sync_group's own trackers and `sync_group_tracking_weight` are converted (not
+/// dropped): the group lists its trackers, every member follows them, and the weights are
+/// kept as keepalived keeps them with that keyword.
+#[test]
+fn sync_group_trackers_and_tracking_weight_convert() {
+    let text = r#"
+vrrp_script chk_lb {
+    script "/usr/bin/true"
+    weight -20
+}
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress { 10.0.0.100/24 }
+}
+vrrp_instance VI_B {
+    interface eth1
+    virtual_router_id 52
+    priority 100
+    virtual_ipaddress { 10.0.1.100/24 }
+}
+vrrp_sync_group G1 {
+    group { VI_A VI_B }
+    track_script { chk_lb }
+    track_interface { eth2 weight -10 }
+    sync_group_tracking_weight
+}
+"#;
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    let d = doc(&c);
+    let g = tables(&d, "sync_group");
+    assert_eq!(g[0]["tracking_weight"].as_bool(), Some(true));
+    assert!(g[0].contains_key("track_scripts"), "{}", c.toml);
+    assert!(g[0].contains_key("track_interfaces"), "{}", c.toml);
+    assert!(not_converted(&c).is_empty(), "{:?}", c.notes);
+    let cfg = load(&c);
+    for inst in &cfg.instances {
+        let w: Vec<(&str, i32)> = inst
+            .track
+            .iter()
+            .map(|t| (t.name.as_str(), t.weight))
+            .collect();
+        assert_eq!(w, [("chk_lb", -20), ("eth2", -10)], "{}", inst.name);
+    }
+}

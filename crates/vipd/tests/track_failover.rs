@@ -714,3 +714,76 @@ instances = ["VI_A", "VI_B"]
     wait_holder(&lan, vb, 1, LONG, &[&a1]);
     assert!(a1.try_wait().is_none());
 }
+
+/// A tracker of the sync group itself (keepalived: `track_file` in `vrrp_sync_group`) is
+/// followed by every member: its failure moves the whole group, its recovery brings it
+/// back. Its weight (-50, as a member weight would be) acts as 0, as keepalived's does.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn sync_group_tracker_moves_the_group() {
+    let lan = Lan::new("trk-sgt", 2).unwrap();
+    let dir = TempDir::new("trk-sgt");
+    let (va, vb) = (vip(&lan, 100), vip(&lan, 101));
+    let file = dir.path().join("down");
+    let mk = |i: usize, prio: u8| {
+        format!(
+            r#"[global]
+control_socket = "{dir}/h{i}.sock"
+garp_master_delay = "0s"
+
+[[track_file]]
+name = "lb"
+path = "{file}"
+weight = -50
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 51
+priority = {prio}
+advert_interval = "100ms"
+vips = ["{va}/24"]
+
+[[instance]]
+name = "VI_B"
+interface = "eth0"
+vrid = 52
+priority = {prio}
+advert_interval = "100ms"
+vips = ["{vb}/24"]
+
+[[sync_group]]
+name = "G1"
+instances = ["VI_A", "VI_B"]
+track_files = ["lb"]
+"#,
+            dir = dir.path().display(),
+            file = if i == 0 {
+                file.display().to_string()
+            } else {
+                dir.path().join("never").display().to_string()
+            },
+        )
+    };
+    let p0 = write_raw(dir.path(), 0, &mk(0, 150));
+    let p1 = write_raw(dir.path(), 1, &mk(1, 100));
+    let a0 = start(&lan, 0, &p0);
+    let a1 = start(&lan, 1, &p1);
+    let logs = [&a0, &a1];
+    wait_holder(&lan, va, 0, LONG, &logs);
+    wait_holder(&lan, vb, 0, LONG, &logs);
+    std::fs::write(&file, "1").unwrap();
+    wait_holder(&lan, va, 1, LONG, &logs);
+    wait_holder(&lan, vb, 1, LONG, &logs);
+    assert!(
+        a0.log().contains("to_state=FAULT"),
+        "the group tracker's failure is a FAULT:\n{}",
+        a0.log()
+    );
+    std::fs::write(&file, "0").unwrap();
+    wait_holder(&lan, va, 0, LONG, &logs);
+    wait_holder(&lan, vb, 0, LONG, &logs);
+}

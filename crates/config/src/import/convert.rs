@@ -1248,11 +1248,22 @@ impl Cx {
                     }
                 }
                 "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
-                "track_script" | "track_interface" | "track_file" | "track_process"
-                | "track_bfd" => self.nc(
-                    c,
-                    "vipd tracks per instance only: move it into each member vrrp_instance",
-                ),
+                "track_script" | "track_interface" | "track_file" | "track_process" => {
+                    let (key, lo, hi) = match kw {
+                        "track_script" => (keys::sync_group::track_scripts, -253, 253),
+                        "track_interface" => (keys::sync_group::track_interfaces, -254, 254),
+                        "track_file" => (keys::sync_group::track_files, -254, 254),
+                        _ => (keys::sync_group::track_processes, -254, 254),
+                    };
+                    if let Some(v) = self.track_list(c, lo, hi) {
+                        t.set(key, v);
+                    }
+                }
+                "sync_group_tracking_weight" | "global_tracking" => {
+                    self.no_block(c);
+                    t.set(keys::sync_group::tracking_weight, Val::Bool(true));
+                }
+                "track_bfd" => self.nc(c, "vipd has no BFD tracker"),
                 _ => self.nc(c, "no vipd equivalent"),
             }
         }

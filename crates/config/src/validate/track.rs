@@ -344,6 +344,33 @@ impl<'a> NotifyKeys<'a> {
     }
 }
 
+/// The six tracker lists of an instance or a sync group, with their kinds.
+pub(super) type TrackLists<'a> = [(Option<&'a S<Vec<S<RawTrackRef>>>>, TrackKind); 6];
+
+/// An instance's tracker lists.
+pub(super) fn instance_lists(raw: &RawInstance) -> TrackLists<'_> {
+    [
+        (raw.track_scripts.as_ref(), TrackKind::Script),
+        (raw.track_http.as_ref(), TrackKind::Http),
+        (raw.track_tcp.as_ref(), TrackKind::Tcp),
+        (raw.track_files.as_ref(), TrackKind::File),
+        (raw.track_processes.as_ref(), TrackKind::Process),
+        (raw.track_interfaces.as_ref(), TrackKind::Interface),
+    ]
+}
+
+/// A sync group's tracker lists (the same keys as an instance's).
+pub(super) fn group_lists(raw: &RawSyncGroup) -> TrackLists<'_> {
+    [
+        (raw.track_scripts.as_ref(), TrackKind::Script),
+        (raw.track_http.as_ref(), TrackKind::Http),
+        (raw.track_tcp.as_ref(), TrackKind::Tcp),
+        (raw.track_files.as_ref(), TrackKind::File),
+        (raw.track_processes.as_ref(), TrackKind::Process),
+        (raw.track_interfaces.as_ref(), TrackKind::Interface),
+    ]
+}
+
 impl Validator<'_, '_> {
     fn weight(&mut self, v: Option<&S<Weight>>) -> Option<i32> {
         let Some(v) = v else { return Some(0) };
@@ -898,20 +925,11 @@ impl Validator<'_, '_> {
 
     pub(super) fn track_refs(
         &mut self,
-        raw: &RawInstance,
+        lists: TrackLists<'_>,
         inst: Option<&str>,
         priority: Option<u8>,
         label: &str,
     ) -> Vec<TrackRef> {
-        type List<'a> = Option<&'a S<Vec<S<RawTrackRef>>>>;
-        let lists: [(List<'_>, TrackKind); 6] = [
-            (raw.track_scripts.as_ref(), TrackKind::Script),
-            (raw.track_http.as_ref(), TrackKind::Http),
-            (raw.track_tcp.as_ref(), TrackKind::Tcp),
-            (raw.track_files.as_ref(), TrackKind::File),
-            (raw.track_processes.as_ref(), TrackKind::Process),
-            (raw.track_interfaces.as_ref(), TrackKind::Interface),
-        ];
         let mut out: Vec<TrackRef> = Vec::new();
         // (weight, span) per ref, for the clamping warnings.
         let mut spans: Vec<Range<usize>> = Vec::new();
