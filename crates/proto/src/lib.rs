@@ -21,6 +21,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod advert;
+pub mod alarms;
 pub mod counters;
 mod instance;
 mod router;

@@ -4,8 +4,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
+use crate::alarms::AlarmKind;
 use crate::{RxAdvert, Version};
-use vipd_wire::{self as wire, Auth, VrrpRepr, VrrpVersion};
+use vipd_wire::{self as wire, Auth, ChecksumMode, VrrpRepr, VrrpVersion};
 
 use crate::counters::Drop;
 
@@ -38,6 +39,10 @@ pub struct RxView<'a> {
     pub peers: &'a [IpAddr],
     /// Our own source address (our own adverts are ignored, not counted).
     pub own: IpAddr,
+    /// Our advert interval on the wire, centiseconds (v2: seconds x 100).
+    pub interval_cs: u16,
+    /// The checksum form we send (VRRPv3 over IPv4).
+    pub checksum: ChecksumMode,
     /// Our VIPs (a different list in the advert is counted, not dropped).
     pub vips: &'a [IpAddr],
 }
@@ -51,6 +56,10 @@ pub struct Accepted {
     pub advert: RxAdvert,
     /// Whether its address list equals ours.
     pub addresses_match: bool,
+    /// How many addresses it lists.
+    pub addr_count: usize,
+    /// The checksum form it used (VRRPv3 over IPv4; `None` otherwise).
+    pub checksum: Option<ChecksumMode>,
 }
 
 /// Outcome of [`classify`].
@@ -64,13 +73,81 @@ pub enum Outcome {
         instance: Option<usize>,
         /// Why.
         reason: Drop,
+        /// Its source, when the packet got that far.
+        from: Option<IpAddr>,
     },
-    /// Our own advert looped back: ignore silently.
-    Own,
+    /// An advert from our own source address: our own looped back (ignored silently), or
+    /// another host using our address (the caller tells them apart with `priority`).
+    Own {
+        /// The instance the VRID maps to.
+        instance: usize,
+        /// The priority it advertised.
+        priority: u8,
+    },
 }
 
 fn drop(instance: Option<usize>, reason: Drop) -> Outcome {
-    Outcome::Drop { instance, reason }
+    Outcome::Drop {
+        instance,
+        reason,
+        from: None,
+    }
+}
+
+fn drop_from(instance: usize, reason: Drop, src: IpAddr) -> Outcome {
+    Outcome::Drop {
+        instance: Some(instance),
+        reason,
+        from: Some(src),
+    }
+}
+
+/// The alarm a dropped advert raises about its sender's configuration, with its detail.
+pub fn drop_alarm(reason: Drop, ours: Version) -> Option<(AlarmKind, String)> {
+    match reason {
+        Drop::VersionMismatch => {
+            let theirs = match ours {
+                Version::V2 => Version::V3,
+                Version::V3 => Version::V2,
+            };
+            Some((AlarmKind::VersionMismatch, format!("{theirs}, ours {ours}")))
+        }
+        Drop::AuthMismatch => Some((AlarmKind::AuthMismatch, String::new())),
+        _ => None,
+    }
+}
+
+/// The alarms an accepted advert raises about its sender's configuration (empty: it
+/// conforms), with their details.
+pub fn accepted_alarms(a: &Accepted, view: &RxView<'_>) -> Vec<(AlarmKind, String)> {
+    let mut out = Vec::new();
+    if a.addr_count == 0 {
+        out.push((AlarmKind::NoAddresses, String::new()));
+    } else if !a.addresses_match {
+        out.push((AlarmKind::AddressList, String::new()));
+    }
+    if let Some(theirs) = a.checksum
+        && theirs != view.checksum
+    {
+        out.push((
+            AlarmKind::ChecksumForm,
+            format!("{}, ours {}", theirs.as_str(), view.checksum.as_str()),
+        ));
+    }
+    if a.advert.version == Version::V3
+        && a.advert.priority != 0
+        && a.advert.max_advert_int_cs != view.interval_cs
+    {
+        out.push((
+            AlarmKind::AdoptedInterval,
+            format!(
+                "{} ms, ours {} ms",
+                u32::from(a.advert.max_advert_int_cs) * 10,
+                u32::from(view.interval_cs) * 10
+            ),
+        ));
+    }
+    out
 }
 
 /// Applies the receive checks. `lookup` maps a VRID to the instance configured for it on
@@ -79,9 +156,17 @@ pub fn classify<'a>(
     pkt: Received<'_>,
     lookup: impl Fn(u8) -> Option<(usize, RxView<'a>)>,
 ) -> Outcome {
-    let (src, ttl, repr): (IpAddr, u8, VrrpRepr<'_>) = match pkt {
+    let (src, ttl, repr, checksum): (IpAddr, u8, VrrpRepr<'_>, Option<ChecksumMode>) = match pkt {
         Received::V4(bytes) => match wire::decode_ipv4_datagram(bytes) {
-            Ok(r) => (IpAddr::V4(r.ip.src), r.ip.ttl, r.vrrp),
+            Ok(r) => {
+                let v3 = matches!(r.vrrp.version, VrrpVersion::V3 { .. });
+                (
+                    IpAddr::V4(r.ip.src),
+                    r.ip.ttl,
+                    r.vrrp,
+                    v3.then_some(r.checksum_mode),
+                )
+            }
             Err(e) => return drop(None, Drop::from_wire(e)),
         },
         Received::V6 {
@@ -90,46 +175,48 @@ pub fn classify<'a>(
             dst,
             hop_limit,
         } => match wire::decode_ipv6_payload(payload, src, dst, hop_limit) {
-            Ok(r) => (IpAddr::V6(r.src), r.hop_limit, r.vrrp),
+            Ok(r) => (IpAddr::V6(r.src), r.hop_limit, r.vrrp, None),
             Err(e) => return drop(None, Drop::from_wire(e)),
         },
     };
     let Some((idx, view)) = lookup(repr.vrid) else {
         return drop(None, Drop::UnknownVrid);
     };
-    let at = Some(idx);
     // TTL / hop limit 255 proves a multicast advert came from the link (RFC 9568 §7.1).
     // Unicast peers may sit behind a router, and keepalived neither checks it for them nor
     // sends IPv6 unicast adverts with hop limit 255: there the configured peer list (below)
     // is the check, as with keepalived's `check_unicast_src`.
     if view.peers.is_empty() && ttl != 255 {
-        return drop(at, Drop::TtlNot255);
+        return drop_from(idx, Drop::TtlNot255, src);
     }
     if src == view.own {
-        return Outcome::Own;
+        return Outcome::Own {
+            instance: idx,
+            priority: repr.priority,
+        };
     }
     if !view.peers.is_empty() && !view.peers.contains(&src) {
-        return drop(at, Drop::UnknownPeer);
+        return drop_from(idx, Drop::UnknownPeer, src);
     }
     let version = match repr.version {
         VrrpVersion::V2 { auth, .. } => {
             if view.version != Version::V2 {
-                return drop(at, Drop::VersionMismatch);
+                return drop_from(idx, Drop::VersionMismatch, src);
             }
             let ok = match (view.auth, auth) {
                 (None, Auth::None) => true,
                 (Some(ours), Auth::SimpleText(theirs)) => ours == theirs,
-                (_, Auth::IpAh) => return drop(at, Drop::AuthAh),
+                (_, Auth::IpAh) => return drop_from(idx, Drop::AuthAh, src),
                 _ => false,
             };
             if !ok {
-                return drop(at, Drop::AuthMismatch);
+                return drop_from(idx, Drop::AuthMismatch, src);
             }
             Version::V2
         }
         VrrpVersion::V3 { .. } => {
             if view.version != Version::V3 {
-                return drop(at, Drop::VersionMismatch);
+                return drop_from(idx, Drop::VersionMismatch, src);
             }
             Version::V3
         }
@@ -146,6 +233,8 @@ pub fn classify<'a>(
             max_advert_int_cs: interval_cs,
         },
         addresses_match,
+        addr_count: repr.addrs.len(),
+        checksum,
     })
 }
 
@@ -188,6 +277,8 @@ mod tests {
             auth: None,
             peers,
             own: IpAddr::V4(OWN),
+            interval_cs: 100,
+            checksum: ChecksumMode::WithPseudoHeader,
             vips,
         }
     }
@@ -217,7 +308,10 @@ mod tests {
         let peers = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 13))];
         let v3 = |v: u8| (v == 7).then(|| (0, view(&[], &vips, Version::V3)));
         let cases: Vec<(Vec<u8>, Outcome)> = vec![
-            (datagram(254, 7, V3, SRC), drop(Some(0), Drop::TtlNot255)),
+            (
+                datagram(254, 7, V3, SRC),
+                drop_from(0, Drop::TtlNot255, IpAddr::V4(SRC)),
+            ),
             (datagram(255, 8, V3, SRC), drop(None, Drop::UnknownVrid)),
             (
                 datagram(
@@ -229,9 +323,15 @@ mod tests {
                     },
                     SRC,
                 ),
-                drop(Some(0), Drop::VersionMismatch),
+                drop_from(0, Drop::VersionMismatch, IpAddr::V4(SRC)),
             ),
-            (datagram(255, 7, V3, OWN), Outcome::Own),
+            (
+                datagram(255, 7, V3, OWN),
+                Outcome::Own {
+                    instance: 0,
+                    priority: 100,
+                },
+            ),
         ];
         for (pkt, want) in cases {
             assert_eq!(classify(Received::V4(&pkt), v3), want);
@@ -253,7 +353,7 @@ mod tests {
         let uni = |v: u8| (v == 7).then(|| (0, view(&peers, &vips, Version::V3)));
         assert_eq!(
             classify(Received::V4(&good), uni),
-            drop(Some(0), Drop::UnknownPeer)
+            drop_from(0, Drop::UnknownPeer, IpAddr::V4(SRC))
         );
         // Unicast: a configured peer's advert counts whatever its TTL (a routed peer, or
         // keepalived's IPv6 unicast with hop limit 64); a stranger's still does not.
@@ -264,7 +364,7 @@ mod tests {
         assert_eq!(a.advert.src, IpAddr::V4(peer));
         assert_eq!(
             classify(Received::V4(&datagram(64, 7, V3, SRC)), uni),
-            drop(Some(0), Drop::UnknownPeer)
+            drop_from(0, Drop::UnknownPeer, IpAddr::V4(SRC))
         );
         // Address list differs: accepted, flagged.
         let diff = |v: u8| (v == 7).then(|| (0, view(&[], &other, Version::V3)));
@@ -297,15 +397,49 @@ mod tests {
         assert_eq!(a.advert.version, Version::V2);
         assert_eq!(
             classify(Received::V4(&with(Auth::SimpleText(*b"wrong\0\0\0"))), ours),
-            drop(Some(0), Drop::AuthMismatch)
+            drop_from(0, Drop::AuthMismatch, IpAddr::V4(SRC))
         );
         assert_eq!(
             classify(Received::V4(&with(Auth::None)), ours),
-            drop(Some(0), Drop::AuthMismatch)
+            drop_from(0, Drop::AuthMismatch, IpAddr::V4(SRC))
         );
         assert_eq!(
             classify(Received::V4(&with(Auth::IpAh)), ours),
-            drop(Some(0), Drop::AuthAh)
+            drop_from(0, Drop::AuthAh, IpAddr::V4(SRC))
         );
+    }
+
+    /// What an advert says about its sender's configuration: the checksum form, the address
+    /// list and the interval against ours; a version or auth drop names its kind.
+    #[test]
+    fn alarms_from_adverts() {
+        let vips = [IpAddr::V4(VIP)];
+        let v = view(&[], &vips, Version::V3);
+        let pkt = datagram(255, 7, V3, SRC);
+        let Outcome::Accept(a) = classify(Received::V4(&pkt), |_| Some((0, v))) else {
+            panic!()
+        };
+        assert!(accepted_alarms(&a, &v).is_empty());
+        let compat = RxView {
+            checksum: ChecksumMode::WithoutPseudoHeader,
+            interval_cs: 50,
+            ..v
+        };
+        let kinds: Vec<AlarmKind> = accepted_alarms(&a, &compat)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(kinds, [AlarmKind::ChecksumForm, AlarmKind::AdoptedInterval]);
+        let other = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 200))];
+        let v2 = view(&[], &other, Version::V3);
+        let Outcome::Accept(b) = classify(Received::V4(&pkt), |_| Some((0, v2))) else {
+            panic!()
+        };
+        assert_eq!(accepted_alarms(&b, &v2)[0].0, AlarmKind::AddressList);
+        assert_eq!(
+            drop_alarm(Drop::VersionMismatch, Version::V3),
+            Some((AlarmKind::VersionMismatch, "VRRPv2, ours VRRPv3".into()))
+        );
+        assert_eq!(drop_alarm(Drop::TtlNot255, Version::V3), None);
     }
 }

@@ -31,10 +31,11 @@ use std::time::{Duration, Instant};
 use std::net::{IpAddr, Ipv6Addr};
 
 use vipd_proto::advert::{self, TxView};
+use vipd_proto::alarms::{AlarmKind, Alarms};
 use vipd_proto::counters::Drops;
 use vipd_proto::rx::{self, Outcome as RxOutcome, Received, RxView};
 use vipd_proto::{
-    Action, ConfigError, FaultCause, InstanceConfig, InstanceId, Reason, Router, State,
+    Action, ConfigError, DropReason, FaultCause, InstanceConfig, InstanceId, Reason, Router, State,
     SyncGroupConfig,
 };
 use vipd_wire::{ChecksumMode, Family, Ipv4Packet, Ipv4Repr};
@@ -301,6 +302,8 @@ struct Node {
     link: LinkConfig,
     /// Per instance: its VIP list ([`sim_vip`]), what the receive policy compares against.
     vips: Vec<[IpAddr; 1]>,
+    /// Per instance: its alarms, raised from the same evidence as the daemon's.
+    alarms: Vec<Alarms>,
 }
 
 /// Counters of what the simulator did.
@@ -372,6 +375,7 @@ impl Sim {
             built.push(Node {
                 held: vec![false; cfg.instances.len()],
                 vips: cfg.instances.iter().map(|c| [sim_vip(c)]).collect(),
+                alarms: vec![Alarms::default(); cfg.instances.len()],
                 link: cfg.link.clone(),
                 router: Some(router),
                 epoch: 0,
@@ -581,6 +585,15 @@ impl Sim {
         &self.stats
     }
 
+    /// The alarms instance `instance` of `node` has raised (see `vipd_proto::alarms`).
+    pub fn alarms(&self, node: usize, instance: usize) -> Vec<(AlarmKind, IpAddr)> {
+        self.nodes
+            .get(node)
+            .and_then(|n| n.alarms.get(instance))
+            .map(|a| a.iter().map(|x| (x.kind, x.peer)).collect())
+            .unwrap_or_default()
+    }
+
     /// Whether two nodes are in the same partition component.
     pub fn connected(&self, a: usize, b: usize) -> bool {
         self.component.get(a).copied().unwrap_or(0) == self.component.get(b).copied().unwrap_or(0)
@@ -748,10 +761,21 @@ impl Sim {
                     auth: None,
                     peers: &[],
                     own: c.primary_addr,
+                    interval_cs: c.advert_interval_cs(),
+                    checksum: ChecksumMode::WithPseudoHeader,
                     vips: vips.get(idx)?,
                 },
             ))
         });
+        let ours = instances.get(match outcome {
+            RxOutcome::Accept(a) => a.instance,
+            RxOutcome::Drop {
+                instance: Some(i), ..
+            }
+            | RxOutcome::Own { instance: i, .. } => i,
+            RxOutcome::Drop { instance: None, .. } => usize::MAX,
+        });
+        let view = ours.map(|c| (c.version, c.advert_interval_cs(), c.primary_addr));
         match outcome {
             RxOutcome::Accept(a) => {
                 self.stats.frames_delivered += 1;
@@ -759,15 +783,52 @@ impl Sim {
                     self.stats.address_list_mismatch += 1;
                 }
                 let res = r.handle_advert(at, iid(a.instance), &a.advert);
+                if let (Some((version, interval_cs, own)), Some(vips)) =
+                    (view, n.vips.get(a.instance))
+                {
+                    let v = RxView {
+                        version,
+                        auth: None,
+                        peers: &[],
+                        own,
+                        interval_cs,
+                        checksum: ChecksumMode::WithPseudoHeader,
+                        vips,
+                    };
+                    let mut evidence = rx::accepted_alarms(&a, &v);
+                    if let Err(DropReason::IntervalMismatch { ours_cs, theirs_cs }) = res {
+                        evidence.push((
+                            AlarmKind::IntervalMismatch,
+                            format!("{theirs_cs} cs, ours {ours_cs} cs"),
+                        ));
+                    }
+                    if let Some(al) = n.alarms.get_mut(a.instance) {
+                        for (k, d) in &evidence {
+                            al.raise(at, *k, a.advert.src, d);
+                        }
+                        let still: Vec<AlarmKind> = evidence.iter().map(|(k, _)| *k).collect();
+                        al.conforming(a.advert.src, &still);
+                    }
+                }
                 let adv = a.advert;
                 self.log(|| format!("n{to} rx {adv:?} -> {res:?}"));
                 self.drain(to);
             }
-            RxOutcome::Drop { reason, .. } => {
+            RxOutcome::Drop {
+                reason,
+                instance,
+                from,
+            } => {
+                if let (Some(i), Some(src), Some((version, _, _))) = (instance, from, view)
+                    && let Some((k, d)) = rx::drop_alarm(reason, version)
+                    && let Some(al) = n.alarms.get_mut(i)
+                {
+                    al.raise(at, k, src, &d);
+                }
                 self.stats.rx_drops.add(reason);
                 self.log(|| format!("n{to} rx dropped: {reason}"));
             }
-            RxOutcome::Own => {}
+            RxOutcome::Own { .. } => {}
         }
     }
 

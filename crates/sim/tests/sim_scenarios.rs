@@ -433,3 +433,61 @@ fn duplicate_owner_that_ignores_adverts_leaves_one_master() {
     assert_eq!(pr(&s, 1), Some(255));
     assert!(s.violations().is_empty(), "{:?}", s.violations());
 }
+
+/// Configuration mismatches between two nodes of one VRID, each with its expected outcome,
+/// never silence: the alarm names the peer on the side that hears it.
+#[test]
+fn configuration_mismatches_are_never_silent() {
+    use vipd_proto::alarms::AlarmKind as K;
+    let node = |i: usize, prio: u8, version: Version, interval: u64| {
+        let mut c = inst(i, 1, prio);
+        c.version = version;
+        c.advert_interval = ms(interval);
+        NodeConfig {
+            instances: vec![c],
+            groups: vec![],
+            link: LinkConfig::clean(DELAY / 2),
+        }
+    };
+    let run = |nodes: Vec<NodeConfig>| {
+        let mut s = Sim::new(Instant::now(), nodes, 3).expect("valid");
+        s.schedule(Duration::ZERO, SimEvent::Start { node: 0 });
+        s.schedule(Duration::ZERO, SimEvent::Start { node: 1 });
+        s.run_until(ms(10_000));
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+        s
+    };
+    let addr = |i: usize| IpAddr::V4(Ipv4Addr::new(10, 0, 0, i as u8 + 1));
+    // VRRPv3 against VRRPv2: each drops the other's adverts: two masters, an alarm on both.
+    let s = run(vec![
+        node(0, 200, Version::V3, 1000),
+        node(1, 100, Version::V2, 1000),
+    ]);
+    assert_eq!(s.holders(1), vec![0, 1]);
+    assert_eq!(s.alarms(0, 0), vec![(K::VersionMismatch, addr(1))]);
+    assert_eq!(s.alarms(1, 0), vec![(K::VersionMismatch, addr(0))]);
+    // VRRPv2 with 1 s against 2 s (RFC 3768 drops them): two masters, an alarm on both.
+    let s = run(vec![
+        node(0, 200, Version::V2, 1000),
+        node(1, 100, Version::V2, 2000),
+    ]);
+    assert_eq!(s.holders(1), vec![0, 1]);
+    assert_eq!(s.alarms(0, 0), vec![(K::IntervalMismatch, addr(1))]);
+    assert_eq!(s.alarms(1, 0), vec![(K::IntervalMismatch, addr(0))]);
+    // VRRPv3 with 100 ms against 200 ms: one master (the backup adopts its interval), and
+    // an alarm on the backup, which hears the other interval.
+    let s = run(vec![
+        node(0, 200, Version::V3, 100),
+        node(1, 100, Version::V3, 200),
+    ]);
+    assert_eq!(s.holders(1), vec![0]);
+    assert_eq!(s.alarms(1, 0), vec![(K::AdoptedInterval, addr(0))]);
+    assert!(s.alarms(0, 0).is_empty());
+    // Equal configurations: nothing.
+    let s = run(vec![
+        node(0, 200, Version::V3, 100),
+        node(1, 100, Version::V3, 100),
+    ]);
+    assert_eq!(s.holders(1), vec![0]);
+    assert!(s.alarms(0, 0).is_empty() && s.alarms(1, 0).is_empty());
+}

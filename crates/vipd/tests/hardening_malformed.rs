@@ -642,6 +642,36 @@ fn vrrpv2_auth_failures_are_counted_and_harmless() {
         "the master's adverts stalled: gap {gap:?}"
     );
     assert_eq!(status(&b).instances[0].state, "BACKUP");
+    // Never silence: each mismatch is a sticky alarm naming the sender.
+    let who = attacker.v4.to_string();
+    let alarms: BTreeMap<String, String> = status(&m).instances[0]
+        .alarms
+        .iter()
+        .map(|a| (a.kind.clone(), a.peer.clone()))
+        .collect();
+    // (The auth alarm was cleared by the attacker's later adverts with the right password.)
+    assert!(
+        m.child
+            .log()
+            .contains(&format!("alarm auth_mismatch: {who}")),
+        "{}",
+        m.child.log()
+    );
+    for kind in ["interval_mismatch", "version_mismatch"] {
+        assert_eq!(
+            alarms.get(kind),
+            Some(&who),
+            "{kind}: alarms {alarms:?}\n{}",
+            m.child.log()
+        );
+    }
+    assert!(
+        m.child
+            .log()
+            .contains(&format!("alarm interval_mismatch: {who}")),
+        "{}",
+        m.child.log()
+    );
     stop_cleanly(m, "master");
     stop_cleanly(b, "backup");
 }
@@ -830,4 +860,62 @@ fn spoofed_priority_zero_to_the_backup_and_the_client_comes_back_to_the_master()
     assert!(log.contains("advertises itself as master"), "{log}");
     stop_cleanly(b, "backup");
     stop_cleanly(m, "master");
+}
+
+/// A peer that computes the VRRPv3 checksum the other way (keepalived and FRR drop such
+/// adverts, vipd accepts both): the side that hears it raises a sticky `checksum_form`
+/// alarm naming the peer, shown in status and the log; fixing the configuration (a reload)
+/// clears it at the peer's next advert.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn checksum_form_mismatch_raises_an_alarm_until_fixed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("alarm-ck");
+    let m = start(&lan, &dir, 0, 150, "advert_interval = \"100ms\"");
+    let b = start(
+        &lan,
+        &dir,
+        1,
+        100,
+        "advert_interval = \"100ms\"\nchecksum = \"without-pseudo-header\"",
+    );
+    wait_master(&lan, &m);
+    let master = lan.host(0).v4.to_string();
+    let alarm = |a: &Agent| {
+        status(a).instances[0]
+            .alarms
+            .iter()
+            .find(|x| x.kind == "checksum_form")
+            .cloned()
+    };
+    common::wait_until(Duration::from_secs(2), || alarm(&b).is_some())
+        .unwrap_or_else(|| panic!("no alarm on the backup\n{}", b.child.log()));
+    let a = alarm(&b).unwrap();
+    assert_eq!(a.peer, master);
+    assert_eq!(a.detail, "with-pseudo-header, ours without-pseudo-header");
+    // Sticky: still raised a second later, counted.
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(alarm(&b).is_some_and(|x| x.count > a.count));
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    // Fixed by a reload: cleared at the master's next advert.
+    let cfg = dir.path().join("h1.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("checksum = \"without-pseudo-header\"", "");
+    std::fs::write(&cfg, text).unwrap();
+    b.child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    common::wait_until(Duration::from_secs(3), || alarm(&b).is_none())
+        .unwrap_or_else(|| panic!("alarm not cleared\n{}", b.child.log()));
+    assert!(
+        b.child
+            .log()
+            .contains(&format!("alarm checksum_form from {master} cleared")),
+        "{}",
+        b.child.log()
+    );
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
 }

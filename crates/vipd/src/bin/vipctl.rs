@@ -266,6 +266,22 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
                 c.address_list_mismatch
             );
         }
+        for a in &i.alarms {
+            let detail = if a.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", a.detail)
+            };
+            let _ = writeln!(
+                out,
+                "  ALARM {}: {} {}{detail}; since {} ago, {} times",
+                a.kind,
+                a.peer,
+                a.meaning,
+                ago(a.since_unix_ms),
+                a.count
+            );
+        }
         if !i.transitions.is_empty() {
             let _ = writeln!(out, "  last transitions:");
             for t in i.transitions.iter().rev().take(5) {

@@ -44,6 +44,7 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let tracker_contrib = Family::<Labels, Gauge>::default();
     let vip_present = Family::<Labels, Gauge>::default();
     let failover = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let alarm = Family::<Labels, Gauge>::default();
     for i in &status.instances {
         let vrid = i.vrid.to_string();
         let base = [
@@ -100,6 +101,12 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
                 .get_or_create(&labels(&l))
                 .set(i64::from(v.present));
         }
+        for a in &i.alarms {
+            let mut l = base.to_vec();
+            l.push(("alarm", a.kind.as_str()));
+            l.push(("peer", a.peer.as_str()));
+            alarm.get_or_create(&labels(&l)).set(1);
+        }
         if let Some(total) = i.last_drill.as_ref().and_then(|d| d.total_ms) {
             failover.get_or_create(&labels(&base)).set(total / 1e3);
         }
@@ -141,6 +148,11 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         "vip_present",
         "1 while the VIP is on the interface",
         vip_present,
+    );
+    reg.register(
+        "alarm",
+        "1 while a peer's adverts disagree with our configuration (alarm: the kind; peer: who)",
+        alarm,
     );
     reg.register(
         "last_failover_seconds",
@@ -268,6 +280,11 @@ mod tests {
                     present: true,
                 }],
                 counters,
+                alarms: vec![crate::ctl::AlarmStatus {
+                    kind: "checksum_form".into(),
+                    peer: "10.0.0.12".into(),
+                    ..Default::default()
+                }],
                 ..InstanceStatus::default()
             }],
             ..Status::default()
@@ -286,6 +303,10 @@ mod tests {
             )
         );
         assert!(text.contains("vipd_tracker_contribution"));
+        assert!(
+            text.contains(r#"vipd_alarm{instance="VI_1",vrid="51",interface="eth0",alarm="checksum_form",peer="10.0.0.12"} 1"#),
+            "{text}"
+        );
         assert!(text.ends_with("# EOF\n"));
     }
 }

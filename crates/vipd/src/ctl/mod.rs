@@ -248,9 +248,31 @@ pub struct InstanceStatus {
     pub counters: Counters,
     /// Last transitions, oldest first.
     pub transitions: Vec<TransitionStatus>,
+    /// Raised alarms about peers' configurations, oldest first (see docs/operations.md).
+    #[serde(default)]
+    pub alarms: Vec<AlarmStatus>,
     /// The last drill on this instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill: Option<DrillReport>,
+}
+
+/// A raised alarm: a peer whose adverts disagree with our configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmStatus {
+    /// Kind (`checksum_form`, `version_mismatch`, ...).
+    pub kind: String,
+    /// The peer's address.
+    pub peer: String,
+    /// Theirs against ours ("VRRPv2, ours VRRPv3"); may be empty.
+    pub detail: String,
+    /// What it means, as an operator's sentence part.
+    pub meaning: String,
+    /// Raised at, Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// Last evidence, Unix milliseconds.
+    pub last_unix_ms: u64,
+    /// Pieces of evidence since raised.
+    pub count: u64,
 }
 
 /// A VRRP peer.

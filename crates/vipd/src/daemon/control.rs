@@ -758,6 +758,22 @@ fn instance_status(
                 reason: tr.reason.to_string(),
             })
             .collect(),
+        alarms: {
+            let (now, wall) = (Instant::now(), SystemTime::now());
+            let at = |t: Instant| unix_ms(wall - now.saturating_duration_since(t));
+            i.alarms
+                .iter()
+                .map(|a| ctl::AlarmStatus {
+                    kind: a.kind.as_str().to_owned(),
+                    peer: a.peer.to_string(),
+                    detail: a.detail.clone(),
+                    meaning: a.kind.meaning().to_owned(),
+                    since_unix_ms: at(a.since),
+                    last_unix_ms: at(a.last),
+                    count: a.count,
+                })
+                .collect()
+        },
         last_drill: i.last_drill.clone(),
     }
 }

@@ -38,6 +38,8 @@ const RX_QUEUE: usize = 4096;
 const RX_BUF: usize = 4096;
 /// A timer that fires this late is logged: the process or the host was stalled.
 const STALL_WARN: Duration = Duration::from_millis(250);
+/// An alarm clears after this long without evidence (or ten advert intervals, if longer).
+const ALARM_QUIET: Duration = Duration::from_secs(10);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 /// Transitions kept per instance for status.
@@ -164,6 +166,8 @@ pub struct Inst {
     pub since: SystemTime,
     /// The last failover drill.
     pub last_drill: Option<crate::ctl::DrillReport>,
+    /// Sticky alarms about peers' configurations (see [`proto::alarms`]).
+    pub alarms: proto::alarms::Alarms,
     /// Fault cause last given to the router (link down or a weight-0 tracker).
     fault_applied: Option<proto::FaultCause>,
     /// The state its notify programs were last told (sync-group notifications wait for
@@ -194,6 +198,8 @@ impl Inst {
             auth: self.auth,
             peers: &self.cfg.unicast_peers,
             own: self.src,
+            interval_cs: proto::interval_cs(self.cfg.version, self.cfg.advert_interval),
+            checksum: self.checksum,
             vips: &self.vip_addrs,
         }
     }
@@ -224,6 +230,7 @@ impl Inst {
             history: VecDeque::with_capacity(HISTORY),
             since: SystemTime::now(),
             last_drill: None,
+            alarms: proto::alarms::Alarms::default(),
             fault_applied: None,
             notified: State::Initialize,
             sock: usize::MAX,
@@ -900,45 +907,154 @@ impl<N: Netlink> Daemon<N> {
             Some((idx, insts.get(idx)?.rx_view()))
         });
         match outcome {
-            Outcome::Own => {}
+            Outcome::Own { instance, priority } => {
+                // Ours looped back, unless another priority than ours (or our 0): then
+                // another host sends from our address.
+                let ours = self
+                    .insts
+                    .get(instance)
+                    .and_then(|i| self.router.instance(i.id))
+                    .map_or(0, |i| i.effective_priority());
+                if priority != ours && priority != 0 {
+                    let own = self.insts.get(instance).map(|i| i.src);
+                    if let Some(own) = own {
+                        self.raise_alarm(
+                            instance,
+                            pkt.at,
+                            proto::alarms::AlarmKind::OwnAddress,
+                            own,
+                            &format!("priority {priority}, ours {ours}"),
+                        );
+                    }
+                }
+            }
             Outcome::Drop {
                 instance: Some(idx),
                 reason,
-            } => self.count_drop(idx, reason),
+                from,
+            } => {
+                self.count_drop_from(idx, reason, from);
+                if let (Some(src), Some(inst)) = (from, self.insts.get(idx))
+                    && let Some((kind, detail)) = rx::drop_alarm(reason, inst.cfg.version)
+                {
+                    self.raise_alarm(idx, pkt.at, kind, src, &detail);
+                }
+            }
             Outcome::Drop {
                 instance: None,
                 reason,
+                ..
             } => {
                 self.io.iface_drops.entry(ifindex).or_default().add(reason);
                 debug!(ifindex, reason = %reason, "dropped VRRP packet");
             }
             Outcome::Accept(a) => {
+                let mut evidence = self
+                    .insts
+                    .get(a.instance)
+                    .map(|i| rx::accepted_alarms(&a, &i.rx_view()))
+                    .unwrap_or_default();
                 if let Some(inst) = self.insts.get_mut(a.instance)
                     && !a.addresses_match
                 {
                     inst.counters.address_list_mismatch += 1;
-                    if inst.counters.address_list_mismatch.is_power_of_two() {
-                        warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, from = %a.advert.src,
-                                  "advert lists other virtual addresses than ours: check both configurations");
-                    }
                 }
                 // Accepted adverts are counted by the state machine (`Instance::stats`).
                 if let Err(e) = self
                     .router
                     .handle_advert(pkt.at, self.id_of(a.instance), &a.advert)
                 {
-                    self.count_drop(a.instance, Drop::from_proto(e));
+                    if let proto::DropReason::IntervalMismatch { ours_cs, theirs_cs } = e {
+                        evidence.push((
+                            proto::alarms::AlarmKind::IntervalMismatch,
+                            format!("{} s, ours {} s", theirs_cs / 100, ours_cs / 100),
+                        ));
+                    }
+                    self.count_drop_from(a.instance, Drop::from_proto(e), Some(a.advert.src));
+                }
+                let src = a.advert.src;
+                for (kind, detail) in &evidence {
+                    self.raise_alarm(a.instance, pkt.at, *kind, src, detail);
+                }
+                let still: Vec<proto::alarms::AlarmKind> =
+                    evidence.iter().map(|(k, _)| *k).collect();
+                if let Some(inst) = self.insts.get_mut(a.instance)
+                    && !inst.alarms.is_empty()
+                {
+                    let cleared = inst.alarms.conforming(src, &still);
+                    for c in cleared {
+                        self.alarm_cleared(a.instance, &c);
+                    }
                 }
             }
         }
     }
 
-    fn count_drop(&mut self, idx: usize, reason: Drop) {
+    /// Counts a dropped advert of instance `idx`; logged (with its source, when known) at
+    /// powers of two, so that a flood never becomes a log flood. Adverts an instance in FAULT
+    /// ignores are expected: logged at debug only.
+    fn count_drop_from(&mut self, idx: usize, reason: Drop, from: Option<IpAddr>) {
         if let Some(inst) = self.insts.get_mut(idx) {
             inst.counters.drops.add(reason);
             let n = inst.counters.drops.get(reason);
             if n.is_power_of_two() {
-                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, "dropped VRRP advert");
+                let from = from.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+                if reason == Drop::NotListening {
+                    debug!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from, "dropped VRRP advert");
+                } else {
+                    warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from,
+                          "{}: dropped VRRP advert from {from} ({reason}; {n} so far)", inst.cfg.name);
+                }
+            }
+        }
+    }
+
+    /// Evidence of alarm `kind` from `peer` on instance `idx`: logged when it is raised or
+    /// its detail changes, with an event.
+    fn raise_alarm(
+        &mut self,
+        idx: usize,
+        now: Instant,
+        kind: proto::alarms::AlarmKind,
+        peer: IpAddr,
+        detail: &str,
+    ) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        match inst.alarms.raise(now, kind, peer, detail) {
+            proto::alarms::Raised::New(a) | proto::alarms::Raised::Changed(a) => {
+                let sep = if a.detail.is_empty() { "" } else { ": " };
+                warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %peer, alarm = %kind, detail = %a.detail,
+                      "{}: alarm {kind}: {peer} {}{sep}{}", inst.cfg.name, kind.meaning(), a.detail);
+                self.on_alarm(idx, &a, true);
+            }
+            proto::alarms::Raised::Again | proto::alarms::Raised::Full => {}
+        }
+    }
+
+    /// An alarm of instance `idx` cleared.
+    fn alarm_cleared(&mut self, idx: usize, a: &proto::alarms::Alarm) {
+        if let Some(inst) = self.insts.get(idx) {
+            info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %a.peer, alarm = %a.kind,
+                  "{}: alarm {} from {} cleared", inst.cfg.name, a.kind, a.peer);
+        }
+        self.on_alarm(idx, a, false);
+    }
+
+    /// Alarms without evidence for ten advert intervals (at least 10 s) clear.
+    fn expire_alarms(&mut self) {
+        let now = Instant::now();
+        for idx in 0..self.insts.len() {
+            let Some(inst) = self.insts.get_mut(idx) else {
+                continue;
+            };
+            if inst.alarms.is_empty() {
+                continue;
+            }
+            let quiet = (inst.cfg.advert_interval * 10).max(ALARM_QUIET);
+            for a in inst.alarms.expire(now, quiet) {
+                self.alarm_cleared(idx, &a);
             }
         }
     }
@@ -1062,6 +1178,7 @@ impl<N: Netlink> Daemon<N> {
     /// Safety net besides netlink events (which a full socket buffer can lose): a master puts
     /// back any VIP missing from its interface.
     async fn reconcile(&mut self) {
+        self.expire_alarms();
         let mut by_if: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
         for idx in 0..self.insts.len() {
             if !self.insts[idx].holding {
@@ -1257,6 +1374,39 @@ impl<N: Netlink> Daemon<N> {
                     ),
                 }
                 self.on_owner_conflict(idx, from, step);
+                match step {
+                    proto::OwnerConflict::Detected | proto::OwnerConflict::BackedOff => {
+                        self.raise_alarm(
+                            idx,
+                            Instant::now(),
+                            proto::alarms::AlarmKind::OwnerConflict,
+                            from,
+                            &step.to_string(),
+                        );
+                    }
+                    proto::OwnerConflict::Restored | proto::OwnerConflict::Stopped => {
+                        let cleared: Vec<_> = self
+                            .insts
+                            .get(idx)
+                            .map(|i| {
+                                i.alarms
+                                    .iter()
+                                    .filter(|a| a.kind == proto::alarms::AlarmKind::OwnerConflict)
+                                    .map(|a| a.peer)
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        for peer in cleared {
+                            let a = self.insts.get_mut(idx).and_then(|i| {
+                                i.alarms
+                                    .clear(proto::alarms::AlarmKind::OwnerConflict, peer)
+                            });
+                            if let Some(a) = a {
+                                self.alarm_cleared(idx, &a);
+                            }
+                        }
+                    }
+                }
             }
             Action::HeldBySyncGroup { group, waiting_for } => {
                 let other = self

@@ -362,6 +362,25 @@ impl<N: Netlink> Daemon<N> {
         self.track.notifier.event(ev);
     }
 
+    /// An alarm of instance `idx` was raised (or changed) or cleared.
+    pub(super) fn on_alarm(&mut self, idx: usize, a: &proto::alarms::Alarm, raised: bool) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ev = notify::event(
+            "alarm",
+            [
+                ("instance", Value::from(inst.cfg.name.as_str())),
+                ("vrid", Value::from(inst.cfg.vrid)),
+                ("alarm", Value::from(a.kind.as_str())),
+                ("peer", Value::from(a.peer.to_string())),
+                ("detail", Value::from(a.detail.as_str())),
+                ("raised", Value::from(raised)),
+            ],
+        );
+        self.track.notifier.event(ev);
+    }
+
     /// Instance `idx` stays Backup for its sync group (see
     /// [`proto::Action::HeldBySyncGroup`]).
     pub(super) fn on_sync_hold(&mut self, idx: usize, group: &str, waiting_for: &str) {
