@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
 use vipd_proto::Version;
-use vipd_proto::rx::{Outcome, Received, RxView, classify};
+use vipd_proto::rx::{Outcome, Received, RxView, accepted_alarms, classify, drop_alarm};
+use vipd_wire::ChecksumMode;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&sel, rest)) = data.split_first() else {
@@ -33,6 +34,12 @@ fuzz_target!(|data: &[u8]| {
             auth,
             peers: if unicast { &peers4[..] } else { &[] },
             own: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)),
+            interval_cs: 100,
+            checksum: if sel & 0x40 == 0 {
+                ChecksumMode::WithPseudoHeader
+            } else {
+                ChecksumMode::WithoutPseudoHeader
+            },
             vips: &vips4,
         };
         (Received::V4(rest), view)
@@ -47,6 +54,8 @@ fuzz_target!(|data: &[u8]| {
             auth: None,
             peers: if unicast { &peers6[..] } else { &[] },
             own: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 11)),
+            interval_cs: 100,
+            checksum: ChecksumMode::WithPseudoHeader,
             vips: &vips6,
         };
         let pkt = Received::V6 {
@@ -64,8 +73,15 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(a.advert.version, view.version);
             assert!(view.peers.is_empty() || view.peers.contains(&a.advert.src));
             assert_ne!(a.advert.src, view.own);
+            // What the advert says about its sender is computed without panicking, bounded.
+            assert!(accepted_alarms(&a, &view).len() <= 4);
         }
-        Outcome::Drop { instance, .. } => assert!(instance.is_none() || instance == Some(7)),
-        Outcome::Own => {}
+        Outcome::Drop {
+            instance, reason, ..
+        } => {
+            assert!(instance.is_none() || instance == Some(7));
+            let _ = drop_alarm(reason, view.version);
+        }
+        Outcome::Own { instance, .. } => assert_eq!(instance, 7),
     }
 });

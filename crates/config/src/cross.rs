@@ -135,6 +135,20 @@ pub fn cross_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
                 eff(i64::from(m.priority) + m_pos + w)
             };
             if failing < b_best {
+                if !b.preempt {
+                    // The arithmetic works, but the backup never acts on it: a backup without
+                    // preempt accepts a lower master's adverts and takes over only when the
+                    // master stops advertising.
+                    out.push(diag(
+                        mpath,
+                        site(msites, &m.name, t),
+                        format!(
+                            "{} `{}` failing lowers `{}` to {failing} < {b_best} on {bname}, but `{}` there has preempt = false: a backup without preempt does not take over from a master whose priority dropped, so the VIP never moves",
+                            t.kind, t.name, m.name, b.name
+                        ),
+                        "set preempt = true on the backup (add preempt_delay to damp flapping), or weight = 0 here (FAULT while failing hands over whatever the backup's preempt)".into(),
+                    ));
+                }
                 continue;
             }
             let expr = if w > 0 {

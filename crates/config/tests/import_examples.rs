@@ -720,3 +720,41 @@ vrrp_sync_group G1 {
         assert_eq!(w, [("chk_lb", -20), ("eth2", -10)], "{}", inst.name);
     }
 }
+
+/// keepalived 2.2.8's `v3_checksum_as_v2` (global and per instance) is vipd's
+/// `checksum = "without-pseudo-header"`, not dropped.
+#[test]
+fn v3_checksum_as_v2_converts() {
+    let text = r#"
+global_defs {
+    v3_checksum_as_v2
+}
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    version 3
+    priority 100
+    virtual_ipaddress { 10.0.0.100/24 }
+}
+vrrp_instance VI_B {
+    interface eth0
+    virtual_router_id 52
+    version 3
+    priority 100
+    v3_checksum_as_v2 false
+    virtual_ipaddress { 10.0.0.101/24 }
+}
+"#;
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    assert!(not_converted(&c).is_empty(), "{:?}", c.notes);
+    let cfg = load(&c);
+    let mode = |n: &str| {
+        cfg.instances
+            .iter()
+            .find(|i| i.name == n)
+            .map(|i| i.checksum.as_str())
+    };
+    assert_eq!(mode("VI_A"), Some("without-pseudo-header"));
+    assert_eq!(mode("VI_B"), Some("with-pseudo-header"));
+}

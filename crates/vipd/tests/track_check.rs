@@ -314,3 +314,37 @@ notify_master = "/opt/vipd-no-such-dir/notify.sh master"
     assert!(l.config.track_scripts[0].argv[0].ends_with("/sh"));
     assert!(l.config.track_scripts[0].argv[0].starts_with('/'));
 }
+
+/// A weight that does lower the master below the backup, but the backup has preempt =
+/// false: a backup without preempt never takes over from a live master whose priority
+/// dropped (RFC 9568 §6.4.2), so the VIP does not move; `--check` says so.
+#[test]
+fn weight_against_a_non_preempting_backup_is_reported() {
+    let d = Dir::new("nopreempt");
+    let (a, b) = (d.0.join("lb1.toml"), d.0.join("lb2.toml"));
+    std::fs::write(&a, lb(150, -60)).unwrap();
+    std::fs::write(
+        &b,
+        lb(100, -60).replace("priority = 100", "priority = 100\npreempt = false"),
+    )
+    .unwrap();
+    let out = vipd(&[&a, &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("has preempt = false: a backup without preempt does not take over"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:7:10: warning", a.display())),
+        "{err}"
+    );
+    // With preempt on the backup: nothing to say.
+    std::fs::write(&b, lb(100, -60)).unwrap();
+    let out = vipd(&[&a, &b]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("preempt = false"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

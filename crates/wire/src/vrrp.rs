@@ -119,10 +119,13 @@ impl core::fmt::Display for Family {
 /// How a checksum covers the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChecksumMode {
-    /// Pseudo-header + message (RFC 9568; VRRPv3 over IPv6 always; keepalived 2.2.7's default
-    /// for VRRPv3 over IPv4).
+    /// Pseudo-header + message (VRRPv3 over IPv6 always; for VRRPv3 over IPv4 the default of
+    /// keepalived and of FRR's `checksum-with-ipv4-pseudoheader`, what the field interoperates
+    /// with).
     WithPseudoHeader,
-    /// Message only (VRRPv2 always; the "compat" variant of VRRPv3 over IPv4).
+    /// Message only (VRRPv2 always; VRRPv3 over IPv4 as RFC 9568 §5.2.8 defines it, which
+    /// peers must be configured for: FRR `no vrrp N checksum-with-ipv4-pseudoheader`,
+    /// keepalived 2.2.8+ `v3_checksum_as_v2`).
     WithoutPseudoHeader,
 }
 

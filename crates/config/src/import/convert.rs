@@ -466,6 +466,11 @@ impl Cx {
                         g.set(keys::global::enable_script_security, Val::Bool(b));
                     }
                 }
+                "v3_checksum_as_v2" => {
+                    if let Some(b) = self.flag(c) {
+                        g.set(keys::global::checksum, Val::Str(checksum_word(b).into()));
+                    }
+                }
                 "vrrp_strict" => {
                     if self.flag(c) == Some(true) {
                         self.strict = true;
@@ -801,6 +806,12 @@ impl Cx {
             "lower_prio_no_advert" => {
                 if let Some(b) = self.flag(c) {
                     d.garp.push((keys::instance::lower_prio_no_advert, Val::Bool(b)));
+                }
+            }
+            "v3_checksum_as_v2" => {
+                if let Some(b) = self.flag(c) {
+                    d.garp
+                        .push((keys::instance::checksum, Val::Str(checksum_word(b).into())));
                 }
             }
             "virtual_routes" | "virtual_rules" => self.nc(
@@ -1474,6 +1485,16 @@ const INSTANCE_SINGLE: &[&str] = &[
     "garp_lower_prio_repeat",
     "lower_prio_no_advert",
 ];
+
+/// keepalived's `v3_checksum_as_v2` (VRRPv3 over IPv4 without the pseudo-header) as vipd's
+/// `checksum`.
+fn checksum_word(as_v2: bool) -> &'static str {
+    if as_v2 {
+        "without-pseudo-header"
+    } else {
+        "with-pseudo-header"
+    }
+}
 
 const SCRIPT_SINGLE: &[&str] = &[
     "script", "interval", "timeout", "rise", "fall", "weight", "user",
