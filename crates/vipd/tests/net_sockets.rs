@@ -60,6 +60,10 @@ fn received_just_now(t: Option<std::time::SystemTime>) -> bool {
 }
 
 fn check_v4(bytes: &[u8], meta: RecvMetaV4, src: Ipv4Addr, dst: Ipv4Addr) {
+    check_v4_payload(bytes, meta, src, dst, PAYLOAD);
+}
+
+fn check_v4_payload(bytes: &[u8], meta: RecvMetaV4, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) {
     assert_eq!(meta.src, src);
     assert!(received_just_now(meta.received), "SO_TIMESTAMPNS: {meta:?}");
     assert_eq!(bytes[0] >> 4, 4, "IPv4 header delivered");
@@ -75,8 +79,8 @@ fn check_v4(bytes: &[u8], meta: RecvMetaV4, src: Ipv4Addr, dst: Ipv4Addr) {
         Ipv4Addr::new(bytes[16], bytes[17], bytes[18], bytes[19]),
         dst
     );
-    assert_eq!(&bytes[ihl..], PAYLOAD);
-    assert_eq!(meta.len, ihl + PAYLOAD.len());
+    assert_eq!(&bytes[ihl..], payload);
+    assert_eq!(meta.len, ihl + payload.len());
 }
 
 #[test]
@@ -275,4 +279,115 @@ fn open_errors_are_errors() {
         assert!(FrameSender::open(777).is_err());
     })
     .unwrap();
+}
+
+/// `send_batch` (one `sendmmsg` for the adverts due at one wake-up): 300 payloads, each
+/// different, to the multicast group and to a unicast peer alternately, all arrive, in order,
+/// with the header fields of single sends (TTL 255, our source); IPv6 likewise.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn send_batch_delivers_every_advert_in_order() {
+    const N: usize = 300;
+    let lan = Lan::new("sock_batch", 2).unwrap();
+    let (h0, h1) = (lan.host(0), lan.host(1));
+    let payload = |i: usize| {
+        let mut p = PAYLOAD.to_vec();
+        p.extend_from_slice(&(i as u32).to_be_bytes());
+        p
+    };
+    // IPv4.
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (ns, ifname, idx, v4) = (h1.ns.clone(), h1.ifname.clone(), h1.ifindex, h1.v4);
+    let receiver = std::thread::spawn(move || {
+        ns.run_async(|| async move {
+            let s = VrrpSocketV4::open(&ifname, idx, v4, true).unwrap();
+            ready_tx.send(()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1500];
+            while got.len() < N {
+                let m = tokio::time::timeout(T, s.recv(&mut buf))
+                    .await
+                    .expect("timeout")
+                    .unwrap();
+                got.push((buf[..m.len].to_vec(), m));
+            }
+            got
+        })
+        .unwrap()
+    });
+    ready_rx.recv_timeout(T).unwrap();
+    let peer = h1.v4;
+    let sent = h0
+        .run_async(|| async {
+            let s = VrrpSocketV4::open(&h0.ifname, h0.ifindex, h0.v4, true).unwrap();
+            let bodies: Vec<Vec<u8>> = (0..N).map(payload).collect();
+            let msgs: Vec<(&[u8], Ipv4Addr)> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let dst = if i % 2 == 0 { VRRP_GROUP_V4 } else { peer };
+                    (b.as_slice(), dst)
+                })
+                .collect();
+            s.send_batch(&msgs).await
+        })
+        .unwrap();
+    assert_eq!(sent.len(), N);
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let got = receiver.join().unwrap();
+    for (i, (bytes, meta)) in got.iter().enumerate() {
+        let dst = if i % 2 == 0 { VRRP_GROUP_V4 } else { peer };
+        check_v4_payload(bytes, *meta, h0.v4, dst, &payload(i));
+    }
+    // IPv6.
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let (ns, ifname, idx, ll) = (h1.ns.clone(), h1.ifname.clone(), h1.ifindex, h1.ll);
+    let receiver = std::thread::spawn(move || {
+        ns.run_async(|| async move {
+            let s = VrrpSocketV6::open(&ifname, idx, ll, true).unwrap();
+            ready_tx.send(()).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1500];
+            while got.len() < N {
+                let m = tokio::time::timeout(T, s.recv(&mut buf))
+                    .await
+                    .expect("timeout")
+                    .unwrap();
+                got.push((buf[..m.len].to_vec(), m));
+            }
+            got
+        })
+        .unwrap()
+    });
+    ready_rx.recv_timeout(T).unwrap();
+    let peer6 = h1.ll;
+    let sent = h0
+        .run_async(|| async {
+            let s = VrrpSocketV6::open(&h0.ifname, h0.ifindex, h0.ll, true).unwrap();
+            let bodies: Vec<Vec<u8>> = (0..N).map(payload).collect();
+            let msgs: Vec<(&[u8], Ipv6Addr)> = bodies
+                .iter()
+                .enumerate()
+                .map(|(i, b)| {
+                    let dst = if i % 2 == 0 { VRRP_GROUP_V6 } else { peer6 };
+                    (b.as_slice(), dst)
+                })
+                .collect();
+            s.send_batch(&msgs).await
+        })
+        .unwrap();
+    assert!(sent.iter().all(Result::is_ok), "{sent:?}");
+    let got = receiver.join().unwrap();
+    for (i, (bytes, meta)) in got.iter().enumerate() {
+        let dst = if i % 2 == 0 { VRRP_GROUP_V6 } else { peer6 };
+        assert_eq!(bytes, &payload(i), "v6 message {i}");
+        assert_eq!(
+            (meta.src, meta.dst, meta.hop_limit),
+            (h0.ll, dst, 255),
+            "v6 message {i}"
+        );
+    }
 }

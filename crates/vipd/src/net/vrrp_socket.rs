@@ -23,8 +23,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::SystemTime;
 
 use nix::sys::socket::{
-    ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, recvmsg, sendmsg,
-    setsockopt, sockopt,
+    ControlMessage, ControlMessageOwned, MsgFlags, MultiHeaders, SockaddrIn, SockaddrIn6,
+    SockaddrLike, recvmsg, sendmmsg, sendmsg, setsockopt, sockopt,
 };
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -188,6 +188,45 @@ impl VrrpSocketV4 {
             .map(|_| ())
     }
 
+    /// Sends several VRRP payloads, each to its destination, with as few `sendmmsg` calls as
+    /// the socket takes (the adverts due at one wake-up of many instances); what the socket
+    /// cannot take at once is sent one by one as it drains. One result per message.
+    pub async fn send_batch(&self, msgs: &[(&[u8], Ipv4Addr)]) -> Vec<io::Result<()>> {
+        let ifindex = i32::try_from(self.ifindex).unwrap_or(0);
+        let pktinfo = libc::in_pktinfo {
+            ipi_ifindex: ifindex,
+            ipi_spec_dst: libc::in_addr {
+                s_addr: u32::from(self.local).to_be(),
+            },
+            ipi_addr: libc::in_addr { s_addr: 0 },
+        };
+        let addrs: Vec<Option<SockaddrIn>> = msgs
+            .iter()
+            .map(|(_, d)| Some(SockaddrIn::from(std::net::SocketAddrV4::new(*d, 0))))
+            .collect();
+        let cmsg = [ControlMessage::Ipv4PacketInfo(&pktinfo)];
+        let space = nix::cmsg_space!(libc::in_pktinfo).capacity();
+        let fd = self.fd.get_ref().as_raw_fd();
+        let mut out = Vec::with_capacity(msgs.len());
+        while out.len() < msgs.len() {
+            let at = out.len();
+            let rest = msgs.get(at..).unwrap_or(&[]);
+            match batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space) {
+                Ok(n) if n > 0 => out.extend((0..n).map(|_| Ok(()))),
+                // The socket is full (or sent nothing): this one waits for room, then the
+                // batch goes on.
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
+                    if let Some((p, d)) = rest.first() {
+                        out.push(self.send_to(p, *d).await);
+                    }
+                }
+                // The first message failed: report it, go on with the next.
+                Err(e) => out.push(Err(errno_ctx("send VRRP (IPv4)")(e))),
+            }
+        }
+        out
+    }
+
     /// Receives one datagram: the FULL IPv4 datagram (header included) is written to
     /// `buf`. A datagram larger than `buf` is dropped with an `InvalidData` error; like
     /// any per-packet error, the socket stays usable.
@@ -338,6 +377,45 @@ impl VrrpSocketV6 {
             .map(|_| ())
     }
 
+    /// Like [`VrrpSocketV4::send_batch`].
+    pub async fn send_batch(&self, msgs: &[(&[u8], Ipv6Addr)]) -> Vec<io::Result<()>> {
+        let pktinfo = libc::in6_pktinfo {
+            ipi6_addr: libc::in6_addr {
+                s6_addr: self.local.octets(),
+            },
+            ipi6_ifindex: self.ifindex,
+        };
+        let addrs: Vec<Option<SockaddrIn6>> = msgs
+            .iter()
+            .map(|(_, d)| {
+                let scope = if is_link_local(d) || d.is_multicast() {
+                    self.ifindex
+                } else {
+                    0
+                };
+                Some(SockaddrIn6::from(SocketAddrV6::new(*d, 0, 0, scope)))
+            })
+            .collect();
+        let cmsg = [ControlMessage::Ipv6PacketInfo(&pktinfo)];
+        let space = nix::cmsg_space!(libc::in6_pktinfo).capacity();
+        let fd = self.fd.get_ref().as_raw_fd();
+        let mut out = Vec::with_capacity(msgs.len());
+        while out.len() < msgs.len() {
+            let at = out.len();
+            let rest = msgs.get(at..).unwrap_or(&[]);
+            match batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space) {
+                Ok(n) if n > 0 => out.extend((0..n).map(|_| Ok(()))),
+                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
+                    if let Some((p, d)) = rest.first() {
+                        out.push(self.send_to(p, *d).await);
+                    }
+                }
+                Err(e) => out.push(Err(errno_ctx("send VRRP (IPv6)")(e))),
+            }
+        }
+        out
+    }
+
     /// Receives one VRRP payload into `buf` with its addresses and hop limit. A
     /// datagram larger than `buf` is dropped with an `InvalidData` error; like any
     /// per-packet error, the socket stays usable.
@@ -406,6 +484,37 @@ impl VrrpSocketV6 {
             received,
         })
     }
+}
+
+/// Most messages per `sendmmsg` call (the kernel's UIO_MAXIOV).
+const MAX_BATCH: usize = 1024;
+
+/// One `sendmmsg` of (up to [`MAX_BATCH`] of) `msgs` to `addrs` on the non-blocking `fd`,
+/// every message with `cmsg`: how many the kernel took.
+fn batch<A: SockaddrLike + Copy, D>(
+    fd: std::os::fd::RawFd,
+    msgs: &[(&[u8], D)],
+    addrs: &[Option<A>],
+    cmsg: &[ControlMessage<'_>],
+    space: usize,
+) -> nix::Result<usize> {
+    let n = msgs.len().min(addrs.len()).min(MAX_BATCH);
+    let iovs: Vec<[IoSlice<'_>; 1]> = msgs
+        .iter()
+        .take(n)
+        .map(|(p, _)| [IoSlice::new(p)])
+        .collect();
+    // `preallocate` sizes each message's control buffer by this vector's capacity.
+    let mut headers = MultiHeaders::<A>::preallocate(n, Some(Vec::with_capacity(space)));
+    let sent = sendmmsg(
+        fd,
+        &mut headers,
+        &iovs,
+        addrs.get(..n).unwrap_or(&[]),
+        cmsg,
+        MsgFlags::empty(),
+    )?;
+    Ok(sent.count())
 }
 
 fn is_link_local(a: &Ipv6Addr) -> bool {
