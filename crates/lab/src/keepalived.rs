@@ -49,6 +49,12 @@ pub struct Spec {
     /// Multicast mode: the adverts' source address (vipd `source_address`, keepalived
     /// `mcast_src_ip`); `None`: the interface's first address.
     pub source: Option<IpAddr>,
+    /// A tracked file (path, weight): both implementations read its value and add value x
+    /// weight to the priority (weight 0: FAULT while the value is not 0). vipd
+    /// `[[track_file]]`, keepalived `vrrp_track_file`; named `tf_<vrid>`.
+    pub track_file: Option<(std::path::PathBuf, i32)>,
+    /// vipd's `fast_preempt` (keepalived has no equivalent; ignored there).
+    pub fast_preempt: bool,
 }
 
 impl Spec {
@@ -68,6 +74,8 @@ impl Spec {
             checksum: None,
             garp_master_delay_s: 1,
             source: None,
+            track_file: None,
+            fast_preempt: false,
         }
     }
 }
@@ -103,6 +111,16 @@ pub fn keepalived_conf(router_id: &str, specs: &[Spec]) -> String {
         "global_defs {{\n  router_id {router_id}\n  vrrp_garp_master_delay {delay}\n}}\n"
     );
     for sp in specs {
+        if let Some((path, weight)) = &sp.track_file {
+            let _ = write!(
+                s,
+                "vrrp_track_file tf_{} {{\n  file {}\n  weight {weight}\n}}\n",
+                sp.vrid,
+                path.display()
+            );
+        }
+    }
+    for sp in specs {
         let _ = write!(
             s,
             "vrrp_instance {} {{\n  interface {}\n  virtual_router_id {}\n  version {}\n  priority {}\n  advert_int {}\n",
@@ -129,6 +147,9 @@ pub fn keepalived_conf(router_id: &str, specs: &[Spec]) -> String {
                 "  authentication {{\n    auth_type PASS\n    auth_pass {pass}\n  }}"
             );
         }
+        if sp.track_file.is_some() {
+            let _ = writeln!(s, "  track_file {{\n    tf_{}\n  }}", sp.vrid);
+        }
         s.push_str("  virtual_ipaddress {\n");
         for (ip, prefix) in &sp.vips {
             let _ = writeln!(s, "    {ip}/{prefix}");
@@ -150,6 +171,14 @@ pub fn vipd_toml(router_id: &str, control_socket: &Path, specs: &[Spec]) -> Stri
             control_socket.display().to_string(),
         )
         .set(keys::global::garp_master_delay, format!("{delay}s"));
+    for sp in specs {
+        if let Some((path, weight)) = &sp.track_file {
+            doc.array_table(keys::file::track_file)
+                .set(keys::track_file::name, format!("tf_{}", sp.vrid))
+                .set(keys::track_file::path, path.display().to_string())
+                .set(keys::track_file::weight, i64::from(*weight));
+        }
+    }
     for sp in specs {
         doc.array_table(keys::file::instance)
             .set(keys::instance::name, sp.name.as_str())
@@ -177,6 +206,12 @@ pub fn vipd_toml(router_id: &str, control_socket: &Path, specs: &[Spec]) -> Stri
         }
         if let Some(c) = &sp.checksum {
             doc.set(keys::instance::checksum, c.to_string());
+        }
+        if sp.track_file.is_some() {
+            doc.list(keys::instance::track_files, [format!("tf_{}", sp.vrid)]);
+        }
+        if sp.fast_preempt {
+            doc.set(keys::instance::fast_preempt, true);
         }
     }
     doc.finish()
