@@ -416,14 +416,19 @@ impl Instance {
 
     /// Master -> Backup, following `adv`'s sender.
     fn step_down(&mut self, now: Instant, adv: &RxAdvert, reason: Reason) {
-        // A farewell advert at our own priority before stepping down: if we were master
-        // on the other side of a split, the winner may not have heard us yet, and only a
-        // lower advert makes it re-announce the VIPs to the clients and routers that
-        // followed our gratuitous ARP/NA (see `lower_rx`).
-        self.send_advert(now);
+        let stalled = reason == Reason::Stalled;
+        if !stalled {
+            // A farewell advert at our own priority before stepping down: if we were master
+            // on the other side of a split, the winner may not have heard us yet, and only a
+            // lower advert makes it re-announce the VIPs to the clients and routers that
+            // followed our gratuitous ARP/NA (see `lower_rx`). (Not after a stall: our
+            // priority is the higher one there, and our advert would unseat the router we
+            // defer to.)
+            self.send_advert(now);
+        }
         self.leave_master();
         // ... and on the next adverts of the winner, in case that one was lost.
-        self.farewells = FAREWELLS - 1;
+        self.farewells = if stalled { 0 } else { FAREWELLS - 1 };
         self.adopt_interval(adv);
         self.master = Some((adv.src, adv.priority));
         self.preempt_until = None;

@@ -149,6 +149,17 @@ pub enum SimEvent {
         instance: usize,
         on: bool,
     },
+    /// The node's daemon is paused (SIGSTOP, a VM pause) for `duration`: its timers do not
+    /// run and the frames it receives wait in its socket, stamped with their arrival. On
+    /// release, `reads_first` processes the waiting frames before the overdue timers (what
+    /// vipd does); `false` lets the timers win (the old event loop), to show what that did.
+    Stall {
+        node: usize,
+        duration: Duration,
+        reads_first: bool,
+    },
+    /// End of a stall (scheduled by [`SimEvent::Stall`]).
+    Release { node: usize },
 }
 
 /// A recorded transition.
@@ -304,6 +315,10 @@ struct Node {
     vips: Vec<[IpAddr; 1]>,
     /// Per instance: its alarms, raised from the same evidence as the daemon's.
     alarms: Vec<Alarms>,
+    /// Stalled: until when, and whether the waiting frames are read before the timers.
+    stalled: Option<(Duration, bool)>,
+    /// Frames received while stalled, with their arrival times.
+    waiting: Vec<(Duration, u64, Frame)>,
 }
 
 /// Counters of what the simulator did.
@@ -376,6 +391,8 @@ impl Sim {
                 held: vec![false; cfg.instances.len()],
                 vips: cfg.instances.iter().map(|c| [sim_vip(c)]).collect(),
                 alarms: vec![Alarms::default(); cfg.instances.len()],
+                stalled: None,
+                waiting: Vec::new(),
                 link: cfg.link.clone(),
                 router: Some(router),
                 epoch: 0,
@@ -455,7 +472,17 @@ impl Sim {
                 let Some(q) = self.queue.pop() else { break };
                 self.now = self.now.max(q.at);
                 match q.ev {
-                    Ev::Deliver { to, epoch, frame } => self.deliver(to, epoch, &frame),
+                    Ev::Deliver { to, epoch, frame } => {
+                        let stalled = self.nodes.get(to).is_some_and(|n| n.stalled.is_some());
+                        if stalled {
+                            let now = self.now;
+                            if let Some(n) = self.nodes.get_mut(to) {
+                                n.waiting.push((now, epoch, frame));
+                            }
+                        } else {
+                            self.deliver(to, epoch, &frame, self.now);
+                        }
+                    }
                     Ev::User(ev) => self.user_event(ev),
                 }
             } else if let Some((t, n)) = timer {
@@ -535,8 +562,27 @@ impl Sim {
                         || (x.state() == State::Backup && !x.in_maintenance())
                 })
         };
-        let heard =
-            (0..self.nodes.len()).any(|o| o != node && self.connected(node, o) && listening(o));
+        let state = |o: usize| {
+            let i = self.instance_for(o, vrid)?;
+            self.nodes
+                .get(o)
+                .and_then(|n| n.router.as_ref())
+                .and_then(|r| r.instance(iid(i)))
+                .map(|x| x.state())
+        };
+        let others = || (0..self.nodes.len()).filter(move |&o| o != node);
+        // A master that hears it re-announces. A backup that hears it takes over (and
+        // announces) unless it hears a master, which then keeps the VIPs without knowing
+        // (one-way loss into that master).
+        let heard = others().any(|o| state(o) == Some(State::Master) && self.hears(node, o, vrid))
+            || others().any(|b| {
+                self.hears(node, b, vrid)
+                    && listening(b)
+                    && state(b) == Some(State::Backup)
+                    && !others().any(|m| {
+                        m != b && state(m) == Some(State::Master) && self.hears(m, b, vrid)
+                    })
+            });
         if !heard {
             self.orphan_entry(node, vrid);
         }
@@ -594,6 +640,15 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// Whether `to` receives `from`'s adverts for `vrid`: same partition component, and no
+    /// one-way drop on the way.
+    pub fn hears(&self, from: usize, to: usize, vrid: u8) -> bool {
+        self.connected(from, to)
+            && !self.one_way.iter().any(|&(f, t, v)| {
+                t == to && f.is_none_or(|f| f == from) && v.is_none_or(|v| v == vrid)
+            })
+    }
+
     /// Whether two nodes are in the same partition component.
     pub fn connected(&self, a: usize, b: usize) -> bool {
         self.component.get(a).copied().unwrap_or(0) == self.component.get(b).copied().unwrap_or(0)
@@ -613,6 +668,9 @@ impl Sim {
     fn next_timer(&self) -> Option<(Duration, usize)> {
         let mut best: Option<(Duration, usize)> = None;
         for (i, n) in self.nodes.iter().enumerate() {
+            if n.stalled.is_some() {
+                continue;
+            }
             if let Some(t) = n.router.as_ref().and_then(Router::poll_timeout) {
                 let off = t.saturating_duration_since(self.base);
                 if best.is_none_or(|(b, _)| off < b) {
@@ -722,6 +780,35 @@ impl Sim {
                     let _ = r.set_maintenance(at, iid(instance), on);
                 });
             }
+            SimEvent::Stall {
+                node,
+                duration,
+                reads_first,
+            } => {
+                let until = self.now + duration;
+                if let Some(n) = self.nodes.get_mut(node)
+                    && n.stalled.is_none()
+                {
+                    n.stalled = Some((until, reads_first));
+                    self.schedule(until, SimEvent::Release { node });
+                }
+            }
+            SimEvent::Release { node } => {
+                let Some(n) = self.nodes.get_mut(node) else {
+                    return;
+                };
+                let Some((_, reads_first)) = n.stalled.take() else {
+                    return;
+                };
+                let waiting = std::mem::take(&mut n.waiting);
+                if !reads_first {
+                    self.with_router(node, |r| r.handle_timeout(at));
+                }
+                for (stamp, epoch, frame) in waiting {
+                    self.deliver(node, epoch, &frame, stamp);
+                }
+                self.with_router(node, |r| r.handle_timeout(at));
+            }
         }
     }
 
@@ -732,8 +819,10 @@ impl Sim {
         }
     }
 
-    fn deliver(&mut self, to: usize, epoch: u64, frame: &Frame) {
-        let at = self.instant(self.now);
+    /// A frame reaches `to`'s socket and is read, with its arrival time `stamp` (the kernel's
+    /// receive timestamp: earlier than now for a frame that waited while the node stalled).
+    fn deliver(&mut self, to: usize, epoch: u64, frame: &Frame, stamp: Duration) {
+        let at = self.instant(stamp);
         let Some(n) = self.nodes.get_mut(to) else {
             return;
         };

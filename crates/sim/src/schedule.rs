@@ -75,6 +75,17 @@ impl Schedule {
         let n = usize::try_from(rng.range(2, 5)).unwrap_or(2);
         let nvr = if rng.chance(0.3) { 2 } else { 1 };
         let grouped = nvr == 2 && rng.chance(0.4);
+        // A quarter of the schedules draw priorities from two values only: equal priorities
+        // are frequent there (an RFC backup accepts an equal master whatever its address;
+        // two equal masters settle by address).
+        let few = rng.chance(0.25);
+        let prio = |rng: &mut SplitMix64| {
+            if few {
+                if rng.chance(0.5) { 100 } else { 150 }
+            } else {
+                u8::try_from(rng.range(1, 254)).unwrap_or(100)
+            }
+        };
         // Per node base priority (shared by grouped VRIDs so the group
         // orders nodes consistently, as keepalived requires).
         let node_prio: Vec<u8> = (0..n)
@@ -82,7 +93,7 @@ impl Schedule {
                 if i == 0 && rng.chance(0.08) {
                     255
                 } else {
-                    u8::try_from(rng.range(1, 254)).unwrap_or(100)
+                    prio(&mut rng)
                 }
             })
             .collect();
@@ -126,7 +137,7 @@ impl Schedule {
                 } else if i == 0 && node_prio.first() == Some(&255) && v == 0 {
                     255
                 } else {
-                    u8::try_from(rng.range(1, 254)).unwrap_or(100)
+                    prio(&mut rng)
                 };
                 let preempt_delay = if rng.chance(0.15) {
                     interval * u32::try_from(rng.range(1, 5)).unwrap_or(1)
@@ -202,7 +213,7 @@ impl Schedule {
             let at = rng.duration(Duration::ZERO, heal_at);
             let node = usize::try_from(rng.below(n as u64)).unwrap_or(0);
             let instance = usize::try_from(rng.below(nvr as u64)).unwrap_or(0);
-            let ev = match rng.below(11) {
+            let ev = match rng.below(13) {
                 0 | 1 => {
                     let base = nodes.get(node).map(|c| c.link.clone());
                     let mut link = base.unwrap_or_else(|| LinkConfig::clean(Duration::ZERO));
@@ -229,6 +240,28 @@ impl Schedule {
                     node,
                     instance,
                     fault: rng.chance(0.7),
+                },
+                // One-way loss, from one node or all, for one VRID or all (healed with the
+                // partitions).
+                11 => SimEvent::DropOneWay {
+                    from: rng
+                        .chance(0.5)
+                        .then(|| usize::try_from(rng.below(n as u64)).unwrap_or(0)),
+                    to: node,
+                    vrid: rng
+                        .chance(0.5)
+                        .then(|| vrids.get(instance).copied())
+                        .flatten(),
+                },
+                // A stall of the node's daemon (timers held, frames waiting in its socket),
+                // over before the heal.
+                12 => SimEvent::Stall {
+                    node,
+                    duration: rng.duration(
+                        Duration::ZERO,
+                        (interval_max * 8).min(heal_at.saturating_sub(at)),
+                    ),
+                    reads_first: true,
                 },
                 _ => SimEvent::Maintenance {
                     node,

@@ -491,3 +491,93 @@ fn configuration_mismatches_are_never_silent() {
     assert_eq!(s.holders(1), vec![0]);
     assert!(s.alarms(0, 0).is_empty() && s.alarms(1, 0).is_empty());
 }
+
+/// Stalls (a paused daemon or VM), in both orders of release. A backup stalled for five
+/// Master_Down_Intervals while its master kept advertising: reading the waiting adverts
+/// first (vipd), it stays Backup and the VIP never moves; letting the overdue timer win (the
+/// old event loop) it takes over and the VIP moves twice.
+#[test]
+fn stalled_backup_reads_before_its_timer() {
+    for reads_first in [true, false] {
+        let mut s = sim(&[200, 100]);
+        s.run_until(ms(1000));
+        assert_eq!(s.holders(1), vec![0]);
+        let before = s.vip_log().len();
+        let t = s.now();
+        s.apply(SimEvent::Stall {
+            node: 1,
+            duration: mdi(&s, 1) * 5,
+            reads_first,
+        });
+        s.run_until(t + mdi(&s, 1) * 5 + ms(1000));
+        let moves = s.vip_log().len() - before;
+        if reads_first {
+            assert_eq!(moves, 0, "{:?}", &s.vip_log()[before..]);
+            assert!(
+                s.transitions().iter().all(|r| r.at < t),
+                "{:?}",
+                s.transitions()
+            );
+        } else {
+            assert!(moves >= 2, "the old order should show the bug");
+        }
+        assert_eq!(s.holders(1), vec![0]);
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
+}
+
+/// A stalled master: the backup rightly takes over meanwhile. On release the master reads
+/// the new master's (lower) adverts before its own timer: with preempt it re-announces and
+/// wins back (the preemption it would do anyway) and the client follows it; without preempt it
+/// follows the router that took over (keepalived's stall handling) and the VIP stays there.
+#[test]
+fn stalled_master_resolves_by_preempt() {
+    for preempt in [true, false] {
+        let nodes = [200u8, 100]
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| {
+                let mut c = inst(i, 1, p);
+                c.preempt = preempt;
+                NodeConfig {
+                    instances: vec![c],
+                    groups: vec![],
+                    link: LinkConfig::clean(DELAY / 2),
+                }
+            })
+            .collect();
+        let mut s = Sim::new(Instant::now(), nodes, 5).expect("valid");
+        s.schedule(Duration::ZERO, SimEvent::Start { node: 0 });
+        s.schedule(Duration::ZERO, SimEvent::Start { node: 1 });
+        s.run_until(ms(1000));
+        assert_eq!(s.holders(1), vec![0]);
+        let t = s.now();
+        s.apply(SimEvent::Stall {
+            node: 0,
+            duration: ms(2000),
+            reads_first: true,
+        });
+        s.run_until(t + ms(1500));
+        // The backup took over (the stalled master still holds the address: two holders
+        // until the master runs again).
+        assert!(s.holders(1).contains(&1), "preempt={preempt}");
+        s.run_until(t + ms(4000));
+        let want = if preempt { 0 } else { 1 };
+        assert_eq!(s.holders(1), vec![want], "preempt={preempt}");
+        assert_eq!(
+            s.client_arp(1).map(|a| a.node),
+            Some(want),
+            "preempt={preempt}: the client follows the holder"
+        );
+        if !preempt {
+            assert!(
+                s.transitions()
+                    .iter()
+                    .any(|r| r.node == 0 && r.reason == Reason::Stalled),
+                "{:?}",
+                s.transitions()
+            );
+        }
+        assert!(s.violations().is_empty(), "{:?}", s.violations());
+    }
+}
