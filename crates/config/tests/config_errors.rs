@@ -1059,10 +1059,36 @@ fn missing_file_names_the_path() {
     );
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("vipd-config-test-{}", std::process::id()));
+/// A scratch file, removed (with its directory, once empty) when dropped, also on panic.
+struct TmpFile(std::path::PathBuf);
+
+impl std::ops::Deref for TmpFile {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TmpFile {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+fn tmp(name: &str) -> TmpFile {
+    // One directory per file: tests run in parallel, and each removes its own.
+    let dir = std::env::temp_dir().join(format!("vipd-config-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir.join(name)
+    TmpFile(dir.join(name))
 }
 
 #[test]

@@ -173,7 +173,8 @@ pub struct DrillRun {
     steps: Vec<DrillStep>,
     new_master: Option<(IpAddr, u8, Instant)>,
     /// The first gratuitous ARP/NA for our VIPs from another host (it may come before the
-    /// new master's first advert: keepalived and older vipd announce their VIPs first).
+    /// new master's first advert when that advert is lost, or from an implementation that
+    /// announces before it advertises).
     garp: Option<Instant>,
     reply: Option<oneshot::Sender<Response>>,
 }
