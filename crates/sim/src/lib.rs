@@ -103,6 +103,30 @@ pub struct NodeConfig {
     pub instances: Vec<InstanceConfig>,
     pub groups: Vec<SyncGroupConfig>,
     pub link: LinkConfig,
+    /// What its instances put on the wire beyond the protocol configuration.
+    pub wire: Wire,
+}
+
+/// A node's wire settings (the same for all its instances): the simulator's way to configure
+/// two nodes of one VRID differently.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Wire {
+    /// Send (and expect) the VRRPv3-over-IPv4 checksum without the pseudo-header.
+    pub checksum_without_pseudo_header: bool,
+    /// VRRPv2 simple-text password.
+    pub auth: Option<[u8; 8]>,
+    /// List a second virtual address after the VRID's own.
+    pub extra_vip: bool,
+}
+
+impl Wire {
+    fn checksum(&self) -> ChecksumMode {
+        if self.checksum_without_pseudo_header {
+            ChecksumMode::WithoutPseudoHeader
+        } else {
+            ChecksumMode::WithPseudoHeader
+        }
+    }
 }
 
 /// Injected events.
@@ -203,6 +227,21 @@ enum Frame {
     V6 { payload: Vec<u8>, src: Ipv6Addr },
 }
 
+/// The second VIP of a node with [`Wire::extra_vip`].
+fn extra_vip(cfg: &InstanceConfig) -> IpAddr {
+    match sim_vip(cfg) {
+        IpAddr::V4(a) => {
+            let [x, y, z, w] = a.octets();
+            IpAddr::V4(std::net::Ipv4Addr::new(x, y, z, w.wrapping_add(1)))
+        }
+        IpAddr::V6(a) => {
+            let mut o = a.octets();
+            o[15] = o[15].wrapping_add(1);
+            IpAddr::V6(Ipv6Addr::from(o))
+        }
+    }
+}
+
 /// The VIP the simulator gives an instance (the configuration has none): one per VRID and
 /// family, the same on every node, so adverts carry a real address list.
 fn sim_vip(cfg: &InstanceConfig) -> IpAddr {
@@ -214,16 +253,21 @@ fn sim_vip(cfg: &InstanceConfig) -> IpAddr {
 
 impl Frame {
     /// What `cfg`'s instance puts on the wire for one advertisement.
-    fn advert(cfg: &InstanceConfig, priority: u8, max_advert_int_cs: u16) -> Option<Frame> {
+    fn advert(
+        cfg: &InstanceConfig,
+        wire: &Wire,
+        vips: &[IpAddr],
+        priority: u8,
+        max_advert_int_cs: u16,
+    ) -> Option<Frame> {
         let family = Family::of(&cfg.primary_addr);
-        let vips = [sim_vip(cfg)];
         let view = TxView {
             vrid: cfg.vrid,
             version: cfg.version,
-            auth: None,
-            vips: &vips,
+            auth: wire.auth,
+            vips,
             family,
-            checksum: ChecksumMode::WithPseudoHeader,
+            checksum: wire.checksum(),
             src: cfg.primary_addr,
         };
         let mut buf = [0u8; 96];
@@ -311,8 +355,9 @@ struct Node {
     epoch: u64,
     held: Vec<bool>,
     link: LinkConfig,
-    /// Per instance: its VIP list ([`sim_vip`]), what the receive policy compares against.
-    vips: Vec<[IpAddr; 1]>,
+    /// Per instance: its VIP list ([`sim_vip`], plus one with [`Wire::extra_vip`]), what it
+    /// advertises and the receive policy compares against.
+    vips: Vec<Vec<IpAddr>>,
     /// Per instance: its alarms, raised from the same evidence as the daemon's.
     alarms: Vec<Alarms>,
     /// Stalled: until when, and whether the waiting frames are read before the timers.
@@ -389,7 +434,17 @@ impl Sim {
             let router = Router::new(numbered(&cfg.instances), cfg.groups.clone())?;
             built.push(Node {
                 held: vec![false; cfg.instances.len()],
-                vips: cfg.instances.iter().map(|c| [sim_vip(c)]).collect(),
+                vips: cfg
+                    .instances
+                    .iter()
+                    .map(|c| {
+                        let mut v = vec![sim_vip(c)];
+                        if cfg.wire.extra_vip {
+                            v.push(extra_vip(c));
+                        }
+                        v
+                    })
+                    .collect(),
                 alarms: vec![Alarms::default(); cfg.instances.len()],
                 stalled: None,
                 waiting: Vec::new(),
@@ -838,6 +893,7 @@ impl Sim {
         let v4 = frame.is_v4();
         let instances = &n.cfg.instances;
         let vips = &n.vips;
+        let wire = &n.cfg.wire;
         let outcome = rx::classify(frame.received(), |vrid| {
             let idx = instances
                 .iter()
@@ -847,11 +903,11 @@ impl Sim {
                 idx,
                 RxView {
                     version: c.version,
-                    auth: None,
+                    auth: wire.auth,
                     peers: &[],
                     own: c.primary_addr,
                     interval_cs: c.advert_interval_cs(),
-                    checksum: ChecksumMode::WithPseudoHeader,
+                    checksum: wire.checksum(),
                     vips: vips.get(idx)?,
                 },
             ))
@@ -877,11 +933,11 @@ impl Sim {
                 {
                     let v = RxView {
                         version,
-                        auth: None,
+                        auth: n.cfg.wire.auth,
                         peers: &[],
                         own,
                         interval_cs,
-                        checksum: ChecksumMode::WithPseudoHeader,
+                        checksum: n.cfg.wire.checksum(),
                         vips,
                     };
                     let mut evidence = rx::accepted_alarms(&a, &v);
@@ -938,7 +994,13 @@ impl Sim {
                 Action::SendAdvert {
                     priority,
                     max_advert_int_cs,
-                } => Frame::advert(cfg, priority, max_advert_int_cs),
+                } => Frame::advert(
+                    cfg,
+                    &n.cfg.wire,
+                    n.vips.get(idx).map_or(&[][..], Vec::as_slice),
+                    priority,
+                    max_advert_int_cs,
+                ),
                 _ => None,
             };
             match action {

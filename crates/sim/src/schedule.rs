@@ -4,6 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::{LinkConfig, NodeConfig, Sim, SimEvent, SplitMix64};
+use vipd_proto::alarms::AlarmKind;
 use vipd_proto::{GarpConfig, InstanceConfig, State, SyncGroupConfig, Version};
 
 /// Slack added to every bound: one centisecond, so implementations that
@@ -194,6 +195,13 @@ impl Schedule {
                         duplicate: if rng.chance(0.2) { 0.05 } else { 0.0 },
                         reorder: 0.0,
                         reorder_delay: Duration::ZERO,
+                    },
+                    // Differences vipd tolerates (it accepts both checksum forms and elects
+                    // whatever VIP list a peer advertises), which must never go unreported.
+                    wire: crate::Wire {
+                        checksum_without_pseudo_header: rng.chance(0.15),
+                        extra_vip: rng.chance(0.1),
+                        auth: None,
                     },
                 }
             })
@@ -518,6 +526,43 @@ impl Schedule {
                 return Err(format!(
                     "vrid {vrid}: holder {h}, but the client's ARP entry points at {arp:?}"
                 ));
+            }
+            // Never silence: a backup that hears the holder's adverts and differs from it in a
+            // way vipd tolerates shows the alarm naming the holder.
+            let wire = |n: usize| {
+                sim.node_config(n)
+                    .map(|c| c.wire.clone())
+                    .unwrap_or_default()
+            };
+            for node in 0..sim.node_count() {
+                if node == h || Some(node) == down {
+                    continue;
+                }
+                let Some(x) = get(node) else { continue };
+                if x.state() != State::Backup || !sim.hears(h, node, vrid) {
+                    continue;
+                }
+                let Some(i) = sim.instance_for(node, vrid) else {
+                    continue;
+                };
+                let alarms = sim.alarms(node, i);
+                let from = hi.config().primary_addr;
+                let (wh, wx) = (wire(h), wire(node));
+                let v3v4 = hi.config().version == vipd_proto::Version::V3 && from.is_ipv4();
+                if v3v4
+                    && wh.checksum_without_pseudo_header != wx.checksum_without_pseudo_header
+                    && !alarms.contains(&(AlarmKind::ChecksumForm, from))
+                {
+                    return Err(format!(
+                        "vrid {vrid}: node {node} hears holder {h}'s other checksum form and has no alarm: {alarms:?}"
+                    ));
+                }
+                if wh.extra_vip != wx.extra_vip && !alarms.contains(&(AlarmKind::AddressList, from))
+                {
+                    return Err(format!(
+                        "vrid {vrid}: node {node} hears holder {h}'s other VIP list and has no alarm: {alarms:?}"
+                    ));
+                }
             }
             for node in 0..sim.node_count() {
                 if node == h || Some(node) == down {
