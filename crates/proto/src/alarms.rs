@@ -89,6 +89,11 @@ impl AlarmKind {
         }
     }
 
+    /// The kind named `s` ([`AlarmKind::as_str`]).
+    pub fn parse(s: &str) -> Option<AlarmKind> {
+        AlarmKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// Kinds that an advert from the same peer without that problem clears.
     const fn cleared_by_conforming_advert(self) -> bool {
         !matches!(self, AlarmKind::OwnAddress | AlarmKind::OwnerConflict)
@@ -208,6 +213,20 @@ impl Alarms {
             keep
         });
         cleared
+    }
+
+    /// Puts back an alarm handed over by the previous binary of an upgrade (bounded like
+    /// [`Alarms::raise`]; a second one of the same kind and peer is ignored).
+    pub fn restore(&mut self, a: Alarm) {
+        if self.list.len() >= MAX_ALARMS
+            || self
+                .list
+                .iter()
+                .any(|x| x.kind == a.kind && x.peer == a.peer)
+        {
+            return;
+        }
+        self.list.push(a);
     }
 
     /// The raised alarms, oldest first.

@@ -900,6 +900,27 @@ fn checksum_form_mismatch_raises_an_alarm_until_fixed() {
     std::thread::sleep(Duration::from_secs(1));
     assert!(alarm(&b).is_some_and(|x| x.count > a.count));
     assert_eq!(status(&b).instances[0].state, "BACKUP");
+    // It crosses an upgrade (the new binary takes the old one's state): same alarm, same
+    // start, its count going on.
+    let before = alarm(&b).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(&b.sock)
+        .arg("upgrade")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vipctl upgrade: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        b.child.log()
+    );
+    let after = alarm(&b).unwrap_or_else(|| panic!("alarm lost by the upgrade\n{}", b.child.log()));
+    assert!(
+        after.since_unix_ms.abs_diff(before.since_unix_ms) <= 5,
+        "{before:?} -> {after:?}"
+    );
+    assert!(after.count >= before.count);
     // Fixed by a reload: cleared at the master's next advert.
     let cfg = dir.path().join("h1.toml");
     let text = std::fs::read_to_string(&cfg)

@@ -467,6 +467,9 @@ impl<N: Netlink> Daemon<N> {
                     if let Some(h) = handed {
                         inst.counters = h.counters.clone();
                         inst.since = std::time::UNIX_EPOCH + Duration::from_millis(h.since_unix_ms);
+                        for a in h.alarms.iter().filter_map(|a| a.alarm(now, ago)) {
+                            inst.alarms.restore(a);
+                        }
                     }
                     inst.holding = snap.state == State::Master;
                     masters += usize::from(inst.holding);

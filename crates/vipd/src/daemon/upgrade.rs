@@ -110,6 +110,52 @@ pub struct HandedInstance {
     pub counters: vipd_proto::counters::Counters,
     #[serde(default)]
     pub since_unix_ms: u64,
+    /// Its raised alarms.
+    #[serde(default)]
+    pub alarms: Vec<HandedAlarm>,
+}
+
+/// A raised alarm, its times as milliseconds before the state was taken.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandedAlarm {
+    pub kind: String,
+    pub peer: IpAddr,
+    pub detail: String,
+    pub since_ago_ms: u64,
+    pub last_ago_ms: u64,
+    pub count: u64,
+}
+
+impl HandedAlarm {
+    pub fn of(a: &vipd_proto::alarms::Alarm, now: Instant) -> HandedAlarm {
+        let ago =
+            |t: Instant| u64::try_from(now.saturating_duration_since(t).as_millis()).unwrap_or(0);
+        HandedAlarm {
+            kind: a.kind.as_str().to_owned(),
+            peer: a.peer,
+            detail: a.detail.clone(),
+            since_ago_ms: ago(a.since),
+            last_ago_ms: ago(a.last),
+            count: a.count,
+        }
+    }
+
+    /// The alarm again, `ago` after the state was taken (unknown kinds: none; times that
+    /// would lie before the process's clock began: now).
+    pub fn alarm(&self, now: Instant, ago: Duration) -> Option<vipd_proto::alarms::Alarm> {
+        let at = |ms: u64| {
+            now.checked_sub(ago.saturating_add(Duration::from_millis(ms)))
+                .unwrap_or(now)
+        };
+        Some(vipd_proto::alarms::Alarm {
+            kind: vipd_proto::alarms::AlarmKind::parse(&self.kind)?,
+            peer: self.peer,
+            detail: self.detail.chars().take(200).collect(),
+            since: at(self.since_ago_ms),
+            last: at(self.last_ago_ms),
+            count: self.count,
+        })
+    }
 }
 
 /// One VRRP socket: its descriptor and what it is for.
@@ -508,6 +554,7 @@ impl<N: Netlink> Daemon<N> {
                 vips: i.cfg.vips.iter().map(|v| (v.addr, v.prefix_len)).collect(),
                 snapshot: self.router.snapshot(now, i.id),
                 counters: i.counters.clone(),
+                alarms: i.alarms.iter().map(|a| HandedAlarm::of(a, now)).collect(),
                 since_unix_ms: i
                     .since
                     .duration_since(std::time::UNIX_EPOCH)
@@ -631,12 +678,44 @@ mod tests {
                 snapshot: None,
                 counters: Default::default(),
                 since_unix_ms: 5,
+                alarms: vec![],
             }],
             trackers: vec![],
             maintenance: vec!["VI_2".into()],
             sockets: vec![],
             control: None,
         }
+    }
+
+    /// An alarm crosses an upgrade with its kind, peer, detail and count, its times moved
+    /// by how long ago the state was taken; an unknown kind (a newer writer) is dropped.
+    #[test]
+    fn alarms_cross_an_upgrade() {
+        use vipd_proto::alarms::{Alarm, AlarmKind};
+        let t0 = Instant::now();
+        let a = Alarm {
+            kind: AlarmKind::ChecksumForm,
+            peer: IpAddr::from([10, 0, 0, 12]),
+            detail: "with-pseudo-header, ours without-pseudo-header".into(),
+            since: t0,
+            last: t0 + Duration::from_millis(400),
+            count: 7,
+        };
+        let taken = t0 + Duration::from_millis(500);
+        let h = HandedAlarm::of(&a, taken);
+        assert_eq!((h.since_ago_ms, h.last_ago_ms), (500, 100));
+        let now = taken + Duration::from_millis(30);
+        let b = h.alarm(now, Duration::from_millis(30)).expect("known kind");
+        assert_eq!(
+            (b.kind, b.peer, &b.detail, b.count),
+            (a.kind, a.peer, &a.detail, 7)
+        );
+        assert_eq!((b.since, b.last), (a.since, a.last));
+        let unknown = HandedAlarm {
+            kind: "from_the_future".into(),
+            ..h
+        };
+        assert!(unknown.alarm(now, Duration::ZERO).is_none());
     }
 
     #[test]
