@@ -22,6 +22,7 @@
 
 pub mod advert;
 pub mod alarms;
+pub mod auth;
 pub mod counters;
 mod instance;
 mod router;

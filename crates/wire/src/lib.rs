@@ -25,6 +25,7 @@
 use core::fmt;
 
 pub mod arp;
+pub mod auth;
 pub mod checksum;
 pub mod ethernet;
 pub mod ipv4;
