@@ -40,11 +40,70 @@ pub(crate) struct UserSite {
     pub(crate) user: String,
 }
 
+/// Where an `auth_hmac` key is kept on the host.
+#[derive(Debug, Clone)]
+pub(crate) enum KeySource {
+    /// A file (refused if group or others can read it).
+    File(PathBuf),
+    /// A systemd credential: `$CREDENTIALS_DIRECTORY/<name>`.
+    Credential(String),
+}
+
+/// An `auth_hmac` key read by the host pass.
+#[derive(Debug, Clone)]
+pub(crate) struct KeySite {
+    pub(crate) span: Range<usize>,
+    pub(crate) instance: String,
+    pub(crate) id: u8,
+    pub(crate) source: KeySource,
+}
+
 /// What the pure pass found that depends on the host.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostSites {
     pub(crate) programs: Vec<ProgramSite>,
     pub(crate) users: Vec<UserSite>,
+    pub(crate) keys: Vec<KeySite>,
+}
+
+/// Reads an `auth_hmac` key from the host: the file's mode first (no group or other
+/// access), then at most 1 KiB of it, in the forms of `value`.
+pub(crate) fn read_key(source: &KeySource) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::MetadataExt as _;
+    let path = match source {
+        KeySource::File(p) => p.clone(),
+        KeySource::Credential(name) => {
+            if name.is_empty() || name.contains('/') || name == ".." {
+                return Err(format!("`{name}` is not a credential name"));
+            }
+            let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                "no $CREDENTIALS_DIRECTORY (set LoadCredential= in the unit, or use file = \"...\")"
+                    .to_string()
+            })?;
+            PathBuf::from(dir).join(name)
+        }
+    };
+    let f =
+        std::fs::File::open(&path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!("{} is not a regular file", path.display()));
+    }
+    if matches!(source, KeySource::File(_)) && meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable or writable by group or others (mode {:o}): chmod 600 it",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    let mut text = String::new();
+    f.take(2048)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    super::validate::key_bytes(text.trim()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs the host pass: reports at each site, and rewrites every program's `argv[0]` to the
@@ -86,6 +145,23 @@ pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>
                 ),
                 "create the user, or set script_user in [global] (or user in the tracker)",
             );
+        }
+    }
+    for k in &sites.keys {
+        match read_key(&k.source) {
+            Ok(secret) => {
+                if let Some(key) = config
+                    .instances
+                    .iter_mut()
+                    .filter(|i| i.name == k.instance)
+                    .filter_map(|i| i.auth_hmac.as_mut())
+                    .flat_map(|a| a.keys.iter_mut())
+                    .find(|x| x.id == k.id)
+                {
+                    key.secret = secret;
+                }
+            }
+            Err(e) => r.error(k.span.clone(), format!("auth_hmac key {}: {e}", k.id)),
         }
     }
     if resolved.is_empty() {

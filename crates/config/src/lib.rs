@@ -58,8 +58,10 @@ pub use cross::cross_check;
 /// renamed key is a compile error there. `keys::instance::vrid.as_str() == "vrid"`.
 pub mod keys {
     pub use crate::raw::Key;
+    pub use crate::raw::auth_hmac_keys as auth_hmac;
     pub use crate::raw::file_keys as file;
     pub use crate::raw::global_keys as global;
+    pub use crate::raw::hmac_key_keys as hmac_key;
     pub use crate::raw::instance_keys as instance;
     pub use crate::raw::sync_group_keys as sync_group;
     pub use crate::raw::track_file_keys as track_file;

@@ -339,6 +339,8 @@ table! {
         pub(crate) unicast_peers: Option<S<Vec<S<String>>>>,
         /// VRRPv2 simple-text authentication; an error with VRRPv3.
         pub(crate) auth_pass: Option<S<String>>,
+        /// Authenticated adverts, keepalived's `auth_hmac` (HMAC-SHA256 trailer, v2 and v3).
+        pub(crate) auth_hmac: Option<S<RawAuthHmac>>,
         /// Checksum mode override, VRRPv3 over IPv4 only (an error elsewhere).
         #[schemars(extend("enum" = ["with-pseudo-header", "without-pseudo-header"]))]
         pub(crate) checksum: Option<S<String>>,
@@ -533,6 +535,54 @@ table! {
         pub(crate) min: Option<S<ProcessCount>>,
         /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
         pub(crate) weight: Option<S<Weight>>,
+    }
+}
+
+/// `auth_hmac`'s `time_window`.
+pub(crate) type TimeWindow = Dur<1000, 300_000>;
+/// A key id (1..=255).
+pub(crate) type KeyId = Int<1, 255>;
+
+table! {
+    keys auth_hmac_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "AuthHmac")]
+    pub(crate) struct RawAuthHmac {
+        /// `enforce` (default), `permissive` (also accept unsigned adverts) or `receive-only`
+        /// (sign nothing, verify what is signed): keepalived's rollout steps.
+        #[schemars(extend("enum" = ["enforce", "permissive", "receive-only"]))]
+        pub(crate) mode: Option<S<String>>,
+        /// The keys adverts may be signed with (1 to 16).
+        pub(crate) keys: Option<S<Vec<S<RawHmacKey>>>>,
+        /// The id of the key this host signs with (default: the only key).
+        pub(crate) active_key: Option<S<KeyId>>,
+        /// `time` (default: a sequence within `time_window` of our UTC clock, growing per sender)
+        /// or `monotonic` (growing per sender).
+        #[schemars(extend("enum" = ["time", "monotonic"]))]
+        pub(crate) anti_replay: Option<S<String>>,
+        /// Largest clock difference accepted with anti_replay = "time" (1s..=300s; default
+        /// max(3 x advert_interval, 5s)).
+        pub(crate) time_window: Option<S<TimeWindow>>,
+    }
+}
+
+table! {
+    keys hmac_key_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "HmacKey")]
+    pub(crate) struct RawHmacKey {
+        /// 1..=255, sent in each signed advert.
+        pub(crate) id: Option<S<KeyId>>,
+        /// The secret: `hex:...` or a passphrase, 32 bytes or more (one of value, file,
+        /// credential).
+        pub(crate) value: Option<S<String>>,
+        /// A file holding the secret in the same forms (refused if group or others can read
+        /// it).
+        pub(crate) file: Option<S<String>>,
+        /// A systemd credential: the file of this name in $CREDENTIALS_DIRECTORY.
+        pub(crate) credential: Option<S<String>>,
     }
 }
 

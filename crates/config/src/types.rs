@@ -302,6 +302,9 @@ pub struct Instance {
     pub unicast_peers: Vec<IpAddr>,
     /// VRRPv2 simple-text authentication (never set for v3).
     pub auth_pass: Option<AuthPass>,
+    /// keepalived's `auth_hmac`: adverts signed and verified with HMAC-SHA256 (keys from
+    /// files and credentials are read by the host pass; until then their secret is empty).
+    pub auth_hmac: Option<vipd_proto::auth::AuthHmac>,
     /// Checksum mode (only meaningful for VRRPv3 over IPv4).
     pub checksum: ChecksumMode,
     /// GARP/NA settings (global defaults with per-instance overrides applied).
@@ -349,6 +352,7 @@ impl Instance {
             source_address,
             unicast_peers,
             auth_pass,
+            auth_hmac,
             checksum,
             garp,
             lower_prio_no_advert,
@@ -384,6 +388,7 @@ impl Instance {
             k::unicast_peers,
         );
         differs(*auth_pass != new.auth_pass, k::auth_pass);
+        differs(*auth_hmac != new.auth_hmac, k::auth_hmac);
         differs(*checksum != new.checksum, k::checksum);
         differs(
             *lower_prio_no_advert != new.lower_prio_no_advert,

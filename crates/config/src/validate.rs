@@ -9,7 +9,8 @@ use std::time::Duration;
 use super::diag::{Reporter, did_you_mean};
 use super::duration::format_duration;
 use super::raw::{
-    Count255, GarpDelay, GarpGap, RawConfig, RawGlobal, RawInstance, RawSyncGroup, RawVip, S,
+    Count255, GarpDelay, GarpGap, RawAuthHmac, RawConfig, RawGlobal, RawInstance, RawSyncGroup,
+    RawVip, S,
 };
 use super::types::*;
 
@@ -637,6 +638,24 @@ impl Validator<'_, '_> {
             _ => None,
         };
 
+        let auth_hmac = match (&raw.auth_hmac, &raw.auth_pass) {
+            (Some(a), Some(p)) => {
+                self.r.error_hint(
+                    p.span(),
+                    "auth_pass and auth_hmac exclude each other",
+                    "keep auth_hmac (auth_pass is clear text on the wire)",
+                );
+                let _ = a;
+                None
+            }
+            (Some(a), None) => self.auth_hmac(
+                a,
+                name.as_deref().unwrap_or(""),
+                advert_interval.unwrap_or(Duration::from_secs(1)),
+            ),
+            (None, _) => None,
+        };
+
         let checksum = match &raw.checksum {
             Some(v) => {
                 let c = checksum(self.r, v);
@@ -752,6 +771,7 @@ impl Validator<'_, '_> {
             source_address,
             unicast_peers,
             auth_pass,
+            auth_hmac,
             checksum,
             garp,
             lower_prio_no_advert,
@@ -1076,5 +1096,197 @@ impl Validator<'_, '_> {
                 );
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// auth_hmac
+
+/// Most keys per instance.
+const MAX_HMAC_KEYS: usize = 16;
+/// Longest key value or key file, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// A key value as written (`hex:...` or a passphrase) as bytes, or why not.
+pub(crate) fn key_bytes(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    let bytes = match text.strip_prefix("hex:") {
+        Some(h) => {
+            if h.len() % 2 != 0 || !h.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err("`hex:` needs an even number of hex digits".into());
+            }
+            (0..h.len() / 2)
+                .filter_map(|i| u8::from_str_radix(h.get(2 * i..2 * i + 2)?, 16).ok())
+                .collect()
+        }
+        None => text.as_bytes().to_vec(),
+    };
+    if bytes.len() < vipd_proto::auth::MIN_KEY_LEN {
+        return Err(format!(
+            "a key must be at least {} bytes (found {})",
+            vipd_proto::auth::MIN_KEY_LEN,
+            bytes.len()
+        ));
+    }
+    if bytes.len() > MAX_KEY_BYTES {
+        return Err(format!("a key is at most {MAX_KEY_BYTES} bytes"));
+    }
+    Ok(bytes)
+}
+
+impl Validator<'_, '_> {
+    fn auth_hmac(
+        &mut self,
+        t: &S<RawAuthHmac>,
+        inst: &str,
+        interval: Duration,
+    ) -> Option<vipd_proto::auth::AuthHmac> {
+        use vipd_proto::auth::{AntiReplay, AuthHmac, Key, Mode};
+        let raw = t.get_ref();
+        let before = self.r.diags.errors().count();
+        let mode = match raw.mode.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None | Some((_, "enforce")) => Mode::Enforce,
+            Some((_, "permissive")) => Mode::Permissive,
+            Some((_, "receive-only")) => Mode::ReceiveOnly,
+            Some((m, other)) => {
+                self.r.error_hint(
+                    m.span(),
+                    format!(
+                        "auth_hmac mode `{}` is not one of enforce, permissive, receive-only",
+                        shorten(other)
+                    ),
+                    "roll out with receive-only on every node, then permissive, then enforce",
+                );
+                Mode::Enforce
+            }
+        };
+        let window = match &raw.time_window {
+            Some(w) => duration_in(self.r, w, "time_window").unwrap_or(Duration::from_secs(5)),
+            None => (interval * 3)
+                .max(Duration::from_secs(5))
+                .min(Duration::from_secs(300)),
+        };
+        let anti_replay = match raw.anti_replay.as_ref().map(|m| (m, m.get_ref().as_str())) {
+            None | Some((_, "time")) => AntiReplay::Time { window },
+            Some((_, "monotonic")) => AntiReplay::Monotonic,
+            Some((m, other)) => {
+                self.r.error(
+                    m.span(),
+                    format!(
+                        "anti_replay `{}` is not one of time, monotonic",
+                        shorten(other)
+                    ),
+                );
+                AntiReplay::Time { window }
+            }
+        };
+        let mut keys: Vec<Key> = Vec::new();
+        match &raw.keys {
+            None => self.r.error_hint(
+                t.span(),
+                "auth_hmac has no keys",
+                "add keys = [{ id = 1, file = \"/etc/vipd/hmac.key\" }] (32 bytes or more)",
+            ),
+            Some(list) if list.get_ref().is_empty() || list.get_ref().len() > MAX_HMAC_KEYS => {
+                self.r.error(
+                    list.span(),
+                    format!("auth_hmac needs 1 to {MAX_HMAC_KEYS} keys"),
+                );
+            }
+            Some(list) => {
+                for k in list.get_ref() {
+                    let kr = k.get_ref();
+                    let Some(id) = kr
+                        .id
+                        .as_ref()
+                        .and_then(|i| ranged(self.r, i, "key id", None))
+                    else {
+                        if kr.id.is_none() {
+                            self.r
+                                .error_hint(k.span(), "auth_hmac key has no id", "add id = 1");
+                        }
+                        continue;
+                    };
+                    let id = u8::try_from(id).unwrap_or(1);
+                    if keys.iter().any(|x| x.id == id) {
+                        self.r
+                            .error(k.span(), format!("auth_hmac key id {id} is given twice"));
+                        continue;
+                    }
+                    let secret = match (&kr.value, &kr.file, &kr.credential) {
+                        (Some(v), None, None) => match key_bytes(v.get_ref()) {
+                            Ok(b) => {
+                                self.r.warn(
+                                    v.span(),
+                                    "the key is written in the configuration file: anyone who can read it can sign adverts",
+                                    Some("keep it in a file readable by root only (file = \"...\") or a systemd credential".into()),
+                                );
+                                b
+                            }
+                            Err(e) => {
+                                self.r.error(v.span(), format!("auth_hmac key {id}: {e}"));
+                                continue;
+                            }
+                        },
+                        (None, Some(f), None) => {
+                            self.host.keys.push(crate::host::KeySite {
+                                span: f.span(),
+                                instance: inst.to_string(),
+                                id,
+                                source: crate::host::KeySource::File(f.get_ref().into()),
+                            });
+                            Vec::new()
+                        }
+                        (None, None, Some(c)) => {
+                            self.host.keys.push(crate::host::KeySite {
+                                span: c.span(),
+                                instance: inst.to_string(),
+                                id,
+                                source: crate::host::KeySource::Credential(c.get_ref().clone()),
+                            });
+                            Vec::new()
+                        }
+                        _ => {
+                            self.r.error_hint(
+                                k.span(),
+                                format!("auth_hmac key {id} needs exactly one of value, file, credential"),
+                                "file = \"/etc/vipd/hmac.key\" (mode 0600)",
+                            );
+                            continue;
+                        }
+                    };
+                    keys.push(Key { id, secret });
+                }
+            }
+        }
+        let active = match &raw.active_key {
+            Some(a) => ranged(self.r, a, "active_key", None).map(|a| u8::try_from(a).unwrap_or(1)),
+            None if keys.len() == 1 => keys.first().map(|k| k.id),
+            None => {
+                if keys.len() > 1 {
+                    self.r.error_hint(
+                        t.span(),
+                        "auth_hmac has several keys: say which one signs",
+                        "add active_key = <id> (rotation: add the new key everywhere, then switch active_key, then remove the old one)",
+                    );
+                }
+                None
+            }
+        };
+        if let (Some(a), Some(span)) = (active, raw.active_key.as_ref().map(S::span))
+            && !keys.iter().any(|k| k.id == a)
+        {
+            self.r
+                .error(span, format!("active_key {a} is not among the keys"));
+        }
+        if self.r.diags.errors().count() != before {
+            return None;
+        }
+        Some(AuthHmac {
+            mode,
+            keys,
+            active: active?,
+            anti_replay,
+        })
     }
 }

@@ -88,6 +88,7 @@ fn docs_key_tables_list_exactly_the_keys_of_the_types() {
             &["## `[[instance]]`", "### Tracking and notification keys"],
         ),
         ("instance.vip", &["### `[[instance.vip]]`"]),
+        ("instance.auth_hmac", &["### `[instance.auth_hmac]`"]),
         ("sync_group", &["## `[[sync_group]]`"]),
     ];
     for (path, headings) in cases {

@@ -489,3 +489,79 @@ fn sync_group_trackers_and_ignored_member_weights() {
     assert_eq!(weights(&kept, "VI_B"), [("uplink".to_string(), -10)]);
     assert!(kept.sync_groups[0].tracking_weight);
 }
+
+/// `[instance.auth_hmac]`: keys inline (with a warning), from a 0600 file (read by the host
+/// pass), not from a group-readable one; several keys need active_key; auth_pass excludes it.
+#[test]
+fn auth_hmac_keys_and_rules() {
+    use std::os::unix::fs::PermissionsExt;
+    use vipd_proto::auth::{AntiReplay, Mode};
+    let secret = "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    let l = ok(&inst(&format!(
+        "advert_interval = \"1s\"\n[instance.auth_hmac]\nkeys = [{{ id = 1, value = \"{secret}\" }}]\n"
+    )));
+    let a = l.config.instances[0].auth_hmac.clone().expect("auth_hmac");
+    assert_eq!((a.mode, a.active), (Mode::Enforce, 1));
+    assert_eq!(a.keys[0].secret, (0u8..32).collect::<Vec<u8>>());
+    assert_eq!(
+        a.anti_replay,
+        AntiReplay::Time {
+            window: Duration::from_secs(5)
+        }
+    );
+    assert!(
+        l.warnings.iter().any(|w| w
+            .message
+            .contains("the key is written in the configuration file")),
+        "{:?}",
+        l.warnings
+    );
+    // From a file: 0600 is read, 0644 refused.
+    let dir = std::env::temp_dir().join(format!("vipd-hmac-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("k1");
+    std::fs::write(&key, format!("{secret}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = inst(&format!(
+        "[instance.auth_hmac]\nmode = \"permissive\"\nanti_replay = \"monotonic\"\nkeys = [{{ id = 7, file = \"{}\" }}]\n",
+        key.display()
+    ));
+    let a = cfg(&text).instances[0]
+        .auth_hmac
+        .clone()
+        .expect("auth_hmac");
+    assert_eq!(
+        (a.mode, a.active, a.anti_replay),
+        (Mode::Permissive, 7, AntiReplay::Monotonic)
+    );
+    assert_eq!(a.keys[0].secret.len(), 32);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = parse_str(&text, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("readable or writable by group or others"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Two keys without active_key; a short key; auth_pass with it.
+    let two = inst(&format!(
+        "[instance.auth_hmac]\nkeys = [{{ id = 1, value = \"{secret}\" }}, {{ id = 2, value = \"{secret}\" }}]\n"
+    ));
+    let e = parse_str(&two, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("say which one signs"), "{e}");
+    let short = inst("[instance.auth_hmac]\nkeys = [{ id = 1, value = \"too short\" }]\n");
+    let e = parse_str(&short, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least 32 bytes"), "{e}");
+    let both = inst(&format!(
+        "version = 2\nadvert_interval = \"1s\"\nauth_pass = \"x\"\n[instance.auth_hmac]\nkeys = [{{ id = 1, value = \"{secret}\" }}]\n"
+    ));
+    let e = parse_str(&both, Path::new("t.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("auth_pass and auth_hmac exclude each other"),
+        "{e}"
+    );
+}

@@ -758,3 +758,51 @@ vrrp_instance VI_B {
     assert_eq!(mode("VI_A"), Some("without-pseudo-header"));
     assert_eq!(mode("VI_B"), Some("with-pseudo-header"));
 }
+
+/// keepalived's `auth_hmac` block converts (not dropped): mode, keys (inline and `file:`),
+/// active_key, anti_replay, time_window; the result loads (the file key read by the host pass).
+#[test]
+fn auth_hmac_block_converts() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("vipd-import-hmac-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("k2");
+    std::fs::write(&key, "a passphrase that is long enough for a key\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let text = format!(
+        r#"
+vrrp_instance VI_A {{
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    virtual_ipaddress {{ 10.0.0.100/24 }}
+    auth_hmac {{
+        mode permissive
+        key 1 hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f
+        key 2 file:{}
+        active_key 2
+        anti_replay monotonic
+        time_window 10
+    }}
+}}
+"#,
+        key.display()
+    );
+    let c = convert(&text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    assert!(not_converted(&c).is_empty(), "{:?}", c.notes);
+    let cfg = load(&c);
+    let a = cfg.instances[0].auth_hmac.clone().expect("auth_hmac");
+    assert_eq!(a.mode, vipd_proto::auth::Mode::Permissive);
+    assert_eq!(a.active, 2);
+    assert_eq!(a.anti_replay, vipd_proto::auth::AntiReplay::Monotonic);
+    assert_eq!(
+        a.keys
+            .iter()
+            .map(|k| (k.id, k.secret.len()))
+            .collect::<Vec<_>>(),
+        [(1, 32), (2, 42)]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,11 +40,23 @@ pub enum Drop {
     NotListening,
     /// The receive queue was full (the agent could not keep up).
     QueueFull,
+    /// `auth_hmac` enforce: no trailer.
+    HmacMissing,
+    /// `auth_hmac`: a trailer of another kind, or with reserved bits set.
+    HmacMalformed,
+    /// `auth_hmac`: the trailer names a key we do not have.
+    HmacUnknownKey,
+    /// `auth_hmac`: the HMAC does not verify (wrong key, or the advert was altered).
+    HmacBad,
+    /// `auth_hmac`: the sequence's time is outside `time_window` of our clock.
+    HmacStale,
+    /// `auth_hmac`: the sequence is not after the last one accepted from that sender.
+    HmacReplay,
 }
 
 impl Drop {
     /// Every reason, in a stable order (for status and metrics).
-    pub const ALL: [Drop; 17] = [
+    pub const ALL: [Drop; 23] = [
         Drop::Truncated,
         Drop::LengthMismatch,
         Drop::BadVersion,
@@ -62,6 +74,12 @@ impl Drop {
         Drop::ZeroInterval,
         Drop::NotListening,
         Drop::QueueFull,
+        Drop::HmacMissing,
+        Drop::HmacMalformed,
+        Drop::HmacUnknownKey,
+        Drop::HmacBad,
+        Drop::HmacStale,
+        Drop::HmacReplay,
     ];
 
     /// A stable snake_case name (metrics label, status key).
@@ -84,6 +102,25 @@ impl Drop {
             Drop::ZeroInterval => "zero_interval",
             Drop::NotListening => "not_listening",
             Drop::QueueFull => "queue_full",
+            Drop::HmacMissing => "hmac_missing",
+            Drop::HmacMalformed => "hmac_malformed",
+            Drop::HmacUnknownKey => "hmac_unknown_key",
+            Drop::HmacBad => "hmac_bad",
+            Drop::HmacStale => "hmac_stale",
+            Drop::HmacReplay => "hmac_replay",
+        }
+    }
+
+    /// The drop reason for an `auth_hmac` failure.
+    pub fn from_auth(e: crate::auth::AuthFail) -> Drop {
+        use crate::auth::AuthFail as A;
+        match e {
+            A::Missing => Drop::HmacMissing,
+            A::Malformed => Drop::HmacMalformed,
+            A::UnknownKey(_) => Drop::HmacUnknownKey,
+            A::BadHmac => Drop::HmacBad,
+            A::Stale { .. } => Drop::HmacStale,
+            A::Replay => Drop::HmacReplay,
         }
     }
 

@@ -102,6 +102,38 @@ fn drop_from(instance: usize, reason: Drop, src: IpAddr) -> Outcome {
     }
 }
 
+/// `auth_hmac`: checks the trailer of an advert [`classify`] accepted for an instance with
+/// `cfg` (`slots`: senders remembered, see [`crate::auth::Verifier::verify`]). The message
+/// and the trailer are found again in `pkt`, as the decoder split them.
+pub fn authenticate(
+    pkt: Received<'_>,
+    a: &Accepted,
+    cfg: &crate::auth::AuthHmac,
+    verifier: &mut crate::auth::Verifier,
+    utc: std::time::Duration,
+    slots: usize,
+) -> Result<(), crate::auth::AuthFail> {
+    let payload = match pkt {
+        Received::V4(bytes) => {
+            let ihl = usize::from(bytes.first().map_or(0, |b| b & 0x0f)) * 4;
+            bytes.get(ihl..).unwrap_or(&[])
+        }
+        Received::V6 { payload, .. } => payload,
+    };
+    let family = if a.advert.src.is_ipv4() {
+        wire::Family::Ipv4
+    } else {
+        wire::Family::Ipv6
+    };
+    let (msg, trailer) = wire::auth::split_trailer(payload, family);
+    let ctx = crate::auth::Context {
+        version: a.advert.version,
+        vrid: msg.get(1).copied().unwrap_or(0),
+        src: a.advert.src,
+    };
+    verifier.verify(cfg, &ctx, msg, trailer, utc, slots)
+}
+
 /// The alarm a dropped advert raises about its sender's configuration, with its detail.
 pub fn drop_alarm(reason: Drop, ours: Version) -> Option<(AlarmKind, String)> {
     match reason {
@@ -157,8 +189,8 @@ pub fn classify<'a>(
     lookup: impl Fn(u8) -> Option<(usize, RxView<'a>)>,
 ) -> Outcome {
     let (src, ttl, repr, checksum): (IpAddr, u8, VrrpRepr<'_>, Option<ChecksumMode>) = match pkt {
-        Received::V4(bytes) => match wire::decode_ipv4_datagram(bytes) {
-            Ok(r) => {
+        Received::V4(bytes) => match wire::decode_ipv4_datagram_with_trailer(bytes) {
+            Ok((r, _)) => {
                 let v3 = matches!(r.vrrp.version, VrrpVersion::V3 { .. });
                 (
                     IpAddr::V4(r.ip.src),
@@ -174,8 +206,8 @@ pub fn classify<'a>(
             src,
             dst,
             hop_limit,
-        } => match wire::decode_ipv6_payload(payload, src, dst, hop_limit) {
-            Ok(r) => (IpAddr::V6(r.src), r.hop_limit, r.vrrp, None),
+        } => match wire::decode_ipv6_payload_with_trailer(payload, src, dst, hop_limit) {
+            Ok((r, _)) => (IpAddr::V6(r.src), r.hop_limit, r.vrrp, None),
             Err(e) => return drop(None, Drop::from_wire(e)),
         },
     };

@@ -269,6 +269,7 @@ impl Frame {
             family,
             checksum: wire.checksum(),
             src: cfg.primary_addr,
+            hmac: None,
         };
         let mut buf = [0u8; 96];
         match cfg.primary_addr {

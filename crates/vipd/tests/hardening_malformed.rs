@@ -940,3 +940,209 @@ fn checksum_form_mismatch_raises_an_alarm_until_fixed() {
     stop_cleanly(m, "master");
     stop_cleanly(b, "backup");
 }
+
+/// A signed advert from `src` for the test's VRID (priority `prio`, VIP `vip`), signed with
+/// `secret` as key 1 at sequence `seq`.
+fn signed_advert(src: Ipv4Addr, vip: Ipv4Addr, prio: u8, secret: &[u8], seq: u64) -> Vec<u8> {
+    use vipd_proto::auth::{AntiReplay, AuthHmac, Key, Mode};
+    let cfg = AuthHmac {
+        mode: Mode::Enforce,
+        keys: vec![Key {
+            id: 1,
+            secret: secret.to_vec(),
+        }],
+        active: 1,
+        anti_replay: AntiReplay::Monotonic,
+    };
+    let vips = [IpAddr::V4(vip)];
+    let v = vipd_proto::advert::TxView {
+        vrid: VRID,
+        version: vipd_proto::Version::V3,
+        auth: None,
+        vips: &vips,
+        family: Family::Ipv4,
+        checksum: ChecksumMode::WithPseudoHeader,
+        src: IpAddr::V4(src),
+        hmac: Some((&cfg, seq)),
+    };
+    let mut buf = vec![0u8; vipd_proto::advert::MAX_ADVERT_LEN];
+    let n = vipd_proto::advert::build_advert(
+        &mut buf,
+        &v,
+        prio,
+        100,
+        IpAddr::V4(Ipv4Addr::new(224, 0, 0, 18)),
+    )
+    .unwrap();
+    buf.truncate(n);
+    buf
+}
+
+/// A pair with `auth_hmac` (enforce, the key in a 0600 file): signed adverts elect and keep
+/// the master; a LAN host without the key changes nothing: unsigned adverts at priority 255,
+/// adverts signed with another key, a recorded (stale) advert, and a signed advert sent twice
+/// (the second a replay) are each dropped and counted by kind, with the sender's address.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn auth_hmac_pair_refuses_unsigned_forged_stale_and_replayed_adverts() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("hmac");
+    let secret: Vec<u8> = (0u8..32).collect();
+    let key = dir.path().join("hmac.key");
+    std::fs::write(
+        &key,
+        "hex:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let extra = format!(
+        "advert_interval = \"100ms\"\n[instance.auth_hmac]\nkeys = [{{ id = 1, file = \"{}\" }}]\n",
+        key.display()
+    );
+    let m = start(&lan, &dir, 0, 150, &extra);
+    let b = start(&lan, &dir, 1, 100, &extra);
+    wait_master(&lan, &m);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(status(&b).instances[0].state, "BACKUP", "{}", b.child.log());
+    let transitions = status(&m).instances[0].counters.transitions;
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let now_seq = || {
+        vipd_proto::auth::clock_seq(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap(),
+        )
+    };
+    let frames = |payload: &[u8]| ip_frames(&Pkt::good(&attacker, v), payload);
+    let before = drops(&status(&b));
+    // Unsigned, priority 255.
+    let mut unsigned = Pkt::good(&attacker, v);
+    unsigned.priority = 255;
+    send(
+        &attacker,
+        unsigned.frames(),
+        20,
+        5,
+        Duration::from_millis(5),
+    );
+    // Signed with another key.
+    let wrong: Vec<u8> = (100u8..132).collect();
+    send(
+        &attacker,
+        frames(&signed_advert(attacker.v4, v, 255, &wrong, now_seq())),
+        20,
+        5,
+        Duration::from_millis(5),
+    );
+    // Recorded an hour ago (the right key: a capture replayed later).
+    let hour_ago = now_seq() - (3600u64 << 32);
+    send(
+        &attacker,
+        frames(&signed_advert(attacker.v4, v, 255, &secret, hour_ago)),
+        20,
+        5,
+        Duration::from_millis(5),
+    );
+    // A signed advert at priority 1 (changes nothing), then the same bytes again: a replay.
+    let once = frames(&signed_advert(attacker.v4, v, 1, &secret, now_seq()));
+    send(&attacker, once, 3, 5, Duration::from_millis(5));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_master(&lan, &m, transitions, "auth_hmac attacks");
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    let d = delta(&before, &drops(&status(&b)));
+    for (reason, n) in [
+        ("instance:hmac_missing", 20),
+        ("instance:hmac_bad", 20),
+        ("instance:hmac_stale", 20),
+        ("instance:hmac_replay", 2),
+    ] {
+        assert_eq!(
+            d.get(reason).copied(),
+            Some(n),
+            "{reason}: {d:?}\n{}",
+            b.child.log()
+        );
+    }
+    let who = attacker.v4.to_string();
+    assert!(
+        b.child
+            .log()
+            .contains(&format!("advert from {who} refused: stale")),
+        "{}",
+        b.child.log()
+    );
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
+/// Rolling `auth_hmac` out on a live pair, keepalived's way, by reloads: none → receive-only
+/// on both → permissive on both → enforce on both. No transition on either node, no advert
+/// refused on the way, and at the end the backup verifies every advert of the master.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn auth_hmac_rollout_by_reloads_moves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("hmacroll");
+    let key = dir.path().join("hmac.key");
+    std::fs::write(&key, "a shared passphrase of at least thirty-two bytes\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let m = start(&lan, &dir, 0, 150, "advert_interval = \"100ms\"");
+    let b = start(&lan, &dir, 1, 100, "advert_interval = \"100ms\"");
+    wait_master(&lan, &m);
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = (
+        status(&m).instances[0].counters.transitions,
+        status(&b).instances[0].counters.transitions,
+    );
+    for mode in ["receive-only", "permissive", "enforce"] {
+        for (i, a) in [(0usize, &m), (1, &b)] {
+            let cfg = dir.path().join(format!("h{i}.toml"));
+            let mut text = std::fs::read_to_string(&cfg).unwrap();
+            if let Some(at) = text.find("[instance.auth_hmac]") {
+                text.truncate(at);
+            }
+            text.push_str(&format!(
+                "[instance.auth_hmac]\nmode = \"{mode}\"\nkeys = [{{ id = 1, file = \"{}\" }}]\n",
+                key.display()
+            ));
+            std::fs::write(&cfg, text).unwrap();
+            a.child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+            // Half a second between the nodes: the other runs the previous step meanwhile.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (sm, sb) = (status(&m), status(&b));
+    assert_eq!(
+        (
+            sm.instances[0].counters.transitions,
+            sb.instances[0].counters.transitions
+        ),
+        t0,
+        "a transition during the rollout\n{}\n{}",
+        m.child.log(),
+        b.child.log()
+    );
+    let refused: Vec<(&String, &u64)> = sb.instances[0]
+        .counters
+        .drops
+        .iter()
+        .filter(|(k, _)| k.starts_with("hmac_"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "refused during the rollout: {refused:?}"
+    );
+    assert_master(&lan, &m, t0.0, "after the rollout");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}

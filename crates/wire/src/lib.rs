@@ -45,8 +45,9 @@ pub use ndisc::{
 };
 pub use vrrp::{
     Addrs, Auth, ChecksumMode, ChecksumPolicy, Family, IpPair, ReceivedV4, ReceivedV6, VrrpPacket,
-    VrrpRepr, VrrpVersion, decode_ipv4_datagram, decode_ipv6_payload, encode_ipv4_datagram,
-    ipv4_datagram_len,
+    VrrpRepr, VrrpVersion, decode_ipv4_datagram, decode_ipv4_datagram_with_trailer,
+    decode_ipv6_payload, decode_ipv6_payload_with_trailer, encode_ipv4_datagram,
+    fill_ipv6_checksum, ipv4_datagram_len,
 };
 
 /// IP protocol number of VRRP (IPv4 protocol / IPv6 next header).

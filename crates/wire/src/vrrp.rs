@@ -700,6 +700,11 @@ impl<'a> VrrpRepr<'a> {
         let mode = packet
             .verify_checksum_any(ip, policy)
             .ok_or(Error::BadChecksum)?;
+        Ok((Self::fields(packet)?, mode))
+    }
+
+    /// The fields of a length- and type-checked packet whose checksum the caller verified.
+    fn fields<T: AsRef<[u8]> + ?Sized>(packet: &VrrpPacket<&'a T>) -> Result<VrrpRepr<'a>> {
         let version = if packet.version() == 2 {
             let auth = match packet.auth_type() {
                 0 => Auth::None,
@@ -717,15 +722,12 @@ impl<'a> VrrpRepr<'a> {
             }
         };
         let addrs = Addrs::from_raw(packet.family, packet.addr_bytes())?;
-        Ok((
-            VrrpRepr {
-                vrid: packet.vrid(),
-                priority: packet.priority(),
-                version,
-                addrs,
-            },
-            mode,
-        ))
+        Ok(VrrpRepr {
+            vrid: packet.vrid(),
+            priority: packet.priority(),
+            version,
+            addrs,
+        })
     }
 
     /// The advertisement's family.
@@ -866,6 +868,95 @@ pub fn decode_ipv6_payload(
         hop_limit,
         vrrp,
     })
+}
+
+/// Like [`decode_ipv4_datagram`], for a datagram that may carry an `auth_hmac` trailer after
+/// the message ([`crate::auth`]: told by length). The VRRP checksum covers the message only
+/// (as keepalived computes it), so the message decodes as without a trailer.
+pub fn decode_ipv4_datagram_with_trailer(bytes: &[u8]) -> Result<(ReceivedV4<'_>, Option<&[u8]>)> {
+    let packet = Ipv4Packet::new_checked(bytes)?;
+    let ip = Ipv4Repr::parse(&packet)?;
+    match ip.protocol {
+        IP_PROTO_VRRP => {}
+        IP_PROTO_AH => return Err(Error::UnsupportedAuthAh),
+        p => return Err(Error::BadProtocol(p)),
+    }
+    let (msg, trailer) = crate::auth::split_trailer(packet.payload(), Family::Ipv4);
+    let vrrp = VrrpPacket::new_checked(msg, Family::Ipv4)?;
+    let pair = IpPair::V4 {
+        src: ip.src,
+        dst: ip.dst,
+    };
+    let (vrrp, checksum_mode) = VrrpRepr::parse(&vrrp, &pair, ChecksumPolicy::Any)?;
+    Ok((
+        ReceivedV4 {
+            ip,
+            vrrp,
+            checksum_mode,
+        },
+        trailer,
+    ))
+}
+
+/// Like [`decode_ipv6_payload`], for a payload that may carry an `auth_hmac` trailer: the
+/// checksum then covers the message and the trailer (with the IPv6 pseudo-header over the
+/// whole payload, what the kernel computes with IPV6_CHECKSUM).
+pub fn decode_ipv6_payload_with_trailer(
+    bytes: &[u8],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    hop_limit: u8,
+) -> Result<(ReceivedV6<'_>, Option<&[u8]>)> {
+    let (msg, trailer) = crate::auth::split_trailer(bytes, Family::Ipv6);
+    let Some(trailer) = trailer else {
+        return decode_ipv6_payload(bytes, src, dst, hop_limit).map(|r| (r, None));
+    };
+    let packet = VrrpPacket::new_checked(msg, Family::Ipv6)?;
+    packet.check_len()?;
+    if packet.msg_type() != TYPE_ADVERTISEMENT {
+        return Err(Error::BadType(packet.msg_type()));
+    }
+    if !ipv6_checksum_valid(bytes, src, dst) {
+        return Err(Error::BadChecksum);
+    }
+    let vrrp = VrrpRepr::fields(&packet)?;
+    Ok((
+        ReceivedV6 {
+            src,
+            dst,
+            hop_limit,
+            vrrp,
+        },
+        Some(trailer),
+    ))
+}
+
+/// Whether the checksum at offset 6 of `payload` (message and trailer) verifies with the IPv6
+/// pseudo-header.
+fn ipv6_checksum_valid(payload: &[u8], src: Ipv6Addr, dst: Ipv6Addr) -> bool {
+    let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
+    checksum::is_valid(checksum::combine(&[
+        checksum::pseudo_header_v6(src, dst, IP_PROTO_VRRP, len),
+        checksum::data(payload),
+    ]))
+}
+
+/// Writes the IPv6 checksum of `payload` (message and `auth_hmac` trailer, the pseudo-header
+/// over all of it) into its checksum field.
+pub fn fill_ipv6_checksum(payload: &mut [u8], src: Ipv6Addr, dst: Ipv6Addr) -> Result<()> {
+    let len = u32::try_from(payload.len()).map_err(|_| Error::ValueOutOfRange)?;
+    let field = payload.get_mut(6..8).ok_or(Error::Truncated)?;
+    field.copy_from_slice(&[0, 0]);
+    let sum = checksum::combine(&[
+        checksum::pseudo_header_v6(src, dst, IP_PROTO_VRRP, len),
+        checksum::data(payload),
+    ]);
+    let value = checksum::finish(sum).to_be_bytes();
+    payload
+        .get_mut(6..8)
+        .ok_or(Error::Truncated)?
+        .copy_from_slice(&value);
+    Ok(())
 }
 
 /// Length of the datagram [`encode_ipv4_datagram`] writes.

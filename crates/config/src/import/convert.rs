@@ -710,6 +710,11 @@ impl Cx {
                     d.peers.push(Val::Str(p.key.text.clone()));
                 }
             }
+            "auth_hmac" => {
+                if let Some(v) = self.auth_hmac(c) {
+                    d.garp.push((keys::instance::auth_hmac, v));
+                }
+            }
             "authentication" => {
                 let mut ty: Option<(String, Token)> = None;
                 let mut pass: Option<(String, Token)> = None;
@@ -1485,6 +1490,68 @@ const INSTANCE_SINGLE: &[&str] = &[
     "garp_lower_prio_repeat",
     "lower_prio_no_advert",
 ];
+
+impl Cx {
+    /// keepalived's `auth_hmac { mode, key ID VALUE, active_key, anti_replay, time_window }` as
+    /// vipd's `auth_hmac` table; `key ID file:PATH` becomes `{ id, file }`.
+    fn auth_hmac(&mut self, n: &Node) -> Option<Val> {
+        use keys::auth_hmac as a;
+        use keys::hmac_key as k;
+        let mut entries: Vec<(Key, Val)> = Vec::new();
+        let mut key_list: Vec<Val> = Vec::new();
+        for c in self.block(n) {
+            match c.name() {
+                "mode" | "anti_replay" => {
+                    if let Some(t) = self.one(c) {
+                        let key = if c.name() == "mode" {
+                            a::mode
+                        } else {
+                            a::anti_replay
+                        };
+                        entries.push((key, Val::Str(t.text.clone())));
+                    }
+                }
+                "active_key" => {
+                    if let Some(v) = self.int(c, 1, 255) {
+                        entries.push((a::active_key, Val::Int(v)));
+                    }
+                }
+                "time_window" => {
+                    if let Some(d) = self.secs(c) {
+                        entries.push((a::time_window, dur(d)));
+                    }
+                }
+                "key" => {
+                    let (Some(id), Some(value)) = (c.args.first(), c.args.get(1)) else {
+                        self.nc(c, "`key` needs an id and a value");
+                        continue;
+                    };
+                    let Ok(id) = id.text.parse::<i64>() else {
+                        self.nc(c, "the key id is not a number");
+                        continue;
+                    };
+                    let v = match value.text.strip_prefix("file:") {
+                        Some(path) => (k::file, Val::Str(path.to_owned())),
+                        None => (k::value, Val::Str(value.text.clone())),
+                    };
+                    key_list.push(Val::Inline(vec![(k::id, Val::Int(id)), v]));
+                }
+                _ => self.nc(c, "unknown auth_hmac keyword"),
+            }
+        }
+        if key_list.is_empty() {
+            self.note(
+                NotConverted,
+                &n.key,
+                "auth_hmac",
+                "auth_hmac without keys: keepalived refuses it; converted without authentication",
+            );
+            return None;
+        }
+        entries.push((a::keys, Val::Arr(key_list)));
+        Some(Val::Inline(entries))
+    }
+}
 
 /// keepalived's `v3_checksum_as_v2` (VRRPv3 over IPv4 without the pseudo-header) as vipd's
 /// `checksum`.

@@ -96,6 +96,13 @@ impl SockInfo {
     }
 }
 
+/// UTC now, for `auth_hmac` sequences (a clock before 1970 reads as 0).
+fn utc_now() -> Duration {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// An advert built and waiting in the send batch.
 struct Queued {
     idx: usize,
@@ -180,6 +187,9 @@ pub struct Inst {
     pub last_drill: Option<crate::ctl::DrillReport>,
     /// Sticky alarms about peers' configurations (see [`proto::alarms`]).
     pub alarms: proto::alarms::Alarms,
+    /// `auth_hmac`: the sequence of our signed adverts, and the senders' marks.
+    hmac_seq: proto::auth::Sequencer,
+    hmac_verifier: proto::auth::Verifier,
     /// Fault cause last given to the router (link down or a weight-0 tracker).
     fault_applied: Option<proto::FaultCause>,
     /// The state its notify programs were last told (sync-group notifications wait for
@@ -192,7 +202,8 @@ pub struct Inst {
 }
 
 impl Inst {
-    fn tx_view(&self) -> TxView<'_> {
+    /// The send view; `seq`: this advert's `auth_hmac` sequence (ignored without auth_hmac).
+    fn tx_view(&self, seq: u64) -> TxView<'_> {
         TxView {
             vrid: self.cfg.vrid,
             version: self.cfg.version,
@@ -201,6 +212,15 @@ impl Inst {
             family: self.family,
             checksum: self.checksum,
             src: self.src,
+            hmac: self.cfg.auth_hmac.as_ref().map(|a| (a, seq)),
+        }
+    }
+
+    /// The `auth_hmac` sequence of the next advert (0 without auth_hmac).
+    fn next_seq(&mut self) -> u64 {
+        match &self.cfg.auth_hmac {
+            Some(a) if a.mode.signs() => self.hmac_seq.next(utc_now(), a.anti_replay),
+            _ => 0,
         }
     }
 
@@ -243,6 +263,8 @@ impl Inst {
             since: SystemTime::now(),
             last_drill: None,
             alarms: proto::alarms::Alarms::default(),
+            hmac_seq: proto::auth::Sequencer::default(),
+            hmac_verifier: proto::auth::Verifier::default(),
             fault_applied: None,
             notified: State::Initialize,
             sock: usize::MAX,
@@ -967,6 +989,34 @@ impl<N: Netlink> Daemon<N> {
                 debug!(ifindex, reason = %reason, "dropped VRRP packet");
             }
             Outcome::Accept(a) => {
+                // auth_hmac before anything reaches the state machine.
+                if let Some(inst) = self.insts.get_mut(a.instance)
+                    && let Some(cfg) = inst.cfg.auth_hmac.as_ref()
+                {
+                    let slots = if inst.cfg.unicast_peers.is_empty() {
+                        proto::auth::MULTICAST_SENDERS
+                    } else {
+                        inst.cfg.unicast_peers.len()
+                    };
+                    if let Err(e) = rx::authenticate(
+                        received,
+                        &a,
+                        cfg,
+                        &mut inst.hmac_verifier,
+                        utc_now(),
+                        slots,
+                    ) {
+                        let (name, src) = (inst.cfg.name.clone(), a.advert.src);
+                        let reason = Drop::from_auth(e);
+                        let n = inst.counters.drops.get(reason) + 1;
+                        if n.is_power_of_two() {
+                            warn!(instance = %name, vrid = inst.cfg.vrid, peer = %src, reason = %reason, count = n,
+                                  "{name}: advert from {src} refused: {e} ({n} so far)");
+                        }
+                        inst.counters.drops.add(reason);
+                        return;
+                    }
+                }
                 let mut evidence = self
                     .insts
                     .get(a.instance)
@@ -1277,12 +1327,14 @@ impl<N: Netlink> Daemon<N> {
         let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
+        // One sequence per advert: every copy (unicast peers) carries the same signature.
+        let seq = inst.next_seq();
         for dst in &inst.dsts {
             let start = self.io.tx_bytes.len();
             self.io.tx_bytes.resize(start + tx::MAX_ADVERT_LEN, 0);
             let built = tx::build_advert(
                 self.io.tx_bytes.get_mut(start..).unwrap_or(&mut []),
-                &inst.tx_view(),
+                &inst.tx_view(seq),
                 priority,
                 max_advert_int_cs,
                 *dst,
