@@ -362,12 +362,7 @@ mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
 
-    fn hex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
-        (0..s.len() / 2)
-            .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
-            .collect()
-    }
+    use crate::testutil::hex;
 
     fn draft_key() -> AuthHmac {
         AuthHmac {

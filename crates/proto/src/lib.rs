@@ -28,6 +28,17 @@ mod instance;
 mod router;
 pub mod rx;
 
+#[cfg(test)]
+mod testutil {
+    /// Bytes from hex digits (anything else, such as spaces, is skipped).
+    pub(crate) fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(char::is_ascii_hexdigit).collect();
+        (0..s.len() / 2)
+            .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+            .collect()
+    }
+}
+
 pub use instance::{
     ADVERT_GRID_DIVISOR, ADVERT_LEAD_DIVISOR, Instance, LOWER_ANSWERED, Snapshot, Stats,
 };

@@ -818,24 +818,11 @@ pub struct ReceivedV4<'a> {
 /// ([`Ipv4Repr::parse`]: checksum, no fragments), protocol 112 (protocol 51 is
 /// [`Error::UnsupportedAuthAh`]), then the VRRP message accepting either checksum mode.
 pub fn decode_ipv4_datagram(bytes: &[u8]) -> Result<ReceivedV4<'_>> {
-    let packet = Ipv4Packet::new_checked(bytes)?;
-    let ip = Ipv4Repr::parse(&packet)?;
-    match ip.protocol {
-        IP_PROTO_VRRP => {}
-        IP_PROTO_AH => return Err(Error::UnsupportedAuthAh),
-        p => return Err(Error::BadProtocol(p)),
+    match decode_ipv4_datagram_with_trailer(bytes)? {
+        (r, None) => Ok(r),
+        // Bytes after the message: a length the header does not declare.
+        (_, Some(_)) => Err(Error::LengthMismatch),
     }
-    let vrrp = VrrpPacket::new_checked(packet.payload(), Family::Ipv4)?;
-    let pair = IpPair::V4 {
-        src: ip.src,
-        dst: ip.dst,
-    };
-    let (vrrp, checksum_mode) = VrrpRepr::parse(&vrrp, &pair, ChecksumPolicy::Any)?;
-    Ok(ReceivedV4 {
-        ip,
-        vrrp,
-        checksum_mode,
-    })
 }
 
 /// A VRRPv3 advertisement received on a raw IPv6 socket.

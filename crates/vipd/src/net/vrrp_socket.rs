@@ -207,24 +207,13 @@ impl VrrpSocketV4 {
         let cmsg = [ControlMessage::Ipv4PacketInfo(&pktinfo)];
         let space = nix::cmsg_space!(libc::in_pktinfo).capacity();
         let fd = self.fd.get_ref().as_raw_fd();
-        let mut out = Vec::with_capacity(msgs.len());
-        while out.len() < msgs.len() {
-            let at = out.len();
-            let rest = msgs.get(at..).unwrap_or(&[]);
-            match batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space) {
-                Ok(n) if n > 0 => out.extend((0..n).map(|_| Ok(()))),
-                // The socket is full (or sent nothing): this one waits for room, then the
-                // batch goes on.
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
-                    if let Some((p, d)) = rest.first() {
-                        out.push(self.send_to(p, *d).await);
-                    }
-                }
-                // The first message failed: report it, go on with the next.
-                Err(e) => out.push(Err(errno_ctx("send VRRP (IPv4)")(e))),
-            }
-        }
-        out
+        send_all(
+            msgs,
+            |rest, at| batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space),
+            |p, d| self.send_to(p, d),
+            "send VRRP (IPv4)",
+        )
+        .await
     }
 
     /// Receives one datagram: the FULL IPv4 datagram (header included) is written to
@@ -399,21 +388,13 @@ impl VrrpSocketV6 {
         let cmsg = [ControlMessage::Ipv6PacketInfo(&pktinfo)];
         let space = nix::cmsg_space!(libc::in6_pktinfo).capacity();
         let fd = self.fd.get_ref().as_raw_fd();
-        let mut out = Vec::with_capacity(msgs.len());
-        while out.len() < msgs.len() {
-            let at = out.len();
-            let rest = msgs.get(at..).unwrap_or(&[]);
-            match batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space) {
-                Ok(n) if n > 0 => out.extend((0..n).map(|_| Ok(()))),
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
-                    if let Some((p, d)) = rest.first() {
-                        out.push(self.send_to(p, *d).await);
-                    }
-                }
-                Err(e) => out.push(Err(errno_ctx("send VRRP (IPv6)")(e))),
-            }
-        }
-        out
+        send_all(
+            msgs,
+            |rest, at| batch(fd, rest, addrs.get(at..).unwrap_or(&[]), &cmsg, space),
+            |p, d| self.send_to(p, d),
+            "send VRRP (IPv6)",
+        )
+        .await
     }
 
     /// Receives one VRRP payload into `buf` with its addresses and hop limit. A
@@ -484,6 +465,36 @@ impl VrrpSocketV6 {
             received,
         })
     }
+}
+
+/// Sends every message of `msgs`: `try_batch(rest, offset)` sends as many of `rest` as the
+/// socket takes at once; when it takes none (the socket is full) one waits for room through
+/// `one`, then the batch goes on; a message the kernel refuses is reported and skipped. One
+/// result per message.
+async fn send_all<'m, D: Copy, F>(
+    msgs: &[(&'m [u8], D)],
+    mut try_batch: impl FnMut(&[(&'m [u8], D)], usize) -> nix::Result<usize>,
+    one: impl Fn(&'m [u8], D) -> F,
+    what: &'static str,
+) -> Vec<io::Result<()>>
+where
+    F: std::future::Future<Output = io::Result<()>>,
+{
+    let mut out = Vec::with_capacity(msgs.len());
+    while out.len() < msgs.len() {
+        let at = out.len();
+        let rest = msgs.get(at..).unwrap_or(&[]);
+        match try_batch(rest, at) {
+            Ok(n) if n > 0 => out.extend((0..n).map(|_| Ok(()))),
+            Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
+                if let Some((p, d)) = rest.first() {
+                    out.push(one(p, *d).await);
+                }
+            }
+            Err(e) => out.push(Err(errno_ctx(what)(e))),
+        }
+    }
+    out
 }
 
 /// Most messages per `sendmmsg` call (the kernel's UIO_MAXIOV).
