@@ -68,6 +68,10 @@ struct Args {
     /// CPU sampling window of the scale benchmark, seconds.
     #[arg(long, default_value_t = 10)]
     window: u64,
+    /// Scale rows: vipd signs and verifies every advert (`auth_hmac`; keepalived 2.2.7 has no
+    /// auth_hmac and runs unsigned).
+    #[arg(long)]
+    hmac: bool,
     /// The vipd binary.
     #[arg(long)]
     vipd: Option<PathBuf>,
@@ -463,9 +467,16 @@ fn scale_row(
     n: usize,
     phase: Phase,
     window: Duration,
+    hmac: bool,
 ) -> io::Result<ScaleResult> {
     let lan = Lan::new("scale", 1)?;
     let dir = tempdir(lan.stem())?;
+    let key = dir.join("hmac.key");
+    if hmac && imp == Impl::Vipd {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::write(&key, "a benchmark key of at least thirty-two bytes\n")?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
     let h0 = lan.host(0).ns.clone();
     let ifaces = n.div_ceil(PER_IF);
     for k in 0..ifaces {
@@ -501,6 +512,9 @@ fn scale_row(
             let mut s = Spec::new(vrid, phase.priority(i), Duration::from_millis(100), vip, 16);
             s.name = format!("VI_{k}_{vrid}");
             s.interface = format!("eth{}", k + 1);
+            if hmac && imp == Impl::Vipd {
+                s.hmac_key_file = Some(key.clone());
+            }
             s
         })
         .collect();
@@ -766,7 +780,7 @@ fn main() -> io::Result<()> {
         for &phase in &phases {
             for &n in &sizes {
                 for imp in [Impl::Vipd, Impl::Keepalived] {
-                    match scale_row(&mut ctx, imp, n, phase, window) {
+                    match scale_row(&mut ctx, imp, n, phase, window, args.hmac) {
                         Ok(r) => {
                             let total: u64 = r.rss_kib.iter().sum();
                             let parts = if r.rss_kib.len() > 1 {

@@ -55,6 +55,8 @@ pub struct Spec {
     pub track_file: Option<(std::path::PathBuf, i32)>,
     /// vipd's `fast_preempt` (keepalived has no equivalent; ignored there).
     pub fast_preempt: bool,
+    /// vipd's `auth_hmac` with key 1 from this file (keepalived 2.2.7 has none; ignored there).
+    pub hmac_key_file: Option<std::path::PathBuf>,
 }
 
 impl Spec {
@@ -76,6 +78,7 @@ impl Spec {
             source: None,
             track_file: None,
             fast_preempt: false,
+            hmac_key_file: None,
         }
     }
 }
@@ -212,6 +215,20 @@ pub fn vipd_toml(router_id: &str, control_socket: &Path, specs: &[Spec]) -> Stri
         }
         if sp.fast_preempt {
             doc.set(keys::instance::fast_preempt, true);
+        }
+        if let Some(file) = &sp.hmac_key_file {
+            let mut key = toml::map::Map::new();
+            key.insert(keys::hmac_key::id.to_string(), toml::Value::Integer(1));
+            key.insert(
+                keys::hmac_key::file.to_string(),
+                toml::Value::String(file.display().to_string()),
+            );
+            let mut auth = toml::map::Map::new();
+            auth.insert(
+                keys::auth_hmac::keys.to_string(),
+                toml::Value::Array(vec![toml::Value::Table(key)]),
+            );
+            doc.set(keys::instance::auth_hmac, toml::Value::Table(auth));
         }
     }
     doc.finish()
@@ -397,5 +414,26 @@ mod tests {
         assert!(v.contains("unicast_peers = [\"10.0.0.12\"]"), "{v}");
         let parsed: Result<toml::Value, _> = toml::from_str(&v);
         assert!(parsed.is_ok(), "{v}");
+    }
+
+    #[test]
+    fn renders_auth_hmac_for_vipd_only() {
+        let mut s = Spec::new(
+            51,
+            150,
+            Duration::from_millis(100),
+            IpAddr::from([10, 0, 0, 100]),
+            24,
+        );
+        s.hmac_key_file = Some("/etc/vipd/hmac.key".into());
+        let k = keepalived_conf("r1", std::slice::from_ref(&s));
+        assert!(!k.contains("auth_hmac"), "{k}");
+        let v = vipd_toml("r1", Path::new("/tmp/x.sock"), &[s]);
+        let loaded =
+            vipd_config::parse_str_with(&v, Path::new("lab.toml"), vipd_config::HostChecks::Skip);
+        let auth = loaded
+            .ok()
+            .and_then(|l| l.config.instances.first().and_then(|i| i.auth_hmac.clone()));
+        assert_eq!(auth.map(|a| (a.active, a.keys.len())), Some((1, 1)), "{v}");
     }
 }
