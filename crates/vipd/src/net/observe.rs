@@ -84,7 +84,8 @@ pub fn classify(frame: &[u8]) -> Option<(EthernetAddressBytes, Seen)> {
             ))
         }
         EtherType::Ipv4 => {
-            let r = wire::decode_ipv4_datagram(payload).ok()?;
+            // Signed adverts (auth_hmac) too: the trailer is told by length.
+            let (r, _) = wire::decode_ipv4_datagram_with_trailer(payload).ok()?;
             Some((src, advert(IpAddr::V4(r.ip.src), r.ip.ttl, &r.vrrp)))
         }
         EtherType::Ipv6 => {
@@ -92,8 +93,13 @@ pub fn classify(frame: &[u8]) -> Option<(EthernetAddressBytes, Seen)> {
             let ip = Ipv6Repr::parse(&pkt).ok()?;
             match ip.next_header {
                 wire::IP_PROTO_VRRP => {
-                    let r = wire::decode_ipv6_payload(pkt.payload(), ip.src, ip.dst, ip.hop_limit)
-                        .ok()?;
+                    let (r, _) = wire::decode_ipv6_payload_with_trailer(
+                        pkt.payload(),
+                        ip.src,
+                        ip.dst,
+                        ip.hop_limit,
+                    )
+                    .ok()?;
                     Some((src, advert(IpAddr::V6(ip.src), ip.hop_limit, &r.vrrp)))
                 }
                 wire::IP_PROTO_ICMPV6 => {
@@ -306,6 +312,41 @@ mod tests {
             }
             pc += 1;
         }
+    }
+
+    /// Signed adverts (keepalived 2.4.3's auth_hmac captures) are adverts to the drill too,
+    /// and the kernel filter passes them.
+    #[test]
+    fn signed_adverts_are_seen() {
+        let ip4 = hex(
+            "45c0003c00020000ff70d0300a42000b e000001231339601000a433f0a420064 \
+             010100006b0ecdfab6610000ee6cc360 0b19245062ddc5b5ee08d5bf",
+        );
+        let f = eth(0x0800, &ip4);
+        assert!(run_filter(&f));
+        assert!(matches!(
+            classify(&f),
+            Some((
+                _,
+                Seen::Advert {
+                    priority: 150,
+                    ttl: 255,
+                    ..
+                }
+            ))
+        ));
+        let ip6 = hex(
+            "6c0f6ff6004470fffe80000000000000 80cf67fffedfeebaff02000000000000 \
+             000000000000001231339602000a5498 fe800000000000000000000000000100 \
+             fd660000000000000000000000000100 010100006b0ece07fd3300008ce28a09 \
+             7ab07a9e4811711fac45688f",
+        );
+        let f = eth(0x86dd, &ip6);
+        assert!(run_filter(&f));
+        assert!(matches!(
+            classify(&f),
+            Some((_, Seen::Advert { priority: 150, .. }))
+        ));
     }
 
     #[test]
