@@ -1081,8 +1081,9 @@ fn auth_hmac_pair_refuses_unsigned_forged_stale_and_replayed_adverts() {
 }
 
 /// Rolling `auth_hmac` out on a live pair, keepalived's way, by reloads: none → receive-only
-/// on both → permissive on both → enforce on both. No transition on either node, no advert
-/// refused on the way, and at the end the backup verifies every advert of the master.
+/// on both → permissive on both → enforce on both, then a key rotation (key 2 added
+/// everywhere, made active, key 1 removed). No transition on either node, no advert refused on
+/// the way, and at the end the backup verifies every advert of the master.
 #[test]
 #[cfg_attr(
     not(vipd_root),
@@ -1103,7 +1104,27 @@ fn auth_hmac_rollout_by_reloads_moves_nothing() {
         status(&m).instances[0].counters.transitions,
         status(&b).instances[0].counters.transitions,
     );
-    for mode in ["receive-only", "permissive", "enforce"] {
+    let key2 = dir.path().join("hmac2.key");
+    std::fs::write(
+        &key2,
+        "the next passphrase, also thirty-two bytes or more\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key2, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (k1, k2) = (
+        format!("{{ id = 1, file = \"{}\" }}", key.display()),
+        format!("{{ id = 2, file = \"{}\" }}", key2.display()),
+    );
+    // The rollout, then a key rotation: add key 2 everywhere, sign with it, drop key 1.
+    let steps = [
+        ("receive-only", k1.clone(), 1),
+        ("permissive", k1.clone(), 1),
+        ("enforce", k1.clone(), 1),
+        ("enforce", format!("{k1}, {k2}"), 1),
+        ("enforce", format!("{k1}, {k2}"), 2),
+        ("enforce", k2.clone(), 2),
+    ];
+    for (mode, keys, active) in &steps {
         for (i, a) in [(0usize, &m), (1, &b)] {
             let cfg = dir.path().join(format!("h{i}.toml"));
             let mut text = std::fs::read_to_string(&cfg).unwrap();
@@ -1111,8 +1132,7 @@ fn auth_hmac_rollout_by_reloads_moves_nothing() {
                 text.truncate(at);
             }
             text.push_str(&format!(
-                "[instance.auth_hmac]\nmode = \"{mode}\"\nkeys = [{{ id = 1, file = \"{}\" }}]\n",
-                key.display()
+                "[instance.auth_hmac]\nmode = \"{mode}\"\nactive_key = {active}\nkeys = [{keys}]\n"
             ));
             std::fs::write(&cfg, text).unwrap();
             a.child.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
@@ -1141,6 +1161,47 @@ fn auth_hmac_rollout_by_reloads_moves_nothing() {
     assert!(
         refused.is_empty(),
         "refused during the rollout: {refused:?}"
+    );
+    for (who, a) in [("master", &m), ("backup", &b)] {
+        let log = a.child.log();
+        assert!(
+            !log.contains("reload refused") && !log.contains("reload failed"),
+            "{who}: a step was not applied\n{log}"
+        );
+        assert!(
+            log.matches("reloading the configuration").count() >= 6,
+            "{who}: {log}"
+        );
+    }
+    // Enforce with key 2 only is really in force: an advert signed with key 1 is refused.
+    let before = drops(&sb);
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let seq = vipd_proto::auth::clock_seq(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap(),
+    );
+    let payload = signed_advert(
+        attacker.v4,
+        v,
+        255,
+        b"a shared passphrase of at least thirty-two bytes",
+        seq,
+    );
+    send(
+        &attacker,
+        ip_frames(&Pkt::good(&attacker, v), &payload),
+        5,
+        5,
+        Duration::from_millis(5),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let d = delta(&before, &drops(&status(&b)));
+    assert_eq!(
+        d.get("instance:hmac_unknown_key").copied(),
+        Some(5),
+        "{d:?}"
     );
     assert_master(&lan, &m, t0.0, "after the rollout");
     stop_cleanly(m, "master");
