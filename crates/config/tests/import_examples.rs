@@ -806,3 +806,31 @@ vrrp_instance VI_A {{
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// keepalived's per-peer `min_ttl`/`max_ttl` are listed as not converted, and the note does not
+/// claim a TTL check vipd does not make.
+#[test]
+fn unicast_peer_ttl_limits_are_reported_truthfully() {
+    let text = r#"
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    unicast_src_ip 10.0.0.11
+    unicast_peer {
+        10.0.0.12 min_ttl 250 max_ttl 255
+    }
+    virtual_ipaddress { 10.0.0.100/24 }
+}
+"#;
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    let note = c
+        .notes
+        .iter()
+        .find(|n| n.keyword == "unicast_peer")
+        .expect("a note about the peer options");
+    assert_eq!(note.severity, NoteSeverity::NotConverted);
+    assert!(!note.message.contains("checks TTL 255"), "{}", note.message);
+    assert!(note.message.contains("any TTL"), "{}", note.message);
+}

@@ -704,7 +704,7 @@ impl Cx {
                             NotConverted,
                             &p.key,
                             "unicast_peer",
-                            format!("peer options `{}` not converted (vipd checks TTL 255 as the RFC requires)", texts(&p.args)),
+                            format!("peer options `{}` not converted: vipd accepts a configured unicast peer's adverts at any TTL (peers may be routed) and has no per-peer TTL limits yet; restrict who can reach the host instead, or use auth_hmac", texts(&p.args)),
                         );
                     }
                     d.peers.push(Val::Str(p.key.text.clone()));
