@@ -639,13 +639,12 @@ impl Validator<'_, '_> {
         };
 
         let auth_hmac = match (&raw.auth_hmac, &raw.auth_pass) {
-            (Some(a), Some(p)) => {
+            (Some(_), Some(p)) => {
                 self.r.error_hint(
                     p.span(),
                     "auth_pass and auth_hmac exclude each other",
                     "keep auth_hmac (auth_pass is clear text on the wire)",
                 );
-                let _ = a;
                 None
             }
             (Some(a), None) => self.auth_hmac(

@@ -181,37 +181,26 @@ impl Alarms {
     /// `peer` sent an advert without the problems in `still` (the kinds it does show):
     /// its other advert-shape alarms clear. Returns the cleared ones.
     pub fn conforming(&mut self, peer: IpAddr, still: &[AlarmKind]) -> Vec<Alarm> {
-        let mut cleared = Vec::new();
-        self.list.retain(|a| {
-            let clear =
-                a.peer == peer && a.kind.cleared_by_conforming_advert() && !still.contains(&a.kind);
-            if clear {
-                cleared.push(a.clone());
-            }
-            !clear
-        });
-        cleared
+        self.take(|a| {
+            a.peer == peer && a.kind.cleared_by_conforming_advert() && !still.contains(&a.kind)
+        })
     }
 
-    /// Clears `kind` from `peer` (for example an owner conflict that was resolved).
-    pub fn clear(&mut self, kind: AlarmKind, peer: IpAddr) -> Option<Alarm> {
-        let i = self
-            .list
-            .iter()
-            .position(|a| a.kind == kind && a.peer == peer)?;
-        Some(self.list.remove(i))
+    /// Clears every alarm of `kind` (for example an owner conflict that was resolved).
+    /// Returns them.
+    pub fn clear_kind(&mut self, kind: AlarmKind) -> Vec<Alarm> {
+        self.take(|a| a.kind == kind)
     }
 
     /// Alarms without evidence for `quiet` clear. Returns them.
     pub fn expire(&mut self, now: Instant, quiet: Duration) -> Vec<Alarm> {
-        let mut cleared = Vec::new();
-        self.list.retain(|a| {
-            let keep = now.saturating_duration_since(a.last) < quiet;
-            if !keep {
-                cleared.push(a.clone());
-            }
-            keep
-        });
+        self.take(|a| now.saturating_duration_since(a.last) >= quiet)
+    }
+
+    /// Removes the alarms `clear` selects, in order; returns them.
+    fn take(&mut self, clear: impl Fn(&Alarm) -> bool) -> Vec<Alarm> {
+        let (cleared, kept) = std::mem::take(&mut self.list).into_iter().partition(clear);
+        self.list = kept;
         cleared
     }
 

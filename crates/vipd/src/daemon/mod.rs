@@ -81,6 +81,56 @@ enum Sock {
     Closed,
 }
 
+impl Sock {
+    /// Sends `msgs` (see `VrrpSocketV4::send_batch`): one result per message, in order; a
+    /// destination of the other family, or a closed socket, is an error for that message.
+    async fn send_batch(&self, msgs: &[(&[u8], IpAddr)]) -> Vec<io::Result<()>> {
+        fn split<'m, A: Copy>(
+            msgs: &[(&'m [u8], IpAddr)],
+            addr: impl Fn(IpAddr) -> Option<A>,
+        ) -> Vec<(&'m [u8], A)> {
+            msgs.iter()
+                .filter_map(|&(p, d)| addr(d).map(|a| (p, a)))
+                .collect()
+        }
+        let sent = match self {
+            Sock::V4(s) => {
+                let v4 = |d| match d {
+                    IpAddr::V4(a) => Some(a),
+                    IpAddr::V6(_) => None,
+                };
+                s.send_batch(&split(msgs, v4)).await
+            }
+            Sock::V6(s) => {
+                let v6 = |d| match d {
+                    IpAddr::V6(a) => Some(a),
+                    IpAddr::V4(_) => None,
+                };
+                s.send_batch(&split(msgs, v6)).await
+            }
+            Sock::Closed => Vec::new(),
+        };
+        // Put the results back in the messages' places.
+        let fits = |d: &IpAddr| match self {
+            Sock::V4(_) => d.is_ipv4(),
+            Sock::V6(_) => d.is_ipv6(),
+            Sock::Closed => false,
+        };
+        let mut sent = sent.into_iter();
+        msgs.iter()
+            .map(|(_, d)| match (fits(d), self) {
+                (true, _) => sent
+                    .next()
+                    .unwrap_or_else(|| Err(io::Error::other("not sent"))),
+                (false, Sock::Closed) => {
+                    Err(io::Error::other("socket closed: the interface is gone"))
+                }
+                (false, _) => Err(io::Error::other("address family mismatch")),
+            })
+            .collect()
+    }
+}
+
 struct SockInfo {
     sock: Sock,
     ifindex: u32,
@@ -127,6 +177,31 @@ struct Inbound {
     oversized: bool,
 }
 
+impl Inbound {
+    /// A datagram of `info.len` bytes of `buf` read from socket `sock`, timed by the kernel's
+    /// receive stamp.
+    fn received(sock: usize, info: &RecvInfo, buf: &[u8]) -> Inbound {
+        Inbound {
+            sock,
+            at: crate::net::stamp::received_at(Instant::now(), SystemTime::now(), info.received),
+            data: buf.get(..info.len).unwrap_or(&[]).to_vec(),
+            v6: info.v6,
+            oversized: false,
+        }
+    }
+
+    /// A datagram too large for any advert (only counted).
+    fn oversized(sock: usize) -> Inbound {
+        Inbound {
+            sock,
+            at: Instant::now(),
+            data: Vec::new(),
+            v6: None,
+            oversized: true,
+        }
+    }
+}
+
 /// What a reader does after a receive error: an oversized datagram (the kernel reassembles
 /// fragments up to 64 KiB) is forwarded to be counted at once — pausing on it would let
 /// anyone on the link stall the receive path — anything else is logged (rate-limited) and
@@ -139,14 +214,7 @@ async fn after_recv_error(
     full: &AtomicU64,
 ) -> Result<(), ()> {
     if e.kind() == io::ErrorKind::InvalidData {
-        let pkt = Inbound {
-            sock,
-            at: Instant::now(),
-            data: Vec::new(),
-            v6: None,
-            oversized: true,
-        };
-        return forward(tx, pkt, full);
+        return forward(tx, Inbound::oversized(sock), full);
     }
     *errors += 1;
     if errors.is_power_of_two() {
@@ -873,41 +941,13 @@ impl<N: Netlink> Daemon<N> {
                     break;
                 };
                 let got = match &s.sock {
-                    Sock::V4(sock) => sock.try_recv(&mut buf).map(|m| {
-                        m.map(|m| RecvInfo {
-                            len: m.len,
-                            v6: None,
-                            received: m.received,
-                        })
-                    }),
-                    Sock::V6(sock) => sock.try_recv(&mut buf).map(|m| {
-                        m.map(|m| RecvInfo {
-                            len: m.len,
-                            v6: Some((m.src, m.dst, m.hop_limit)),
-                            received: m.received,
-                        })
-                    }),
+                    Sock::V4(sock) => sock.try_recv_meta(&mut buf),
+                    Sock::V6(sock) => sock.try_recv_meta(&mut buf),
                     Sock::Closed => break,
                 };
                 let pkt = match got {
-                    Ok(Some(info)) => Inbound {
-                        sock: i,
-                        at: crate::net::stamp::received_at(
-                            Instant::now(),
-                            SystemTime::now(),
-                            info.received,
-                        ),
-                        data: buf.get(..info.len).unwrap_or(&[]).to_vec(),
-                        v6: info.v6,
-                        oversized: false,
-                    },
-                    Err(e) if e.kind() == io::ErrorKind::InvalidData => Inbound {
-                        sock: i,
-                        at: Instant::now(),
-                        data: Vec::new(),
-                        v6: None,
-                        oversized: true,
-                    },
+                    Ok(Some(info)) => Inbound::received(i, &info, &buf),
+                    Err(e) if e.kind() == io::ErrorKind::InvalidData => Inbound::oversized(i),
                     // Empty, or an error the reader will see and report.
                     Ok(None) | Err(_) => break,
                 };
@@ -990,32 +1030,19 @@ impl<N: Netlink> Daemon<N> {
             }
             Outcome::Accept(a) => {
                 // auth_hmac before anything reaches the state machine.
-                if let Some(inst) = self.insts.get_mut(a.instance)
-                    && let Some(cfg) = inst.cfg.auth_hmac.as_ref()
-                {
+                let refused = self.insts.get_mut(a.instance).and_then(|inst| {
+                    let cfg = inst.cfg.auth_hmac.as_ref()?;
                     let slots = if inst.cfg.unicast_peers.is_empty() {
                         proto::auth::MULTICAST_SENDERS
                     } else {
                         inst.cfg.unicast_peers.len()
                     };
-                    if let Err(e) = rx::authenticate(
-                        received,
-                        &a,
-                        cfg,
-                        &mut inst.hmac_verifier,
-                        utc_now(),
-                        slots,
-                    ) {
-                        let (name, src) = (inst.cfg.name.clone(), a.advert.src);
-                        let reason = Drop::from_auth(e);
-                        let n = inst.counters.drops.get(reason) + 1;
-                        if n.is_power_of_two() {
-                            warn!(instance = %name, vrid = inst.cfg.vrid, peer = %src, reason = %reason, count = n,
-                                  "{name}: advert from {src} refused: {e} ({n} so far)");
-                        }
-                        inst.counters.drops.add(reason);
-                        return;
-                    }
+                    rx::authenticate(received, &a, cfg, &mut inst.hmac_verifier, utc_now(), slots)
+                        .err()
+                });
+                if let Some(e) = refused {
+                    self.count_refused(a.instance, Drop::from_auth(e), a.advert.src, &e);
+                    return;
                 }
                 let mut evidence = self
                     .insts
@@ -1062,19 +1089,44 @@ impl<N: Netlink> Daemon<N> {
     /// powers of two, so that a flood never becomes a log flood. Adverts an instance in FAULT
     /// ignores are expected: logged at debug only.
     fn count_drop_from(&mut self, idx: usize, reason: Drop, from: Option<IpAddr>) {
-        if let Some(inst) = self.insts.get_mut(idx) {
-            inst.counters.drops.add(reason);
-            let n = inst.counters.drops.get(reason);
-            if n.is_power_of_two() {
-                let from = from.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-                if reason == Drop::NotListening {
-                    debug!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from, "dropped VRRP advert");
-                } else {
-                    warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from,
-                          "{}: dropped VRRP advert from {from} ({reason}; {n} so far)", inst.cfg.name);
-                }
-            }
+        let Some(n) = self.count(idx, reason) else {
+            return;
+        };
+        let Some(inst) = self.insts.get(idx).filter(|_| n.is_power_of_two()) else {
+            return;
+        };
+        let from = from.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        if reason == Drop::NotListening {
+            debug!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from, "dropped VRRP advert");
+        } else {
+            warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, reason = %reason, count = n, peer = %from,
+                  "{}: dropped VRRP advert from {from} ({reason}; {n} so far)", inst.cfg.name);
         }
+    }
+
+    /// Counts an advert from `from` that authentication refused (`why`), logged like
+    /// [`Daemon::count_drop_from`] at powers of two.
+    fn count_refused(
+        &mut self,
+        idx: usize,
+        reason: Drop,
+        from: IpAddr,
+        why: &dyn std::fmt::Display,
+    ) {
+        let Some(n) = self.count(idx, reason) else {
+            return;
+        };
+        if let Some(inst) = self.insts.get(idx).filter(|_| n.is_power_of_two()) {
+            warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %from, reason = %reason, count = n,
+                  "{}: advert from {from} refused: {why} ({n} so far)", inst.cfg.name);
+        }
+    }
+
+    /// Adds one to instance `idx`'s drop counter for `reason`; the new count.
+    fn count(&mut self, idx: usize, reason: Drop) -> Option<u64> {
+        let inst = self.insts.get_mut(idx)?;
+        inst.counters.drops.add(reason);
+        Some(inst.counters.drops.get(reason))
     }
 
     /// Evidence of alarm `kind` from `peer` on instance `idx`: logged when it is raised or
@@ -1371,35 +1423,13 @@ impl<N: Netlink> Daemon<N> {
         let bytes = std::mem::take(&mut self.io.tx_bytes);
         let mut results: Vec<io::Result<()>> = Vec::with_capacity(batch.len());
         for run in batch.chunk_by(|a, b| a.sock == b.sock) {
-            let Some(first) = run.first() else {
-                continue;
-            };
-            let payload = |q: &Queued| bytes.get(q.bytes.clone()).unwrap_or(&[]);
-            match self.io.socks.get(first.sock).map(|s| &s.sock) {
-                Some(Sock::V4(s)) => {
-                    let msgs: Vec<(&[u8], std::net::Ipv4Addr)> = run
-                        .iter()
-                        .filter_map(|q| match q.dst {
-                            IpAddr::V4(d) => Some((payload(q), d)),
-                            IpAddr::V6(_) => None,
-                        })
-                        .collect();
-                    results.extend(s.send_batch(&msgs).await);
-                }
-                Some(Sock::V6(s)) => {
-                    let msgs: Vec<(&[u8], Ipv6Addr)> = run
-                        .iter()
-                        .filter_map(|q| match q.dst {
-                            IpAddr::V6(d) => Some((payload(q), d)),
-                            IpAddr::V4(_) => None,
-                        })
-                        .collect();
-                    results.extend(s.send_batch(&msgs).await);
-                }
-                _ => results.extend(
-                    run.iter()
-                        .map(|_| Err(io::Error::other("socket closed: the interface is gone"))),
-                ),
+            let msgs: Vec<(&[u8], IpAddr)> = run
+                .iter()
+                .map(|q| (bytes.get(q.bytes.clone()).unwrap_or(&[]), q.dst))
+                .collect();
+            match run.first().and_then(|q| self.io.socks.get(q.sock)) {
+                Some(s) => results.extend(s.sock.send_batch(&msgs).await),
+                None => results.extend(msgs.iter().map(|_| Err(io::Error::other("no socket")))),
             }
         }
         for (q, r) in batch.iter().zip(results) {
@@ -1541,25 +1571,11 @@ impl<N: Netlink> Daemon<N> {
                         );
                     }
                     proto::OwnerConflict::Restored | proto::OwnerConflict::Stopped => {
-                        let cleared: Vec<_> = self
-                            .insts
-                            .get(idx)
-                            .map(|i| {
-                                i.alarms
-                                    .iter()
-                                    .filter(|a| a.kind == proto::alarms::AlarmKind::OwnerConflict)
-                                    .map(|a| a.peer)
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        for peer in cleared {
-                            let a = self.insts.get_mut(idx).and_then(|i| {
-                                i.alarms
-                                    .clear(proto::alarms::AlarmKind::OwnerConflict, peer)
-                            });
-                            if let Some(a) = a {
-                                self.alarm_cleared(idx, &a);
-                            }
+                        let cleared = self.insts.get_mut(idx).map_or_else(Vec::new, |i| {
+                            i.alarms.clear_kind(proto::alarms::AlarmKind::OwnerConflict)
+                        });
+                        for a in cleared {
+                            self.alarm_cleared(idx, &a);
                         }
                     }
                 }
@@ -1667,25 +1683,45 @@ trait RawRecv: Send + Sync + 'static {
         &self,
         buf: &mut [u8],
     ) -> impl std::future::Future<Output = io::Result<RecvInfo>> + Send;
+    /// Like `recv_meta`, only what is already queued (`Ok(None)`: nothing).
+    fn try_recv_meta(&self, buf: &mut [u8]) -> io::Result<Option<RecvInfo>>;
+}
+
+impl From<crate::net::RecvMetaV4> for RecvInfo {
+    fn from(m: crate::net::RecvMetaV4) -> RecvInfo {
+        RecvInfo {
+            len: m.len,
+            v6: None,
+            received: m.received,
+        }
+    }
+}
+
+impl From<crate::net::RecvMeta> for RecvInfo {
+    fn from(m: crate::net::RecvMeta) -> RecvInfo {
+        RecvInfo {
+            len: m.len,
+            v6: Some((m.src, m.dst, m.hop_limit)),
+            received: m.received,
+        }
+    }
 }
 
 impl RawRecv for VrrpSocketV4 {
     async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
-        self.recv(buf).await.map(|m| RecvInfo {
-            len: m.len,
-            v6: None,
-            received: m.received,
-        })
+        self.recv(buf).await.map(RecvInfo::from)
+    }
+    fn try_recv_meta(&self, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
+        self.try_recv(buf).map(|m| m.map(RecvInfo::from))
     }
 }
 
 impl RawRecv for VrrpSocketV6 {
     async fn recv_meta(&self, buf: &mut [u8]) -> io::Result<RecvInfo> {
-        self.recv(buf).await.map(|m| RecvInfo {
-            len: m.len,
-            v6: Some((m.src, m.dst, m.hop_limit)),
-            received: m.received,
-        })
+        self.recv(buf).await.map(RecvInfo::from)
+    }
+    fn try_recv_meta(&self, buf: &mut [u8]) -> io::Result<Option<RecvInfo>> {
+        self.try_recv(buf).map(|m| m.map(RecvInfo::from))
     }
 }
 
@@ -1702,20 +1738,7 @@ async fn read_loop<S: RawRecv>(
     loop {
         match sock.recv_meta(&mut buf).await {
             Ok(info) => {
-                let at = crate::net::stamp::received_at(
-                    Instant::now(),
-                    SystemTime::now(),
-                    info.received,
-                );
-                let data = buf.get(..info.len).unwrap_or(&[]).to_vec();
-                let pkt = Inbound {
-                    sock: idx,
-                    at,
-                    data,
-                    v6: info.v6,
-                    oversized: false,
-                };
-                if forward(&tx, pkt, &full).is_err() {
+                if forward(&tx, Inbound::received(idx, &info, &buf), &full).is_err() {
                     return;
                 }
             }
