@@ -63,6 +63,7 @@ pub mod keys {
     pub use crate::raw::global_keys as global;
     pub use crate::raw::hmac_key_keys as hmac_key;
     pub use crate::raw::instance_keys as instance;
+    pub use crate::raw::peer_keys as peer;
     pub use crate::raw::sync_group_keys as sync_group;
     pub use crate::raw::track_file_keys as track_file;
     pub use crate::raw::track_http_keys as track_http;

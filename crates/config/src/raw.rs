@@ -150,6 +150,10 @@ pub(crate) type Vrid = Int<1, 255>;
 pub(crate) type Priority = Int<1, 255>;
 /// Frames per gratuitous burst: 1..=255.
 pub(crate) type Count255 = Int<1, 255>;
+/// A TTL / hop limit.
+pub(crate) type Ttl = Int<1, 255>;
+/// A VRRPv3 interval, 10ms..=40.95s.
+pub(crate) type V3Interval = Dur<10, 40_950>;
 /// A tracker weight: -254..=254 (keepalived's range).
 pub(crate) type Weight =
     Int<{ -(crate::types::MAX_WEIGHT as i64) }, { crate::types::MAX_WEIGHT as i64 }>;
@@ -297,6 +301,23 @@ table! {
 }
 
 table! {
+    keys peer_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Peer")]
+    pub(crate) struct RawPeer {
+        /// The peer's address (not a prefix).
+        pub(crate) address: Option<S<String>>,
+        /// Lowest TTL / hop limit accepted from this peer (keepalived's `min_ttl`); 255 for
+        /// a peer on the link. Default: the instance's `unicast_min_ttl`, else any.
+        pub(crate) min_ttl: Option<S<Ttl>>,
+        /// Highest TTL / hop limit accepted from this peer (keepalived's `max_ttl`).
+        /// Default 255.
+        pub(crate) max_ttl: Option<S<Ttl>>,
+    }
+}
+
+table! {
     keys instance_keys;
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -335,8 +356,24 @@ table! {
         pub(crate) source_address: Option<S<String>>,
         /// Send advertisements to these routers instead of 224.0.0.18 / ff02::12; list the
         /// *other* routers only. Adverts are then accepted from these addresses only, at any
-        /// TTL / hop limit (peers may be routed; keepalived does the same).
+        /// TTL / hop limit unless `unicast_min_ttl` or a peer's `min_ttl` says otherwise
+        /// (peers may be routed; keepalived does the same).
         pub(crate) unicast_peers: Option<S<Vec<S<String>>>>,
+        /// Unicast peers, long form (with per-peer `min_ttl` / `max_ttl`); may be combined
+        /// with `unicast_peers`.
+        #[serde(default)]
+        pub(crate) unicast_peer: Vec<S<RawPeer>>,
+        /// Lowest TTL / hop limit accepted from every unicast peer that sets no `min_ttl`
+        /// of its own; 255 proves the peer is on the link (a routed spoofer's packets
+        /// arrive lower). Default: any.
+        pub(crate) unicast_min_ttl: Option<S<Ttl>>,
+        /// Multicast only: accept adverts from these addresses only (the other routers of
+        /// this virtual router); default any host on the link.
+        pub(crate) allowed_sources: Option<S<Vec<S<String>>>>,
+        /// VRRPv3: the longest advert interval a backup adopts from its master (default:
+        /// whatever the master advertises, up to 40.95s, as RFC 9568). Never below our own
+        /// `advert_interval`.
+        pub(crate) max_adopted_interval: Option<S<V3Interval>>,
         /// VRRPv2 simple-text authentication; an error with VRRPv3.
         pub(crate) auth_pass: Option<S<String>>,
         /// Authenticated adverts, keepalived's `auth_hmac` (HMAC-SHA256 trailer, v2 and v3).

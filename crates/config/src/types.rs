@@ -300,6 +300,13 @@ pub struct Instance {
     pub source_address: Option<IpAddr>,
     /// Unicast peers; empty means multicast.
     pub unicast_peers: Vec<IpAddr>,
+    /// The TTL / hop limit ranges unicast peers' adverts must arrive with (`unicast_min_ttl`
+    /// and the peers' `min_ttl` / `max_ttl`); a peer not listed: any.
+    pub peer_ttl: Vec<vipd_proto::rx::PeerTtl>,
+    /// Multicast: the only sources adverts are accepted from (empty: any on the link).
+    pub allowed_sources: Vec<IpAddr>,
+    /// VRRPv3: the longest Master_Adver_Interval adopted from a master (`None`: any).
+    pub max_adopted_interval: Option<Duration>,
     /// VRRPv2 simple-text authentication (never set for v3).
     pub auth_pass: Option<AuthPass>,
     /// keepalived's `auth_hmac`: adverts signed and verified with HMAC-SHA256 (keys from
@@ -351,6 +358,9 @@ impl Instance {
             vips,
             source_address,
             unicast_peers,
+            peer_ttl,
+            allowed_sources,
+            max_adopted_interval,
             auth_pass,
             auth_hmac,
             checksum,
@@ -386,6 +396,20 @@ impl Instance {
         differs(
             as_set(unicast_peers) != as_set(&new.unicast_peers),
             k::unicast_peers,
+        );
+        let ttl_set = |p: &[vipd_proto::rx::PeerTtl]| {
+            let mut v = p.to_vec();
+            v.sort_unstable();
+            v
+        };
+        differs(ttl_set(peer_ttl) != ttl_set(&new.peer_ttl), k::unicast_peer);
+        differs(
+            as_set(allowed_sources) != as_set(&new.allowed_sources),
+            k::allowed_sources,
+        );
+        differs(
+            *max_adopted_interval != new.max_adopted_interval,
+            k::max_adopted_interval,
         );
         differs(*auth_pass != new.auth_pass, k::auth_pass);
         differs(*auth_hmac != new.auth_hmac, k::auth_hmac);

@@ -6,6 +6,14 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A unicast peer as written: its address, `min_ttl`, `max_ttl` and the entry's span.
+type PeerEntry<'a> = (
+    &'a S<String>,
+    Option<u8>,
+    Option<u8>,
+    std::ops::Range<usize>,
+);
+
 use super::diag::{Reporter, did_you_mean};
 use super::duration::format_duration;
 use super::raw::{
@@ -559,51 +567,182 @@ impl Validator<'_, '_> {
             }
             Some(a)
         });
-        let mut unicast_peers = Vec::new();
+        let default_min_ttl = raw
+            .unicast_min_ttl
+            .as_ref()
+            .and_then(|v| u8_in(self.r, v, "unicast_min_ttl", None));
+        // Short entries, then `[[instance.unicast_peer]]` tables: (address, min, max).
+        let mut entries: Vec<PeerEntry<'_>> = Vec::new();
         if let Some(list) = &raw.unicast_peers {
-            let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+            entries.extend(list.get_ref().iter().map(|v| (v, None, None, v.span())));
+        }
+        for t in &raw.unicast_peer {
+            let p = t.get_ref();
+            let Some(addr) = &p.address else {
+                self.r.error_hint(
+                    t.span(),
+                    "[[instance.unicast_peer]] has no address",
+                    "add address = \"10.0.0.12\"",
+                );
+                continue;
+            };
+            let min = p
+                .min_ttl
+                .as_ref()
+                .and_then(|v| u8_in(self.r, v, "min_ttl", None));
+            let max = p
+                .max_ttl
+                .as_ref()
+                .and_then(|v| u8_in(self.r, v, "max_ttl", None));
+            if let (Some(lo), Some(hi)) = (min.or(default_min_ttl), max)
+                && lo > hi
+            {
+                self.r.error(
+                    t.span(),
+                    format!(
+                        "unicast peer {}: min_ttl {lo} is above max_ttl {hi}",
+                        addr.get_ref()
+                    ),
+                );
+                continue;
+            }
+            entries.push((addr, min, max, t.span()));
+        }
+        let mut unicast_peers = Vec::new();
+        let mut peer_ttl = Vec::new();
+        let mut seen: HashMap<IpAddr, usize> = HashMap::new();
+        for (i, (v, min, max, span)) in entries.into_iter().enumerate() {
+            if i == MAX_PEERS {
+                self.r.error(
+                    span.clone(),
+                    format!("too many unicast_peers in {label}: at most {MAX_PEERS}"),
+                );
+            }
+            let Some(a) = plain_addr(self.r, v, "unicast peer") else {
+                continue;
+            };
+            if let Some(fam) = family
+                && Family::of(&a) != fam
+            {
+                self.r.error_hint(
+                    v.span(),
+                    format!(
+                        "unicast peer {a} is {} but {label}'s VIPs are {fam}",
+                        Family::of(&a)
+                    ),
+                    "peers must be reachable in the VIPs' family",
+                );
+                continue;
+            }
+            if Some(a) == source_address {
+                self.r.error_hint(
+                    v.span(),
+                    format!("unicast peer {a} is this router's own source_address"),
+                    "list only the other routers",
+                );
+                continue;
+            }
+            if let Some(&line) = seen.get(&a) {
+                self.r.error(
+                    v.span(),
+                    format!("unicast peer {a} is listed twice (also at line {line})"),
+                );
+                continue;
+            }
+            seen.insert(a, self.r.line_of(v.span().start));
+            unicast_peers.push(a);
+            let lo = min.or(default_min_ttl).unwrap_or(1);
+            let hi = max.unwrap_or(255);
+            if (lo, hi) != (1, 255) {
+                peer_ttl.push(vipd_proto::rx::PeerTtl {
+                    peer: a,
+                    min: lo,
+                    max: hi,
+                });
+            }
+        }
+        if let Some(v) = &raw.unicast_min_ttl
+            && unicast_peers.is_empty()
+        {
+            self.r.error_hint(
+                v.span(),
+                format!("unicast_min_ttl in {label}, which has no unicast peers"),
+                "multicast adverts must always arrive with TTL 255; remove it",
+            );
+        }
+        let mut allowed_sources = Vec::new();
+        if let Some(list) = &raw.allowed_sources {
+            if !unicast_peers.is_empty() {
+                self.r.error_hint(
+                    list.span(),
+                    format!("allowed_sources in {label}, which has unicast peers"),
+                    "with unicast, adverts are accepted from the unicast peers only; remove allowed_sources",
+                );
+            }
             for (i, v) in list.get_ref().iter().enumerate() {
                 if i == MAX_PEERS {
                     self.r.error(
                         v.span(),
-                        format!("too many unicast_peers in {label}: at most {MAX_PEERS}"),
+                        format!("too many allowed_sources in {label}: at most {MAX_PEERS}"),
                     );
                 }
-                let Some(a) = plain_addr(self.r, v, "unicast peer") else {
+                let Some(a) = plain_addr(self.r, v, "allowed source") else {
                     continue;
                 };
                 if let Some(fam) = family
                     && Family::of(&a) != fam
                 {
+                    self.r.error(
+                        v.span(),
+                        format!(
+                            "allowed source {a} is {} but {label}'s VIPs are {fam}",
+                            Family::of(&a)
+                        ),
+                    );
+                    continue;
+                }
+                if allowed_sources.contains(&a) {
+                    self.r
+                        .error(v.span(), format!("allowed source {a} is listed twice"));
+                    continue;
+                }
+                allowed_sources.push(a);
+            }
+            if list.get_ref().is_empty() {
+                self.r.error_hint(
+                    list.span(),
+                    format!("allowed_sources in {label} is empty: no advert would be accepted"),
+                    "list the other routers' addresses, or remove the key",
+                );
+            }
+        }
+        let max_adopted_interval = match &raw.max_adopted_interval {
+            None => None,
+            Some(v) => {
+                let d = duration_in(self.r, v, "max_adopted_interval");
+                if version == Some(Version::V2) {
+                    self.r.error_hint(
+                        v.span(),
+                        "max_adopted_interval is VRRPv3-only: a VRRPv2 backup never adopts its master's interval (it drops adverts with another interval)",
+                        "remove it, or set version = 3",
+                    );
+                }
+                if let (Some(d), Some(ours)) = (d, advert_interval)
+                    && d < ours
+                {
                     self.r.error_hint(
                         v.span(),
                         format!(
-                            "unicast peer {a} is {} but {label}'s VIPs are {fam}",
-                            Family::of(&a)
+                            "max_adopted_interval {} is below {label}'s own advert_interval {}",
+                            format_duration(d),
+                            format_duration(ours)
                         ),
-                        "peers must be reachable in the VIPs' family",
+                        "the cap must allow at least the interval this virtual router is configured with",
                     );
-                    continue;
                 }
-                if Some(a) == source_address {
-                    self.r.error_hint(
-                        v.span(),
-                        format!("unicast peer {a} is this router's own source_address"),
-                        "list only the other routers",
-                    );
-                    continue;
-                }
-                if let Some(&line) = seen.get(&a) {
-                    self.r.error(
-                        v.span(),
-                        format!("unicast peer {a} is listed twice (also at line {line})"),
-                    );
-                    continue;
-                }
-                seen.insert(a, self.r.line_of(v.span().start));
-                unicast_peers.push(a);
+                d
             }
-        }
+        };
 
         let auth_pass = match (&raw.auth_pass, version) {
             (Some(v), Some(Version::V3)) => {
@@ -769,6 +908,9 @@ impl Validator<'_, '_> {
             vips: vips.into_iter().map(|v| v.vip).collect(),
             source_address,
             unicast_peers,
+            peer_ttl,
+            allowed_sources,
+            max_adopted_interval,
             auth_pass,
             auth_hmac,
             checksum,

@@ -59,8 +59,12 @@ fn table_rows<'a>(doc: &'a str, heading: &str) -> Vec<&'a str> {
 
 /// Backticked `snake_case` names in a cell; `[[instance.vip]]` counts as `vip`.
 fn keys_in(cell: &str) -> Vec<String> {
-    if cell.contains("`[[instance.vip]]`") {
-        return vec!["vip".into()];
+    if let Some(rest) = cell
+        .strip_prefix(" `[[instance.")
+        .or(cell.strip_prefix("`[[instance."))
+        && let Some(table) = rest.split("]]`").next()
+    {
+        return vec![table.into()];
     }
     cell.split('`')
         .skip(1)
@@ -88,6 +92,10 @@ fn docs_key_tables_list_exactly_the_keys_of_the_types() {
             &["## `[[instance]]`", "### Tracking and notification keys"],
         ),
         ("instance.vip", &["### `[[instance.vip]]`"]),
+        (
+            "instance.unicast_peer",
+            &["### `[[instance.unicast_peer]]`"],
+        ),
         ("instance.auth_hmac", &["### `[instance.auth_hmac]`"]),
         ("sync_group", &["## `[[sync_group]]`"]),
     ];

@@ -837,6 +837,89 @@ fn unicast_peer_errors() {
     );
 }
 
+#[test]
+fn source_limit_errors() {
+    expect(
+        &inst(
+            "unicast_peers = [\"10.0.0.2\"]\n[[instance.unicast_peer]]\naddress = \"10.0.0.3\"\nmin_ttl = 255\nmax_ttl = 64",
+        ),
+        7,
+        1,
+        "unicast peer 10.0.0.3: min_ttl 255 is above max_ttl 64",
+        None,
+    );
+    expect(
+        &inst("[[instance.unicast_peer]]\nmin_ttl = 255"),
+        6,
+        1,
+        "[[instance.unicast_peer]] has no address",
+        Some("address = "),
+    );
+    expect(
+        &inst("unicast_peers = [\"10.0.0.2\"]\n[[instance.unicast_peer]]\naddress = \"10.0.0.2\""),
+        8,
+        11,
+        "unicast peer 10.0.0.2 is listed twice (also at line 6)",
+        None,
+    );
+    expect(
+        &inst("unicast_min_ttl = 255"),
+        6,
+        19,
+        "unicast_min_ttl in instance `VI_1`, which has no unicast peers",
+        Some("TTL 255"),
+    );
+    expect(
+        &inst("unicast_peers = [\"10.0.0.2\"]\nunicast_min_ttl = 0"),
+        7,
+        19,
+        "unicast_min_ttl 0 is out of range (1..=255)",
+        None,
+    );
+    expect(
+        &inst("unicast_peers = [\"10.0.0.2\"]\nallowed_sources = [\"10.0.0.2\"]"),
+        7,
+        19,
+        "allowed_sources in instance `VI_1`, which has unicast peers",
+        None,
+    );
+    expect(
+        &inst("allowed_sources = [\"fd00::2\"]"),
+        6,
+        20,
+        "allowed source fd00::2 is IPv6",
+        None,
+    );
+    expect(
+        &inst("allowed_sources = []"),
+        6,
+        19,
+        "allowed_sources in instance `VI_1` is empty",
+        None,
+    );
+    expect(
+        &inst("max_adopted_interval = \"500ms\""),
+        6,
+        24,
+        "max_adopted_interval 500ms is below instance `VI_1`'s own advert_interval 1s",
+        None,
+    );
+    expect(
+        &inst("version = 2\nmax_adopted_interval = \"3s\""),
+        7,
+        24,
+        "max_adopted_interval is VRRPv3-only",
+        None,
+    );
+    expect(
+        &inst("max_adopted_interval = \"41s\""),
+        6,
+        24,
+        "max_adopted_interval 41s is out of range",
+        None,
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // auth_pass and checksum
 

@@ -35,6 +35,7 @@ fn reference_example_sets_every_key() {
     assert_eq!(vi.vips.len(), 2);
     assert_eq!(vi.vips[1].label.as_deref(), Some("eth0:vip"));
     assert_eq!(vi.unicast_peers.len(), 1);
+    assert_eq!(vi.peer_ttl.len(), 1);
     assert!(vi.source_address.is_some());
     assert_eq!(cfg.sync_groups.len(), 1);
     assert_eq!(cfg.global.router_id.as_deref(), Some("lb1"));

@@ -565,3 +565,36 @@ fn auth_hmac_keys_and_rules() {
         "{e}"
     );
 }
+
+#[test]
+fn source_limits() {
+    let c = cfg(&inst(
+        "unicast_min_ttl = 255\nunicast_peers = [\"10.0.0.2\"]\nmax_adopted_interval = \"3s\"\n[[instance.unicast_peer]]\naddress = \"10.1.0.3\"\nmin_ttl = 250\n[[instance.unicast_peer]]\naddress = \"10.1.0.4\"\nmin_ttl = 1\nmax_ttl = 64",
+    ));
+    let i = &c.instances[0];
+    assert_eq!(
+        i.unicast_peers,
+        vec![ip("10.0.0.2"), ip("10.1.0.3"), ip("10.1.0.4")]
+    );
+    let ttl = |p: &str, min: u8, max: u8| vipd_proto::rx::PeerTtl {
+        peer: ip(p),
+        min,
+        max,
+    };
+    assert_eq!(
+        i.peer_ttl,
+        vec![
+            ttl("10.0.0.2", 255, 255),
+            ttl("10.1.0.3", 250, 255),
+            ttl("10.1.0.4", 1, 64)
+        ]
+    );
+    assert_eq!(i.max_adopted_interval, Some(Duration::from_secs(3)));
+    // Without limits: no entries (any TTL), and multicast's allowlist.
+    let c = cfg(&inst("allowed_sources = [\"10.0.0.2\", \"10.0.0.3\"]"));
+    assert!(c.instances[0].peer_ttl.is_empty());
+    assert_eq!(
+        c.instances[0].allowed_sources,
+        vec![ip("10.0.0.2"), ip("10.0.0.3")]
+    );
+}

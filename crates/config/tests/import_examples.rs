@@ -45,7 +45,8 @@ fn check_header(c: &Conversion) {
             .iter()
             .filter(|l| l.starts_with("# NOTE: ")
                 || l.starts_with("# WARNING: ")
-                || l.starts_with("# NOT CONVERTED: "))
+                || l.starts_with("# NOT CONVERTED: ")
+                || l.starts_with("# SECURITY NOT CONVERTED: "))
             .count(),
         c.notes.len()
     );
@@ -63,11 +64,11 @@ fn load(c: &Conversion) -> vipd_config::Config {
     }
 }
 
-/// (line, keyword) of every NotConverted note.
+/// (line, keyword) of every NotConverted (or SecurityLost) note.
 fn not_converted(c: &Conversion) -> BTreeSet<(usize, String)> {
     c.notes
         .iter()
-        .filter(|n| n.severity == NoteSeverity::NotConverted)
+        .filter(|n| n.severity >= NoteSeverity::NotConverted)
         .map(|n| (n.line, n.keyword.clone()))
         .collect()
 }
@@ -807,10 +808,11 @@ vrrp_instance VI_A {{
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// keepalived's per-peer `min_ttl`/`max_ttl` are listed as not converted, and the note does not
-/// claim a TTL check vipd does not make.
+/// keepalived's per-peer `min_ttl`/`max_ttl` become vipd's per-peer limits (keepalived's
+/// defaults, 0 and 255, are left out); an option the importer cannot read leaves the peer
+/// out and is a security note, so `vipctl import-keepalived` refuses the weaker result.
 #[test]
-fn unicast_peer_ttl_limits_are_reported_truthfully() {
+fn unicast_peer_ttl_limits_are_converted() {
     let text = r#"
 vrrp_instance VI_A {
     interface eth0
@@ -818,19 +820,95 @@ vrrp_instance VI_A {
     priority 100
     unicast_src_ip 10.0.0.11
     unicast_peer {
-        10.0.0.12 min_ttl 250 max_ttl 255
+        10.0.0.12 min_ttl 255 max_ttl 255
+        10.0.0.13 min_ttl 250
+        10.0.0.14 min_ttl 0 max_ttl 255
     }
     virtual_ipaddress { 10.0.0.100/24 }
 }
 "#;
     let c = convert(text, Path::new("keepalived.conf")).unwrap();
     check_header(&c);
+    assert!(
+        c.notes.iter().all(|n| n.keyword != "unicast_peer"),
+        "{:?}",
+        c.notes
+    );
+    assert!(!c.weakens_security());
+    let cfg = load(&c);
+    let i = &cfg.instances[0];
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        i.unicast_peers,
+        [ip("10.0.0.14"), ip("10.0.0.12"), ip("10.0.0.13")]
+    );
+    let ttl = |p: &str, min: u8, max: u8| vipd_proto::rx::PeerTtl {
+        peer: ip(p),
+        min,
+        max,
+    };
+    assert_eq!(
+        i.peer_ttl,
+        [ttl("10.0.0.12", 255, 255), ttl("10.0.0.13", 250, 255)]
+    );
+
+    let bad = text.replace("min_ttl 250", "min_hops 250");
+    let c = convert(&bad, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
     let note = c
         .notes
         .iter()
-        .find(|n| n.keyword == "unicast_peer")
-        .expect("a note about the peer options");
-    assert_eq!(note.severity, NoteSeverity::NotConverted);
-    assert!(!note.message.contains("checks TTL 255"), "{}", note.message);
-    assert!(note.message.contains("any TTL"), "{}", note.message);
+        .find(|n| n.keyword == "10.0.0.13")
+        .unwrap_or_else(|| panic!("a note about the peer: {:?}", c.notes));
+    assert_eq!(note.severity, NoteSeverity::SecurityLost);
+    assert!(c.weakens_security());
+}
+
+/// Security settings the importer cannot carry are marked as such (the CLI refuses them
+/// without --accept-weaker).
+#[test]
+fn lost_security_settings_are_marked() {
+    let base = r#"
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    version 2
+    AUTH
+    virtual_ipaddress { 10.0.0.100/24 }
+}
+"#;
+    for (auth, keyword) in [
+        (
+            "authentication {\n auth_type AH\n auth_pass secret\n }",
+            "auth_type",
+        ),
+        (
+            "authentication {\n auth_type XYZ\n auth_pass secret\n }",
+            "auth_type",
+        ),
+        ("auth_hmac {\n mode enforce\n }", "auth_hmac"),
+        ("auth_hmac {\n key one abcdef\n }", "key"),
+    ] {
+        let text = base.replace("AUTH", auth);
+        let c = convert(&text, Path::new("keepalived.conf")).unwrap();
+        check_header(&c);
+        assert!(c.weakens_security(), "{auth}: {:?}", c.notes);
+        assert!(
+            c.notes
+                .iter()
+                .any(|n| n.severity == NoteSeverity::SecurityLost && n.keyword == keyword),
+            "{auth}: {:?}",
+            c.notes
+        );
+    }
+    let text = base.replace(
+        "AUTH",
+        "authentication {\n auth_type PASS\n auth_pass secret\n }",
+    );
+    assert!(
+        !convert(&text, Path::new("keepalived.conf"))
+            .unwrap()
+            .weakens_security()
+    );
 }

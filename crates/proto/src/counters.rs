@@ -24,6 +24,10 @@ pub enum Drop {
     UnknownVrid,
     /// Unicast mode: the source is not one of the configured peers.
     UnknownPeer,
+    /// Multicast mode with `allowed_sources`: the source is not in that list.
+    SourceNotAllowed,
+    /// Unicast mode: a configured peer's advert outside that peer's `min_ttl`..=`max_ttl`.
+    TtlOutOfRange,
     /// The advert's version differs from the instance's.
     VersionMismatch,
     /// VRRPv2 authentication type or password differs from ours.
@@ -52,11 +56,14 @@ pub enum Drop {
     HmacStale,
     /// `auth_hmac`: the sequence is not after the last one accepted from that sender.
     HmacReplay,
+    /// The kernel dropped datagrams because the socket's receive buffer was full
+    /// (`SO_RXQ_OVFL`; counted per interface, by how many the kernel reports).
+    RcvbufOverflow,
 }
 
 impl Drop {
     /// Every reason, in a stable order (for status and metrics).
-    pub const ALL: [Drop; 23] = [
+    pub const ALL: [Drop; 26] = [
         Drop::Truncated,
         Drop::LengthMismatch,
         Drop::BadVersion,
@@ -66,6 +73,8 @@ impl Drop {
         Drop::TtlNot255,
         Drop::UnknownVrid,
         Drop::UnknownPeer,
+        Drop::SourceNotAllowed,
+        Drop::TtlOutOfRange,
         Drop::VersionMismatch,
         Drop::AuthMismatch,
         Drop::AuthAh,
@@ -80,6 +89,7 @@ impl Drop {
         Drop::HmacBad,
         Drop::HmacStale,
         Drop::HmacReplay,
+        Drop::RcvbufOverflow,
     ];
 
     /// A stable snake_case name (metrics label, status key).
@@ -94,6 +104,8 @@ impl Drop {
             Drop::TtlNot255 => "ttl_not_255",
             Drop::UnknownVrid => "unknown_vrid",
             Drop::UnknownPeer => "unknown_peer",
+            Drop::SourceNotAllowed => "source_not_allowed",
+            Drop::TtlOutOfRange => "ttl_out_of_range",
             Drop::VersionMismatch => "version_mismatch",
             Drop::AuthMismatch => "auth_mismatch",
             Drop::AuthAh => "auth_ah_unsupported",
@@ -108,6 +120,7 @@ impl Drop {
             Drop::HmacBad => "hmac_bad",
             Drop::HmacStale => "hmac_stale",
             Drop::HmacReplay => "hmac_replay",
+            Drop::RcvbufOverflow => "rcvbuf_overflow",
         }
     }
 
@@ -211,8 +224,13 @@ impl<'de> serde::Deserialize<'de> for Drops {
 impl Drops {
     /// Counts one drop.
     pub fn add(&mut self, reason: Drop) {
+        self.add_n(reason, 1);
+    }
+
+    /// Counts `n` drops (the kernel reports its own drops as a running total).
+    pub fn add_n(&mut self, reason: Drop, n: u64) {
         if let Some(c) = self.0.get_mut(reason.index()) {
-            *c = c.saturating_add(1);
+            *c = c.saturating_add(n);
         }
     }
 

@@ -315,8 +315,11 @@ impl Instance {
 
     fn adopt_interval(&mut self, adv: &RxAdvert) {
         if self.cfg.version == Version::V3 {
-            self.master_adver_interval =
-                Duration::from_millis(u64::from(adv.max_advert_int_cs.min(4095)) * 10);
+            let theirs = Duration::from_millis(u64::from(adv.max_advert_int_cs.min(4095)) * 10);
+            self.master_adver_interval = match self.cfg.max_adopted_interval {
+                Some(cap) => theirs.min(cap.max(self.interval)),
+                None => theirs,
+            };
         }
     }
 

@@ -164,6 +164,11 @@ pub struct InstanceConfig {
     /// keepalived's `lower_prio_no_advert`: a master that hears a lower-priority advert does
     /// not answer it with an advert of its own (it still re-announces its VIPs).
     pub lower_prio_no_advert: bool,
+    /// VRRPv3: the longest `Master_Adver_Interval` a backup adopts from a master's adverts
+    /// (`None`: any, as RFC 9568 says). One forged advert with a 40.95 s interval would
+    /// otherwise leave the backups waiting over two minutes before they notice the master
+    /// is gone.
+    pub max_adopted_interval: Option<Duration>,
 }
 
 /// Longest VRRPv3 interval: 4095 centiseconds.
@@ -272,6 +277,7 @@ impl InstanceConfig {
             primary_addr,
             garp: GarpConfig::default(),
             lower_prio_no_advert: false,
+            max_adopted_interval: None,
         }
     }
 

@@ -37,6 +37,11 @@ pub struct RxView<'a> {
     pub auth: Option<[u8; 8]>,
     /// Unicast peers (empty: multicast mode, any source on the link is accepted).
     pub peers: &'a [IpAddr],
+    /// Unicast: the TTL / hop limit each listed peer's adverts must arrive with (a peer
+    /// not listed: any).
+    pub peer_ttl: &'a [PeerTtl],
+    /// Multicast: the only sources accepted (empty: any on the link).
+    pub allowed: &'a [IpAddr],
     /// Our own source address (our own adverts are ignored, not counted).
     pub own: IpAddr,
     /// Our advert interval on the wire, centiseconds (v2: seconds x 100).
@@ -45,6 +50,18 @@ pub struct RxView<'a> {
     pub checksum: ChecksumMode,
     /// Our VIPs (a different list in the advert is counted, not dropped).
     pub vips: &'a [IpAddr],
+}
+
+/// The TTL / hop limit range a unicast peer's adverts must arrive with (keepalived's
+/// per-peer `min_ttl` / `max_ttl`): 255..=255 proves the peer is on the link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerTtl {
+    /// The peer.
+    pub peer: IpAddr,
+    /// Lowest accepted TTL / hop limit.
+    pub min: u8,
+    /// Highest accepted TTL / hop limit.
+    pub max: u8,
 }
 
 /// An advert accepted by the receive policy.
@@ -230,6 +247,14 @@ pub fn classify<'a>(
     if !view.peers.is_empty() && !view.peers.contains(&src) {
         return drop_from(idx, Drop::UnknownPeer, src);
     }
+    if let Some(limit) = view.peer_ttl.iter().find(|l| l.peer == src)
+        && !(limit.min..=limit.max).contains(&ttl)
+    {
+        return drop_from(idx, Drop::TtlOutOfRange, src);
+    }
+    if view.peers.is_empty() && !view.allowed.is_empty() && !view.allowed.contains(&src) {
+        return drop_from(idx, Drop::SourceNotAllowed, src);
+    }
     let version = match repr.version {
         VrrpVersion::V2 { auth, .. } => {
             if view.version != Version::V2 {
@@ -308,6 +333,8 @@ mod tests {
             version,
             auth: None,
             peers,
+            peer_ttl: &[],
+            allowed: &[],
             own: IpAddr::V4(OWN),
             interval_cs: 100,
             checksum: ChecksumMode::WithPseudoHeader,
@@ -397,6 +424,61 @@ mod tests {
         assert_eq!(
             classify(Received::V4(&datagram(64, 7, V3, SRC)), uni),
             drop_from(0, Drop::UnknownPeer, IpAddr::V4(SRC))
+        );
+        // Unicast with per-peer TTL limits: a routed spoofer using the peer's address
+        // arrives with a lower TTL and is dropped; the peer itself (on the link, 255) is not.
+        let limits = [PeerTtl {
+            peer: IpAddr::V4(peer),
+            min: 255,
+            max: 255,
+        }];
+        let strict = |v: u8| {
+            (v == 7).then(|| {
+                (
+                    0,
+                    RxView {
+                        peer_ttl: &limits,
+                        ..view(&peers, &vips, Version::V3)
+                    },
+                )
+            })
+        };
+        for ttl in [1, 64, 254] {
+            assert_eq!(
+                classify(Received::V4(&datagram(ttl, 7, V3, peer)), strict),
+                drop_from(0, Drop::TtlOutOfRange, IpAddr::V4(peer)),
+                "TTL {ttl}"
+            );
+        }
+        assert!(matches!(
+            classify(Received::V4(&datagram(255, 7, V3, peer)), strict),
+            Outcome::Accept(_)
+        ));
+        // Multicast with an allowlist: another host on the link is dropped, a listed one
+        // is accepted; TTL 255 is still required of both.
+        let listed = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 13))];
+        let allow = |v: u8| {
+            (v == 7).then(|| {
+                (
+                    0,
+                    RxView {
+                        allowed: &listed,
+                        ..view(&[], &vips, Version::V3)
+                    },
+                )
+            })
+        };
+        assert_eq!(
+            classify(Received::V4(&good), allow),
+            drop_from(0, Drop::SourceNotAllowed, IpAddr::V4(SRC))
+        );
+        assert!(matches!(
+            classify(Received::V4(&datagram(255, 7, V3, peer)), allow),
+            Outcome::Accept(_)
+        ));
+        assert_eq!(
+            classify(Received::V4(&datagram(254, 7, V3, peer)), allow),
+            drop_from(0, Drop::TtlNot255, IpAddr::V4(peer))
         );
         // Address list differs: accepted, flagged.
         let diff = |v: u8| (v == 7).then(|| (0, view(&[], &other, Version::V3)));

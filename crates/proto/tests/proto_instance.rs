@@ -229,6 +229,33 @@ fn backup_becomes_master_on_timeout_with_garp_bursts() {
 }
 
 #[test]
+fn v3_adopted_interval_is_capped_when_configured() {
+    let t0 = Instant::now();
+    let mut c = cfg(100, 1);
+    c.max_adopted_interval = Some(Duration::from_secs(3));
+    let mut i = Instance::new(c);
+    i.start(t0);
+    drain(&mut i);
+    // One forged advert with the longest v3 interval: the backup adopts 3 s, not 40.95 s,
+    // so it notices the silent "master" within 3 x 3 s plus Skew_Time.
+    let t1 = t0 + ms(200);
+    i.handle_advert(t1, &adv(2, 255, 4095)).expect("accepted");
+    assert_eq!(i.master_advert_interval(), Duration::from_secs(3));
+    assert!(i.master_down_interval() < Duration::from_secs(11));
+    // A shorter interval is adopted as is; the cap never goes below our own interval.
+    i.handle_advert(t1 + ms(100), &adv(2, 255, 50))
+        .expect("accepted");
+    assert_eq!(i.master_advert_interval(), ms(500));
+    let mut c = cfg(100, 1);
+    c.max_adopted_interval = Some(ms(100));
+    let mut i = Instance::new(c);
+    i.start(t0);
+    drain(&mut i);
+    i.handle_advert(t1, &adv(2, 200, 300)).expect("accepted");
+    assert_eq!(i.master_advert_interval(), Duration::from_secs(1));
+}
+
+#[test]
 fn v3_backup_adopts_master_interval() {
     let t0 = Instant::now();
     let mut i = started(100, 1, t0);

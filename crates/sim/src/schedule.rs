@@ -168,6 +168,7 @@ impl Schedule {
                         }
                     },
                     lower_prio_no_advert: false,
+                    max_adopted_interval: None,
                 });
             }
         }

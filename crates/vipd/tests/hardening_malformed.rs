@@ -749,6 +749,168 @@ fn stranger_flood_at_a_unicast_pair() {
     stop_cleanly(b, "backup");
 }
 
+/// A routed spoofer: adverts with the backup peer's source address at priority 255 (which
+/// would demote the master) and with the master's address at priority 0 (which would make
+/// the backup take over), arriving with TTL 1, 64 and 254, are dropped when the peers require
+/// TTL 255 (`unicast_min_ttl`), counted as `ttl_out_of_range` and logged with the source.
+/// Without the requirement the same packets demote the master: checked first.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn routed_spoof_of_a_unicast_peer_is_dropped_by_its_ttl() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("ttlspoof");
+    let (h0, h1) = (lan.host(0).clone(), lan.host(1).clone());
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let peer = |me: &Host, other: &Host, extra: &str| {
+        format!(
+            "advert_interval = \"100ms\"\nunicast_peers = [\"{}\"]\nsource_address = \"{}\"\n{extra}",
+            other.v4, me.v4
+        )
+    };
+    let spoof = |as_host: &Host, to: &Host, prio: u8, ttl: u8| {
+        Pkt {
+            src: as_host.v4,
+            ttl,
+            priority: prio,
+            ..Pkt::good(&attacker, v).to(to)
+        }
+        .frames()
+    };
+    // Without a TTL requirement, one spoofed priority-255 advert with TTL 1 demotes the
+    // master: the attack is real.
+    {
+        let m = start(&lan, &dir, 0, 150, &peer(&h0, &h1, ""));
+        let b = start(&lan, &dir, 1, 100, &peer(&h1, &h0, ""));
+        wait_master(&lan, &m);
+        send(&attacker, spoof(&h1, &h0, 255, 1), 1, 1, Duration::ZERO);
+        common::wait_until(Duration::from_secs(2), || {
+            status(&m).instances[0].state == "BACKUP"
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "without unicast_min_ttl the spoof is accepted\n{}",
+                m.child.log()
+            )
+        });
+        stop_cleanly(m, "master");
+        stop_cleanly(b, "backup");
+    }
+    let m = start(&lan, &dir, 0, 150, &peer(&h0, &h1, "unicast_min_ttl = 255"));
+    let b = start(&lan, &dir, 1, 100, &peer(&h1, &h0, "unicast_min_ttl = 255"));
+    wait_master(&lan, &m);
+    let transitions = status(&m).instances[0].counters.transitions;
+    let before = drops(&status(&m));
+    let before_b = drops(&status(&b));
+    const ROUNDS: usize = 200;
+    let mut frames = Vec::new();
+    for ttl in [1, 64, 254] {
+        frames.extend(spoof(&h1, &h0, 255, ttl));
+        frames.extend(spoof(&h0, &h1, 0, ttl));
+    }
+    send(&attacker, frames, ROUNDS, 20, Duration::from_millis(5));
+    let want = (ROUNDS * 3) as u64;
+    let mut got = BTreeMap::new();
+    let mut got_b = BTreeMap::new();
+    common::wait_until(Duration::from_secs(3), || {
+        got = delta(&before, &drops(&status(&m)));
+        got_b = delta(&before_b, &drops(&status(&b)));
+        got.get("instance:ttl_out_of_range") == Some(&want)
+            && got_b.get("instance:ttl_out_of_range") == Some(&want)
+    });
+    let only = |n: u64| BTreeMap::from([("instance:ttl_out_of_range".to_owned(), n)]);
+    assert_eq!(
+        got,
+        only(want),
+        "master: every spoof counted\n{}",
+        m.child.log()
+    );
+    assert_eq!(
+        got_b,
+        only(want),
+        "backup: every spoof counted\n{}",
+        b.child.log()
+    );
+    assert_master(&lan, &m, transitions, "ttl spoof");
+    let s_b = status(&b);
+    assert_eq!(s_b.instances[0].state, "BACKUP");
+    assert_eq!(
+        s_b.instances[0].counters.transitions, 1,
+        "the backup never moved"
+    );
+    let log = m.child.log();
+    assert!(
+        log.contains(&format!(
+            "dropped VRRP advert from {} (ttl_out_of_range",
+            h1.v4
+        )),
+        "the drop is logged with its source\n{log}"
+    );
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
+/// A host on the link that is not in a multicast instance's `allowed_sources`: its valid,
+/// higher-priority adverts (TTL 255) are dropped as `source_not_allowed`; nothing moves.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn multicast_allowlist_drops_other_hosts_on_the_link() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("allowsrc");
+    let (h0, h1) = (lan.host(0).clone(), lan.host(1).clone());
+    let attacker = lan.client(1).clone();
+    let v = vip(&lan);
+    let allow = |other: &Host| {
+        format!(
+            "advert_interval = \"100ms\"\nallowed_sources = [\"{}\"]",
+            other.v4
+        )
+    };
+    let m = start(&lan, &dir, 0, 150, &allow(&h1));
+    let b = start(&lan, &dir, 1, 100, &allow(&h0));
+    wait_master(&lan, &m);
+    let transitions = status(&m).instances[0].counters.transitions;
+    let before = drops(&status(&m));
+    let before_b = drops(&status(&b));
+    const ROUNDS: usize = 500;
+    let frames = [
+        Pkt {
+            priority: 255,
+            ..Pkt::good(&attacker, v)
+        }
+        .frames(),
+        Pkt {
+            priority: 0,
+            ..Pkt::good(&attacker, v)
+        }
+        .frames(),
+    ]
+    .concat();
+    send(&attacker, frames, ROUNDS, 20, Duration::from_millis(5));
+    let want = (ROUNDS * 2) as u64;
+    let mut got = BTreeMap::new();
+    let mut got_b = BTreeMap::new();
+    common::wait_until(Duration::from_secs(3), || {
+        got = delta(&before, &drops(&status(&m)));
+        got_b = delta(&before_b, &drops(&status(&b)));
+        got.get("instance:source_not_allowed") == Some(&want)
+            && got_b.get("instance:source_not_allowed") == Some(&want)
+    });
+    let only = |n: u64| BTreeMap::from([("instance:source_not_allowed".to_owned(), n)]);
+    assert_eq!(got, only(want), "master\n{}", m.child.log());
+    assert_eq!(got_b, only(want), "backup\n{}", b.child.log());
+    assert_master(&lan, &m, transitions, "allowlist");
+    assert_eq!(status(&b).instances[0].state, "BACKUP");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
 /// The client's neighbour entry for `ip`: its MAC, if it has one.
 fn neighbour_mac(client: &Host, ip: Ipv4Addr) -> Option<[u8; 6]> {
     let out = client

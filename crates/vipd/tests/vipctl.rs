@@ -610,6 +610,47 @@ fn import_keepalived_prints_toml_and_notes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keepalived.conf"));
 }
 
+/// A keepalived.conf whose security cannot be carried (IPsec AH) is refused with status 3
+/// and no configuration on stdout, unless --accept-weaker.
+#[test]
+fn import_keepalived_refuses_a_weaker_result() {
+    let dir = TempDir::new("importah");
+    let conf = dir.path().join("keepalived.conf");
+    std::fs::write(
+        &conf,
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n version 2\n authentication {\n  auth_type AH\n  auth_pass secret\n }\n virtual_ipaddress { 10.0.0.100/24 }\n}\n",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+            .arg("import-keepalived")
+            .args(extra)
+            .arg(&conf)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(err.contains("SECURITY NOT CONVERTED: auth_type"), "{err}");
+    assert!(err.contains("--accept-weaker"), "{err}");
+    let out = run(&["--accept-weaker"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let toml = String::from_utf8(out.stdout).unwrap();
+    assert!(toml.contains("# SECURITY NOT CONVERTED:"), "{toml}");
+    vipd_config::parse_str(&toml, Path::new("converted.toml"))
+        .unwrap_or_else(|d| panic!("{d}\n{toml}"));
+}
+
 #[test]
 #[cfg_attr(
     not(vipd_root),

@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::NoteSeverity::{self, Info, NotConverted, Warning};
+use super::NoteSeverity::{self, Info, NotConverted, SecurityLost, Warning};
 use super::RawNote;
 use super::lex::{Node, Token};
 use super::shell::{self, Split};
@@ -181,6 +181,15 @@ impl Cx {
 
     /// The whole statement (and its block, if any) is not converted.
     fn nc(&mut self, n: &Node, reason: &str) {
+        self.nc_as(NotConverted, n, reason);
+    }
+
+    /// A security statement is not converted: the result is weaker than the original.
+    fn nc_security(&mut self, n: &Node, reason: &str) {
+        self.nc_as(SecurityLost, n, reason);
+    }
+
+    fn nc_as(&mut self, sev: NoteSeverity, n: &Node, reason: &str) {
         let what = if n.block.is_some() {
             "block"
         } else {
@@ -192,7 +201,7 @@ impl Cx {
             head.push_str(&a.text);
         }
         self.note(
-            NotConverted,
+            sev,
             &n.key,
             n.name(),
             format!("{what} `{}`: {reason}", super::emit::clean(&head, 80)),
@@ -696,18 +705,19 @@ impl Cx {
             "unicast_peer" => {
                 for p in self.block(c) {
                     if p.key.text.parse::<IpAddr>().is_err() {
-                        self.nc(p, "not an IP address");
+                        self.nc_security(p, "not an IP address");
                         continue;
                     }
-                    if !p.args.is_empty() {
-                        self.note(
-                            NotConverted,
-                            &p.key,
-                            "unicast_peer",
-                            format!("peer options `{}` not converted: vipd accepts a configured unicast peer's adverts at any TTL (peers may be routed) and has no per-peer TTL limits yet; restrict who can reach the host instead, or use auth_hmac", texts(&p.args)),
-                        );
+                    match self.peer_ttl(p) {
+                        None => continue,
+                        Some(ttl) if ttl.is_empty() => {
+                            d.peers.push(Val::Str(p.key.text.clone()));
+                        }
+                        Some(mut ttl) => {
+                            ttl.insert(0, (keys::peer::address, Val::Str(p.key.text.clone())));
+                            d.peer_tables.push(Val::Inline(ttl));
+                        }
                     }
-                    d.peers.push(Val::Str(p.key.text.clone()));
                 }
             }
             "auth_hmac" => {
@@ -730,19 +740,19 @@ impl Cx {
                                 pass = Some((t.text.clone(), a.key.clone()));
                             }
                         }
-                        _ => self.nc(a, "unknown authentication keyword"),
+                        _ => self.nc_security(a, "unknown authentication keyword"),
                     }
                 }
                 match (ty, pass) {
                     (Some((ty, at)), _) if ty == "AH" => self.note(
-                        NotConverted,
+                        SecurityLost,
                         &at,
                         "auth_type",
                         "IPsec AH authentication is not supported by vipd (RFC 5798 removed it); the instance is converted without authentication",
                     ),
                     (Some((ty, _)), Some(p)) if ty == "PASS" => d.auth = Some(p),
                     (Some((ty, at)), _) if ty != "PASS" => self.note(
-                        NotConverted,
+                        SecurityLost,
                         &at,
                         "auth_type",
                         format!("unknown auth_type `{ty}`"),
@@ -980,6 +990,7 @@ impl Cx {
             version,
             vips,
             peers,
+            peer_tables,
             auth,
             tracks,
             garp,
@@ -1179,6 +1190,9 @@ impl Cx {
 
         if !peers.is_empty() {
             out.set(keys::instance::unicast_peers, Val::Arr(peers));
+        }
+        if !peer_tables.is_empty() {
+            out.set(keys::instance::unicast_peer, Val::Arr(peer_tables));
         }
         if let Some(v) = t
             .entries
@@ -1494,6 +1508,39 @@ const INSTANCE_SINGLE: &[&str] = &[
 impl Cx {
     /// keepalived's `auth_hmac { mode, key ID VALUE, active_key, anti_replay, time_window }` as
     /// vipd's `auth_hmac` table; `key ID file:PATH` becomes `{ id, file }`.
+    /// A `unicast_peer` line's `min_ttl N` / `max_ttl N` as vipd's per-peer keys (empty:
+    /// none beyond keepalived's defaults, 0 and 255); `None` when an option cannot be read
+    /// (the peer is then left out: a peer without its TTL limits would be accepted from
+    /// further away than the original allows).
+    fn peer_ttl(&mut self, p: &Node) -> Option<Vec<(Key, Val)>> {
+        let mut out = Vec::new();
+        let mut args = p.args.iter();
+        while let Some(opt) = args.next() {
+            let key = match opt.text.as_str() {
+                "min_ttl" => keys::peer::min_ttl,
+                "max_ttl" => keys::peer::max_ttl,
+                _ => {
+                    self.nc_security(p, &format!("unknown peer option `{}`", opt.text));
+                    return None;
+                }
+            };
+            let Some(n) = args.next().and_then(|v| v.text.parse::<u8>().ok()) else {
+                self.nc_security(p, &format!("`{}` needs a value 0..=255", opt.text));
+                return None;
+            };
+            // keepalived's defaults (min 0, max 255) restrict nothing; vipd's range is 1..=255.
+            let default = if key == keys::peer::min_ttl {
+                n == 0
+            } else {
+                n == 255
+            };
+            if !default {
+                out.push((key, Val::Int(i64::from(n))));
+            }
+        }
+        Some(out)
+    }
+
     fn auth_hmac(&mut self, n: &Node) -> Option<Val> {
         use keys::auth_hmac as a;
         use keys::hmac_key as k;
@@ -1523,11 +1570,11 @@ impl Cx {
                 }
                 "key" => {
                     let (Some(id), Some(value)) = (c.args.first(), c.args.get(1)) else {
-                        self.nc(c, "`key` needs an id and a value");
+                        self.nc_security(c, "`key` needs an id and a value");
                         continue;
                     };
                     let Ok(id) = id.text.parse::<i64>() else {
-                        self.nc(c, "the key id is not a number");
+                        self.nc_security(c, "the key id is not a number");
                         continue;
                     };
                     let v = match value.text.strip_prefix("file:") {
@@ -1536,12 +1583,12 @@ impl Cx {
                     };
                     key_list.push(Val::Inline(vec![(k::id, Val::Int(id)), v]));
                 }
-                _ => self.nc(c, "unknown auth_hmac keyword"),
+                _ => self.nc_security(c, "unknown auth_hmac keyword"),
             }
         }
         if key_list.is_empty() {
             self.note(
-                NotConverted,
+                SecurityLost,
                 &n.key,
                 "auth_hmac",
                 "auth_hmac without keys: keepalived refuses it; converted without authentication",
@@ -1675,6 +1722,8 @@ struct Draft {
     version: Option<(u8, Token)>,
     vips: Vec<VipDraft>,
     peers: Vec<Val>,
+    /// Peers with TTL limits (`[[instance.unicast_peer]]` entries, as inline tables).
+    peer_tables: Vec<Val>,
     auth: Option<(String, Token)>,
     /// track_* and notify* keys, in file order.
     tracks: Vec<(Key, Val)>,

@@ -57,6 +57,10 @@ pub enum NoteSeverity {
     Warning,
     /// Not converted: vipd has no equivalent (or the value was invalid).
     NotConverted,
+    /// A security setting that could not be carried over (IPsec AH, an `auth_hmac` or
+    /// peer restriction the importer cannot read): the result is weaker than the original,
+    /// and `vipctl import-keepalived` refuses it unless told `--accept-weaker`.
+    SecurityLost,
 }
 
 impl NoteSeverity {
@@ -66,6 +70,7 @@ impl NoteSeverity {
             NoteSeverity::Info => "NOTE",
             NoteSeverity::Warning => "WARNING",
             NoteSeverity::NotConverted => "NOT CONVERTED",
+            NoteSeverity::SecurityLost => "SECURITY NOT CONVERTED",
         }
     }
 }
@@ -111,6 +116,16 @@ pub struct Conversion {
     pub toml: String,
     /// Every keyword not converted or converted with a change in meaning, in file order.
     pub notes: Vec<Note>,
+}
+
+impl Conversion {
+    /// Whether a security setting could not be carried over (a [`NoteSeverity::SecurityLost`]
+    /// note): the result would let in adverts the original refused.
+    pub fn weakens_security(&self) -> bool {
+        self.notes
+            .iter()
+            .any(|n| n.severity == NoteSeverity::SecurityLost)
+    }
 }
 
 /// The input could not be converted at all: unreadable, too large, or a syntax error.

@@ -69,6 +69,11 @@ enum Cmd {
     ImportKeepalived {
         /// The keepalived.conf.
         file: PathBuf,
+        /// Write the result even when a security setting (IPsec AH, an auth_hmac or
+        /// unicast_peer option it cannot read) could not be carried over. Without it,
+        /// such a conversion prints its notes, no configuration, and exits with status 3.
+        #[arg(long)]
+        accept_weaker: bool,
     },
     /// Validate configuration files (several files: cross-check peers' priorities and weights).
     Check {
@@ -371,7 +376,10 @@ fn main() -> ExitCode {
             files,
             no_host_checks,
         } => return check(files, *no_host_checks),
-        Cmd::ImportKeepalived { file } => return import(file),
+        Cmd::ImportKeepalived {
+            file,
+            accept_weaker,
+        } => return import(file, *accept_weaker),
         Cmd::Status { json, instance } => call(&socket, Command::Status, Duration::from_secs(5))
             .and_then(|r| {
                 let st = r
@@ -532,11 +540,22 @@ fn done(r: Response) -> Result<bool, String> {
     }
 }
 
-fn import(file: &Path) -> ExitCode {
+fn import(file: &Path, accept_weaker: bool) -> ExitCode {
     match vipd_config::import::convert_file(file) {
         Ok(conv) => {
             for n in &conv.notes {
                 eprintln!("{n}");
+            }
+            if conv.weakens_security() && !accept_weaker {
+                let lost = conv
+                    .notes
+                    .iter()
+                    .filter(|n| n.severity == vipd_config::import::NoteSeverity::SecurityLost)
+                    .count();
+                eprintln!(
+                    "vipctl import-keepalived: refusing to write a weaker configuration: {lost} security setting(s) above (SECURITY NOT CONVERTED) cannot be carried over, so vipd would accept adverts keepalived refuses. Fix them in keepalived.conf (use auth_hmac instead of AH), or rerun with --accept-weaker to write the result anyway"
+                );
+                return ExitCode::from(3);
             }
             print!("{}", conv.toml);
             let not_converted = conv

@@ -297,6 +297,8 @@ impl Inst {
             version: self.cfg.version,
             auth: self.auth,
             peers: &self.cfg.unicast_peers,
+            peer_ttl: &self.cfg.peer_ttl,
+            allowed: &self.cfg.allowed_sources,
             own: self.src,
             interval_cs: proto::interval_cs(self.cfg.version, self.cfg.advert_interval),
             checksum: self.checksum,
@@ -380,6 +382,7 @@ pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig 
             lower_prio_delay: c.garp.lower_prio_delay(),
         },
         lower_prio_no_advert: c.lower_prio_no_advert,
+        max_adopted_interval: c.max_adopted_interval,
     }
 }
 
