@@ -20,5 +20,6 @@ pub mod ctl;
 pub mod daemon;
 pub mod net;
 pub mod notify;
+pub mod ratelimit;
 pub mod sys;
 pub mod track;

@@ -212,6 +212,16 @@ pub fn adopt_fd(raw: i32) -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
 }
 
+/// Whether `e` is this process running out of its own resources (descriptors, memory,
+/// processes, buffers) rather than an answer about what was tried: a tracker whose run
+/// fails so keeps its last state instead of counting the run as a failure.
+pub fn is_own_limit(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::ENOBUFS)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

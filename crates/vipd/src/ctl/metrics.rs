@@ -1,5 +1,6 @@
-//! Prometheus metrics: rendered with prometheus-client from a status snapshot at each scrape,
-//! served over a minimal HTTP/1.1 endpoint (GET /metrics) on a configured local address.
+//! Prometheus metrics: rendered with prometheus-client from the status snapshot the daemon
+//! publishes every second, served over a minimal HTTP/1.1 endpoint (GET /metrics) on a
+//! configured address, with a connection cap and one deadline per connection.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,13 +11,15 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, info};
 
-use super::server::CtlRequest;
-use super::{Command, Status};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tracing::{debug, info, warn};
+
+use super::Status;
+use crate::ratelimit::{LogEvery, held_note};
 
 type Labels = Vec<(String, String)>;
 
@@ -173,79 +176,101 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
 
 /// Largest HTTP request head read.
 const MAX_REQUEST: usize = 8192;
+/// Connections served at once; more are closed at once (a scraper retries). Bounded so that
+/// no number of idle clients can take vipd's descriptors.
+pub const MAX_CONNECTIONS: usize = 8;
+/// One deadline for a connection's request and response together.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(5);
+/// How often the daemon publishes the snapshot scrapes are served from.
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
 
-/// Serves GET /metrics on `addr`, asking the daemon loop for a status at each scrape.
-pub async fn serve(addr: SocketAddr, tx: mpsc::Sender<CtlRequest>) -> io::Result<()> {
+/// The latest status snapshot, published by the daemon's loop every [`SNAPSHOT_EVERY`]:
+/// scrapes read it and never reach the loop.
+pub type Snapshot = watch::Receiver<Option<Arc<Status>>>;
+
+/// Serves GET /metrics on `addr` from `snapshot`.
+pub async fn serve(addr: SocketAddr, snapshot: Snapshot) -> io::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| io::Error::new(e.kind(), format!("bind metrics address {addr}: {e}")))?;
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     tokio::spawn(async move {
+        let mut refused = LogEvery::new(Duration::from_secs(60));
+        let mut accept_failed = LogEvery::new(Duration::from_secs(60));
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(100)).await;
+            let (stream, peer) = match listener.accept().await {
+                Ok(c) => c,
+                Err(e) => {
+                    if let Some(held) = accept_failed.check(std::time::Instant::now()) {
+                        warn!(error = %e, "metrics endpoint: accept failed: {e}{}", held_note(held));
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                if let Some(held) = refused.check(std::time::Instant::now()) {
+                    warn!(peer = %peer,
+                          "metrics endpoint: {MAX_CONNECTIONS} connections already open; closed the one from {peer}{}",
+                          held_note(held));
+                }
+                drop(stream);
                 continue;
             };
-            let tx = tx.clone();
+            let snapshot = snapshot.borrow().clone();
             tokio::spawn(async move {
-                let mut head = vec![0u8; MAX_REQUEST];
-                let mut len = 0;
-                let read = tokio::time::timeout(Duration::from_secs(5), async {
-                    while len < head.len() {
-                        let n = stream.read(&mut head[len..]).await?;
-                        if n == 0 {
-                            break;
-                        }
-                        len += n;
-                        if head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
-                            break;
-                        }
-                    }
-                    Ok::<_, io::Error>(())
-                })
-                .await;
-                if !matches!(read, Ok(Ok(()))) {
-                    return;
-                }
-                let first = head[..len].split(|b| *b == b'\n').next().unwrap_or(&[]);
-                let (code, body, ctype) = if first.starts_with(b"GET /metrics ") {
-                    let (reply, rx) = oneshot::channel();
-                    let status = match tx
-                        .send(CtlRequest {
-                            cmd: Command::Status,
-                            reply,
-                        })
-                        .await
-                    {
-                        Ok(()) => rx.await.ok().and_then(|r| r.status),
-                        Err(_) => None,
-                    };
-                    match status.map(|s| render(&s)) {
-                        Some(Ok(text)) => (
-                            "200 OK",
-                            text,
-                            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                        ),
-                        _ => (
-                            "503 Service Unavailable",
-                            "vipd is busy or stopping\n".into(),
-                            "text/plain",
-                        ),
-                    }
-                } else {
-                    ("404 Not Found", "try /metrics\n".into(), "text/plain")
-                };
-                let resp = format!(
-                    "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                if let Err(e) = stream.write_all(resp.as_bytes()).await {
-                    debug!(error = %e, "metrics client went away");
+                let _slot = slot;
+                if tokio::time::timeout(CONNECTION_DEADLINE, exchange(stream, snapshot))
+                    .await
+                    .is_err()
+                {
+                    debug!(peer = %peer, "metrics client closed after the {CONNECTION_DEADLINE:?} deadline");
                 }
             });
         }
     });
     info!(%addr, "serving Prometheus metrics");
     Ok(())
+}
+
+/// Reads one request head and answers it from `snapshot`.
+async fn exchange(mut stream: tokio::net::TcpStream, snapshot: Option<Arc<Status>>) {
+    let mut head = vec![0u8; MAX_REQUEST];
+    let mut len = 0;
+    while len < head.len() {
+        let n = match stream.read(&mut head[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        len += n;
+        if head[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let first = head[..len].split(|b| *b == b'\n').next().unwrap_or(&[]);
+    let (code, body, ctype) = if first.starts_with(b"GET /metrics ") {
+        match snapshot.map(|s| render(&s)) {
+            Some(Ok(text)) => (
+                "200 OK",
+                text,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+            _ => (
+                "503 Service Unavailable",
+                "vipd is starting or stopping\n".into(),
+                "text/plain",
+            ),
+        }
+    } else {
+        ("404 Not Found", "try /metrics\n".into(), "text/plain")
+    };
+    let resp = format!(
+        "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Err(e) = stream.write_all(resp.as_bytes()).await {
+        debug!(error = %e, "metrics client went away");
+    }
 }
 
 #[cfg(test)]

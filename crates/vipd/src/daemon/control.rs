@@ -50,6 +50,8 @@ pub struct Control {
     pub upgrade_rx: mpsc::Receiver<Result<(), String>>,
     /// The upgrade this binary came from, if it did.
     pub(super) upgraded: Option<ctl::UpgradeStatus>,
+    /// Where the metrics endpoint's snapshot is published (`None`: no endpoint).
+    metrics: Option<tokio::sync::watch::Sender<Option<std::sync::Arc<Status>>>>,
 }
 
 impl Control {
@@ -74,6 +76,7 @@ impl Control {
             upgrade_tx,
             upgrade_rx,
             upgraded: None,
+            metrics: None,
         }
     }
 
@@ -287,7 +290,9 @@ impl<N: Netlink> Daemon<N> {
             }
         }
         if let Some(addr) = self.ctl.global.metrics_listen {
-            ctl::metrics::serve(addr, self.ctl.tx.clone()).await?;
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            ctl::metrics::serve(addr, rx).await?;
+            self.ctl.metrics = Some(tx);
         }
         notify_systemd(&[sd_notify::NotifyState::Ready]);
         Ok(())
@@ -420,6 +425,16 @@ impl<N: Netlink> Daemon<N> {
                     Response::error(e)
                 }
             },
+        }
+    }
+
+    /// Publishes the snapshot the metrics endpoint serves (when it is on).
+    pub(super) async fn publish_metrics(&mut self) {
+        if self.ctl.metrics.is_some() {
+            let st = std::sync::Arc::new(self.status().await);
+            if let Some(tx) = &self.ctl.metrics {
+                tx.send_replace(Some(st));
+            }
         }
     }
 

@@ -42,6 +42,13 @@ const STALL_WARN: Duration = Duration::from_millis(250);
 const ALARM_QUIET: Duration = Duration::from_secs(10);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+
+/// How often the loop pings systemd's watchdog and publishes the metrics snapshot: every
+/// second, or at half the watchdog's timeout if that is shorter.
+fn housekeeping_every(watchdog: Option<Duration>) -> Duration {
+    let every = crate::ctl::metrics::SNAPSHOT_EVERY;
+    watchdog.map_or(every, |w| (w / 2).clamp(Duration::from_millis(10), every))
+}
 /// Transitions kept per instance for status.
 const HISTORY: usize = 16;
 /// Longest wait at startup for every tracker's first result before the state machines start.
@@ -836,6 +843,18 @@ impl<N: Netlink> Daemon<N> {
         let mut hup = signal(SignalKind::hangup())?;
         let mut reconcile = tokio::time::interval(RECONCILE_EVERY);
         reconcile.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // systemd's watchdog (WatchdogSec=): pinged from this loop, so a loop that hangs is
+        // restarted; the metrics snapshot is published on the same tick.
+        let watchdog = sd_notify::watchdog_enabled();
+        if let Some(w) = watchdog {
+            info!(
+                watchdog_ms = w.as_millis() as u64,
+                "systemd watchdog on: the event loop pings it every {} ms",
+                housekeeping_every(watchdog).as_millis()
+            );
+        }
+        let mut housekeeping = tokio::time::interval(housekeeping_every(watchdog));
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         if self.no_accept_vips().is_empty() {
             crate::net::accept::AcceptFilter::clear_stale();
         }
@@ -883,6 +902,12 @@ impl<N: Netlink> Daemon<N> {
                 wake = control::drill_wake(self.ctl.drill.as_mut()) => self.drill_progress(wake).await,
                 Some(u) = self.track.rx.recv() => self.on_tracker(u),
                 _ = reconcile.tick() => self.reconcile().await,
+                _ = housekeeping.tick() => {
+                    if watchdog.is_some() {
+                        control::notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                    }
+                    self.publish_metrics().await;
+                }
                 _ = term.recv() => { info!("SIGTERM: handing over and stopping"); break; }
                 _ = int.recv() => { info!("SIGINT: handing over and stopping"); break; }
                 _ = hup.recv() => {

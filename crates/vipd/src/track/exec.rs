@@ -63,6 +63,9 @@ pub enum Ended {
     TimedOut,
     /// Could not start.
     SpawnFailed(String),
+    /// Could not start because vipd itself ran out of descriptors, memory or processes
+    /// (not the program's fault: a tracker keeps its last state).
+    NoResources(String),
 }
 
 /// The result of one run.
@@ -103,6 +106,7 @@ impl Outcome {
             Ended::Signaled(s) => format!("killed by signal {s}"),
             Ended::TimedOut => format!("timed out after {timeout:?} (process group killed)"),
             Ended::SpawnFailed(e) => format!("could not start: {e}"),
+            Ended::NoResources(e) => format!("could not start (vipd's own limits): {e}"),
         }
     }
 }
@@ -153,15 +157,15 @@ pub async fn run(
     cap: usize,
 ) -> Outcome {
     let start = Instant::now();
-    let failed = |e: String| Outcome {
-        ended: Ended::SpawnFailed(e),
+    let ended_as = |ended: Ended| Outcome {
+        ended,
         output: String::new(),
         discarded: 0,
         elapsed: start.elapsed(),
         pgid: None,
     };
     let Some((prog, args)) = argv.split_first() else {
-        return failed("empty command".into());
+        return ended_as(Ended::SpawnFailed("empty command".into()));
     };
     let mut cmd = tokio::process::Command::new(prog);
     cmd.args(args)
@@ -179,7 +183,10 @@ pub async fn run(
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return failed(e.to_string()),
+        Err(e) if crate::sys::is_own_limit(&e) => {
+            return ended_as(Ended::NoResources(e.to_string()));
+        }
+        Err(e) => return ended_as(Ended::SpawnFailed(e.to_string())),
     };
     let pgid = child.id().and_then(|p| i32::try_from(p).ok());
     let mut guard = GroupGuard(pgid);

@@ -14,28 +14,46 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::{Observation, TrackerUpdate};
+use crate::ratelimit::{LogEvery, held_note};
 
 /// Most bytes read from a tracked file.
 const READ_CAP: u64 = 64;
 
 /// The value in `path`: a decimal integer (surrounding whitespace ignored). A missing or empty
-/// file reads as 0; anything else unreadable as 0 with the reason.
-pub fn read_value(path: &Path) -> (i64, Option<String>) {
+/// file reads as 0; an unreadable one as 0 with the reason. An error means the tracker keeps
+/// its last value: vipd's own lack of descriptors or memory, or a path that is not a regular
+/// file (a FIFO is opened non-blocking and never read: it must not hang the watcher, and
+/// whoever can put one there must not decide the value).
+pub fn read_value(path: &Path) -> std::io::Result<(i64, Option<String>)> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let mut text = String::new();
-    match std::fs::File::open(path) {
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path);
+    match opened {
         Ok(f) => {
+            if !f.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(std::io::Error::other(
+                    "not a regular file (a FIFO, socket or device)",
+                ));
+            }
             if let Err(e) = f.take(READ_CAP).read_to_string(&mut text) {
-                return (0, Some(format!("cannot read: {e}")));
+                if crate::sys::is_own_limit(&e) {
+                    return Err(e);
+                }
+                return Ok((0, Some(format!("cannot read: {e}"))));
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (0, None),
-        Err(e) => return (0, Some(format!("cannot open: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, None)),
+        Err(e) if crate::sys::is_own_limit(&e) => return Err(e),
+        Err(e) => return Ok((0, Some(format!("cannot open: {e}")))),
     }
     let t = text.trim();
     if t.is_empty() {
-        return (0, None);
+        return Ok((0, None));
     }
-    match t.parse::<i64>() {
+    Ok(match t.parse::<i64>() {
         Ok(v) => (v.clamp(-1_000_000, 1_000_000), None),
         Err(_) => (
             0,
@@ -44,13 +62,26 @@ pub fn read_value(path: &Path) -> (i64, Option<String>) {
                 t.chars().take(20).collect::<String>()
             )),
         ),
-    }
+    })
 }
 
-fn report(idx: usize, path: &Path, tx: &mpsc::Sender<TrackerUpdate>) -> bool {
-    let (v, problem) = read_value(path);
-    if let Some(p) = problem {
-        warn!(file = %path.display(), problem = %p, "track_file: reading as 0");
+fn report(idx: usize, path: &Path, tx: &mpsc::Sender<TrackerUpdate>, limit: &mut LogEvery) -> bool {
+    let (v, problem) = match read_value(path) {
+        Ok(v) => v,
+        Err(e) => {
+            if let Some(held) = limit.check(std::time::Instant::now()) {
+                warn!(file = %path.display(), error = %e,
+                      "track_file {}: not read ({e}); the tracker keeps its last value{}",
+                      path.display(), held_note(held));
+            }
+            return true;
+        }
+    };
+    if let Some(p) = problem
+        && let Some(held) = limit.check(std::time::Instant::now())
+    {
+        warn!(file = %path.display(), problem = %p,
+              "track_file {}: reading as 0: {p}{}", path.display(), held_note(held));
     }
     tx.blocking_send(TrackerUpdate {
         tracker: idx,
@@ -90,8 +121,9 @@ pub fn spawn_watcher(
     std::thread::Builder::new()
         .name("vipd-track-file".into())
         .spawn(move || {
+            let mut limit = LogEvery::new(std::time::Duration::from_secs(10));
             for (idx, path) in &files {
-                if !report(*idx, path, &tx) {
+                if !report(*idx, path, &tx, &mut limit) {
                     return;
                 }
             }
@@ -108,7 +140,7 @@ pub fn spawn_watcher(
                 for ev in events {
                     if ev.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
                         for (idx, path) in &files {
-                            if !report(*idx, path, &tx) {
+                            if !report(*idx, path, &tx, &mut limit) {
                                 return;
                             }
                         }
@@ -118,7 +150,7 @@ pub fn spawn_watcher(
                         continue;
                     };
                     for (name, idx, path) in list {
-                        if ev.name.as_ref() == Some(name) && !report(*idx, path, &tx) {
+                        if ev.name.as_ref() == Some(name) && !report(*idx, path, &tx, &mut limit) {
                             return;
                         }
                     }
@@ -137,14 +169,21 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vipd-trackfile-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("v");
-        assert_eq!(read_value(&f), (0, None));
+        assert_eq!(read_value(&f).unwrap(), (0, None));
         std::fs::write(&f, " 42\n").unwrap();
-        assert_eq!(read_value(&f), (42, None));
+        assert_eq!(read_value(&f).unwrap(), (42, None));
         std::fs::write(&f, "-7").unwrap();
-        assert_eq!(read_value(&f), (-7, None));
+        assert_eq!(read_value(&f).unwrap(), (-7, None));
         std::fs::write(&f, "abc").unwrap();
-        assert_eq!(read_value(&f).0, 0);
-        assert!(read_value(&f).1.is_some());
+        assert_eq!(read_value(&f).unwrap().0, 0);
+        assert!(read_value(&f).unwrap().1.is_some());
+        // A FIFO without a writer: refused at once (never a hang), the value is kept.
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let t0 = std::time::Instant::now();
+        let e = read_value(&fifo).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 
 use super::exec::{self, RunAs};
 use super::{OUTPUT_CAP, Observation, TrackerUpdate};
+use crate::ratelimit::{LogEvery, held_note};
 use vipd_config::{HttpUrl, Probe, TrackHttp, TrackScript, TrackTcp};
 
 /// Most bytes of an HTTP response read (the status line must be in them).
@@ -19,6 +20,35 @@ fn ticker(probe: &Probe) -> tokio::time::Interval {
     let mut tick = tokio::time::interval(probe.interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick
+}
+
+/// At most one "could not run" warning per tracker in this period.
+const STARVED_LOG_EVERY: Duration = Duration::from_secs(30);
+
+/// A run that could not start for vipd's own lack of resources: no result is reported
+/// (the tracker keeps its last state); a rate-limited warning says so.
+fn skipped(limit: &mut LogEvery, kind: &str, name: &str, error: &str) {
+    if let Some(held) = limit.check(std::time::Instant::now()) {
+        warn!(tracker = %name, error = %error,
+              "{kind} {name}: could not run the check ({error}): vipd is out of descriptors, memory or processes; the tracker keeps its last state{}",
+              held_note(held));
+    }
+}
+
+/// A probe's failure: an answer about the target, or vipd's own lack of resources.
+enum ProbeError {
+    Target(String),
+    OwnLimit(String),
+}
+
+impl ProbeError {
+    fn connect(e: &std::io::Error) -> ProbeError {
+        if crate::sys::is_own_limit(e) {
+            ProbeError::OwnLimit(e.to_string())
+        } else {
+            ProbeError::Target(format!("connect: {e}"))
+        }
+    }
 }
 
 async fn report(tx: &mpsc::Sender<TrackerUpdate>, idx: usize, ok: bool, detail: String) -> bool {
@@ -40,9 +70,14 @@ pub async fn script_loop(
     let probe = s.probe;
     let mut last_ok: Option<bool> = None;
     let mut tick = ticker(&probe);
+    let mut starved = LogEvery::new(STARVED_LOG_EVERY);
     loop {
         tick.tick().await;
         let o = exec::run(&s.argv, run_as.as_ref(), probe.timeout, OUTPUT_CAP).await;
+        if let exec::Ended::NoResources(e) = &o.ended {
+            skipped(&mut starved, "track_script", &s.name, e);
+            continue;
+        }
         let ok = o.success();
         let what = o.describe(probe.timeout);
         debug!(tracker = %s.name, result = %what, elapsed_ms = o.elapsed.as_millis() as u64,
@@ -65,10 +100,30 @@ pub async fn script_loop(
 
 /// One HTTP/1.1 GET: the status code.
 pub async fn http_get_status(url: &HttpUrl, timeout: Duration) -> Result<u16, String> {
-    let fut = async {
-        let mut stream = TcpStream::connect((url.host.as_str(), url.port))
+    http_get(url, timeout).await.map_err(|e| match e {
+        ProbeError::Target(m) | ProbeError::OwnLimit(m) => m,
+    })
+}
+
+async fn http_get(url: &HttpUrl, timeout: Duration) -> Result<u16, ProbeError> {
+    // One deadline for the connect and the exchange together.
+    let deadline = tokio::time::Instant::now() + timeout;
+    let stream =
+        match tokio::time::timeout_at(deadline, TcpStream::connect((url.host.as_str(), url.port)))
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(ProbeError::connect(&e)),
+            Err(_) => return Err(ProbeError::Target(format!("timed out after {timeout:?}"))),
+        };
+    match tokio::time::timeout_at(deadline, http_exchange(stream, url)).await {
+        Ok(r) => r.map_err(ProbeError::Target),
+        Err(_) => Err(ProbeError::Target(format!("timed out after {timeout:?}"))),
+    }
+}
+
+async fn http_exchange(mut stream: TcpStream, url: &HttpUrl) -> Result<u16, String> {
+    {
         let host = if url.host.contains(':') {
             format!("[{}]", url.host)
         } else {
@@ -113,10 +168,6 @@ pub async fn http_get_status(url: &HttpUrl, timeout: Duration) -> Result<u16, St
             }
             len += n;
         }
-    };
-    match tokio::time::timeout(timeout, fut).await {
-        Ok(r) => r,
-        Err(_) => Err(format!("timed out after {timeout:?}")),
     }
 }
 
@@ -142,15 +193,20 @@ fn truncate(s: &str) -> String {
 pub async fn http_loop(idx: usize, h: TrackHttp, tx: mpsc::Sender<TrackerUpdate>) {
     let probe = h.probe;
     let mut tick = ticker(&probe);
+    let mut starved = LogEvery::new(STARVED_LOG_EVERY);
     loop {
         tick.tick().await;
-        let (ok, detail) = match http_get_status(&h.url, probe.timeout).await {
+        let (ok, detail) = match http_get(&h.url, probe.timeout).await {
             Ok(code) if h.expect_status.contains(&code) => (true, format!("HTTP {code}")),
             Ok(code) => (
                 false,
                 format!("HTTP {code} (expected {:?})", h.expect_status),
             ),
-            Err(e) => (false, e),
+            Err(ProbeError::Target(e)) => (false, e),
+            Err(ProbeError::OwnLimit(e)) => {
+                skipped(&mut starved, "track_http", &h.name, &e);
+                continue;
+            }
         };
         if !report(&tx, idx, ok, detail).await {
             return;
@@ -162,13 +218,20 @@ pub async fn http_loop(idx: usize, h: TrackHttp, tx: mpsc::Sender<TrackerUpdate>
 pub async fn tcp_loop(idx: usize, t: TrackTcp, tx: mpsc::Sender<TrackerUpdate>) {
     let probe = t.probe;
     let mut tick = ticker(&probe);
+    let mut starved = LogEvery::new(STARVED_LOG_EVERY);
     loop {
         tick.tick().await;
         let (ok, detail) =
             match tokio::time::timeout(probe.timeout, TcpStream::connect(t.address.as_str())).await
             {
                 Ok(Ok(_)) => (true, "connected".to_string()),
-                Ok(Err(e)) => (false, format!("connect: {e}")),
+                Ok(Err(e)) => match ProbeError::connect(&e) {
+                    ProbeError::Target(m) => (false, m),
+                    ProbeError::OwnLimit(m) => {
+                        skipped(&mut starved, "track_tcp", &t.name, &m);
+                        continue;
+                    }
+                },
                 Err(_) => (
                     false,
                     format!("connect timed out after {:?}", probe.timeout),

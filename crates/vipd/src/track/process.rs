@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::{Observation, TrackerUpdate};
+use crate::ratelimit::{LogEvery, held_note};
 
 /// Rescan period without the connector.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
@@ -40,25 +41,33 @@ const NLMSG_HDRLEN: usize = 16;
 const CN_MSG_LEN: usize = 20;
 const NLMSG_DONE: u16 = 3;
 
-/// Does process `pid` match `name`? (comm, or argv[0]'s base name.)
-fn names_of(pid: u32) -> Option<(String, String)> {
-    let comm = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+/// Process `pid`'s names: comm and argv[0]'s base name (`Ok(None)`: it is gone). An error
+/// is vipd's own lack of descriptors or memory: nothing can be said of the process then.
+fn names_of(pid: u32) -> io::Result<Option<(String, String)>> {
+    let comm = match std::fs::read(format!("/proc/{pid}/comm")) {
+        Ok(c) => c,
+        Err(e) if crate::sys::is_own_limit(&e) => return Err(e),
+        Err(_) => return Ok(None),
+    };
     let comm = String::from_utf8_lossy(&comm)
         .trim_end_matches('\n')
         .to_string();
-    let cmdline = read_head(&format!("/proc/{pid}/cmdline"), 4096).unwrap_or_default();
+    let cmdline = read_head(&format!("/proc/{pid}/cmdline"), 4096)?.unwrap_or_default();
     let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
     let argv0 = String::from_utf8_lossy(argv0);
     let base = argv0.rsplit('/').next().unwrap_or("").to_string();
-    Some((comm, base))
+    Ok(Some((comm, base)))
 }
 
-fn read_head(path: &str, cap: u64) -> Option<Vec<u8>> {
+fn read_head(path: &str, cap: u64) -> io::Result<Option<Vec<u8>>> {
     use std::io::Read;
-    let f = std::fs::File::open(path).ok()?;
     let mut v = Vec::new();
-    f.take(cap).read_to_end(&mut v).ok()?;
-    Some(v)
+    let read = std::fs::File::open(path).and_then(|f| f.take(cap).read_to_end(&mut v));
+    match read {
+        Ok(_) => Ok(Some(v)),
+        Err(e) if crate::sys::is_own_limit(&e) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 fn matches(name: &str, comm: &str, base: &str) -> bool {
@@ -66,30 +75,30 @@ fn matches(name: &str, comm: &str, base: &str) -> bool {
     comm == name || comm == cut || base == name
 }
 
-/// Which watched names (indexes into `names`) process `pid` matches.
-fn classify(pid: u32, names: &[String]) -> Vec<usize> {
-    let Some((comm, base)) = names_of(pid) else {
-        return Vec::new();
+/// Which watched names (indexes into `names`) process `pid` matches; an error as
+/// [`names_of`].
+fn classify(pid: u32, names: &[String]) -> io::Result<Vec<usize>> {
+    let Some((comm, base)) = names_of(pid)? else {
+        return Ok(Vec::new());
     };
-    names
+    Ok(names
         .iter()
         .enumerate()
         .filter(|(_, n)| matches(n, &comm, &base))
         .map(|(i, _)| i)
-        .collect()
+        .collect())
 }
 
-/// Every process (thread-group leader) in /proc matching some name.
-fn scan(names: &[String]) -> HashMap<u32, Vec<usize>> {
+/// Every process (thread-group leader) in /proc matching some name; an error when vipd
+/// could not look (its own limits): the counts are then not known.
+fn scan(names: &[String]) -> io::Result<HashMap<u32, Vec<usize>>> {
     let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
+    let dir = std::fs::read_dir("/proc")?;
     for e in dir.flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let m = classify(pid, names);
+        let m = classify(pid, names)?;
         if !m.is_empty() {
             out.insert(pid, m);
         }
@@ -97,7 +106,7 @@ fn scan(names: &[String]) -> HashMap<u32, Vec<usize>> {
             break;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Counts per name.
@@ -266,8 +275,17 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
             None
         }
     };
-    let mut table = scan(&names);
+    let mut starved = LogEvery::new(Duration::from_secs(30));
     let mut last: Vec<Option<u32>> = vec![None; names.len()];
+    let mut table = loop {
+        match scan(&names) {
+            Ok(t) => break t,
+            Err(e) => {
+                not_counted(&mut starved, &e);
+                tokio::time::sleep(RESCAN_EVERY).await;
+            }
+        }
+    };
     if !send_counts(&procs, &counts(&table, names.len()), &mut last, &tx).await {
         return;
     }
@@ -282,12 +300,17 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
                 match recv(&fd, &mut buf).await {
                     Ok(n) => {
                         for ev in parse_events(buf.get(..n).unwrap_or(&[])) {
-                            apply(&mut table, ev, &names);
+                            if let Err(e) = apply(&mut table, ev, &names) {
+                                not_counted(&mut starved, &e);
+                            }
                         }
                     }
                     Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                         debug!("track_process: connector overrun; rescanning /proc");
-                        table = scan(&names);
+                        match scan(&names) {
+                            Ok(t) => table = t,
+                            Err(e) => not_counted(&mut starved, &e),
+                        }
                     }
                     Err(e) => {
                         warn!(error = %e, "track_process: connector failed; rescanning /proc every second");
@@ -303,14 +326,27 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
     }
 }
 
-fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) {
-    let refresh = |tgid: u32, table: &mut HashMap<u32, Vec<usize>>| {
-        let m = classify(tgid, names);
+/// A process could not be examined for vipd's own lack of resources: the counts keep
+/// what they were (a rate-limited warning says so).
+fn not_counted(limit: &mut LogEvery, e: &io::Error) {
+    if let Some(held) = limit.check(std::time::Instant::now()) {
+        warn!(error = %e,
+              "track_process: could not read /proc ({e}): vipd is out of descriptors or memory; process counts keep their last values{}",
+              held_note(held));
+    }
+}
+
+/// Applies one connector event; an error (vipd's own limits) leaves the process's entry
+/// as it was.
+fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) -> io::Result<()> {
+    let refresh = |tgid: u32, table: &mut HashMap<u32, Vec<usize>>| -> io::Result<()> {
+        let m = classify(tgid, names)?;
         if m.is_empty() {
             table.remove(&tgid);
         } else if table.len() < MAX_PIDS || table.contains_key(&tgid) {
             table.insert(tgid, m);
         }
+        Ok(())
     };
     match ev {
         ProcEvent::Fork {
@@ -326,8 +362,8 @@ fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) 
                 table.insert(child_tgid, m);
             }
         }
-        ProcEvent::Exec { tgid, .. } => refresh(tgid, table),
-        ProcEvent::Comm { pid, tgid } if pid == tgid => refresh(tgid, table),
+        ProcEvent::Exec { tgid, .. } => return refresh(tgid, table),
+        ProcEvent::Comm { pid, tgid } if pid == tgid => return refresh(tgid, table),
         ProcEvent::Comm { .. } => {}
         ProcEvent::Exit { pid, tgid } => {
             if pid == tgid {
@@ -335,6 +371,7 @@ fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) 
             }
         }
     }
+    Ok(())
 }
 
 async fn send_counts(
@@ -369,12 +406,18 @@ async fn rescan_forever(
 ) {
     let mut tick = tokio::time::interval(RESCAN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut starved = LogEvery::new(Duration::from_secs(30));
     loop {
         tick.tick().await;
         let names2 = names.clone();
-        let table = tokio::task::spawn_blocking(move || scan(&names2))
-            .await
-            .unwrap_or_default();
+        let table = match tokio::task::spawn_blocking(move || scan(&names2)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                not_counted(&mut starved, &e);
+                continue;
+            }
+            Err(_) => continue,
+        };
         if !send_counts(&procs, &counts(&table, names.len()), &mut last, &tx).await {
             return;
         }
@@ -440,9 +483,13 @@ mod tests {
     #[test]
     fn scan_finds_ourselves() {
         let me = std::process::id();
-        let (comm, _) = names_of(me).unwrap();
-        let t = scan(std::slice::from_ref(&comm));
+        let (comm, _) = names_of(me).unwrap().unwrap();
+        let t = scan(std::slice::from_ref(&comm)).unwrap();
         assert!(t.contains_key(&me));
+        assert!(
+            names_of(u32::MAX).unwrap().is_none(),
+            "a process that is gone"
+        );
     }
 }
 
