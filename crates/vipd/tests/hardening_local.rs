@@ -233,3 +233,182 @@ path = "{}"
     assert!(body.contains("vipd_instance_state"), "{body}");
     drop(http);
 }
+
+/// Runs `script` with python3 as `nobody` (group `nogroup`, the control group) in `host`.
+fn python_as_nobody(lan: &Lan, script: &str) -> ChildGuard {
+    lan.host(0)
+        .spawn(&[
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            script,
+        ])
+        .unwrap()
+}
+
+fn vipctl_status_as_root(sock: &Path) -> (bool, Duration, String) {
+    let t0 = Instant::now();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(sock)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        t0.elapsed(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A control_group member opens 200 connections, sends a request on each and never reads
+/// (and pipelines 10,000 requests on one more): it gets its share of slots, the rest are
+/// refused and logged, and root's vipctl keeps working throughout. A regular file at the
+/// control_socket path is never deleted: vipd refuses it and runs without a socket.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn a_control_group_member_cannot_keep_root_out() {
+    let lan = Lan::new("ctlslots", 1).unwrap();
+    let dir = TempDir::new("ctlslots");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let vip = lan.vip(false);
+    let cfg = write_config(dir.path(), 0, 150, vip, "control_group = \"nogroup\"", "");
+    let a = Agent {
+        child: common::start_vipd(lan.host(0), &cfg),
+        sock: dir.path().join("h0.sock"),
+    };
+    wait_state(&a, "MASTER");
+    let script = format!(
+        r#"
+import socket, time, json
+req = (json.dumps({{"v": 1, "cmd": "status"}}) + "\n").encode()
+held = []
+for i in range(200):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect("{sock}")
+    try:
+        s.send(req)
+    except OSError:
+        pass
+    held.append(s)
+p = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+p.connect("{sock}")
+p.setblocking(False)
+for i in range(10000):
+    try:
+        p.send(req)
+    except OSError:
+        break
+held.append(p)
+print("attacker ready", flush=True)
+time.sleep(30)
+"#,
+        sock = a.sock.display(),
+    );
+    let attacker = python_as_nobody(&lan, &script);
+    common::wait_until(Duration::from_secs(10), || {
+        attacker.log().contains("attacker ready")
+    })
+    .unwrap_or_else(|| panic!("attacker never ready\n{}", attacker.log()));
+    // Root is never kept out while the attacker holds its connections.
+    for _ in 0..10 {
+        let (ok, took, err) = vipctl_status_as_root(&a.sock);
+        assert!(ok, "root locked out: {err}\n{}", a.child.log());
+        assert!(took < Duration::from_secs(2), "root waited {took:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let log = a.child.log();
+    assert!(
+        log.contains("refused a connection of uid 65534"),
+        "refusals are logged\n{log}"
+    );
+    assert_eq!(status(&a).instances[0].state, "MASTER");
+    drop(attacker);
+
+    // A regular file where the socket should be: kept, and vipd runs without a socket.
+    let file = dir.path().join("precious");
+    std::fs::write(&file, "keep me\n").unwrap();
+    let cfg = dir.path().join("file.toml");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(dir.path().join("h0.toml"))
+            .unwrap()
+            .replace(&a.sock.display().to_string(), &file.display().to_string()),
+    )
+    .unwrap();
+    drop(a);
+    let b = common::start_vipd(lan.host(0), &cfg);
+    common::wait_until(Duration::from_secs(5), || {
+        b.log().contains("exists and is not a socket")
+    })
+    .unwrap_or_else(|| panic!("no refusal logged\n{}", b.log()));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me\n");
+}
+
+/// A server that is not vipd (another user's) on the socket path: vipctl refuses to trust
+/// it before sending anything.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn vipctl_rejects_a_fake_server() {
+    let lan = Lan::new("ctlfake", 1).unwrap();
+    let dir = TempDir::new("ctlfake");
+    let open_dir = dir.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let sock = open_dir.join("vipd.sock");
+    let got = open_dir.join("got");
+    let script = format!(
+        r#"
+import socket, json
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind("{sock}")
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    data = c.recv(4096)
+    if data:
+        open("{got}", "w").write("request received")
+    c.send((json.dumps({{"v": 1, "ok": True, "message": "all fine, trust me"}}) + "\n").encode())
+    c.close()
+"#,
+        sock = sock.display(),
+        got = got.display()
+    );
+    let fake = python_as_nobody(&lan, &script);
+    common::wait_until(Duration::from_secs(5), || sock.exists())
+        .unwrap_or_else(|| panic!("fake server not up\n{}", fake.log()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(&sock)
+        .args(["maintenance", "on"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "vipctl trusted the fake server");
+    assert!(err.contains("refusing to trust the server"), "{err}");
+    assert!(err.contains("uid 65534"), "{err}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!got.exists(), "vipctl sent its request to the fake server");
+}

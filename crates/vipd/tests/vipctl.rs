@@ -520,25 +520,29 @@ fn metrics_and_permissions() {
         &(global(dir.path(), 0, extra) + &instance("VI_1", 51, 150, &vip)),
     );
     wait_state(&lan, 0, &n0, "VI_1", "MASTER");
-    // Metrics over HTTP inside the namespace.
-    let body = lan
-        .host(0)
-        .run(|| {
-            let mut s = std::net::TcpStream::connect("127.0.0.1:9488").unwrap();
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            let mut body = String::new();
-            s.read_to_string(&mut body).unwrap();
-            body
-        })
-        .unwrap();
+    // Metrics over HTTP inside the namespace (a snapshot published every second: the
+    // state shows within about a second).
+    let scrape = || {
+        lan.host(0)
+            .run(|| {
+                let mut s = std::net::TcpStream::connect("127.0.0.1:9488").unwrap();
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                let mut body = String::new();
+                s.read_to_string(&mut body).unwrap();
+                body
+            })
+            .unwrap()
+    };
+    let master_line =
+        r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#;
+    let mut body = String::new();
+    common::wait_until(Duration::from_secs(3), || {
+        body = scrape();
+        body.contains(master_line)
+    });
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(
-        body.contains(
-            r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#
-        ),
-        "{body}"
-    );
+    assert!(body.contains(master_line), "{body}");
     assert!(body.contains("vipd_adverts_sent_total"));
     // A member of the control group may read but not change. (A copy of vipctl that
     // `nobody` can execute, whatever the permissions of the build directory.)

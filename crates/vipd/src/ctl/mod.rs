@@ -385,6 +385,36 @@ pub struct DrillStep {
     pub at_ms: f64,
 }
 
+/// Trusts the server at `socket` only if it runs as root or as the user owning the
+/// socket's directory (vipd's runtime directory): anyone else who managed to put a socket
+/// there is refused before a request is sent or an answer believed.
+pub fn check_server(stream: &UnixStream, socket: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let cred = nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(io::Error::from)?;
+    let uid = cred.uid();
+    if uid == 0 {
+        return Ok(());
+    }
+    let dir = socket
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let owner = std::fs::metadata(dir)?.uid();
+    if uid == owner {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "refusing to trust the server at {}: it runs as uid {uid} (pid {}), which is neither root nor the owner of {} (uid {owner}); something other than vipd is listening there",
+            socket.display(),
+            cred.pid(),
+            dir.display()
+        ),
+    ))
+}
+
 /// Sends one request and reads the response (blocking; for `vipctl`).
 pub fn request(socket: &Path, cmd: Command, timeout: Duration) -> io::Result<Response> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
@@ -396,6 +426,7 @@ pub fn request(socket: &Path, cmd: Command, timeout: Duration) -> io::Result<Res
             ),
         )
     })?;
+    check_server(&stream, socket)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(&Request {

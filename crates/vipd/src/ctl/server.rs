@@ -10,10 +10,11 @@ use std::time::Duration;
 use nix::unistd::{Gid, Uid, User, chown};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
 use super::{Command, MAX_LINE, PROTOCOL_VERSION, Request, Response};
+use crate::ratelimit::{LogEvery, held_note};
 
 /// A command for the daemon loop, with where to send the answer.
 #[derive(Debug)]
@@ -67,21 +68,41 @@ fn in_group(uid: u32, group: Gid) -> bool {
         .unwrap_or(false)
 }
 
-/// Binds the socket at `path`: removes a stale one, creates the directory, and sets mode
-/// 0660 with group `access.group` (0600 without a group).
+/// Binds the socket at `path`: creates missing directories with mode 0750, removes a stale
+/// socket (and refuses anything else at the path: a file, a directory, a symlink is never
+/// deleted), and sets mode 0660 with group `access.group` (0600 without a group).
 pub fn bind(path: &Path, access: Access) -> io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _};
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)?;
     }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(path).map_err(|e| {
+            io::Error::new(e.kind(), format!("remove stale {}: {e}", path.display()))
+        })?,
+        Ok(m) => {
+            let what = if m.file_type().is_symlink() {
+                "a symbolic link"
+            } else if m.is_dir() {
+                "a directory"
+            } else {
+                "not a socket"
+            };
             return Err(io::Error::new(
-                e.kind(),
-                format!("remove stale {}: {e}", path.display()),
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is {what}: refusing to replace it (remove it, or set control_socket elsewhere)",
+                    path.display()
+                ),
             ));
         }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
     }
     let listener = UnixListener::bind(path).map_err(|e| {
         io::Error::new(
@@ -136,45 +157,182 @@ impl Drop for SocketFile {
 }
 
 /// Most connections served at once.
-const MAX_CONNECTIONS: usize = 64;
+pub const MAX_CONNECTIONS: usize = 64;
+/// Of those, the most held by non-root users together: the rest are root's.
+pub const MAX_UNPRIVILEGED: usize = 48;
+/// The most connections one non-root uid may hold.
+pub const MAX_PER_UID: usize = 4;
+/// Requests read on one connection before it is closed (vipctl sends one).
+pub const MAX_REQUESTS: usize = 64;
 /// A connection idle this long is closed.
 const IDLE: Duration = Duration::from_secs(60);
+/// Writing one response may take this long (a client that does not read is dropped).
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+/// A control-group lookup (NSS: files, LDAP, ...) may take this long.
+const GROUP_LOOKUP: Duration = Duration::from_secs(2);
+
+/// Connections held, by uid.
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    unprivileged: usize,
+    by_uid: std::collections::HashMap<u32, usize>,
+}
+
+impl Slots {
+    /// Takes a slot for `uid`, or says why not.
+    fn take(&mut self, uid: u32) -> Result<(), &'static str> {
+        if self.total >= MAX_CONNECTIONS {
+            return Err("every connection slot is in use");
+        }
+        if uid != 0 {
+            if self.unprivileged >= MAX_UNPRIVILEGED {
+                return Err("the slots for non-root users are in use (the rest are kept for root)");
+            }
+            let n = self.by_uid.get(&uid).copied().unwrap_or(0);
+            if n >= MAX_PER_UID {
+                return Err("this user already holds its share of connections");
+            }
+            self.by_uid.insert(uid, n + 1);
+            self.unprivileged += 1;
+        }
+        self.total += 1;
+        Ok(())
+    }
+
+    fn give_back(&mut self, uid: u32) {
+        self.total = self.total.saturating_sub(1);
+        if uid != 0 {
+            self.unprivileged = self.unprivileged.saturating_sub(1);
+            if let Some(n) = self.by_uid.get_mut(&uid) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.by_uid.remove(&uid);
+                }
+            }
+        }
+    }
+}
+
+/// A slot, given back on drop.
+struct Slot {
+    slots: Arc<std::sync::Mutex<Slots>>,
+    uid: u32,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.slots.lock() {
+            s.give_back(self.uid);
+        }
+    }
+}
 
 /// Accepts connections until the daemon loop goes away.
 pub async fn serve(listener: UnixListener, access: Access, tx: mpsc::Sender<CtlRequest>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(std::sync::Mutex::new(Slots::default()));
+    let mut refused = LogEvery::new(Duration::from_secs(60));
+    let mut accept_failed = LogEvery::new(Duration::from_secs(60));
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                warn!(error = %e, "control socket accept failed");
+                if let Some(held) = accept_failed.check(std::time::Instant::now()) {
+                    warn!(error = %e, "control socket: accept failed: {e}{}", held_note(held));
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!("control socket: too many connections, refusing one");
+        // Who is asking, before anything is read from them.
+        let Ok(cred) = stream.peer_cred() else {
             continue;
+        };
+        let uid = cred.uid();
+        let taken = slots
+            .lock()
+            .map_err(|_| "poisoned")
+            .and_then(|mut s| s.take(uid));
+        if let Err(why) = taken {
+            if let Some(held) = refused.check(std::time::Instant::now()) {
+                warn!(
+                    uid,
+                    pid = cred.pid().unwrap_or(0),
+                    "control socket: refused a connection of uid {uid}: {why}{}",
+                    held_note(held)
+                );
+            }
+            // Best effort, never waiting: tell them why.
+            let line = refusal(why);
+            let _ = stream.try_write(&line);
+            continue;
+        }
+        let slot = Slot {
+            slots: Arc::clone(&slots),
+            uid,
         };
         let tx = tx.clone();
         tokio::spawn(async move {
-            if let Err(e) = connection(stream, access, tx).await {
+            let _slot = slot;
+            if let Err(e) = connection(stream, cred, access, tx).await {
                 debug!(error = %e, "control connection ended");
             }
-            drop(permit);
         });
+    }
+}
+
+fn refusal(why: &str) -> Vec<u8> {
+    let mut out = serde_json::to_vec(&Response::error(format!(
+        "vipd refused the connection: {why}"
+    )))
+    .unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// What this peer may do at all: root everything; a control_group member status; anyone
+/// else nothing (decided before a request is read; the group lookup runs off the event loop).
+async fn peer_access(access: Access, uid: u32, gid: u32) -> Result<(), String> {
+    if uid == 0 {
+        return Ok(());
+    }
+    let Some(group) = access.group else {
+        return Err(
+            "only root may talk to vipd (set control_group to let a group read status)".into(),
+        );
+    };
+    if gid == group.as_raw() {
+        return Ok(());
+    }
+    let lookup = tokio::task::spawn_blocking(move || in_group(uid, group));
+    match tokio::time::timeout(GROUP_LOOKUP, lookup).await {
+        Ok(Ok(true)) => Ok(()),
+        Ok(Ok(false)) => Err(format!(
+            "uid {uid} is neither root nor in vipd's control group"
+        )),
+        _ => Err(format!(
+            "could not tell whether uid {uid} is in vipd's control group (the group lookup took over {GROUP_LOOKUP:?})"
+        )),
     }
 }
 
 async fn connection(
     stream: UnixStream,
+    cred: tokio::net::unix::UCred,
     access: Access,
     tx: mpsc::Sender<CtlRequest>,
 ) -> io::Result<()> {
-    let cred = stream.peer_cred()?;
     let (rd, mut wr) = stream.into_split();
+    let allowed = peer_access(access, cred.uid(), cred.gid()).await;
+    if let Err(why) = &allowed {
+        let mut out =
+            serde_json::to_vec(&Response::error(why.clone())).map_err(io::Error::other)?;
+        out.push(b'\n');
+        let _ = tokio::time::timeout(WRITE_DEADLINE, wr.write_all(&out)).await;
+        return Ok(());
+    }
     let mut rd = BufReader::new(rd);
-    loop {
+    for _ in 0..MAX_REQUESTS {
         let mut line = Vec::new();
         let n = tokio::time::timeout(
             IDLE,
@@ -212,12 +370,19 @@ async fn connection(
         };
         let mut out = serde_json::to_vec(&resp).map_err(io::Error::other)?;
         out.push(b'\n');
-        wr.write_all(&out).await?;
+        tokio::time::timeout(WRITE_DEADLINE, wr.write_all(&out))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))??;
         if !line.ends_with(b"\n") {
             // Over-long line (cut at MAX_LINE) or EOF without newline: close.
             return Ok(());
         }
     }
+    debug!(
+        uid = cred.uid(),
+        "control connection closed after {MAX_REQUESTS} requests"
+    );
+    Ok(())
 }
 
 #[cfg(test)]
@@ -235,5 +400,31 @@ mod tests {
         assert!(grp.check(1000, 4242, &Command::Status).is_ok());
         assert!(grp.check(1000, 4242, &Command::Reload).is_err());
         assert!(grp.check(1000, 1000, &Command::Status).is_err());
+    }
+
+    #[test]
+    fn slots_keep_room_for_root() {
+        let mut s = Slots::default();
+        // One user: its share, then no more.
+        for _ in 0..MAX_PER_UID {
+            s.take(1000).unwrap();
+        }
+        assert!(s.take(1000).is_err());
+        // Many users: together at most MAX_UNPRIVILEGED.
+        let mut uid = 2000;
+        while s.unprivileged < MAX_UNPRIVILEGED {
+            s.take(uid).unwrap();
+            uid += 1;
+        }
+        assert!(s.take(uid + 1).is_err());
+        // Root still gets in, up to the total.
+        for _ in 0..MAX_CONNECTIONS - MAX_UNPRIVILEGED {
+            s.take(0).unwrap();
+        }
+        assert!(s.take(0).is_err());
+        s.give_back(1000);
+        assert!(s.take(1000).is_ok());
+        s.give_back(0);
+        assert!(s.take(0).is_ok());
     }
 }
