@@ -58,12 +58,91 @@ pub(crate) struct KeySite {
     pub(crate) source: KeySource,
 }
 
+/// A file a tracker reads.
+#[derive(Debug, Clone)]
+pub(crate) struct FileSite {
+    pub(crate) span: Range<usize>,
+    pub(crate) what: String,
+    pub(crate) path: PathBuf,
+}
+
 /// What the pure pass found that depends on the host.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct HostSites {
     pub(crate) programs: Vec<ProgramSite>,
     pub(crate) users: Vec<UserSite>,
     pub(crate) keys: Vec<KeySite>,
+    pub(crate) files: Vec<FileSite>,
+}
+
+/// CAP_SETGID and CAP_SETUID (capability numbers 6 and 7).
+const CAP_SETID: u64 = (1 << 6) | (1 << 7);
+
+/// This process's effective capabilities (`CapEff` of /proc/self/status).
+fn effective_caps() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Why this process cannot run programs as `uid` without sharing its own identity, if it
+/// cannot: the programs would run as vipd's own user (they could stop vipd or replace its
+/// control socket), or vipd lacks CAP_SETUID/CAP_SETGID to switch to the user.
+pub fn run_as_problem(user: &str, uid: u32) -> Option<(String, &'static str)> {
+    let me = nix::unistd::Uid::effective().as_raw();
+    if uid == me {
+        if me == 0 {
+            return None; // root runs root's programs: keepalived's default, the operator's choice
+        }
+        return Some((
+            format!(
+                "runs as user `{}`, which is vipd's own user: a script could stop vipd or replace its control socket",
+                shorten(user)
+            ),
+            "set script_user (or the tracker's user) to a user of its own, e.g. nobody (the default)",
+        ));
+    }
+    if effective_caps() & CAP_SETID != CAP_SETID {
+        return Some((
+            format!(
+                "runs as user `{}`, but vipd cannot switch to it: it lacks CAP_SETUID and CAP_SETGID",
+                shorten(user)
+            ),
+            "run vipd with CAP_SETUID and CAP_SETGID (the shipped unit grants them: AmbientCapabilities=), or as root",
+        ));
+    }
+    None
+}
+
+/// Why anyone other than root and the file's owner could set the value of a tracked file,
+/// if they could: its directory is writable by every user, or by a group other than root's
+/// (a sticky bit does not help: the file may not exist yet, and whoever creates it owns it).
+fn open_file_dir(path: &std::path::Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = path.parent()?;
+    let m = std::fs::metadata(dir).ok()?;
+    let mode = m.mode();
+    if mode & 0o002 != 0 {
+        return Some(format!(
+            "its directory {} is writable by every user (mode {:o}): anyone could set this tracker's value",
+            dir.display(),
+            mode & 0o7777
+        ));
+    }
+    if mode & 0o020 != 0 && m.gid() != 0 {
+        return Some(format!(
+            "its directory {} is writable by group {} (mode {:o}): its members could set this tracker's value",
+            dir.display(),
+            m.gid(),
+            mode & 0o7777
+        ));
+    }
+    None
 }
 
 /// Reads an `auth_hmac` key from the host: the file's mode first (no group or other
@@ -130,12 +209,33 @@ pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>
         }
         resolved.insert(p.first.as_str(), path);
     }
-    let mut users: HashMap<&str, bool> = HashMap::new();
+    for f in &sites.files {
+        if config.global.enable_script_security
+            && let Some(why) = open_file_dir(&f.path)
+        {
+            r.error_hint(
+                f.span.clone(),
+                format!("{}: refusing {}: {why}", f.what, f.path.display()),
+                "keep tracked files in a directory only root (or vipd's user) can write, e.g. /run/vipd, or set enable_script_security = false in [global]",
+            );
+        }
+    }
+    let mut users: HashMap<&str, Option<u32>> = HashMap::new();
     for u in &sites.users {
-        let exists = *users
-            .entry(u.user.as_str())
-            .or_insert_with(|| matches!(nix::unistd::User::from_name(&u.user), Ok(Some(_))));
-        if !exists {
+        let uid =
+            *users.entry(u.user.as_str()).or_insert_with(|| {
+                match nix::unistd::User::from_name(&u.user) {
+                    Ok(Some(user)) => Some(user.uid.as_raw()),
+                    _ => None,
+                }
+            });
+        if let Some(uid) = uid
+            && let Some((why, hint)) = run_as_problem(&u.user, uid)
+        {
+            r.error_hint(u.span.clone(), format!("{} {why}", u.what), hint);
+            continue;
+        }
+        if uid.is_none() {
             r.error_hint(
                 u.span.clone(),
                 format!(

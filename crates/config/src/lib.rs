@@ -75,7 +75,7 @@ pub mod keys {
 }
 pub use diag::{Diagnostic, Diagnostics, MAX_DIAGNOSTICS, Severity};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use host::HostChecks;
+pub use host::{HostChecks, run_as_problem};
 pub use schema::json_schema;
 pub use types::{
     AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL, DEFAULT_CONTROL_SOCKET,

@@ -212,6 +212,72 @@ pub fn adopt_fd(raw: i32) -> io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
 }
 
+/// Makes the child of `cmd` move itself into the cgroup whose `cgroup.procs` is `procs`
+/// before anything else it does (register it before [`exec_as`]: the move needs vipd's own
+/// identity), so that nothing it starts can leave that cgroup.
+#[allow(unsafe_code)]
+pub fn join_cgroup_on_exec(cmd: &mut tokio::process::Command, procs: std::ffi::CString) {
+    // SAFETY: runs in the forked child before exec: open/write/close on a path prepared by
+    // the parent (owned by the closure); no allocation, no locks, all async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+            let err = io::Error::last_os_error();
+            libc::close(fd);
+            if n == 1 { Ok(()) } else { Err(err) }
+        });
+    }
+}
+
+/// Makes the child of `cmd`, just before exec (register it after [`exec_as`]: a change of
+/// identity clears the setting), get SIGKILL when vipd dies, and marks every descriptor
+/// above stderr close-on-exec (whatever vipd holds, sockets handed over by an upgrade
+/// included, never reaches a program).
+#[allow(unsafe_code)]
+pub fn die_with_parent_and_close_fds(cmd: &mut tokio::process::Command) {
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: runs in the forked child before exec: prctl, getppid, close_range and fcntl are
+    // plain syscalls touching no memory of ours; async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                // vipd died before the setting took effect.
+                return Err(io::Error::other("vipd is gone"));
+            }
+            let rc = libc::syscall(
+                libc::SYS_close_range,
+                3 as libc::c_uint,
+                libc::c_uint::MAX,
+                libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+            );
+            if rc != 0 {
+                // Kernels before 5.11: one descriptor at a time.
+                for fd in 3..4096 {
+                    let flags = libc::fcntl(fd, libc::F_GETFD);
+                    if flags >= 0 {
+                        libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Whether `e` is this process running out of its own resources (descriptors, memory,
 /// processes, buffers) rather than an answer about what was tried: a tracker whose run
 /// fails so keeps its last state instead of counting the run as a failure.

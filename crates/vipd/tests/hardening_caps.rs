@@ -217,14 +217,95 @@ fn runs_as_nobody_with_net_raw_and_net_admin_only() {
     }
 }
 
-/// An unprivileged vipd with ambient CAP_NET_RAW/CAP_NET_ADMIN (the systemd unit) must not
-/// hand them to the scripts it runs.
+/// CAP_SETGID (6) | CAP_SETUID (7).
+const SETID_CAPS: u64 = (1 << 6) | (1 << 7);
+/// `daemon`, the user scripts run as in these tests (any user other than vipd's).
+const DAEMON: u32 = 1;
+
+/// A cgroup delegated to `nobody`, as systemd's `Delegate=yes` makes one for the unit;
+/// everything left in it is killed and it is removed on drop. `.1`: its path below the
+/// cgroup2 root.
+struct Delegated(PathBuf, String);
+
+impl Delegated {
+    fn new(tag: &str) -> Delegated {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        let mount = mounts
+            .lines()
+            .find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                (right.split_whitespace().next() == Some("cgroup2"))
+                    .then(|| left.split_whitespace().nth(4))
+                    .flatten()
+            })
+            .expect("a cgroup2 mount");
+        let below = Path::new(rel.trim().trim_start_matches('/'))
+            .join(format!("test-delegated-{tag}-{}", std::process::id()));
+        let dir = Path::new(mount).join(&below);
+        std::fs::create_dir(&dir).unwrap();
+        let nobody = Some(nix::unistd::Uid::from_raw(NOBODY));
+        for f in [
+            "",
+            "cgroup.procs",
+            "cgroup.threads",
+            "cgroup.subtree_control",
+        ] {
+            nix::unistd::chown(&dir.join(f), nobody, None).unwrap();
+        }
+        Delegated(dir, below.to_string_lossy().into_owned())
+    }
+}
+
+impl Drop for Delegated {
+    fn drop(&mut self) {
+        // Script cgroups vipd left (if any), then ours.
+        if let Ok(entries) = std::fs::read_dir(&self.0) {
+            for e in entries.flatten().filter(|e| e.path().is_dir()) {
+                let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
+                std::thread::sleep(Duration::from_millis(50));
+                let _ = std::fs::remove_dir(e.path());
+            }
+        }
+        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
+        for _ in 0..100 {
+            if std::fs::remove_dir(&self.0).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Processes whose command line contains `marker`.
+fn running(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(marker)
+            })
+        })
+        .count()
+}
+
+/// The shipped unit's identity model: vipd runs as its own unprivileged user with
+/// CAP_NET_RAW, CAP_NET_ADMIN, CAP_SETUID and CAP_SETGID, in a cgroup delegated to it, and
+/// runs scripts as another user (`script_user`). A script gets no capability, cannot stop
+/// vipd (`kill -STOP $PPID`, or vipd found by name), and what it starts with `setsid` does
+/// not outlive it. A script_user vipd cannot honour (its own user; no CAP_SETUID) is a
+/// configuration error.
 #[test]
 #[cfg_attr(
     not(vipd_root),
     ignore = "needs root: network namespaces (run scripts/test.sh as root)"
 )]
-fn scripts_do_not_inherit_vipds_capabilities() {
+fn scripts_never_share_vipds_identity() {
     let lan = Lan::new("capscript", 1).unwrap();
     let dir = TempDir::new("capscript");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -233,41 +314,171 @@ fn scripts_do_not_inherit_vipds_capabilities() {
     std::fs::set_permissions(&vipd, std::fs::Permissions::from_mode(0o755)).unwrap();
     let run = dir.path().join("run");
     std::fs::create_dir(&run).unwrap();
-    nix::unistd::chown(
-        &run,
-        Some(nix::unistd::Uid::from_raw(NOBODY)),
-        Some(nix::unistd::Gid::from_raw(NOBODY)),
-    )
-    .unwrap();
-    let out = run.join("caps");
+    nix::unistd::chown(&run, Some(nix::unistd::Uid::from_raw(NOBODY)), None).unwrap();
+    // Where the scripts (as `daemon`) write what they saw.
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o755)).unwrap();
+    nix::unistd::chown(&out, Some(nix::unistd::Uid::from_raw(DAEMON)), None).unwrap();
+    let mark = format!("{}.{}", 50_000 + std::process::id() % 10_000, 7);
     let vip = lan.vip(false);
     let cfg = config(dir.path(), &run.join("vipd.sock"), 150, vip);
-    let mut text = std::fs::read_to_string(&cfg).unwrap();
-    text = text.replace(
-        "[[instance]]",
-        &format!(
-            "[[track_script]]\nname = \"caps\"\nshell = \"grep -E '^Cap(Eff|Amb|Prm)' /proc/self/status > {}\"\ninterval = \"200ms\"\n\n[[instance]]",
-            out.display()
-        ),
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    let with_scripts = |user: &str| {
+        base.replace(
+            "[[instance]]",
+            &format!(
+                r#"script_user = "{user}"
+
+[[track_script]]
+name = "caps"
+shell = "grep -E '^(Uid|CapEff|CapAmb|CapPrm)' /proc/self/status > {out}/caps"
+interval = "200ms"
+
+[[track_script]]
+name = "stop"
+shell = "kill -STOP $PPID 2>/dev/null; echo $? > {out}/ppid; pkill -STOP -x vipd; echo $? > {out}/byname; true"
+interval = "300ms"
+
+[[track_script]]
+name = "daemons"
+shell = "setsid sleep {mark} & sleep {mark} & true"
+interval = "200ms"
+
+[[instance]]"#,
+                out = out.display()
+            ),
+        ) + "track_scripts = [\"caps\", \"stop\", \"daemons\"]\n"
+    };
+    std::fs::write(&cfg, with_scripts("daemon")).unwrap();
+    // script_user is global: move it into [global].
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replacen("script_user", "#", 1);
+    let text = text.replacen("[global]\n", "[global]\nscript_user = \"daemon\"\n", 1);
+    std::fs::write(&cfg, &text).unwrap();
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let cg = Delegated::new("scripts");
+    let setpriv = |caps: &str, args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "setpriv",
+            "--reuid=nobody",
+            "--regid=nogroup",
+            "--clear-groups",
+            &format!("--inh-caps=-all,{caps}"),
+            &format!("--ambient-caps=-all,{caps}"),
+            &format!("--bounding-set=-all,{caps}"),
+            vipd.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    };
+    let unit_caps = "+net_raw,+net_admin,+setuid,+setgid";
+    // `ip netns exec` gives the namespace a sysfs of its own, without cgroup mounts: mount the
+    // cgroup2 hierarchy there (systemd's services see it at /sys/fs/cgroup), join the
+    // delegated cgroup, then become the unit's user.
+    let cmd = format!(
+        "mount -t cgroup2 cgroup2 /sys/fs/cgroup && echo $$ > /sys/fs/cgroup/{}/cgroup.procs && exec {}",
+        cg.1,
+        setpriv(unit_caps, &["--config", cfg.to_str().unwrap()]).join(" ")
     );
-    text.push_str("track_scripts = [\"caps\"]\n");
-    std::fs::write(&cfg, text).unwrap();
-    let c = spawn_unprivileged(&lan, 0, &vipd, &cfg);
+    let mut c = lan.host(0).spawn(&["sh", "-c", &cmd]).unwrap();
     common::wait_until(Duration::from_secs(5), || {
-        std::fs::read_to_string(&out).is_ok_and(|s| s.lines().count() == 3)
+        std::fs::read_to_string(out.join("caps")).is_ok_and(|s| s.lines().count() == 4)
+            && out.join("ppid").exists()
+            && out.join("byname").exists()
     })
-    .unwrap_or_else(|| panic!("the script never ran\n{}", c.log()));
-    let caps = std::fs::read_to_string(&out).unwrap();
+    .unwrap_or_else(|| panic!("the scripts never ran\n{}", c.log()));
+
+    // The script ran as `daemon` without any capability.
+    let caps = std::fs::read_to_string(out.join("caps")).unwrap();
     for line in caps.lines() {
         let v = line.split_whitespace().nth(1).unwrap();
-        assert_eq!(
-            u64::from_str_radix(v, 16).unwrap(),
-            0,
-            "a script inherited capabilities: {caps}"
-        );
+        if line.starts_with("Uid:") {
+            assert_eq!(v, DAEMON.to_string(), "{caps}");
+        } else {
+            assert_eq!(
+                u64::from_str_radix(v, 16).unwrap(),
+                0,
+                "a script has capabilities: {caps}"
+            );
+        }
     }
-    // vipd itself still has them.
+    // Its attempts to stop vipd failed, and vipd runs on, master, for 2 s of such attempts.
+    for _ in 0..10 {
+        let state = std::fs::read_to_string(format!("/proc/{}/status", c.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("State:").map(str::trim).map(str::to_owned))
+            .unwrap();
+        assert!(
+            !state.starts_with('T'),
+            "a script stopped vipd: {state}\n{}",
+            c.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_ne!(
+        std::fs::read_to_string(out.join("ppid")).unwrap().trim(),
+        "0"
+    );
+    assert_ne!(
+        std::fs::read_to_string(out.join("byname")).unwrap().trim(),
+        "0"
+    );
+    assert_eq!(vipctl_state(&run.join("vipd.sock")), "MASTER");
+    // vipd itself: its user and its four capabilities.
     let (uid, eff, _) = creds(c.pid());
     assert_eq!(uid, NOBODY);
-    assert_eq!(eff, NET_CAPS);
+    assert_eq!(eff, NET_CAPS | SETID_CAPS);
+    // Daemons started by a script do not accumulate: each run's are killed with it (the
+    // script's cgroup, in the delegated one).
+    assert!(
+        c.log().contains("scripts run in cgroups of their own"),
+        "{}",
+        c.log()
+    );
+    for _ in 0..5 {
+        let n = running(&format!("sleep {mark}"));
+        assert!(n <= 2, "{n} leftover daemons of the scripts\n{}", c.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.signal(nix::sys::signal::Signal::SIGTERM).unwrap();
+    let st = c.wait_timeout(Duration::from_secs(3)).unwrap();
+    assert!(st.is_some_and(|s| s.success()), "{st:?}\n{}", c.log());
+    common::wait_until(Duration::from_secs(2), || {
+        running(&format!("sleep {mark}")) == 0
+    })
+    .unwrap_or_else(|| panic!("script daemons outlived vipd\n{}", c.log()));
+
+    // A script_user vipd cannot honour is a configuration error.
+    let check = |caps: &str, user: &str| {
+        let bad = dir.path().join(format!("bad-{user}.toml"));
+        std::fs::write(
+            &bad,
+            text.replace(
+                "script_user = \"daemon\"",
+                &format!("script_user = \"{user}\""),
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let argv = setpriv(caps, &["--check", "--config", bad.to_str().unwrap()]);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        lan.host(0).exec(&argv).unwrap()
+    };
+    let o = check(unit_caps, "nobody");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("which is vipd's own user"), "{err}");
+    let o = check("+net_raw,+net_admin", "daemon");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("lacks CAP_SETUID and CAP_SETGID"), "{err}");
+    let o = check(unit_caps, "daemon");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    drop(cg);
 }

@@ -110,8 +110,19 @@ fn check_files_and_unit() {
     );
     assert_eq!(
         unit_value(&unit, "AmbientCapabilities").as_deref(),
-        Some("CAP_NET_RAW CAP_NET_ADMIN")
+        Some("CAP_NET_RAW CAP_NET_ADMIN CAP_SETUID CAP_SETGID")
     );
+    assert_eq!(
+        unit_value(&unit, "CapabilityBoundingSet").as_deref(),
+        Some("CAP_NET_RAW CAP_NET_ADMIN CAP_SETUID CAP_SETGID")
+    );
+    // Scripts in cgroups of their own (docs/security.md), a watchdog, bounded resources.
+    assert_eq!(unit_value(&unit, "Delegate").as_deref(), Some("yes"));
+    assert_eq!(unit_value(&unit, "ProtectControlGroups"), None);
+    assert_eq!(unit_value(&unit, "WatchdogSec").as_deref(), Some("10s"));
+    assert_eq!(unit_value(&unit, "LimitNOFILE").as_deref(), Some("1024"));
+    assert!(unit_value(&unit, "TasksMax").is_some());
+    assert!(unit_value(&unit, "MemoryMax").is_some());
     assert_eq!(
         unit_value(&unit, "ConditionPathExists").as_deref(),
         Some("/etc/vipd/vipd.toml")
@@ -124,6 +135,30 @@ fn check_files_and_unit() {
             "systemd-analyze verify: {err}"
         );
         eprintln!("systemd-analyze verify: ok");
+        // The exposure docs/security.md reports, and never worse than before (2.7).
+        let out = run(&[
+            "systemd-analyze",
+            "security",
+            "--offline=true",
+            unit_file.to_str().unwrap(),
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let score: f64 = text
+            .lines()
+            .find_map(|l| l.split("Overall exposure level for vipd.service: ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no exposure level in: {text}"));
+        eprintln!("systemd-analyze security: {score}");
+        assert!(score < 2.7, "exposure {score}");
+        let doc = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/security.md"),
+        )
+        .unwrap();
+        assert!(
+            doc.contains(&format!("rates the unit {score:.1}")),
+            "docs/security.md must report the unit's exposure {score:.1}"
+        );
     } else {
         eprintln!("systemd-analyze not installed: unit checked by parsing only");
     }

@@ -152,6 +152,50 @@ track_scripts = ["chk"]
     }
 }
 
+/// A tracked file in a directory any user may write (even with the sticky bit: whoever
+/// creates the file first decides the value) is refused; in a directory only root writes,
+/// accepted.
+#[test]
+fn script_security_refuses_a_track_file_in_an_open_directory() {
+    let d = Dir::new("fileopen");
+    let open = d.0.join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let cfg = d.0.join("lb.toml");
+    let write = |dir: &Path| {
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"[[track_file]]
+name = "w"
+path = "{}/weight"
+
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+vips = ["10.0.0.100/24"]
+track_files = ["w"]
+"#,
+                dir.display()
+            ),
+        )
+        .unwrap();
+    };
+    write(&open);
+    let out = vipd(&[&cfg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{}:3:8: error: track_file `w`: refusing", cfg.display())),
+        "{err}"
+    );
+    assert!(err.contains("is writable by every user (mode 1777)"), "{err}");
+    write(&d.0);
+    let out = vipd(&[&cfg]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 fn errors(text: &str) -> String {
     match parse_str(text, Path::new("t.toml")) {
         Ok(_) => panic!("accepted:\n{text}"),

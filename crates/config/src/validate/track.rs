@@ -834,6 +834,13 @@ impl Validator<'_, '_> {
                 continue;
             }
             if let (Some(name), Some(path), Some(weight)) = (name, path, weight) {
+                if let Some(p) = &raw.path {
+                    self.host.files.push(crate::host::FileSite {
+                        span: p.span(),
+                        what: format!("track_file `{name}`"),
+                        path: path.clone(),
+                    });
+                }
                 files.push(TrackFile { name, path, weight });
             }
         }

@@ -1,7 +1,9 @@
 //! Running an external program (track scripts, notify programs) safely:
 //! no shell, environment cleared except `PATH`, stdin from /dev/null, working directory `/`,
-//! its own process group, privileges dropped to the configured user, output read but capped,
-//! and on timeout the WHOLE process group is SIGKILLed.
+//! no descriptor of vipd's, its own process group and (where vipd may) its own cgroup,
+//! privileges dropped to the configured user, SIGKILL if vipd dies, output read up to a cap
+//! (then the pipes are closed), and once it exits or times out, everything it started is
+//! killed: the whole cgroup (`setsid` cannot escape it), else the process group.
 
 use std::io;
 use std::process::Stdio;
@@ -28,17 +30,21 @@ pub struct RunAs {
 }
 
 impl RunAs {
-    /// Looks `user` up. `None` when no switch is needed or possible: the user is the one vipd
-    /// runs as, or vipd is not root (then programs run as vipd's user; logged).
+    /// Looks `user` up. `None` when no switch is needed: vipd runs as root and so does the
+    /// user. A user vipd cannot switch to (no CAP_SETUID/CAP_SETGID), or vipd's own
+    /// non-root user, is an error: scripts never share vipd's identity
+    /// ([`vipd_config::run_as_problem`], which the configuration's host pass also reports).
     pub fn resolve(user: &str) -> io::Result<Option<RunAs>> {
         let u = User::from_name(user)
             .map_err(io::Error::from)?
             .ok_or_else(|| io::Error::other(format!("script user `{user}` does not exist")))?;
-        if u.uid == Uid::effective() {
-            return Ok(None);
+        if let Some((why, hint)) = vipd_config::run_as_problem(user, u.uid.as_raw()) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("a script {why} ({hint})"),
+            ));
         }
-        if !Uid::effective().is_root() {
-            tracing::warn!(user, "vipd is not root: scripts run as vipd's own user");
+        if u.uid == Uid::effective() {
             return Ok(None);
         }
         let cname = std::ffi::CString::new(user).map_err(io::Error::other)?;
@@ -111,6 +117,12 @@ impl Outcome {
     }
 }
 
+/// Most bytes read from each of a program's output pipes: past this the pipe is closed, and
+/// a program that goes on writing gets SIGPIPE / EPIPE instead of vipd's CPU.
+pub const READ_LIMIT: usize = 64 * 1024;
+
+/// Keeps the first `cap` bytes, reads and discards the rest up to [`READ_LIMIT`], then closes
+/// the pipe (dropping `r`). The count is of bytes read and discarded.
 async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, u64) {
     let mut kept = Vec::new();
     let mut discarded = 0u64;
@@ -124,6 +136,9 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, u6
                 let take = room.min(chunk.len());
                 kept.extend_from_slice(chunk.get(..take).unwrap_or(&[]));
                 discarded += (chunk.len() - take) as u64;
+                if kept.len() as u64 + discarded >= READ_LIMIT as u64 {
+                    break;
+                }
             }
         }
     }
@@ -178,9 +193,14 @@ pub async fn run(
         .process_group(0)
         .kill_on_drop(true);
     crate::sys::clear_ambient_caps(&mut cmd);
+    let cgroup = super::cgroup::ScriptCgroup::create();
+    if let Some(cg) = &cgroup {
+        crate::sys::join_cgroup_on_exec(&mut cmd, cg.procs().clone());
+    }
     if let Some(u) = run_as {
         crate::sys::exec_as(&mut cmd, u.uid, u.gid, u.groups.clone());
     }
+    crate::sys::die_with_parent_and_close_fds(&mut cmd);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) if crate::sys::is_own_limit(&e) => {
@@ -200,8 +220,7 @@ pub async fn run(
         .map(|e| tokio::spawn(read_capped(e, cap)));
     let ended = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(st)) => {
-            // Exited by itself: what it left running in the background is its business.
-            guard.0 = None;
+            // Exited by itself: what it left running goes with it (below).
             use std::os::unix::process::ExitStatusExt;
             match (st.code(), st.signal()) {
                 (Some(c), _) => Ended::Exited(c),
@@ -211,14 +230,26 @@ pub async fn run(
         }
         Ok(Err(e)) => Ended::SpawnFailed(format!("wait: {e}")),
         Err(_) => {
+            if let Some(cg) = &cgroup {
+                cg.kill();
+            }
             if let Some(g) = pgid {
                 kill_group(g);
             }
             let _ = child.kill().await;
-            guard.0 = None;
             Ended::TimedOut
         }
     };
+    // Nothing it started outlives it: its cgroup, else its process group.
+    match cgroup {
+        Some(cg) => cg.close().await,
+        None => {
+            if let Some(g) = pgid {
+                kill_group(g);
+            }
+        }
+    }
+    guard.0 = None;
     let mut output = Vec::new();
     let mut discarded = 0;
     for h in [out, err].into_iter().flatten() {
@@ -282,7 +313,7 @@ mod tests {
                 o.output
             );
             let o = run(
-                &argv(&["/bin/sh", "-c", "head -c 100000 /dev/zero"]),
+                &argv(&["/bin/sh", "-c", "head -c 20000 /dev/zero"]),
                 None,
                 Duration::from_secs(5),
                 1000,
@@ -290,8 +321,81 @@ mod tests {
             .await;
             assert!(o.success());
             assert_eq!(o.output.len(), 1000);
-            assert_eq!(o.discarded, 99_000);
+            assert_eq!(o.discarded, 19_000);
+            // A flood: the pipe is closed at READ_LIMIT, the writer dies of SIGPIPE at once.
+            let t0 = Instant::now();
+            let o = run(
+                &argv(&["/bin/sh", "-c", "cat /dev/zero"]),
+                None,
+                Duration::from_secs(5),
+                1000,
+            )
+            .await;
+            assert!(!o.success(), "{:?}", o.ended);
+            assert_ne!(o.ended, Ended::TimedOut);
+            assert_eq!(o.output.len(), 1000);
+            assert!(o.discarded <= READ_LIMIT as u64);
+            assert!(t0.elapsed() < Duration::from_secs(2));
         });
+    }
+
+    /// Processes whose command line contains `marker`.
+    fn running(marker: &str) -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn nothing_it_started_outlives_it() {
+        // Unique sleep lengths mark this test's processes.
+        let n = 40_000 + std::process::id() % 10_000;
+        let (bg, daemon) = (format!("{n}.1"), format!("{n}.2"));
+        rt().block_on(async {
+            let o = run(
+                &argv(&[
+                    "/bin/sh",
+                    "-c",
+                    &format!("sleep {bg} & setsid sleep {daemon} & echo started"),
+                ]),
+                None,
+                Duration::from_secs(5),
+                4096,
+            )
+            .await;
+            assert!(o.success(), "{:?}", o.ended);
+        });
+        let gone = |m: &str| {
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(2) {
+                if running(m).is_empty() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            false
+        };
+        assert!(
+            gone(&format!("sleep {bg}")),
+            "a background child outlived the script"
+        );
+        if super::super::cgroup::available() {
+            assert!(
+                gone(&format!("sleep {daemon}")),
+                "a setsid daemon outlived the script"
+            );
+        } else {
+            // Without a usable cgroup (not root, no delegation) setsid escapes: say so, clean up.
+            for pid in running(&format!("sleep {daemon}")) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
     }
 
     #[test]

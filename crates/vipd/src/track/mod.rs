@@ -14,6 +14,7 @@
 //! contributes `value * w`; with `w = 0` a non-zero value means FAULT, and a contribution of
 //! -254 or less also means FAULT.
 
+pub mod cgroup;
 pub mod exec;
 pub mod file;
 pub mod probe;
