@@ -150,6 +150,8 @@ pub(crate) type Vrid = Int<1, 255>;
 pub(crate) type Priority = Int<1, 255>;
 /// Frames per gratuitous burst: 1..=255.
 pub(crate) type Count255 = Int<1, 255>;
+/// A socket receive buffer in bytes: 64 KiB..=64 MiB.
+pub(crate) type RcvBuf = Int<65_536, 67_108_864>;
 /// A TTL / hop limit.
 pub(crate) type Ttl = Int<1, 255>;
 /// A VRRPv3 interval, 10ms..=40.95s.
@@ -243,6 +245,10 @@ table! {
         /// Serve Prometheus metrics at `http://ADDR/metrics` (keep it on a local or management
         /// address).
         pub(crate) metrics_listen: Option<S<String>>,
+        /// Bytes of kernel receive buffer for each VRRP socket (one per interface and
+        /// family). Adverts the kernel drops because it is full are counted
+        /// (`rcvbuf_overflow`).
+        pub(crate) receive_buffer: Option<S<RcvBuf>>,
         /// Default `version` of instances.
         pub(crate) vrrp_version: Option<S<i64>>,
         /// Default VRRPv3-over-IPv4 checksum mode of instances: `"with-pseudo-header"` (keepalived,

@@ -22,6 +22,9 @@ pub const MAX_SYNC_GROUPS: usize = 1024;
 pub const MAX_VIPS: usize = vipd_wire::vrrp::MAX_ADDRS;
 /// Most unicast peers per instance.
 pub const MAX_PEERS: usize = 64;
+/// Default receive buffer of a VRRP socket: 1 MiB, about 7,000 queued IPv4 adverts (the
+/// kernel's default, ~208 KiB, is about 1,500: one burst of a thousand instances).
+pub const DEFAULT_RECEIVE_BUFFER: usize = 1 << 20;
 /// Largest configuration file accepted, in bytes.
 pub const MAX_FILE_SIZE: u64 = 1024 * 1024;
 /// Most trackers (`[[track_script]]`, `[[track_http]]`, `[[track_tcp]]`, `[[track_file]]`,
@@ -211,6 +214,8 @@ pub struct Global {
     pub control_group: Option<String>,
     /// Local address serving Prometheus metrics at /metrics; `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Receive buffer of each VRRP socket, bytes (default [`DEFAULT_RECEIVE_BUFFER`]).
+    pub receive_buffer: usize,
     /// Default VRRP version of instances.
     pub vrrp_version: Version,
     /// Default VRRPv3/IPv4 checksum mode of instances.
@@ -241,6 +246,7 @@ impl Default for Global {
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             control_group: None,
             metrics_listen: None,
+            receive_buffer: DEFAULT_RECEIVE_BUFFER,
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),

@@ -226,6 +226,11 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
             ),
         }
     }
+    if let Some(v) = &g.receive_buffer
+        && let Some(n) = ranged(r, v, "receive_buffer", None)
+    {
+        out.receive_buffer = usize::try_from(n).unwrap_or(DEFAULT_RECEIVE_BUFFER);
+    }
     if let Some(v) = &g.vrrp_version
         && let Some(ver) = version(r, v, "vrrp_version")
     {

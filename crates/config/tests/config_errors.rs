@@ -838,6 +838,17 @@ fn unicast_peer_errors() {
 }
 
 #[test]
+fn receive_buffer_range() {
+    expect(
+        "[global]\nreceive_buffer = 1024\n",
+        2,
+        18,
+        "receive_buffer 1024 is out of range (65536..=67108864)",
+        None,
+    );
+}
+
+#[test]
 fn source_limit_errors() {
     expect(
         &inst(

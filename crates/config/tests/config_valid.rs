@@ -567,6 +567,16 @@ fn auth_hmac_keys_and_rules() {
 }
 
 #[test]
+fn receive_buffer() {
+    assert_eq!(
+        cfg(&inst("")).global.receive_buffer,
+        vipd_config::DEFAULT_RECEIVE_BUFFER
+    );
+    let c = cfg(&format!("[global]\nreceive_buffer = 4194304\n{}", inst("")));
+    assert_eq!(c.global.receive_buffer, 4 << 20);
+}
+
+#[test]
 fn source_limits() {
     let c = cfg(&inst(
         "unicast_min_ttl = 255\nunicast_peers = [\"10.0.0.2\"]\nmax_adopted_interval = \"3s\"\n[[instance.unicast_peer]]\naddress = \"10.1.0.3\"\nmin_ttl = 250\n[[instance.unicast_peer]]\naddress = \"10.1.0.4\"\nmin_ttl = 1\nmax_ttl = 64",

@@ -277,6 +277,8 @@ pub struct Counters {
     pub vips_restored: u64,
     /// Adverts whose address list differs from ours (processed anyway, RFC 9568 §7.1 "MAY").
     pub address_list_mismatch: u64,
+    /// Times the master this node knows of changed (another router, or itself).
+    pub master_changes: u64,
     /// Dropped packets by reason.
     pub drops: Drops,
 }

@@ -263,6 +263,19 @@ fn crash_and_link_down_fails_over_within_bound() {
             .ping_timeout(s.vip, Duration::from_secs(2))
             .unwrap()
     );
+    // The log says what happened, naming the peer.
+    let (src0, src1) = (src_of(&lan, 0, &s), src_of(&lan, 1, &s));
+    let log = c[1].log();
+    assert!(
+        log.contains(&format!(
+            "BACKUP -> MASTER: no advert from the master {src0} for Master_Down_Interval"
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("master changed {src0} -> {src1} (this node)")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -327,6 +340,25 @@ fn preemption_on_and_off() {
         let c0 = start(&lan, &dir, &s, &agents, 0);
         if preempt {
             wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c0, &c1]);
+            let (src0, src1) = (src_of(&lan, 0, &s), src_of(&lan, 1, &s));
+            common::wait_until(Duration::from_secs(2), || {
+                c1.log()
+                    .contains(&format!("MASTER -> BACKUP: {src0} advertises 150 > 100"))
+            })
+            .unwrap_or_else(|| panic!("h1's log\n{}", c1.log()));
+            assert!(
+                c0.log().contains(&format!(
+                    "BACKUP -> MASTER: preempting {src1}, which advertises 100 < 150"
+                )),
+                "{}",
+                c0.log()
+            );
+            assert!(
+                c1.log()
+                    .contains(&format!("master changed {src1} -> {src0}")),
+                "{}",
+                c1.log()
+            );
         } else {
             std::thread::sleep(Duration::from_millis(1500));
             assert_eq!(

@@ -242,6 +242,17 @@ struct Agent {
 }
 
 fn start(lan: &Lan, dir: &TempDir, i: usize, priority: u8, instance_extra: &str) -> Agent {
+    start_with(lan, dir, i, priority, "", instance_extra)
+}
+
+fn start_with(
+    lan: &Lan,
+    dir: &TempDir,
+    i: usize,
+    priority: u8,
+    global_extra: &str,
+    instance_extra: &str,
+) -> Agent {
     let vip = vip(lan);
     let sock = dir.path().join(format!("h{i}.sock"));
     let cfg = dir.path().join(format!("h{i}.toml"));
@@ -251,6 +262,7 @@ fn start(lan: &Lan, dir: &TempDir, i: usize, priority: u8, instance_extra: &str)
             r#"[global]
 control_socket = "{sock}"
 garp_master_delay = "0s"
+{global_extra}
 
 [[instance]]
 name = "VI_1"
@@ -907,6 +919,63 @@ fn multicast_allowlist_drops_other_hosts_on_the_link() {
     assert_eq!(got_b, only(want), "backup\n{}", b.child.log());
     assert_master(&lan, &m, transitions, "allowlist");
     assert_eq!(status(&b).instances[0].state, "BACKUP");
+    stop_cleanly(m, "master");
+    stop_cleanly(b, "backup");
+}
+
+/// Datagrams the kernel drops because vipd's receive buffer is full are counted
+/// (`rcvbuf_overflow`, from SO_RXQ_OVFL) and logged: the backup, stalled (SIGSTOP) under a
+/// flood with the smallest `receive_buffer`, reports them once it reads again.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn kernel_receive_buffer_drops_are_counted() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (lan, dir) = setup("rcvbuf");
+    let m = start(&lan, &dir, 0, 150, "advert_interval = \"100ms\"");
+    let b = start_with(
+        &lan,
+        &dir,
+        1,
+        100,
+        "receive_buffer = 65536",
+        "advert_interval = \"100ms\"",
+    );
+    wait_master(&lan, &m);
+    let attacker = lan.client(1).clone();
+    let frames = Pkt {
+        vrid: VRID + 1,
+        ..Pkt::good(&attacker, vip(&lan))
+    }
+    .frames();
+    b.child.signal(nix::sys::signal::Signal::SIGSTOP).unwrap();
+    send(&attacker, frames, 3000, 100, Duration::from_millis(1));
+    b.child.signal(nix::sys::signal::Signal::SIGCONT).unwrap();
+    let mut got = 0;
+    common::wait_until(Duration::from_secs(3), || {
+        got = drops(&status(&b))
+            .get("eth0:rcvbuf_overflow")
+            .copied()
+            .unwrap_or(0);
+        got > 0
+    })
+    .unwrap_or_else(|| panic!("no rcvbuf_overflow counted\n{}", b.child.log()));
+    eprintln!("rcvbuf_overflow: {got}");
+    assert!(
+        b.child
+            .log()
+            .contains("because vipd's receive buffer was full"),
+        "{}",
+        b.child.log()
+    );
+    assert_master(
+        &lan,
+        &m,
+        status(&m).instances[0].counters.transitions,
+        "rcvbuf",
+    );
     stop_cleanly(m, "master");
     stop_cleanly(b, "backup");
 }

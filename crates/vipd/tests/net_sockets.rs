@@ -98,6 +98,76 @@ fn vrrp_v4_multicast_and_unicast() {
     check_v4(&bytes, meta, h1.v4, h0.v4);
 }
 
+/// A receive buffer too small for a burst: the kernel drops, and the next datagram read
+/// says how many (SO_RXQ_OVFL); a larger buffer takes the same burst whole.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn kernel_drops_for_want_of_buffer_are_reported() {
+    let lan = Lan::new("sock_ovfl", 2).unwrap();
+    let (h0, h1) = (lan.host(0), lan.host(1));
+    for (bytes, expect_drops) in [(4096usize, true), (1 << 20, false)] {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (drained_tx, drained_rx) = mpsc::channel::<()>();
+        let (rx_ns, rx_if, rx_idx, rx_v4) = (h1.ns.clone(), h1.ifname.clone(), h1.ifindex, h1.v4);
+        let receiver = std::thread::spawn(move || {
+            rx_ns
+                .run_async(|| async move {
+                    let s = VrrpSocketV4::open(&rx_if, rx_idx, rx_v4, false).unwrap();
+                    let got = s.set_receive_buffer(bytes).unwrap();
+                    assert!(got >= bytes, "asked {bytes}, got {got}");
+                    ready_tx.send(()).unwrap();
+                    go_rx.recv().unwrap();
+                    let mut buf = [0u8; 1500];
+                    let (mut n, mut last) = (0usize, None);
+                    while let Ok(Ok(m)) =
+                        tokio::time::timeout(Duration::from_millis(300), s.recv(&mut buf)).await
+                    {
+                        n += 1;
+                        last = m.overflows.or(last);
+                    }
+                    // The count rides on datagrams queued after the drops: one more.
+                    drained_tx.send(()).unwrap();
+                    if let Ok(Ok(m)) = tokio::time::timeout(T, s.recv(&mut buf)).await {
+                        last = m.overflows.or(last);
+                    }
+                    (n, last)
+                })
+                .unwrap()
+        });
+        ready_rx.recv_timeout(T).unwrap();
+        h0.run_async(|| async {
+            let s = VrrpSocketV4::open(&h0.ifname, h0.ifindex, h0.v4, false).unwrap();
+            for _ in 0..500 {
+                s.send_to(PAYLOAD, h1.v4).await.unwrap();
+            }
+        })
+        .unwrap();
+        go_tx.send(()).unwrap();
+        drained_rx.recv_timeout(T).unwrap();
+        h0.run_async(|| async {
+            let s = VrrpSocketV4::open(&h0.ifname, h0.ifindex, h0.v4, false).unwrap();
+            s.send_to(PAYLOAD, h1.v4).await.unwrap();
+        })
+        .unwrap();
+        let (n, dropped) = receiver.join().unwrap();
+        let dropped = dropped.unwrap_or(0) as usize;
+        eprintln!("rcvbuf {bytes}: read {n}, the kernel dropped {dropped}");
+        if expect_drops {
+            assert!(
+                dropped > 0,
+                "no drop reported with a {bytes}-byte buffer (read {n})"
+            );
+            assert_eq!(n + dropped, 500, "read + dropped = sent");
+        } else {
+            assert_eq!((n, dropped), (500, 0));
+        }
+    }
+}
+
 fn exchange_v6(tx: &Host, rx: &Host, multicast: bool, dst: Ipv6Addr) -> (Vec<u8>, RecvMeta, bool) {
     let (ready_tx, ready_rx) = mpsc::channel();
     let (rx_ns, rx_if, rx_idx, rx_ll) = (rx.ns.clone(), rx.ifname.clone(), rx.ifindex, rx.ll);
@@ -149,6 +219,7 @@ fn vrrp_v6_multicast_and_unicast() {
             hop_limit: 255,
             ifindex: h1.ifindex,
             received: meta.received,
+            overflows: None,
         }
     );
     assert!(received_just_now(meta.received), "SO_TIMESTAMPNS: {meta:?}");

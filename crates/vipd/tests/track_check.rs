@@ -187,13 +187,23 @@ track_files = ["w"]
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains(&format!("{}:3:8: error: track_file `w`: refusing", cfg.display())),
+        err.contains(&format!(
+            "{}:3:8: error: track_file `w`: refusing",
+            cfg.display()
+        )),
         "{err}"
     );
-    assert!(err.contains("is writable by every user (mode 1777)"), "{err}");
+    assert!(
+        err.contains("is writable by every user (mode 1777)"),
+        "{err}"
+    );
     write(&d.0);
     let out = vipd(&[&cfg]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn errors(text: &str) -> String {

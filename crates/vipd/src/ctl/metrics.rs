@@ -48,6 +48,8 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let vip_present = Family::<Labels, Gauge>::default();
     let failover = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     let alarm = Family::<Labels, Gauge>::default();
+    let master = Family::<Labels, Gauge>::default();
+    let master_changes = Family::<Labels, Counter>::default();
     for i in &status.instances {
         let vrid = i.vrid.to_string();
         let base = [
@@ -83,6 +85,14 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         lower
             .get_or_create(&labels(&base))
             .inc_by(i.counters.lower_priority_received);
+        master_changes
+            .get_or_create(&labels(&base))
+            .inc_by(i.counters.master_changes);
+        if let Some(m) = &i.master {
+            let mut l = base.to_vec();
+            l.push(("address", m.address.as_str()));
+            master.get_or_create(&labels(&l)).set(i64::from(m.priority));
+        }
         for (reason, n) in &i.counters.drops {
             let mut l = base.to_vec();
             l.push(("reason", reason.as_str()));
@@ -134,6 +144,16 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         "lower_priority_received",
         "As master, adverts of another router that believed it was master (answered, VIPs re-announced)",
         lower,
+    );
+    reg.register(
+        "master",
+        "The master this node knows of (address: its address, this node's own when master); the value is its priority",
+        master,
+    );
+    reg.register(
+        "master_changes",
+        "Times the master this node knows of changed",
+        master_changes,
     );
     reg.register("drops", "Dropped VRRP packets by reason", drops);
     reg.register(

@@ -333,6 +333,9 @@ pub struct Counters {
     /// or priority 0): answered, and the VIPs re-announced (one per sender per interval).
     #[serde(default)]
     pub lower_priority_received: u64,
+    /// Times the master this node knows of changed (another router, or itself).
+    #[serde(default)]
+    pub master_changes: u64,
     /// Drops by reason (only non-zero reasons).
     pub drops: BTreeMap<String, u64>,
 }

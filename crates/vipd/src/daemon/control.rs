@@ -758,6 +758,7 @@ fn instance_status(
             send_errors: c.send_errors,
             address_list_mismatch: c.address_list_mismatch,
             lower_priority_received: p.stats().lower_priority_received,
+            master_changes: c.master_changes,
             drops: c
                 .drops
                 .nonzero()

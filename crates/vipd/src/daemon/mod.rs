@@ -43,6 +43,37 @@ const ALARM_QUIET: Duration = Duration::from_secs(10);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
+/// A transition as an operator's sentence, naming the peer whose advert (or silence) caused
+/// it: "VI_1: MASTER -> BACKUP: 10.0.0.12 advertises 255 > 150".
+fn transition_sentence(
+    name: &str,
+    t: &Transition,
+    heard: Option<(IpAddr, u8)>,
+    ours: u8,
+) -> String {
+    use proto::Reason as R;
+    let head = format!("{name}: {} -> {}", t.from, t.to);
+    match (&t.reason, heard) {
+        (R::HigherPriorityAdvert, Some((peer, theirs))) if theirs == ours => {
+            format!("{head}: {peer} advertises the same priority {theirs} from a higher address")
+        }
+        (R::HigherPriorityAdvert, Some((peer, theirs))) => {
+            format!("{head}: {peer} advertises {theirs} > {ours}")
+        }
+        (R::MasterDown, Some((peer, _))) => format!(
+            "{head}: no advert from the master {peer} for Master_Down_Interval (master down)"
+        ),
+        (R::MasterDown, None) => format!("{head}: no master heard for Master_Down_Interval"),
+        (R::PriorityZeroReceived, Some((peer, _))) => {
+            format!("{head}: the master {peer} stepped down (priority 0)")
+        }
+        (R::Preempt, Some((peer, theirs))) => {
+            format!("{head}: preempting {peer}, which advertises {theirs} < {ours}")
+        }
+        (reason, _) => format!("{head}: {reason}"),
+    }
+}
+
 /// How often the loop pings systemd's watchdog and publishes the metrics snapshot: every
 /// second, or at half the watchdog's timeout if that is shorter.
 fn housekeeping_every(watchdog: Option<Duration>) -> Duration {
@@ -143,6 +174,8 @@ struct SockInfo {
     ifindex: u32,
     family: Family,
     src: IpAddr,
+    /// The kernel's SO_RXQ_OVFL count last seen on it (its drops for want of buffer).
+    overflows: u32,
     /// The reader task, for the socket that reads its (interface, family).
     reader: Option<tokio::task::AbortHandle>,
 }
@@ -175,6 +208,8 @@ const TX_BATCH: usize = 1024;
 /// A packet from a socket reader task.
 struct Inbound {
     sock: usize,
+    /// The socket's SO_RXQ_OVFL count with it.
+    overflows: Option<u32>,
     /// When it arrived: the kernel's receive time (see [`received_at`]).
     at: Instant,
     data: Vec<u8>,
@@ -190,6 +225,7 @@ impl Inbound {
     fn received(sock: usize, info: &RecvInfo, buf: &[u8]) -> Inbound {
         Inbound {
             sock,
+            overflows: info.overflows,
             at: crate::net::stamp::received_at(Instant::now(), SystemTime::now(), info.received),
             data: buf.get(..info.len).unwrap_or(&[]).to_vec(),
             v6: info.v6,
@@ -201,6 +237,7 @@ impl Inbound {
     fn oversized(sock: usize) -> Inbound {
         Inbound {
             sock,
+            overflows: None,
             at: Instant::now(),
             data: Vec::new(),
             v6: None,
@@ -267,6 +304,10 @@ pub struct Inst {
     hmac_verifier: proto::auth::Verifier,
     /// Fault cause last given to the router (link down or a weight-0 tracker).
     fault_applied: Option<proto::FaultCause>,
+    /// The last advert accepted: its sender and priority (what a transition's log names).
+    heard: Option<(IpAddr, u8)>,
+    /// The master this node last knew of (itself when master), for "master changed".
+    master_seen: Option<IpAddr>,
     /// The state its notify programs were last told (sync-group notifications wait for
     /// every member).
     notified: State,
@@ -343,6 +384,8 @@ impl Inst {
             hmac_seq: proto::auth::Sequencer::default(),
             hmac_verifier: proto::auth::Verifier::default(),
             fault_applied: None,
+            heard: None,
+            master_seen: None,
             notified: State::Initialize,
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
@@ -443,6 +486,10 @@ struct Io {
     events: NetEvents,
     /// Packets dropped because the receive queue was full (the loop could not keep up).
     queue_full: Arc<AtomicU64>,
+    /// Receive buffer of each VRRP socket (`receive_buffer`).
+    receive_buffer: usize,
+    /// "The kernel dropped adverts" warnings, at most one a minute.
+    overflow_log: crate::ratelimit::LogEvery,
     /// The buffer [`Daemon::read_pending`] reads into.
     pending_buf: Vec<u8>,
     /// Adverts built and waiting to be sent together (see [`Daemon::drain`]).
@@ -499,6 +546,8 @@ impl<N: Netlink> Daemon<N> {
                 rx_tx,
                 events,
                 queue_full: Arc::new(AtomicU64::new(0)),
+                receive_buffer: cfg.global.receive_buffer,
+                overflow_log: crate::ratelimit::LogEvery::new(Duration::from_secs(60)),
                 pending_buf: Vec::new(),
                 tx_batch: Vec::new(),
                 tx_bytes: Vec::new(),
@@ -734,11 +783,26 @@ impl<N: Netlink> Daemon<N> {
                 true,
             )?)),
         };
+        let bytes = self.io.receive_buffer;
+        let set = match &sock {
+            Sock::V4(s) => s.set_receive_buffer(bytes),
+            Sock::V6(s) => s.set_receive_buffer(bytes),
+            Sock::Closed => Ok(0),
+        };
+        match set {
+            Ok(got) => {
+                debug!(interface = %c.interface, asked = bytes, got, "VRRP socket receive buffer")
+            }
+            Err(e) => {
+                warn!(interface = %c.interface, error = %e, "cannot set the VRRP socket's receive buffer to {bytes} bytes: {e}")
+            }
+        }
         self.io.socks.push(SockInfo {
             sock,
             ifindex,
             family,
             src,
+            overflows: 0,
             reader: None,
         });
         Ok(self.io.socks.len() - 1)
@@ -986,6 +1050,7 @@ impl<N: Netlink> Daemon<N> {
     }
 
     fn on_packet(&mut self, pkt: Inbound) {
+        self.count_overflows(&pkt);
         let Some(s) = self.io.socks.get(pkt.sock) else {
             return;
         };
@@ -1094,6 +1159,11 @@ impl<N: Netlink> Daemon<N> {
                         ));
                     }
                     self.count_drop_from(a.instance, Drop::from_proto(e), Some(a.advert.src));
+                } else {
+                    if let Some(inst) = self.insts.get_mut(a.instance) {
+                        inst.heard = Some((a.advert.src, a.advert.priority));
+                    }
+                    self.note_master(a.instance);
                 }
                 let src = a.advert.src;
                 for (kind, detail) in &evidence {
@@ -1109,6 +1179,92 @@ impl<N: Netlink> Daemon<N> {
                         self.alarm_cleared(a.instance, &c);
                     }
                 }
+            }
+        }
+    }
+
+    /// Gives every open VRRP socket a receive buffer of `bytes` (a reload changed it).
+    pub(super) fn set_receive_buffers(&mut self, bytes: usize) {
+        self.io.receive_buffer = bytes;
+        for s in &self.io.socks {
+            let set = match &s.sock {
+                Sock::V4(x) => x.set_receive_buffer(bytes),
+                Sock::V6(x) => x.set_receive_buffer(bytes),
+                Sock::Closed => continue,
+            };
+            if let Err(e) = set {
+                warn!(error = %e, "cannot set a VRRP socket's receive buffer to {bytes} bytes: {e}");
+            }
+        }
+        info!(bytes, "VRRP sockets' receive buffer set to {bytes} bytes");
+    }
+
+    /// Counts what the kernel dropped on the packet's socket since the last packet
+    /// (SO_RXQ_OVFL), on its interface as `rcvbuf_overflow`; warns at most once a minute.
+    fn count_overflows(&mut self, pkt: &Inbound) {
+        let Some(n) = pkt.overflows else {
+            return;
+        };
+        let Some(s) = self.io.socks.get_mut(pkt.sock) else {
+            return;
+        };
+        let new = n.wrapping_sub(s.overflows);
+        if new == 0 {
+            return;
+        }
+        s.overflows = n;
+        let ifindex = s.ifindex;
+        self.io
+            .iface_drops
+            .entry(ifindex)
+            .or_default()
+            .add_n(Drop::RcvbufOverflow, u64::from(new));
+        if let Some(held) = self.io.overflow_log.check(Instant::now()) {
+            let ifname = self
+                .insts
+                .iter()
+                .find(|i| i.ifindex == ifindex)
+                .map_or_else(|| format!("ifindex {ifindex}"), |i| i.cfg.interface.clone());
+            warn!(interface = %ifname, dropped = new, total = n,
+                  "the kernel dropped {new} VRRP packets on {ifname} because vipd's receive buffer was full ({n} so far): raise receive_buffer in [global] (now {} bytes){}",
+                  self.io.receive_buffer, crate::ratelimit::held_note(held));
+        }
+    }
+
+    /// Notes the master instance `idx` knows of now (itself when master); a change is
+    /// counted and logged ("master changed 10.0.0.11 -> 10.0.0.12").
+    fn note_master(&mut self, idx: usize) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let Some(p) = self.router.instance(inst.id) else {
+            return;
+        };
+        let now = match p.state() {
+            State::Master => Some((inst.src, p.effective_priority())),
+            State::Backup => p.master(),
+            _ => None,
+        };
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        let Some((addr, prio)) = now else {
+            return;
+        };
+        if inst.master_seen == Some(addr) {
+            return;
+        }
+        let before = inst.master_seen.replace(addr);
+        inst.counters.master_changes += 1;
+        let who = if addr == inst.src { " (this node)" } else { "" };
+        match before {
+            Some(old) => {
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %addr, from = %old, priority = prio,
+                               "{}: master changed {old} -> {addr}{who} (priority {prio})", inst.cfg.name)
+            }
+            None => {
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %addr, priority = prio,
+                          "{}: the master is {addr}{who} (priority {prio})", inst.cfg.name)
             }
         }
     }
@@ -1540,14 +1696,22 @@ impl<N: Netlink> Daemon<N> {
             Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
                 inst.counters.transitions += 1;
+                let ours = self
+                    .router
+                    .instance(inst.id)
+                    .map(|i| i.effective_priority())
+                    .unwrap_or(0);
+                let peer = inst.heard.map(|(a, _)| a.to_string()).unwrap_or_default();
                 info!(
                     instance = %inst.cfg.name,
                     vrid = inst.cfg.vrid,
                     from_state = %t.from,
                     to_state = %t.to,
                     reason = %t.reason,
-                    priority = self.router.instance(inst.id).map(|i| i.effective_priority()).unwrap_or(0),
-                    "transition"
+                    priority = ours,
+                    peer = %peer,
+                    "{}",
+                    transition_sentence(&inst.cfg.name, &t, inst.heard, ours)
                 );
                 if inst.history.len() == HISTORY {
                     inst.history.pop_front();
@@ -1555,6 +1719,7 @@ impl<N: Netlink> Daemon<N> {
                 inst.since = SystemTime::now();
                 inst.history.push_back((inst.since, t.clone()));
                 self.on_transition(idx, &t);
+                self.note_master(idx);
             }
             Action::LowerPriorityAdvert { from, priority } => {
                 let ours = self
@@ -1700,6 +1865,8 @@ type V6Meta = (Ipv6Addr, Ipv6Addr, u8);
 struct RecvInfo {
     len: usize,
     v6: Option<V6Meta>,
+    /// SO_RXQ_OVFL: the socket's drops so far.
+    overflows: Option<u32>,
     /// The kernel's receive time (wall clock), if given.
     received: Option<SystemTime>,
 }
@@ -1721,6 +1888,7 @@ impl From<crate::net::RecvMetaV4> for RecvInfo {
             len: m.len,
             v6: None,
             received: m.received,
+            overflows: m.overflows,
         }
     }
 }
@@ -1731,6 +1899,7 @@ impl From<crate::net::RecvMeta> for RecvInfo {
             len: m.len,
             v6: Some((m.src, m.dst, m.hop_limit)),
             received: m.received,
+            overflows: m.overflows,
         }
     }
 }

@@ -377,6 +377,9 @@ impl<N: Netlink> Daemon<N> {
         for idx in 0..self.insts.len() {
             self.apply_tracking(now, idx);
         }
+        if cfg.global.receive_buffer != self.io.receive_buffer {
+            self.set_receive_buffers(cfg.global.receive_buffer);
+        }
         self.running.config = cfg;
         let msg = format!(
             "configuration reloaded: {unchanged} unchanged, {updated} updated in place, {restarted} restarted, {added} added, {removed} removed"

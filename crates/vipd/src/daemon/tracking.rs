@@ -38,6 +38,9 @@ pub(super) struct Tracking {
     groups: Vec<(String, Vec<String>, Arc<Notify>)>,
     /// Last notified state per group.
     group_state: Vec<Option<State>>,
+    /// "tracker changed" lines, at most one per tracker per second (a file rewritten in a
+    /// loop must not flood the log; every change still applies, and is an event).
+    change_log: HashMap<usize, crate::ratelimit::LogEvery>,
 }
 
 impl Tracking {
@@ -98,6 +101,7 @@ impl Tracking {
             _tx: tx,
             if_index,
             notifier,
+            change_log: HashMap::new(),
         })
     }
 
@@ -160,8 +164,22 @@ impl<N: Netlink> Daemon<N> {
             .iter()
             .filter_map(|&i| self.insts.get(i).map(|x| x.cfg.name.as_str()))
             .collect();
-        info!(tracker = %c.name, kind = %c.kind, from = %c.from, to = %c.to, reason = %c.detail,
-              value = c.value, instances = ?names, "tracker changed");
+        let limit = self
+            .track
+            .change_log
+            .entry(c.tracker)
+            .or_insert_with(|| crate::ratelimit::LogEvery::new(Duration::from_secs(1)));
+        if let Some(held) = limit.check(Instant::now()) {
+            let what = if c.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", c.detail)
+            };
+            info!(tracker = %c.name, kind = %c.kind, from = %c.from, to = %c.to, reason = %c.detail,
+                  value = c.value, instances = %names.join(","),
+                  "tracker changed: {} {} went {} -> {}{what}, for {}{}",
+                  c.kind, c.name, c.from, c.to, names.join(", "), crate::ratelimit::held_note(held));
+        }
         let ev = notify::event(
             "tracker",
             [

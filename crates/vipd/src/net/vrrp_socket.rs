@@ -63,7 +63,34 @@ fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
     setsockopt(&sock, sockopt::ReceiveTimestampns, &true)
         .map_err(io::Error::from)
         .map_err(ctx("SO_TIMESTAMPNS", ifname))?;
+    count_overflows(&sock, ifname)?;
     Ok(sock)
+}
+
+/// SO_RXQ_OVFL: each datagram carries how many the kernel dropped on this socket so far
+/// because its receive buffer was full.
+fn count_overflows(sock: &Socket, ifname: &str) -> io::Result<()> {
+    setsockopt(sock, sockopt::RxqOvfl, &1)
+        .map_err(io::Error::from)
+        .map_err(ctx("SO_RXQ_OVFL", ifname))
+}
+
+/// Sets the receive buffer to `bytes`: SO_RCVBUFFORCE (CAP_NET_ADMIN, past
+/// net.core.rmem_max), else SO_RCVBUF (capped by rmem_max). Returns what the kernel gives
+/// (it doubles the request for its bookkeeping).
+fn set_receive_buffer(sock: &Socket, bytes: usize) -> io::Result<usize> {
+    if setsockopt(sock, sockopt::RcvBufForce, &bytes).is_err() {
+        sock.set_recv_buffer_size(bytes)?;
+    }
+    sock.recv_buffer_size()
+}
+
+/// The SO_RXQ_OVFL count of a received datagram's control data.
+fn overflow_count(c: &ControlMessageOwned) -> Option<u32> {
+    match c {
+        ControlMessageOwned::RxqOvfl(n) => Some(*n),
+        _ => None,
+    }
 }
 
 /// Takes over a VRRP socket handed over by the previous binary of an upgrade (opened by
@@ -88,6 +115,8 @@ fn adopted(fd: OwnedFd, domain: Domain, ifname: &str) -> io::Result<Socket> {
     }
     sock.set_nonblocking(true)
         .map_err(ctx("O_NONBLOCK", ifname))?;
+    // A binary before this one may not have asked for the count.
+    count_overflows(&sock, ifname)?;
     Ok(sock)
 }
 
@@ -107,6 +136,8 @@ pub struct RecvMetaV4 {
     pub src: Ipv4Addr,
     /// When the kernel received it (wall clock), if it said.
     pub received: Option<SystemTime>,
+    /// Datagrams the kernel dropped on this socket so far for want of buffer (SO_RXQ_OVFL).
+    pub overflows: Option<u32>,
 }
 
 /// Raw IPv4 socket for VRRP on one interface.
@@ -150,6 +181,11 @@ impl VrrpSocketV4 {
     /// The descriptor (handed to the next binary by an upgrade).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.get_ref().as_fd()
+    }
+
+    /// Sets the kernel receive buffer (see [`set_receive_buffer`]); what the kernel gave.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        set_receive_buffer(self.fd.get_ref(), bytes)
     }
 
     /// The source address packets are sent from.
@@ -237,7 +273,7 @@ impl VrrpSocketV4 {
     }
 
     fn recv_now(inner: &Socket, buf: &mut [u8]) -> io::Result<RecvMetaV4> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::timespec);
+        let mut cmsg_buf = nix::cmsg_space!(libc::timespec, u32);
         let mut iov = [IoSliceMut::new(buf)];
         let msg = recvmsg::<SockaddrIn>(
             inner.as_raw_fd(),
@@ -250,14 +286,19 @@ impl VrrpSocketV4 {
             return Err(truncated());
         }
         let src = msg.address.map(|a| a.ip()).unwrap_or(Ipv4Addr::UNSPECIFIED);
-        let received = msg
-            .cmsgs()
-            .ok()
-            .and_then(|mut c| c.find_map(|c| super::stamp::kernel_time(&c)));
+        let mut received = None;
+        let mut overflows = None;
+        if let Ok(cmsgs) = msg.cmsgs() {
+            for c in cmsgs {
+                received = received.or_else(|| super::stamp::kernel_time(&c));
+                overflows = overflows.or_else(|| overflow_count(&c));
+            }
+        }
         Ok(RecvMetaV4 {
             len: msg.bytes,
             src,
             received,
+            overflows,
         })
     }
 }
@@ -277,6 +318,8 @@ pub struct RecvMeta {
     pub ifindex: u32,
     /// When the kernel received it (wall clock), if it said.
     pub received: Option<SystemTime>,
+    /// Datagrams the kernel dropped on this socket so far for want of buffer (SO_RXQ_OVFL).
+    pub overflows: Option<u32>,
 }
 
 /// Raw IPv6 socket for VRRP on one interface.
@@ -327,6 +370,11 @@ impl VrrpSocketV6 {
     /// The descriptor (handed to the next binary by an upgrade).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.get_ref().as_fd()
+    }
+
+    /// Sets the kernel receive buffer (see [`set_receive_buffer`]); what the kernel gave.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<usize> {
+        set_receive_buffer(self.fd.get_ref(), bytes)
     }
 
     /// The source address packets are sent from.
@@ -417,7 +465,7 @@ impl VrrpSocketV6 {
     }
 
     fn recv_now(inner: &Socket, buf: &mut [u8]) -> io::Result<RecvMeta> {
-        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec);
+        let mut cmsg_buf = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int, libc::timespec, u32);
         let mut iov = [IoSliceMut::new(buf)];
         let msg = recvmsg::<SockaddrIn6>(
             inner.as_raw_fd(),
@@ -434,9 +482,14 @@ impl VrrpSocketV6 {
         let mut hop_limit = None;
         let mut ifindex = 0;
         let mut received = None;
+        let mut overflows = None;
         for c in msg.cmsgs().map_err(errno_ctx("VRRP (IPv6) control data"))? {
             if let Some(t) = super::stamp::kernel_time(&c) {
                 received = Some(t);
+                continue;
+            }
+            if let Some(n) = overflow_count(&c) {
+                overflows = Some(n);
                 continue;
             }
             match c {
@@ -463,6 +516,7 @@ impl VrrpSocketV6 {
             hop_limit,
             ifindex,
             received,
+            overflows,
         })
     }
 }
