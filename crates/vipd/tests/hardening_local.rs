@@ -412,3 +412,64 @@ while True:
     std::thread::sleep(Duration::from_millis(200));
     assert!(!got.exists(), "vipctl sent its request to the fake server");
 }
+
+/// Under systemd's watchdog (WATCHDOG_USEC), the event loop sends WATCHDOG=1 at half the
+/// timeout; a vipd whose loop stops (here SIGSTOP) stops sending, so systemd restarts it.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn the_event_loop_feeds_systemds_watchdog() {
+    use std::os::unix::net::UnixDatagram;
+    let lan = Lan::new("watchdog", 1).unwrap();
+    let dir = TempDir::new("watchdog");
+    let cfg = write_config(dir.path(), 0, 150, lan.vip(false), "", "");
+    let path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let env_sock = format!("NOTIFY_SOCKET={}", path.display());
+    let child = lan
+        .host(0)
+        .spawn(&[
+            "env",
+            &env_sock,
+            "WATCHDOG_USEC=400000",
+            env!("CARGO_BIN_EXE_vipd"),
+            "--config",
+            cfg.to_str().unwrap(),
+        ])
+        .unwrap();
+    let pings = |d: Duration| {
+        let t0 = Instant::now();
+        let mut n = 0;
+        let mut buf = [0u8; 4096];
+        while t0.elapsed() < d {
+            if let Ok(len) = notify.recv(&mut buf) {
+                n += String::from_utf8_lossy(&buf[..len])
+                    .lines()
+                    .filter(|l| *l == "WATCHDOG=1")
+                    .count();
+            }
+        }
+        n
+    };
+    let n = pings(Duration::from_millis(1500));
+    assert!(
+        n >= 5,
+        "{n} watchdog pings in 1.5 s at a 400 ms timeout\n{}",
+        child.log()
+    );
+    child.signal(nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let _ = pings(Duration::from_millis(150));
+    let stopped = pings(Duration::from_millis(800));
+    child.signal(nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert_eq!(stopped, 0, "pings while the loop was stopped");
+    assert!(
+        child.log().contains("systemd watchdog on"),
+        "{}",
+        child.log()
+    );
+}

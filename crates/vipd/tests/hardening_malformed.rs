@@ -570,6 +570,15 @@ fn malformed_vrrpv3_is_counted_and_harmless() {
         b.child.log()
     );
     assert_eq!(status(&b).instances[0].state, "BACKUP");
+    // The log names the sender of what the interface dropped.
+    let log = m.child.log();
+    assert!(
+        log.contains(&format!(
+            "eth0: dropped VRRP packet from {} (bad_checksum; 1 so far)",
+            attacker.v4
+        )),
+        "{log}"
+    );
     stop_cleanly(m, "master");
     stop_cleanly(b, "backup");
 }

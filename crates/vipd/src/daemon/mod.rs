@@ -43,6 +43,18 @@ const ALARM_QUIET: Duration = Duration::from_secs(10);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 
+/// The IP source of a received datagram, when its header is readable.
+fn packet_source(pkt: Received<'_>) -> Option<IpAddr> {
+    match pkt {
+        Received::V4(b) if b.len() >= 20 && b.first().is_some_and(|v| v >> 4 == 4) => {
+            let a: [u8; 4] = b.get(12..16)?.try_into().ok()?;
+            Some(IpAddr::V4(a.into()))
+        }
+        Received::V4(_) => None,
+        Received::V6 { src, .. } => Some(IpAddr::V6(src)),
+    }
+}
+
 /// A transition as an operator's sentence, naming the peer whose advert (or silence) caused
 /// it: "VI_1: MASTER -> BACKUP: 10.0.0.12 advertises 255 > 150".
 fn transition_sentence(
@@ -1118,8 +1130,24 @@ impl<N: Netlink> Daemon<N> {
                 reason,
                 ..
             } => {
-                self.io.iface_drops.entry(ifindex).or_default().add(reason);
-                debug!(ifindex, reason = %reason, "dropped VRRP packet");
+                let drops = self.io.iface_drops.entry(ifindex).or_default();
+                drops.add(reason);
+                let n = drops.get(reason);
+                let from = packet_source(received)
+                    .map_or_else(|| "an unknown source".to_owned(), |a| a.to_string());
+                let ifname = self
+                    .insts
+                    .iter()
+                    .find(|i| i.ifindex == ifindex)
+                    .map_or_else(|| format!("ifindex {ifindex}"), |i| i.cfg.interface.clone());
+                // Other virtual routers on the link are normal (debug); anything else is
+                // logged with its sender at powers of two.
+                if reason == Drop::UnknownVrid || !n.is_power_of_two() {
+                    debug!(interface = %ifname, reason = %reason, peer = %from, count = n, "dropped VRRP packet");
+                } else {
+                    warn!(interface = %ifname, reason = %reason, peer = %from, count = n,
+                          "{ifname}: dropped VRRP packet from {from} ({reason}; {n} so far)");
+                }
             }
             Outcome::Accept(a) => {
                 // auth_hmac before anything reaches the state machine.
