@@ -1156,8 +1156,10 @@ fn checksum_form_mismatch_raises_an_alarm_until_fixed() {
         b.child.log()
     );
     let after = alarm(&b).unwrap_or_else(|| panic!("alarm lost by the upgrade\n{}", b.child.log()));
+    // `since` is a monotonic instant shown as wall-clock time, converted at each status: on a
+    // loaded machine two conversions differ by a few milliseconds.
     assert!(
-        after.since_unix_ms.abs_diff(before.since_unix_ms) <= 5,
+        after.since_unix_ms.abs_diff(before.since_unix_ms) <= 50,
         "{before:?} -> {after:?}"
     );
     assert!(after.count >= before.count);
