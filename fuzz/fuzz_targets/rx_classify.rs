@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use libfuzzer_sys::fuzz_target;
 use vipd_proto::Version;
-use vipd_proto::rx::{Outcome, Received, RxView, accepted_alarms, classify, drop_alarm};
+use vipd_proto::rx::{Outcome, PeerTtl, Received, RxView, accepted_alarms, classify, drop_alarm};
 use vipd_wire::ChecksumMode;
 
 fuzz_target!(|data: &[u8]| {
@@ -27,12 +27,26 @@ fuzz_target!(|data: &[u8]| {
     let vips4 = [IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100))];
     let vips6 = [IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x100))];
     let unicast = sel & 4 != 0;
+    // Bit 1: the source limits (TTL 255 from the unicast peer; an allowlist in multicast).
+    let limits = sel & 2 != 0;
+    let ttl4 = [PeerTtl {
+        peer: peers4[0],
+        min: 255,
+        max: 255,
+    }];
+    let ttl6 = [PeerTtl {
+        peer: peers6[0],
+        min: 255,
+        max: 255,
+    }];
     let vrid = sel >> 3; // 0..=31
     let (pkt, view) = if sel & 0x80 == 0 {
         let view = RxView {
             version,
             auth,
             peers: if unicast { &peers4[..] } else { &[] },
+            peer_ttl: if unicast && limits { &ttl4[..] } else { &[] },
+            allowed: if !unicast && limits { &peers4[..] } else { &[] },
             own: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 11)),
             interval_cs: 100,
             checksum: if sel & 0x40 == 0 {
@@ -53,6 +67,8 @@ fuzz_target!(|data: &[u8]| {
             version: Version::V3,
             auth: None,
             peers: if unicast { &peers6[..] } else { &[] },
+            peer_ttl: if unicast && limits { &ttl6[..] } else { &[] },
+            allowed: if !unicast && limits { &peers6[..] } else { &[] },
             own: IpAddr::V6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 11)),
             interval_cs: 100,
             checksum: ChecksumMode::WithPseudoHeader,
@@ -72,6 +88,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(a.instance, 7);
             assert_eq!(a.advert.version, view.version);
             assert!(view.peers.is_empty() || view.peers.contains(&a.advert.src));
+            assert!(view.allowed.is_empty() || view.allowed.contains(&a.advert.src));
             assert_ne!(a.advert.src, view.own);
             // What the advert says about its sender is computed without panicking, bounded.
             assert!(accepted_alarms(&a, &view).len() <= 4);
