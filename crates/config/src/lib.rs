@@ -183,9 +183,24 @@ fn syntax_message(msg: &str, at: &str) -> (String, Option<String>) {
         );
     }
     if msg.starts_with("string values must be quoted") {
+        // A digit typed as a letter (`15O`, `l50`) is a number gone wrong, not a string.
+        let digits = at.chars().filter(char::is_ascii_digit).count();
+        let near: String = at
+            .chars()
+            .map(|c| match c {
+                'O' | 'o' => '0',
+                'l' | 'I' => '1',
+                c => c,
+            })
+            .collect();
+        let hint = if digits > 0 && near.chars().all(|c| c.is_ascii_digit()) {
+            format!("a number has letters in it: did you mean {near}?")
+        } else {
+            format!("write \"{}\"", at.escape_default())
+        };
         return (
             "TOML syntax: string values must be quoted".to_string(),
-            Some(format!("write \"{}\"", at.escape_default())),
+            Some(hint),
         );
     }
     if msg.starts_with("invalid basic string") || msg.starts_with("invalid literal string") {

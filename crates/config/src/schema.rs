@@ -387,11 +387,25 @@ fn check_value(
                 }
             }
         }
-        (Kind::StrArray, DeValue::String(s)) => r.error_hint(
-            span,
-            format!("`{name}` must be a list of strings"),
-            format!("write {name} = [\"{}\"]", s.escape_default()),
-        ),
+        (Kind::StrArray, DeValue::String(s)) => {
+            // A program line: one string per argument (no shell splits it), or `shell`.
+            let words: Vec<String> = s
+                .split_whitespace()
+                .map(|w| format!("\"{}\"", w.escape_default()))
+                .collect();
+            let hint = if name == "command" && words.len() > 1 {
+                format!(
+                    "write {name} = [{}] (one string per argument), or shell = \"{}\" to run it with /bin/sh -c",
+                    words.join(", "),
+                    s.escape_default()
+                )
+            } else if words.len() > 1 {
+                format!("write {name} = [{}]", words.join(", "))
+            } else {
+                format!("write {name} = [\"{}\"]", s.escape_default())
+            };
+            r.error_hint(span, format!("`{name}` must be a list of strings"), hint);
+        }
         (Kind::StrArray, _) => r.error_hint(
             span,
             format!("`{name}` must be a list of strings, found {found}"),

@@ -69,6 +69,31 @@ fn syntax_unquoted_string() {
     );
 }
 
+/// A number with a letter typed for a digit is not to be quoted: say which number.
+#[test]
+fn syntax_letter_in_a_number() {
+    expect(
+        &inst("priority = 15O"),
+        6,
+        12,
+        "string values must be quoted",
+        Some("did you mean 150?"),
+    );
+}
+
+/// A command written as one string: the hint splits it into arguments (a one-element list
+/// would fail as "must be an absolute path"), or offers `shell`.
+#[test]
+fn command_as_a_string_suggests_the_argv_or_shell() {
+    expect(
+        "[[track_script]]\nname = \"chk\"\ncommand = \"curl -fs http://127.0.0.1/\"\n",
+        3,
+        11,
+        "`command` must be a list of strings",
+        Some("command = [\"curl\", \"-fs\", \"http://127.0.0.1/\"] (one string per argument), or shell = \"curl -fs http://127.0.0.1/\""),
+    );
+}
+
 #[test]
 fn syntax_duplicate_key() {
     expect(&inst("vrid = 52"), 6, 1, "duplicate key `vrid`", None);
