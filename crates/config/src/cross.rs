@@ -226,3 +226,320 @@ pub fn cross_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
     }
     out
 }
+
+// ---------------------------------------------------------------------------------------------
+// The pair linter: what two routers of one virtual router must agree on.
+
+/// "lb2.toml:7" for `key` of `inst` in file `f` (the instance's header when the key is not
+/// written there).
+fn at(f: &(PathBuf, Loaded), inst: &str, key: crate::keys::Key) -> String {
+    let sites = &f.1.key_sites;
+    let line = sites
+        .iter()
+        .find(|s| s.instance == inst && s.key == key)
+        .or_else(|| {
+            sites
+                .iter()
+                .find(|s| s.instance == inst && s.key == crate::keys::instance::name)
+        })
+        .map_or(0, |s| s.site.line);
+    if line == 0 {
+        f.0.display().to_string()
+    } else {
+        format!("{}:{line}", f.0.display())
+    }
+}
+
+/// A finding at `key` of `inst` in file `f`.
+fn finding(
+    f: &(PathBuf, Loaded),
+    inst: &str,
+    key: crate::keys::Key,
+    message: String,
+    hint: &str,
+) -> Diagnostic {
+    let site =
+        f.1.key_sites
+            .iter()
+            .find(|s| s.instance == inst && s.key == key)
+            .or_else(|| {
+                f.1.key_sites
+                    .iter()
+                    .find(|s| s.instance == inst && s.key == crate::keys::instance::name)
+            });
+    let mut d = Diagnostic::whole_file(Severity::Warning, &f.0, message);
+    if let Some(s) = site {
+        d.line = s.site.line;
+        d.column = s.site.column;
+        d.width = s.site.width;
+        d.source_line = s.site.source_line.clone();
+    }
+    d.hint = Some(hint.to_string());
+    d
+}
+
+fn addrs(v: &[crate::Vip]) -> Vec<std::net::IpAddr> {
+    let mut a: Vec<_> = v.iter().map(|x| x.addr).collect();
+    a.sort_unstable();
+    a
+}
+
+fn list(a: &[std::net::IpAddr]) -> String {
+    if a.is_empty() {
+        return "none".into();
+    }
+    a.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why `a` (file `fa`) and `b` (file `fb`) are taken for two routers of one virtual router,
+/// if they are: the same VRID and family, a shared VIP, or the same name.
+fn same_router(a: &Instance, b: &Instance) -> Option<String> {
+    if a.family != b.family {
+        return None;
+    }
+    if let Some(v) = a
+        .vips
+        .iter()
+        .find(|v| b.vips.iter().any(|w| w.addr == v.addr))
+    {
+        return Some(format!("shares VIP {}", v.addr));
+    }
+    if a.vrid == b.vrid {
+        return Some(format!("vrid {}", a.vrid));
+    }
+    (a.name == b.name).then(|| "has the same name".to_string())
+}
+
+/// Compares every pair of instances, in different files, that look like two routers of one
+/// virtual router (same VRID and family, a shared VIP, or the same name): everything the two
+/// must agree on, each finding located in the first file and naming the line in the second.
+pub fn pair_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
+    use crate::keys::instance as k;
+    let mut out = Vec::new();
+    for (fi, fa) in files.iter().enumerate() {
+        for fb in files.iter().skip(fi + 1) {
+            for a in &fa.1.config.instances {
+                for b in &fb.1.config.instances {
+                    let Some(why) = same_router(a, b) else {
+                        continue;
+                    };
+                    let them = format!("`{}` on {{}} ({why})", b.name);
+                    let there = |key| them.replace("{}", &at(fb, &b.name, key));
+                    let mut push = |key, message: String, hint: &str| {
+                        out.push(finding(fa, &a.name, key, message, hint));
+                    };
+                    if a.vrid != b.vrid {
+                        push(
+                            k::vrid,
+                            format!(
+                                "`{}` has vrid {}, {} has vrid {}: they never hear each other, so both become MASTER",
+                                a.name,
+                                a.vrid,
+                                there(k::vrid),
+                                b.vrid
+                            ),
+                            "use the same vrid on every router of a virtual router",
+                        );
+                        // Different virtual routers from here on: nothing else to compare.
+                        continue;
+                    }
+                    if a.version != b.version {
+                        push(
+                            k::version,
+                            format!(
+                                "`{}` speaks {}, {} speaks {}: each drops the other's adverts (version_mismatch), so both become MASTER",
+                                a.name,
+                                a.version,
+                                there(k::version),
+                                b.version
+                            ),
+                            "use the same version on both (VRRPv3 unless a VRRPv2-only peer remains)",
+                        );
+                        continue;
+                    }
+                    if a.advert_interval != b.advert_interval {
+                        let (m, hint) = if a.version == crate::Version::V2 {
+                            (
+                                "VRRPv2 drops adverts with another interval (interval_mismatch), so both become MASTER",
+                                "use the same advert_interval on both",
+                            )
+                        } else {
+                            (
+                                "a VRRPv3 backup adopts its master's interval, so failover timing depends on which one is master",
+                                "use the same advert_interval on both",
+                            )
+                        };
+                        push(
+                            k::advert_interval,
+                            format!(
+                                "`{}` advertises every {}, {} every {}: {m}",
+                                a.name,
+                                crate::duration::format_duration(a.advert_interval),
+                                there(k::advert_interval),
+                                crate::duration::format_duration(b.advert_interval)
+                            ),
+                            hint,
+                        );
+                    }
+                    match (&a.auth_pass, &b.auth_pass) {
+                        (Some(x), Some(y)) if x != y => push(
+                            k::auth_pass,
+                            format!(
+                                "`{}`'s auth_pass differs from that of {}: each drops the other's adverts (auth_mismatch), so both become MASTER",
+                                a.name,
+                                there(k::auth_pass)
+                            ),
+                            "use the same password on both",
+                        ),
+                        (Some(_), None) | (None, Some(_)) => push(
+                            k::auth_pass,
+                            format!(
+                                "`{}` {} an auth_pass, {} {}: each drops the other's adverts (auth_mismatch), so both become MASTER",
+                                a.name,
+                                if a.auth_pass.is_some() {
+                                    "has"
+                                } else {
+                                    "has no"
+                                },
+                                there(k::auth_pass),
+                                if b.auth_pass.is_some() {
+                                    "has one"
+                                } else {
+                                    "has none"
+                                }
+                            ),
+                            "set the same auth_pass on both, or on neither",
+                        ),
+                        _ => {}
+                    }
+                    pair_hmac(a, b, &there(k::auth_hmac), &mut push);
+                    if a.family == crate::Family::Ipv4
+                        && a.version == crate::Version::V3
+                        && a.checksum != b.checksum
+                    {
+                        push(
+                            k::checksum,
+                            format!(
+                                "`{}` sends checksums {}, {} {}: vipd accepts both and raises a checksum_form alarm; other implementations may drop them",
+                                a.name,
+                                a.checksum,
+                                there(k::checksum),
+                                b.checksum
+                            ),
+                            "use the same checksum form on both",
+                        );
+                    }
+                    let (va, vb) = (addrs(&a.vips), addrs(&b.vips));
+                    if va != vb {
+                        push(
+                            k::vips,
+                            format!(
+                                "`{}`'s VIPs ({}) differ from those of {} ({}): whichever is master serves a different set",
+                                a.name,
+                                list(&va),
+                                there(k::vips),
+                                list(&vb)
+                            ),
+                            "list the same VIPs on every router of a virtual router",
+                        );
+                    }
+                    pair_unicast(a, b, &there(k::unicast_peers), &mut push);
+                    if a.priority == b.priority && !a.is_owner() {
+                        push(
+                            k::priority,
+                            format!(
+                                "`{}` and {} both have priority {}: which one is master is left to the higher IP address, and a restart of either can move the VIP",
+                                a.name,
+                                there(k::priority),
+                                a.priority
+                            ),
+                            "give the preferred master a higher priority (e.g. 150 and 100)",
+                        );
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn pair_hmac(
+    a: &Instance,
+    b: &Instance,
+    there: &str,
+    push: &mut impl FnMut(crate::keys::Key, String, &str),
+) {
+    use crate::keys::instance as k;
+    use vipd_proto::auth::Mode;
+    match (&a.auth_hmac, &b.auth_hmac) {
+        (Some(x), None) | (None, Some(x)) if x.mode == Mode::Enforce => push(
+            k::auth_hmac,
+            format!(
+                "only one of `{}` and {there} has auth_hmac, in enforce mode: it drops the other's unsigned adverts (hmac_missing), so both become MASTER",
+                a.name
+            ),
+            "roll auth_hmac out with mode = \"receive-only\", then \"permissive\", then \"enforce\" on both (docs/security.md)",
+        ),
+        (Some(x), Some(y)) => {
+            for (signer, verifier, who) in [(x, y, "this one"), (y, x, "the other")] {
+                if signer.mode.signs() && !verifier.keys.iter().any(|key| key.id == signer.active) {
+                    push(
+                        k::auth_hmac,
+                        format!(
+                            "`{}` and {there}: {who} signs with key {}, which the other does not have: its adverts are dropped (hmac_unknown_key)",
+                            a.name, signer.active
+                        ),
+                        "add the key to both before making it active (docs/security.md, key rotation)",
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pair_unicast(
+    a: &Instance,
+    b: &Instance,
+    there: &str,
+    push: &mut impl FnMut(crate::keys::Key, String, &str),
+) {
+    use crate::keys::instance as k;
+    match (a.is_unicast(), b.is_unicast()) {
+        (true, false) | (false, true) => push(
+            k::unicast_peers,
+            format!(
+                "`{}` {} unicast_peers, {there} {}: the unicast one never hears the multicast one, so both become MASTER",
+                a.name,
+                if a.is_unicast() { "has" } else { "has no" },
+                if b.is_unicast() {
+                    "has them"
+                } else {
+                    "has none"
+                }
+            ),
+            "use unicast_peers on both (each listing the other's source_address), or on neither",
+        ),
+        (true, true) => {
+            for (x, y, which) in [(a, b, "this one"), (b, a, "the other")] {
+                if let Some(src) = y.source_address
+                    && !x.unicast_peers.contains(&src)
+                {
+                    push(
+                        k::unicast_peers,
+                        format!(
+                            "`{}` and {there}: {which} lists unicast peers {}, not the other's source_address {src}: it drops the other's adverts (unknown_peer), so both become MASTER",
+                            a.name,
+                            list(&x.unicast_peers)
+                        ),
+                        "list each router's source_address in the other's unicast_peers",
+                    );
+                }
+            }
+        }
+        (false, false) => {}
+    }
+}

@@ -51,7 +51,7 @@ use std::path::Path;
 
 use toml::de::DeTable;
 
-pub use cross::cross_check;
+pub use cross::{cross_check, pair_check};
 
 /// Every key of the file, as constants generated from the configuration types: code that
 /// writes vipd.toml (the importer, the lab, the drill) names keys only through these, so a
@@ -154,7 +154,7 @@ pub fn parse_str_with(text: &str, origin: &Path, host: HostChecks) -> Result<Loa
             }
         };
 
-    let (mut config, weight_sites, host_sites) = validate::validate(raw, &mut r);
+    let (mut config, weight_sites, key_sites, host_sites) = validate::validate(raw, &mut r);
     if r.has_errors() {
         return Err(finish(r));
     }
@@ -170,6 +170,7 @@ pub fn parse_str_with(text: &str, origin: &Path, host: HostChecks) -> Result<Loa
         config,
         warnings: diags.take_warnings(),
         weight_sites,
+        key_sites,
     })
 }
 
@@ -271,16 +272,20 @@ fn read_capped(path: &Path) -> Result<String, Diagnostics> {
 }
 
 /// `vipd --check` and `vipctl check`: loads every file, cross-checks the instances they share
-/// (weights that can never move the VIP between peers), writes diagnostics to `err` and one
-/// summary line per valid file to `out`. Returns false if any file has errors.
+/// (weights that can never move the VIP between peers, and everything two routers of one
+/// virtual router must agree on: [`pair_check`]), writes diagnostics to `err` and one summary
+/// line per valid file to `out`. Returns false if any file has errors, or, with `strict`,
+/// any warning.
 pub fn check_files(
     paths: &[std::path::PathBuf],
     host: HostChecks,
+    strict: bool,
     out: &mut dyn std::io::Write,
     err: &mut dyn std::io::Write,
 ) -> bool {
     let mut ok = Vec::new();
     let mut failed = false;
+    let mut warnings = 0;
     for path in paths {
         match load_with(path, host) {
             Ok(loaded) => ok.push((path.clone(), loaded)),
@@ -290,7 +295,8 @@ pub fn check_files(
             }
         }
     }
-    let cross = cross_check(&ok);
+    let mut cross = cross_check(&ok);
+    cross.extend(pair_check(&ok));
     for (path, loaded) in &ok {
         for w in &loaded.warnings {
             let _ = writeln!(err, "{w}");
@@ -306,6 +312,11 @@ pub fn check_files(
             loaded.config.instances.len(),
             loaded.warnings.len() + mine.len()
         );
+        warnings += loaded.warnings.len() + mine.len();
+    }
+    if strict && warnings > 0 {
+        let _ = writeln!(err, "--strict: {warnings} warning(s), failing");
+        return false;
     }
     !failed
 }

@@ -590,6 +590,32 @@ pub struct Loaded {
     /// Where each instance's effective tracker weight is written (for `vipd --check` across
     /// files, see [`cross_check`](super::cross_check)).
     pub weight_sites: Vec<WeightSite>,
+    /// Where each instance's keys are written (the pair linter points at both files).
+    pub key_sites: Vec<KeySite>,
+}
+
+/// Where something is written in a file: what a diagnostic about another file can point at.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Site {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// Characters to underline.
+    pub width: usize,
+    /// The source line.
+    pub source_line: Option<String>,
+}
+
+/// Where an instance's key is written (`key` = `name` for the instance itself: its header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySite {
+    /// Instance name.
+    pub instance: String,
+    /// The key.
+    pub key: Key,
+    /// Where.
+    pub site: Site,
 }
 
 /// The kind of a tracker.

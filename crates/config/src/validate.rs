@@ -39,7 +39,7 @@ const MAX_GARP_REFRESH: Duration = Duration::from_secs(86_400);
 pub(crate) fn validate(
     raw: RawConfig,
     r: &mut Reporter<'_>,
-) -> (Config, Vec<WeightSite>, HostSites) {
+) -> (Config, Vec<WeightSite>, Vec<KeySite>, HostSites) {
     let global = match &raw.global {
         Some(g) => global(g.get_ref(), r),
         None => Global::default(),
@@ -52,6 +52,7 @@ pub(crate) fn validate(
         vip_owner: HashMap::new(),
         trackers: TrackerTable::default(),
         weight_sites: Vec::new(),
+        key_sites: Vec::new(),
         host: HostSites::default(),
     };
     let (track_scripts, track_http, track_tcp, track_files, track_processes) = v.trackers(&raw);
@@ -94,7 +95,7 @@ pub(crate) fn validate(
         track_files,
         track_processes,
     };
-    (config, v.weight_sites, v.host)
+    (config, v.weight_sites, v.key_sites, v.host)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -279,6 +280,8 @@ struct Validator<'r, 'a> {
     trackers: TrackerTable,
     /// Where each instance's tracker weights are written.
     weight_sites: Vec<WeightSite>,
+    /// Where each instance's keys are written.
+    key_sites: Vec<KeySite>,
     /// What the host pass checks (programs, users).
     host: HostSites,
 }
@@ -290,6 +293,19 @@ struct VipAt {
 }
 
 impl Validator<'_, '_> {
+    /// Where `span` is, for a diagnostic in another file that points here.
+    fn site(&self, span: Range<usize>) -> Site {
+        let d = self
+            .r
+            .make(crate::diag::Severity::Warning, span, String::new(), None);
+        Site {
+            line: d.line,
+            column: d.column,
+            width: d.width,
+            source_line: d.source_line,
+        }
+    }
+
     fn instance(&mut self, inst: &S<RawInstance>, index: usize) -> Option<Instance> {
         let header = inst.span();
         let raw = inst.get_ref();
@@ -883,6 +899,50 @@ impl Validator<'_, '_> {
                 } else {
                     let line = self.r.line_of(v.span.start);
                     self.vip_owner.insert(v.vip.addr, (n.clone(), line));
+                }
+            }
+        }
+
+        if let Some(n) = &name {
+            use crate::keys::instance as k;
+            let spans = [
+                (k::name, Some(header.clone())),
+                (k::interface, raw.interface.as_ref().map(S::span)),
+                (k::vrid, raw.vrid.as_ref().map(S::span)),
+                (k::version, raw.version.as_ref().map(S::span)),
+                (k::priority, raw.priority.as_ref().map(S::span)),
+                (
+                    k::advert_interval,
+                    raw.advert_interval.as_ref().map(S::span),
+                ),
+                (k::preempt, raw.preempt.as_ref().map(S::span)),
+                (
+                    k::vips,
+                    raw.vips
+                        .as_ref()
+                        .map(S::span)
+                        .or_else(|| raw.vip.first().map(S::span)),
+                ),
+                (k::source_address, raw.source_address.as_ref().map(S::span)),
+                (
+                    k::unicast_peers,
+                    raw.unicast_peers
+                        .as_ref()
+                        .map(S::span)
+                        .or_else(|| raw.unicast_peer.first().map(S::span)),
+                ),
+                (k::auth_pass, raw.auth_pass.as_ref().map(S::span)),
+                (k::auth_hmac, raw.auth_hmac.as_ref().map(S::span)),
+                (k::checksum, raw.checksum.as_ref().map(S::span)),
+            ];
+            for (key, span) in spans {
+                if let Some(span) = span {
+                    let site = self.site(span);
+                    self.key_sites.push(KeySite {
+                        instance: n.clone(),
+                        key,
+                        site,
+                    });
                 }
             }
         }

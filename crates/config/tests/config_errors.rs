@@ -90,7 +90,9 @@ fn command_as_a_string_suggests_the_argv_or_shell() {
         3,
         11,
         "`command` must be a list of strings",
-        Some("command = [\"curl\", \"-fs\", \"http://127.0.0.1/\"] (one string per argument), or shell = \"curl -fs http://127.0.0.1/\""),
+        Some(
+            "command = [\"curl\", \"-fs\", \"http://127.0.0.1/\"] (one string per argument), or shell = \"curl -fs http://127.0.0.1/\"",
+        ),
     );
 }
 

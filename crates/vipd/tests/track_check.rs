@@ -206,6 +206,52 @@ track_files = ["w"]
     );
 }
 
+/// Two routers of one virtual router that disagree (VRRPv2 with a password against VRRPv3):
+/// `vipd --check a b` warns, located in the first file and naming the second; `--strict`
+/// (for CI) makes the warning fail; `vipctl check --strict` too.
+#[test]
+fn pair_linter_and_strict() {
+    let d = Dir::new("pair");
+    let (a, b) = (d.0.join("lb1.toml"), d.0.join("lb2.toml"));
+    let inst = |prio: u8, extra: &str| {
+        format!(
+            "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {prio}\nvips = [\"10.0.0.100/24\"]\n{extra}\n"
+        )
+    };
+    std::fs::write(&a, inst(150, "version = 2\nauth_pass = \"s3cret\"")).unwrap();
+    std::fs::write(&b, inst(100, "version = 3")).unwrap();
+    let out = vipd_check(&["--no-host-checks"], &[&a, &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:7:11: warning: `VI_1` speaks VRRPv2",
+            a.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("{}:7", b.display())), "{err}");
+    let out = vipd_check(&["--no-host-checks", "--strict"], &[&a, &b]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("warning(s), failing"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .args(["check", "--no-host-checks", "--strict"])
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // Agreeing files without any warning: --strict passes.
+    std::fs::write(&a, inst(150, "version = 3")).unwrap();
+    let out = vipd_check(&["--no-host-checks", "--strict"], &[&a, &b]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn errors(text: &str) -> String {
     match parse_str(text, Path::new("t.toml")) {
         Ok(_) => panic!("accepted:\n{text}"),

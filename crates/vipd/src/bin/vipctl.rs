@@ -84,6 +84,9 @@ enum Cmd {
         /// script users exist), to check another host's file.
         #[arg(long)]
         no_host_checks: bool,
+        /// Exit non-zero on warnings too (for CI).
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -355,13 +358,19 @@ fn print_drill(d: &DrillReport) {
     println!("result: {}", if d.ok { "PASS" } else { "FAIL" });
 }
 
-fn check(files: &[PathBuf], no_host_checks: bool) -> ExitCode {
+fn check(files: &[PathBuf], no_host_checks: bool, strict: bool) -> ExitCode {
     let host = if no_host_checks {
         vipd_config::HostChecks::Skip
     } else {
         vipd_config::HostChecks::Run
     };
-    if vipd_config::check_files(files, host, &mut std::io::stdout(), &mut std::io::stderr()) {
+    if vipd_config::check_files(
+        files,
+        host,
+        strict,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -375,7 +384,8 @@ fn main() -> ExitCode {
         Cmd::Check {
             files,
             no_host_checks,
-        } => return check(files, *no_host_checks),
+            strict,
+        } => return check(files, *no_host_checks, *strict),
         Cmd::ImportKeepalived {
             file,
             accept_weaker,

@@ -14,14 +14,18 @@ struct Cli {
     #[arg(short, long, global = true)]
     config: Vec<PathBuf>,
     /// Validate the configuration(s), print errors and warnings, and exit (1 on errors). Given
-    /// the files of every router of a virtual router, also warns about tracker weights that
-    /// can never move the VIP.
+    /// the files of every router of a virtual router, also warns about what they disagree on
+    /// (VRID, version, interval, authentication, checksum form, VIPs, unicast peers, equal
+    /// priorities) and about tracker weights that can never move the VIP.
     #[arg(long)]
     check: bool,
     /// With --check: skip what depends on this host (programs exist and pass
     /// enable_script_security, script users exist), to check another host's file.
     #[arg(long, requires = "check")]
     no_host_checks: bool,
+    /// With --check: exit non-zero on warnings too (for CI).
+    #[arg(long, requires = "check")]
+    strict: bool,
     /// With --check: also ask the vipd running on this host (through the file's
     /// control_socket) what reloading this file would do to each instance ("unchanged",
     /// "updated in place: <keys>", "restart: the VIP will move", ...). Changes nothing.
@@ -75,8 +79,14 @@ fn init_logging(format: LogFormat, filter: &str) {
 const DEFAULT_CONFIG: &str = "/etc/vipd/vipd.toml";
 
 /// `vipd --check`: every file on its own, then the weights across files.
-fn check(paths: &[PathBuf], host: vipd_config::HostChecks) -> ExitCode {
-    if vipd_config::check_files(paths, host, &mut std::io::stdout(), &mut std::io::stderr()) {
+fn check(paths: &[PathBuf], host: vipd_config::HostChecks, strict: bool) -> ExitCode {
+    if vipd_config::check_files(
+        paths,
+        host,
+        strict,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    ) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -160,7 +170,7 @@ fn main() -> ExitCode {
         } else {
             vipd_config::HostChecks::Run
         };
-        let code = check(&paths, host);
+        let code = check(&paths, host, cli.strict);
         if cli.against_running && code == ExitCode::SUCCESS {
             return against_running(&paths);
         }
