@@ -2,6 +2,8 @@
 //! between two routers of one virtual router, each located in the first file and naming the
 //! line in the second; and a pair that agrees gives no finding.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns
+
 use std::path::{Path, PathBuf};
 
 use vipd_config::{Diagnostic, Loaded, pair_check, parse_str};
