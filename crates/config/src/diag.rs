@@ -102,6 +102,24 @@ impl Diagnostic {
     }
 }
 
+impl Diagnostic {
+    /// The diagnostic on one line, for logs: `file:line:column: severity: message (hint: ...)`
+    /// (the source snippet is for terminals).
+    pub fn one_line(&self) -> String {
+        let at = if self.line == 0 {
+            self.file.display().to_string()
+        } else {
+            format!("{}:{}:{}", self.file.display(), self.line, self.column)
+        };
+        let hint = self
+            .hint
+            .as_deref()
+            .map(|h| format!(" (hint: {h})"))
+            .unwrap_or_default();
+        format!("{at}: {}: {}{hint}", self.severity, self.message)
+    }
+}
+
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {

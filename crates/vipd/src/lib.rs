@@ -18,6 +18,7 @@
 
 pub mod ctl;
 pub mod daemon;
+pub mod logfmt;
 pub mod net;
 pub mod notify;
 pub mod ratelimit;

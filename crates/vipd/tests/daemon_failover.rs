@@ -276,6 +276,7 @@ fn crash_and_link_down_fails_over_within_bound() {
         log.contains(&format!("master changed {src0} -> {src1} (this node)")),
         "{log}"
     );
+    common::assert_readable_log(&log);
 }
 
 #[test]
@@ -359,6 +360,8 @@ fn preemption_on_and_off() {
                 "{}",
                 c1.log()
             );
+            common::assert_readable_log(&c0.log());
+            common::assert_readable_log(&c1.log());
         } else {
             std::thread::sleep(Duration::from_millis(1500));
             assert_eq!(

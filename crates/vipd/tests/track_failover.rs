@@ -248,6 +248,8 @@ weight = -60
     assert!(took <= bound, "failback took {took:?}, bound {bound:?}");
     let log = a0.log();
     assert!(log.contains("tracker changed"), "{log}");
+    common::assert_readable_log(&log);
+    common::assert_readable_log(&logs[1].log());
 }
 
 #[test]

@@ -60,19 +60,35 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
+/// Starts logging; with JSON, returns where the router id of the lines is set once the
+/// configuration is read (until then: the host name).
+fn init_logging(
+    format: LogFormat,
+    filter: &str,
+) -> Option<std::sync::Arc<std::sync::RwLock<String>>> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(filter))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal as _;
-    // Colours only on a terminal: journald and log files get plain text.
+    // Colours only on a terminal: journald and log files get plain text; no module paths
+    // (the sentence says what happened).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => {
+            builder.init();
+            None
+        }
+        LogFormat::Json => {
+            let json =
+                vipd::logfmt::FlatJson::new(vipd_config::Global::default().effective_router_id());
+            let handle = json.router_id_handle();
+            builder.event_format(json).init();
+            Some(handle)
+        }
     }
 }
 
@@ -202,7 +218,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging(cli.log_format, &cli.log);
+    let router_id = init_logging(cli.log_format, &cli.log);
     // First, before anything else opens a descriptor: what the previous binary handed over.
     let handover = cli.handover_fd.and_then(vipd::daemon::upgrade::receive);
     let loaded = match vipd_config::load(&config) {
@@ -212,8 +228,14 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let (Some(handle), Some(id)) = (&router_id, &loaded.config.global.router_id)
+        && let Ok(mut h) = handle.write()
+    {
+        h.clone_from(id);
+    }
+    // One line per finding (the snippet is for terminals: `vipd --check`).
     for w in &loaded.warnings {
-        tracing::warn!(target: "vipd_config", "{w}");
+        tracing::warn!(file = %w.file.display(), line = w.line, column = w.column, "{}", w.one_line());
     }
     match vipd::daemon::run(loaded.config, config, handover) {
         Ok(()) => ExitCode::SUCCESS,

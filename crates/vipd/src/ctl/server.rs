@@ -137,8 +137,10 @@ pub fn adopt(fd: std::os::fd::OwnedFd, path: &Path) -> io::Result<UnixListener> 
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "it is bound to {:?}, not {}",
-                bound.as_pathname(),
+                "it is bound to {}, not {}",
+                bound
+                    .as_pathname()
+                    .map_or_else(|| "no path".to_owned(), |p| p.display().to_string()),
                 path.display()
             ),
         ));

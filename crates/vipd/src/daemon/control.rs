@@ -408,7 +408,7 @@ impl<N: Netlink> Daemon<N> {
                 error!(source, config = %path, errors = d.errors().count(),
                        "reload refused: the new configuration is broken; the running one is kept");
                 for e in d.errors() {
-                    error!(source, "{e}");
+                    error!(source, file = %e.file.display(), line = e.line, column = e.column, "{}", e.one_line());
                 }
                 Response::error(format!(
                     "the new configuration is broken; the running one is kept:\n{d}"

@@ -55,6 +55,15 @@ fn packet_source(pkt: Received<'_>) -> Option<IpAddr> {
     }
 }
 
+/// A state entered, as logs, events and notify programs all name it: the stopped state is
+/// STOP (keepalived's notify word), whatever the state machine calls it.
+fn to_word(s: State) -> String {
+    match s {
+        State::Initialize => "STOP".to_owned(),
+        s => s.to_string(),
+    }
+}
+
 /// A transition as an operator's sentence, naming the peer whose advert (or silence) caused
 /// it: "VI_1: MASTER -> BACKUP: 10.0.0.12 advertises 255 > 150".
 fn transition_sentence(
@@ -64,7 +73,7 @@ fn transition_sentence(
     ours: u8,
 ) -> String {
     use proto::Reason as R;
-    let head = format!("{name}: {} -> {}", t.from, t.to);
+    let head = format!("{name}: {} -> {}", t.from, to_word(t.to));
     match (&t.reason, heard) {
         (R::HigherPriorityAdvert, Some((peer, theirs))) if theirs == ours => {
             format!("{head}: {peer} advertises the same priority {theirs} from a higher address")
@@ -1498,11 +1507,13 @@ impl<N: Netlink> Daemon<N> {
         let cfg = self.running.config.clone();
         match self.reload_reopening(cfg, &names).await {
             Ok(_) => {
-                info!(interface = %link.name, instances = ?names, "interface appeared: instances opened on it")
+                info!(interface = %link.name, instances = %names.join(","),
+                      "interface {} appeared: {} opened on it", link.name, names.join(", "))
             }
             Err(e) => {
-                warn!(interface = %link.name, instances = ?names, error = %e,
-                      "interface appeared, but its instances could not be opened (retried on its next change)")
+                warn!(interface = %link.name, instances = %names.join(","), error = %e,
+                      "interface {} appeared, but {} could not be opened on it ({e}); retried on its next change",
+                      link.name, names.join(", "))
             }
         }
     }
@@ -1734,7 +1745,7 @@ impl<N: Netlink> Daemon<N> {
                     instance = %inst.cfg.name,
                     vrid = inst.cfg.vrid,
                     from_state = %t.from,
-                    to_state = %t.to,
+                    to_state = %to_word(t.to),
                     reason = %t.reason,
                     priority = ours,
                     peer = %peer,

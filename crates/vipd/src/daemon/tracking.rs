@@ -211,7 +211,8 @@ impl<N: Netlink> Daemon<N> {
             .unwrap_or(0);
         if current != effect.delta {
             if let Some(inst) = self.insts.get(idx) {
-                info!(instance = %inst.cfg.name, from = current, to = effect.delta, "tracker priority delta");
+                info!(instance = %inst.cfg.name, from = current, to = effect.delta,
+                      "{}: trackers now add {} to the priority (was {current})", inst.cfg.name, effect.delta);
             }
             let _ = self.router.set_priority_adjust(now, id, effect.delta);
         }
@@ -238,8 +239,17 @@ impl<N: Netlink> Daemon<N> {
         if inst.fault_applied == want {
             return;
         }
-        info!(instance = %inst.cfg.name, from = ?inst.fault_applied.as_ref().map(ToString::to_string),
-              to = ?want.as_ref().map(ToString::to_string), "fault cause");
+        let name = |c: &Option<FaultCause>| {
+            c.as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string)
+        };
+        let (from, to) = (name(&inst.fault_applied), name(&want));
+        match &want {
+            Some(c) => info!(instance = %inst.cfg.name, from = %from, to = %to,
+                             "{}: fault: {c} (was: {from})", inst.cfg.name),
+            None => info!(instance = %inst.cfg.name, from = %from, to = %to,
+                          "{}: fault cleared ({from})", inst.cfg.name),
+        }
         inst.fault_applied.clone_from(&want);
         let id = inst.id;
         let _ = self.router.set_fault(now, id, want);

@@ -32,6 +32,25 @@ pub fn require_root() {
     }
 }
 
+/// Asserts that a vipd log reads like sentences: no Rust Debug output (`Some(..)`, `None`,
+/// quoted lists) and no module paths.
+#[allow(dead_code)] // not every test file reads logs
+#[track_caller]
+pub fn assert_readable_log(log: &str) {
+    for line in log.lines() {
+        for bad in [
+            "Some(",
+            "None",
+            "[\"",
+            "vipd::daemon",
+            "vipd::track",
+            "vipd_config",
+        ] {
+            assert!(!line.contains(bad), "log line with `{bad}`: {line}");
+        }
+    }
+}
+
 /// Polls `cond` every 10 ms until it is true or `timeout` elapses.
 /// Returns how long it took, or `None` on timeout.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
