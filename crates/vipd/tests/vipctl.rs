@@ -155,6 +155,42 @@ fn status_shows_state_master_vips_and_counters() {
         text.contains("VI_1") && text.contains("MASTER") && text.contains(&format!("{vip}/24*")),
         "{text}"
     );
+    // The backup knows since when h0 is master; counters of real takeovers.
+    assert!(i1.master_since_unix_ms.is_some());
+    assert_eq!(i0.counters.became_master, 1);
+    assert!(i1.counters.master_changes >= 1);
+    // `--json` has every field docs/control-protocol.md documents, and no other (null when
+    // empty), at the top level, per instance, per tracker-less instance's counters.
+    let out = vipctl(&lan, 1, &n1, &["status", "--json"]);
+    let live: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/control-protocol.md"),
+    )
+    .unwrap();
+    let example = doc
+        .split("### `status`\n```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the status example");
+    let example: serde_json::Value = serde_json::from_str(example).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&live), keys(&example), "top-level fields");
+    assert_eq!(
+        keys(&live["instances"][0]),
+        keys(&example["instances"][0]),
+        "instance fields"
+    );
+    let (lc, ec) = (
+        &live["instances"][0]["counters"],
+        &example["instances"][0]["counters"],
+    );
+    assert_eq!(keys(lc), keys(ec), "counters");
+    assert!(live["instances"][0]["fault"].is_null());
+    assert!(live["instances"][0]["last_drill"].is_null());
 }
 
 #[test]
@@ -535,7 +571,7 @@ fn metrics_and_permissions() {
             .unwrap()
     };
     let master_line =
-        r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#;
+        r#"vipd_instance_state{vrrp_instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#;
     let mut body = String::new();
     common::wait_until(Duration::from_secs(3), || {
         body = scrape();
@@ -543,6 +579,20 @@ fn metrics_and_permissions() {
     });
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
     assert!(body.contains(master_line), "{body}");
+    // HEAD: the same status line and headers, no body.
+    let head = lan
+        .host(0)
+        .run(|| {
+            let mut s = std::net::TcpStream::connect("127.0.0.1:9488").unwrap();
+            s.write_all(b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).unwrap();
+            text
+        })
+        .unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "a body after HEAD: {head}");
     assert!(body.contains("vipd_adverts_sent_total"));
     // A member of the control group may read but not change. (A copy of vipctl that
     // `nobody` can execute, whatever the permissions of the build directory.)

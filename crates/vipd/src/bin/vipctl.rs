@@ -163,8 +163,8 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
     }
     let _ = writeln!(
         out,
-        "\n{:<16} {:>4} {:<10} {:<7} {:>7} {:>9}  {:<24} {:<22} VIPS",
-        "INSTANCE", "VRID", "IFACE", "STATE", "SINCE", "PRIO", "WHY", "MASTER"
+        "\n{:<16} {:>4} {:<10} {:<9} {:>7} {:>9}  {:<24} {:<30} VIPS",
+        "INSTANCE", "VRID", "IFACE", "STATE", "SINCE", "PRIO", "WHY", "MASTER (SINCE)"
     );
     for i in &insts {
         let prio = if i.base_priority == i.effective_priority {
@@ -175,7 +175,10 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
         let master = i
             .master
             .as_ref()
-            .map(|m| format!("{} ({})", m.address, m.priority))
+            .map(|m| match i.master_since_unix_ms {
+                Some(t) => format!("{} ({}, {})", m.address, m.priority, ago(t)),
+                None => format!("{} ({})", m.address, m.priority),
+            })
             .unwrap_or_else(|| "-".into());
         let vips: Vec<String> = i
             .vips
@@ -195,7 +198,7 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
         };
         let _ = writeln!(
             out,
-            "{:<16} {:>4} {:<10} {:<7} {:>7} {:>9}  {:<24} {:<22} {}",
+            "{:<16} {:>4} {:<10} {:<9} {:>7} {:>9}  {:<24} {:<30} {}",
             i.name,
             i.vrid,
             i.interface,
@@ -227,31 +230,50 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
         );
         let _ = writeln!(
             out,
-            "  interval {} ms (master's {} ms), master down interval {:.1} ms, preempt {}",
-            i.advert_interval_ms, i.master_advert_interval_ms, i.master_down_interval_ms, i.preempt
+            "  interval {} ms (master's {} ms), master down interval {:.1} ms, preempt {}{}",
+            i.advert_interval_ms,
+            i.master_advert_interval_ms,
+            i.master_down_interval_ms,
+            i.preempt,
+            if i.preempt && i.preempt_delay_ms > 0 {
+                format!(" after {} ms", i.preempt_delay_ms)
+            } else {
+                String::new()
+            }
         );
         if !i.trackers.is_empty() {
             let _ = writeln!(out, "  trackers:");
             for t in &i.trackers {
+                let effect = if t.faults {
+                    "-> FAULT".to_owned()
+                } else {
+                    format!("contributes {:+}", t.contribution)
+                };
+                let why = if t.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!("  ({})", t.detail)
+                };
                 let _ = writeln!(
                     out,
-                    "    {:<20} {:<9} {:<4} weight {:>4}  contributes {:+}",
+                    "    {:<20} {:<9} {:<4} weight {:>4}  {effect}{why}",
                     t.name,
                     t.kind,
                     if t.up { "up" } else { "DOWN" },
                     t.weight,
-                    t.contribution
                 );
             }
         }
         let _ = writeln!(
             out,
-            "  adverts sent {} received {} (priority 0: sent {} received {}), transitions {}, gratuitous {}, VIPs restored {}, send errors {}",
+            "  adverts sent {} received {} (priority 0: sent {} received {}), transitions {} (became master {}, master changes {}), gratuitous {}, VIPs restored {}, send errors {}",
             c.adverts_sent,
             c.adverts_received,
             c.priority_zero_sent,
             c.priority_zero_received,
             c.transitions,
+            c.became_master,
+            c.master_changes,
             c.gratuitous_sent,
             c.vips_restored,
             c.send_errors

@@ -50,10 +50,13 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let alarm = Family::<Labels, Gauge>::default();
     let master = Family::<Labels, Gauge>::default();
     let master_changes = Family::<Labels, Counter>::default();
+    let became_master = Family::<Labels, Counter>::default();
+    let master_since = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for i in &status.instances {
         let vrid = i.vrid.to_string();
+        // `vrrp_instance`, not `instance`: Prometheus sets `instance` to the scraped target.
         let base = [
-            ("instance", i.name.as_str()),
+            ("vrrp_instance", i.name.as_str()),
             ("vrid", vrid.as_str()),
             ("interface", i.interface.as_str()),
         ];
@@ -88,6 +91,14 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         master_changes
             .get_or_create(&labels(&base))
             .inc_by(i.counters.master_changes);
+        became_master
+            .get_or_create(&labels(&base))
+            .inc_by(i.counters.became_master);
+        if let Some(t) = i.master_since_unix_ms {
+            master_since
+                .get_or_create(&labels(&base))
+                .set(t as f64 / 1e3);
+        }
         if let Some(m) = &i.master {
             let mut l = base.to_vec();
             l.push(("address", m.address.as_str()));
@@ -154,6 +165,16 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         "master_changes",
         "Times the master this node knows of changed",
         master_changes,
+    );
+    reg.register(
+        "became_master",
+        "Times this node became MASTER (takeovers, drills included)",
+        became_master,
+    );
+    reg.register(
+        "master_change_timestamp_seconds",
+        "When the master this node knows of last changed (Unix time)",
+        master_since,
     );
     reg.register("drops", "Dropped VRRP packets by reason", drops);
     reg.register(
@@ -268,25 +289,29 @@ async fn exchange(mut stream: tokio::net::TcpStream, snapshot: Option<Arc<Status
         }
     }
     let first = head[..len].split(|b| *b == b'\n').next().unwrap_or(&[]);
-    let (code, body, ctype) = if first.starts_with(b"GET /metrics ") {
-        match snapshot.map(|s| render(&s)) {
-            Some(Ok(text)) => (
-                "200 OK",
-                text,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            ),
-            _ => (
-                "503 Service Unavailable",
-                "vipd is starting or stopping\n".into(),
-                "text/plain",
-            ),
-        }
-    } else {
-        ("404 Not Found", "try /metrics\n".into(), "text/plain")
-    };
+    // HEAD: the same answer without its body (load balancers' and monitors' probes).
+    let head_only = first.starts_with(b"HEAD ");
+    let (code, body, ctype) =
+        if first.starts_with(b"GET /metrics ") || first.starts_with(b"HEAD /metrics ") {
+            match snapshot.map(|s| render(&s)) {
+                Some(Ok(text)) => (
+                    "200 OK",
+                    text,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+                _ => (
+                    "503 Service Unavailable",
+                    "vipd is starting or stopping\n".into(),
+                    "text/plain",
+                ),
+            }
+        } else {
+            ("404 Not Found", "try /metrics\n".into(), "text/plain")
+        };
     let resp = format!(
-        "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+        "HTTP/1.1 {code}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        body.len(),
+        if head_only { "" } else { body.as_str() }
     );
     if let Err(e) = stream.write_all(resp.as_bytes()).await {
         debug!(error = %e, "metrics client went away");
@@ -319,6 +344,7 @@ mod tests {
                     up: false,
                     weight: -20,
                     contribution: -20,
+                    ..TrackerStatus::default()
                 }],
                 vips: vec![VipStatus {
                     address: "10.0.0.100/24".into(),
@@ -335,22 +361,24 @@ mod tests {
             ..Status::default()
         };
         let text = render(&s).unwrap();
-        assert!(text.contains(r#"vipd_instance_state{instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#), "{text}");
+        assert!(text.contains(r#"vipd_instance_state{vrrp_instance="VI_1",vrid="51",interface="eth0",state="MASTER"} 1"#), "{text}");
         assert!(text.contains(
-            r#"vipd_priority{instance="VI_1",vrid="51",interface="eth0",kind="effective"} 130"#
+            r#"vipd_priority{vrrp_instance="VI_1",vrid="51",interface="eth0",kind="effective"} 130"#
         ));
         assert!(text.contains(
-            r#"vipd_drops_total{instance="VI_1",vrid="51",interface="eth0",reason="ttl_not_255"} 2"#
+            r#"vipd_drops_total{vrrp_instance="VI_1",vrid="51",interface="eth0",reason="ttl_not_255"} 2"#
         ));
-        assert!(
-            text.contains(
-                r#"vipd_adverts_sent_total{instance="VI_1",vrid="51",interface="eth0"} 5"#
-            )
-        );
+        assert!(text.contains(
+            r#"vipd_adverts_sent_total{vrrp_instance="VI_1",vrid="51",interface="eth0"} 5"#
+        ));
         assert!(text.contains("vipd_tracker_contribution"));
         assert!(
-            text.contains(r#"vipd_alarm{instance="VI_1",vrid="51",interface="eth0",alarm="checksum_form",peer="10.0.0.12"} 1"#),
+            text.contains(r#"vipd_alarm{vrrp_instance="VI_1",vrid="51",interface="eth0",alarm="checksum_form",peer="10.0.0.12"} 1"#),
             "{text}"
+        );
+        assert!(
+            !text.contains("{instance="),
+            "`instance` is Prometheus's target label: {text}"
         );
         assert!(text.ends_with("# EOF\n"));
     }

@@ -222,18 +222,26 @@ pub struct InstanceStatus {
     pub priority_adjust: i32,
     /// Each tracker's contribution.
     pub trackers: Vec<TrackerStatus>,
-    /// The fault cause while in FAULT.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The fault cause while in FAULT (null otherwise).
+    #[serde(default)]
     pub fault: Option<String>,
     /// In maintenance (drained).
     pub maintenance: bool,
     /// Preemption on.
     pub preempt: bool,
+    /// `preempt_delay`, milliseconds.
+    #[serde(default)]
+    pub preempt_delay_ms: u64,
     /// Our source address.
     pub source: String,
-    /// The master we hear (address, priority), when backup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The master we hear (address, priority), when backup; ourselves when master; null
+    /// otherwise.
+    #[serde(default)]
     pub master: Option<Peer>,
+    /// Since when that router is the master this node knows of, Unix milliseconds (null: no
+    /// master known).
+    #[serde(default)]
+    pub master_since_unix_ms: Option<u64>,
     /// Our advert interval, milliseconds.
     pub advert_interval_ms: u64,
     /// The master's advert interval in use (v3 adopts it), milliseconds.
@@ -251,8 +259,8 @@ pub struct InstanceStatus {
     /// Raised alarms about peers' configurations, oldest first (see docs/operations.md).
     #[serde(default)]
     pub alarms: Vec<AlarmStatus>,
-    /// The last drill on this instance.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The last drill on this instance (null: none).
+    #[serde(default)]
     pub last_drill: Option<DrillReport>,
 }
 
@@ -297,6 +305,12 @@ pub struct TrackerStatus {
     pub weight: i32,
     /// What it adds to the priority now.
     pub contribution: i32,
+    /// Whether it holds the instance in FAULT now (weight 0 and down).
+    #[serde(default)]
+    pub faults: bool,
+    /// What its last observation said (`connect: Connection refused`, `HTTP 503`, `value 3`).
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// One VIP.
@@ -336,6 +350,9 @@ pub struct Counters {
     /// Times the master this node knows of changed (another router, or itself).
     #[serde(default)]
     pub master_changes: u64,
+    /// Times this node became MASTER (real takeovers, drills included).
+    #[serde(default)]
+    pub became_master: u64,
     /// Drops by reason (only non-zero reasons).
     pub drops: BTreeMap<String, u64>,
 }

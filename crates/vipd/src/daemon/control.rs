@@ -716,6 +716,8 @@ fn instance_status(
         fault: p.fault().map(|f| f.to_string()),
         maintenance: p.in_maintenance(),
         preempt: i.cfg.preempt,
+        preempt_delay_ms: u64::try_from(i.cfg.preempt_delay.as_millis()).unwrap_or(u64::MAX),
+        master_since_unix_ms: i.master_since.map(unix_ms),
         source: i.src.to_string(),
         master: match p.state() {
             State::Master => Some(Peer {
@@ -759,6 +761,7 @@ fn instance_status(
             address_list_mismatch: c.address_list_mismatch,
             lower_priority_received: p.stats().lower_priority_received,
             master_changes: c.master_changes,
+            became_master: c.became_master,
             drops: c
                 .drops
                 .nonzero()

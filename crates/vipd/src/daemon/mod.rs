@@ -327,8 +327,10 @@ pub struct Inst {
     fault_applied: Option<proto::FaultCause>,
     /// The last advert accepted: its sender and priority (what a transition's log names).
     heard: Option<(IpAddr, u8)>,
-    /// The master this node last knew of (itself when master), for "master changed".
+    /// The master this node last knew of (itself when master), for "master changed", and
+    /// since when.
     master_seen: Option<IpAddr>,
+    pub master_since: Option<SystemTime>,
     /// The state its notify programs were last told (sync-group notifications wait for
     /// every member).
     notified: State,
@@ -407,6 +409,7 @@ impl Inst {
             fault_applied: None,
             heard: None,
             master_seen: None,
+            master_since: None,
             notified: State::Initialize,
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
@@ -1292,6 +1295,7 @@ impl<N: Netlink> Daemon<N> {
             return;
         }
         let before = inst.master_seen.replace(addr);
+        inst.master_since = Some(SystemTime::now());
         inst.counters.master_changes += 1;
         let who = if addr == inst.src { " (this node)" } else { "" };
         match before {
@@ -1735,6 +1739,9 @@ impl<N: Netlink> Daemon<N> {
             Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
                 inst.counters.transitions += 1;
+                if t.to == State::Master {
+                    inst.counters.became_master += 1;
+                }
                 let ours = self
                     .router
                     .instance(inst.id)

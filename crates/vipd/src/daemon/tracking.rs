@@ -116,6 +116,8 @@ impl Tracking {
                 up: c.status == track::Status::Up,
                 weight: c.weight,
                 contribution: i32::try_from(c.contribution).unwrap_or(0),
+                faults: c.faults,
+                detail: c.detail.to_owned(),
             })
             .collect()
     }

@@ -97,6 +97,8 @@ struct Tracker {
     fail_run: u32,
     value: i64,
     count: u32,
+    /// What its last observation said (`connect: Connection refused`, `HTTP 503`, ...).
+    detail: String,
 }
 
 /// A tracker changed state (or, for files, value).
@@ -176,6 +178,7 @@ impl TrackerSet {
                             fail_run: 0,
                             value: 0,
                             count: 0,
+                            detail: String::new(),
                         });
                         set.trackers.len() - 1
                     }),
@@ -328,6 +331,7 @@ impl TrackerSet {
                 t.value = *v;
                 t.status = if *v == 0 { Status::Up } else { Status::Down };
                 detail = format!("value {v}");
+                t.detail.clone_from(&detail);
                 if from != Status::Unknown && old_value != *v {
                     return Some(Change {
                         tracker: u.tracker,
@@ -354,6 +358,7 @@ impl TrackerSet {
                 detail = if *up { "link up" } else { "link down" }.to_string();
             }
         }
+        t.detail.clone_from(&detail);
         if t.status == from {
             return None;
         }
@@ -404,6 +409,7 @@ impl TrackerSet {
                     weight: w,
                     contribution,
                     faults,
+                    detail: &t.detail,
                 })
             })
             .collect()
@@ -425,6 +431,8 @@ pub struct Contribution<'a> {
     pub contribution: i64,
     /// Whether it holds the instance in FAULT now.
     pub faults: bool,
+    /// What its last observation said.
+    pub detail: &'a str,
 }
 
 /// keepalived's weight rules: > 0 added while up, < 0 added while down, 0 = FAULT while
