@@ -28,6 +28,11 @@ if ! command -v dpkg-shlibdeps >/dev/null 2>&1; then
     exit 1
 fi
 mkdir -p target/debian
+# Man pages and completions, generated from the clap definitions and the configuration's types
+# (vipd-lab's vipd-gen-docs; the package's assets name target/gen).
+rm -rf target/gen
+cargo run --locked -q -p vipd-lab --bin vipd-gen-docs -- target/gen >&2
+gzip -9n target/gen/man/*
 if [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--dev-next" ]; then
     arch=$(dpkg --print-architecture)
     out="target/debian/vipd-dev_${arch}.deb"
@@ -37,9 +42,9 @@ if [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--dev-next" ]; then
         revision="1+next"
     fi
     cargo build --locked -p vipd --bins >&2
-    cargo deb -p vipd --locked --strip --profile dev --no-build --deb-revision "$revision" -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols" >&2)
+    cargo deb -p vipd --locked --strip --profile dev --no-build --deb-revision "$revision" -o "$out" >&2 2> >(grep -v "dev profile is not supported\|To enable debug symbols\|Only source paths starting with" >&2)
     echo "$out"
 else
-    cargo deb -p vipd --locked --strip >&2
+    cargo deb -p vipd --locked --strip >&2 2> >(grep -v "Only source paths starting with" >&2)
     ls -t target/debian/vipd_*.deb | head -n 1
 fi

@@ -16,6 +16,9 @@ command -v tc >/dev/null 2>&1 || need+=(iproute2)
 command -v nft >/dev/null 2>&1 || need+=(nftables)
 command -v setpriv >/dev/null 2>&1 || need+=(util-linux)   # setpriv, chrt
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)   # cargo-deb's "$auto" depends
+command -v man >/dev/null 2>&1 || need+=(man-db)   # the packaging test renders the man pages
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # the unit's verify and security score
+command -v prlimit >/dev/null 2>&1 || need+=(util-linux)   # LimitNOFILE in the local-adversary test
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}; run as root so they can be installed" >&2

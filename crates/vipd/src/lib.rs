@@ -16,6 +16,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod cli;
 pub mod ctl;
 pub mod daemon;
 pub mod logfmt;

@@ -74,9 +74,40 @@ fn check_files_and_unit() {
         "/usr/share/doc/vipd/examples/vipd.toml",
         "/usr/share/doc/vipd/examples/two-lbs-master.toml",
         "/usr/share/vipd/vipd.schema.json",
+        "/usr/share/man/man8/vipd.8.gz",
+        "/usr/share/man/man8/vipctl.8.gz",
+        "/usr/share/man/man8/vipctl-status.8.gz",
+        "/usr/share/man/man5/vipd.toml.5.gz",
+        "/usr/share/bash-completion/completions/vipd",
+        "/usr/share/bash-completion/completions/vipctl",
+        "/usr/share/zsh/vendor-completions/_vipctl",
+        "/usr/share/fish/vendor_completions.d/vipctl.fish",
     ] {
         assert!(Path::new(f).exists(), "{f} not installed");
     }
+    // The man pages render (man -l: the installed files, as `man vipd` would show them).
+    for (page, must) in [
+        ("/usr/share/man/man8/vipd.8.gz", "--check"),
+        ("/usr/share/man/man8/vipctl.8.gz", "vipctl-status"),
+        ("/usr/share/man/man5/vipd.toml.5.gz", "unicast_min_ttl"),
+    ] {
+        let out = std::process::Command::new("man")
+            .args(["-l", page])
+            .env("MANPAGER", "cat")
+            .env("MANWIDTH", "100")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "man -l {page}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains(must), "man -l {page} lacks {must}:\n{text}");
+    }
+    // The bash completion knows the subcommands.
+    let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/vipctl").unwrap();
+    assert!(bash.contains("import-keepalived") && bash.contains("maintenance"));
     // The shipped schema is the one the installed binary prints.
     let printed = run_ok(&[VIPD, "--print-schema"]);
     let shipped = std::fs::read_to_string("/usr/share/vipd/vipd.schema.json").unwrap();

@@ -250,6 +250,13 @@ fn pair_linter_and_strict() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // keepalived's spelling of the file option.
+    let out = vipd_check(&["--no-host-checks", "-f", a.to_str().unwrap()], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn errors(text: &str) -> String {
