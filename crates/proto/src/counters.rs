@@ -279,8 +279,6 @@ pub struct Counters {
     pub address_list_mismatch: u64,
     /// Times the master this node knows of changed (another router, or itself).
     pub master_changes: u64,
-    /// Times this node became MASTER.
-    pub became_master: u64,
     /// Dropped packets by reason.
     pub drops: Drops,
 }

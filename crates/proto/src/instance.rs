@@ -76,6 +76,9 @@ pub struct Instance {
     garp_delay_at: Option<Instant>,
     garp_refresh_at: Option<Instant>,
     preempt_until: Option<Instant>,
+    /// A lower master's adverts started (or met) the running preempt delay, and that was
+    /// reported ([`Action::PreemptDelayStarted`]).
+    preempt_reported: bool,
     fault: Option<FaultCause>,
     /// A sync group holds this instance in Fault (set by [`super::Router`]).
     group_fault: bool,
@@ -213,6 +216,7 @@ impl Instance {
             garp_delay_at: None,
             garp_refresh_at: None,
             preempt_until: None,
+            preempt_reported: false,
             fault: None,
             group_fault: false,
             maintenance: false,
@@ -348,16 +352,27 @@ impl Instance {
             if !lower {
                 // Preempt delay counts again from the next lower advert.
                 self.preempt_until = None;
+                if std::mem::take(&mut self.preempt_reported) {
+                    self.actions.push_back(Action::PreemptDelayCancelled {
+                        master: adv.src,
+                        priority: adv.priority,
+                    });
+                }
             }
             true
         } else if self.preempt_delay > Duration::ZERO {
-            match self.preempt_until {
-                None => {
-                    self.preempt_until = Some(after(now, self.preempt_delay));
-                    true
-                }
-                Some(t) => now < t,
+            let until = *self
+                .preempt_until
+                .get_or_insert_with(|| after(now, self.preempt_delay));
+            if now < until && !self.preempt_reported {
+                self.preempt_reported = true;
+                self.actions.push_back(Action::PreemptDelayStarted {
+                    master: adv.src,
+                    priority: adv.priority,
+                    delay: until.saturating_duration_since(now),
+                });
             }
+            now < until
         } else {
             false
         };
@@ -435,6 +450,7 @@ impl Instance {
         self.adopt_interval(adv);
         self.master = Some((adv.src, adv.priority));
         self.preempt_until = None;
+        self.preempt_reported = false;
         self.state = State::Backup;
         self.master_down_at = Some(after(now, self.master_down_interval()));
         self.down_by_prio0 = false;
@@ -991,6 +1007,7 @@ impl Instance {
     fn arm_startup_timers(&mut self, now: Instant) {
         self.master_adver_interval = self.interval;
         self.down_by_prio0 = false;
+        self.preempt_reported = false;
         self.preempt_until = if self.preempt_delay > Duration::ZERO {
             Some(after(now, self.preempt_delay))
         } else {
@@ -1014,6 +1031,7 @@ impl Instance {
         self.master_down_at = None;
         self.down_by_prio0 = false;
         self.preempt_until = None;
+        self.preempt_reported = false;
         self.stats.became_master += 1;
         // The advert first, then the VIPs and the gratuitous burst (RFC 9568 §6.4.1 and
         // §6.4.2, and keepalived): the other backups stop their own takeover at once, and
@@ -1126,6 +1144,7 @@ impl Instance {
         self.master_down_at = None;
         self.down_by_prio0 = false;
         self.preempt_until = None;
+        self.preempt_reported = false;
     }
 
     fn notify(&mut self, now: Instant, from: State, reason: Reason) {

@@ -547,6 +547,24 @@ pub enum Action {
         /// A member that does not want to become master.
         waiting_for: InstanceId,
     },
+    /// A backup with `preempt_delay` heard a lower master: it takes over once the delay has
+    /// run out (unless the master's priority comes back up first). For the log.
+    PreemptDelayStarted {
+        /// The lower master.
+        master: IpAddr,
+        /// Its priority.
+        priority: u8,
+        /// The delay.
+        delay: Duration,
+    },
+    /// A running preempt delay was called off: the master advertises our priority or more
+    /// again. For the log.
+    PreemptDelayCancelled {
+        /// The master.
+        master: IpAddr,
+        /// Its priority now.
+        priority: u8,
+    },
     /// The effective priority changed (for observers).
     PriorityChanged {
         /// The configured priority.

@@ -431,6 +431,51 @@ fn preempt_delay_restarts_when_master_drops_below_us() {
     assert_eq!(i.poll_timeout(), Some(t0 + Duration::from_secs(12) + mdi));
 }
 
+/// The delay's start and a call-off are reported (for the log), once each.
+#[test]
+fn preempt_delay_start_and_call_off_are_reported() {
+    let t0 = Instant::now();
+    let mut c = cfg(150, 1);
+    c.preempt_delay = Duration::from_secs(3);
+    let mut i = Instance::new(c);
+    i.start(t0);
+    drain(&mut i);
+    let delays = |a: Vec<Action>| -> Vec<Action> {
+        a.into_iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::PreemptDelayStarted { .. } | Action::PreemptDelayCancelled { .. }
+                )
+            })
+            .collect()
+    };
+    i.handle_advert(t0, &adv(2, 100, 100)).expect("ok");
+    assert_eq!(
+        delays(drain(&mut i)),
+        vec![Action::PreemptDelayStarted {
+            master: ip(2),
+            priority: 100,
+            delay: Duration::from_secs(3)
+        }]
+    );
+    i.handle_advert(t0 + ms(1000), &adv(2, 100, 100))
+        .expect("ok");
+    assert!(delays(drain(&mut i)).is_empty(), "reported once");
+    i.handle_advert(t0 + ms(2000), &adv(2, 200, 100))
+        .expect("ok");
+    assert_eq!(
+        delays(drain(&mut i)),
+        vec![Action::PreemptDelayCancelled {
+            master: ip(2),
+            priority: 200
+        }]
+    );
+    i.handle_advert(t0 + ms(2500), &adv(2, 200, 100))
+        .expect("ok");
+    assert!(delays(drain(&mut i)).is_empty());
+}
+
 #[test]
 fn master_answers_priority_zero_at_once() {
     let t0 = Instant::now();

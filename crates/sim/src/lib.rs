@@ -1072,6 +1072,8 @@ impl Sim {
                     });
                 }
                 Action::PriorityChanged { .. }
+                | Action::PreemptDelayStarted { .. }
+                | Action::PreemptDelayCancelled { .. }
                 | Action::LowerPriorityAdvert { .. }
                 | Action::OwnerConflict { .. }
                 | Action::HeldBySyncGroup { .. } => {}

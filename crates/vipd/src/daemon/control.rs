@@ -761,7 +761,7 @@ fn instance_status(
             address_list_mismatch: c.address_list_mismatch,
             lower_priority_received: p.stats().lower_priority_received,
             master_changes: c.master_changes,
-            became_master: c.became_master,
+            became_master: p.stats().became_master,
             drops: c
                 .drops
                 .nonzero()

@@ -1739,9 +1739,6 @@ impl<N: Netlink> Daemon<N> {
             Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
                 inst.counters.transitions += 1;
-                if t.to == State::Master {
-                    inst.counters.became_master += 1;
-                }
                 let ours = self
                     .router
                     .instance(inst.id)
@@ -1818,6 +1815,23 @@ impl<N: Netlink> Daemon<N> {
                         }
                     }
                 }
+            }
+            Action::PreemptDelayStarted {
+                master,
+                priority,
+                delay,
+            } => {
+                let ours = self
+                    .router
+                    .instance(inst.id)
+                    .map(|i| i.effective_priority())
+                    .unwrap_or(0);
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %master, priority, ours,
+                      "{}: {master} advertises {priority} < our {ours}: taking over after preempt_delay {} unless it comes back", inst.cfg.name, vipd_config::format_duration(delay));
+            }
+            Action::PreemptDelayCancelled { master, priority } => {
+                info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %master, priority,
+                      "{}: preempt delay called off: {master} advertises {priority} again", inst.cfg.name);
             }
             Action::HeldBySyncGroup { group, waiting_for } => {
                 let other = self
