@@ -200,7 +200,16 @@ fn status_shows_state_master_vips_and_counters() {
 )]
 fn drill_handover_and_crash_report_timeline_within_bound() {
     let (lan, _dir, vip, n0, n1) = pair("ctldrill");
+    // Without --yes and without a terminal to ask on, nothing moves.
     let out = vipctl(&lan, 0, &n0, &["drill", "failover"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pass --yes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(&lan, 0, &n0).instances[0].state, "MASTER");
+    let out = vipctl(&lan, 0, &n0, &["drill", "failover", "--yes"]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -219,7 +228,12 @@ fn drill_handover_and_crash_report_timeline_within_bound() {
     })
     .unwrap();
     // Crash mode measures detection: total within Master_Down_Interval of the backup.
-    let out = vipctl(&lan, 0, &n0, &["drill", "failover", "--crash", "--json"]);
+    let out = vipctl(
+        &lan,
+        0,
+        &n0,
+        &["drill", "failover", "--crash", "--json", "--yes"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -236,7 +250,7 @@ fn drill_handover_and_crash_report_timeline_within_bound() {
     let s = status(&lan, 0, &n0);
     assert!(s.instances[0].last_drill.as_ref().is_some_and(|d| d.crash));
     // A drill on the backup is refused with a clear message.
-    let out = vipctl(&lan, 1, &n1, &["drill", "failover"]);
+    let out = vipctl(&lan, 1, &n1, &["drill", "failover", "--yes"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("run the drill on the master"));
 }

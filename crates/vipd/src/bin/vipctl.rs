@@ -251,6 +251,36 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
     true
 }
 
+/// A drill moves the production VIP: ask first (on a terminal), or require `--yes`.
+fn confirm_drill(yes: bool, instance: Option<&str>, crash: bool) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    if yes {
+        return Ok(());
+    }
+    let what = instance.map_or_else(|| "the master instance's".to_owned(), |i| format!("{i}'s"));
+    if !std::io::stdin().is_terminal() {
+        return Err(format!(
+            "a drill moves {what} VIP to a peer and back: pass --yes to run it without asking"
+        ));
+    }
+    eprint!(
+        "This moves {what} VIP to a peer and back{}: clients see a short interruption. Continue? [y/N] ",
+        if crash {
+            " (this node goes silent as if it had crashed)"
+        } else {
+            ""
+        }
+    );
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err("not confirmed: nothing done".into())
+    }
+}
+
 fn print_drill(d: &DrillReport) {
     println!(
         "failover drill on {} ({}):",
@@ -261,7 +291,9 @@ fn print_drill(d: &DrillReport) {
             "clean handover with priority 0"
         }
     );
-    for s in &d.steps {
+    let mut steps: Vec<_> = d.steps.iter().collect();
+    steps.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    for s in steps {
         println!("  [{:>8.1} ms] {}", s.at_ms, s.what);
     }
     match d.total_ms {
@@ -274,6 +306,11 @@ fn print_drill(d: &DrillReport) {
     }
     if let Some(p) = &d.problem {
         println!("  problem: {p}");
+    }
+    if d.crash {
+        println!(
+            "  note: a real crash leaves more behind. If only vipd dies (SIGKILL, OOM), the VIPs stay on this host, answering ARP beside the new master's, until vipd restarts and removes them; if the host dies they die with it. The drill releases them at once, so it measures detection and takeover, not that window."
+        );
     }
     println!("result: {}", if d.ok { "PASS" } else { "FAIL" });
 }
@@ -332,25 +369,28 @@ fn main() -> ExitCode {
                     instance,
                     crash,
                     json,
+                    yes,
                 },
-        } => call(
-            &socket,
-            Command::Drill {
-                instance: instance.clone(),
-                crash: *crash,
-            },
-            Duration::from_secs(120),
-        )
-        .and_then(|r| match r.drill {
-            Some(d) => {
-                if *json {
-                    println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
-                } else {
-                    print_drill(&d);
+        } => confirm_drill(*yes, instance.as_deref(), *crash).and_then(|()| {
+            call(
+                &socket,
+                Command::Drill {
+                    instance: instance.clone(),
+                    crash: *crash,
+                },
+                Duration::from_secs(120),
+            )
+            .and_then(|r| match r.drill {
+                Some(d) => {
+                    if *json {
+                        println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
+                    } else {
+                        print_drill(&d);
+                    }
+                    Ok(d.ok)
                 }
-                Ok(d.ok)
-            }
-            None => Err(r.error.unwrap_or_else(|| "the drill did not run".into())),
+                None => Err(r.error.unwrap_or_else(|| "the drill did not run".into())),
+            })
         }),
         Cmd::Maintenance { mode, instance } => call(
             &socket,

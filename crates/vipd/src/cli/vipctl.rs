@@ -100,6 +100,10 @@ pub enum DrillCmd {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
+        /// Do not ask: the drill moves the production VIP to a peer and back (clients see a
+        /// short interruption). Without it, vipctl asks on a terminal and refuses elsewhere.
+        #[arg(short, long)]
+        yes: bool,
     },
 }
 
