@@ -191,6 +191,24 @@ fn status_shows_state_master_vips_and_counters() {
     assert_eq!(keys(lc), keys(ec), "counters");
     assert!(live["instances"][0]["fault"].is_null());
     assert!(live["instances"][0]["last_drill"].is_null());
+    // -j is global; an unknown instance is exit status 4 for every subcommand.
+    let out = vipctl(&lan, 1, &n1, &["-j", "status", "VI_1"]);
+    assert!(out.status.success());
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap();
+    for args in [
+        &["status", "NOPE"][..],
+        &["maintenance", "on", "NOPE"][..],
+        &["drill", "failover", "NOPE", "--yes"][..],
+    ] {
+        let out = vipctl(&lan, 1, &n1, args);
+        assert_eq!(
+            out.status.code(),
+            Some(4),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no such instance `NOPE`"));
+    }
 }
 
 #[test]

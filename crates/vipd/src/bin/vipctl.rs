@@ -347,12 +347,18 @@ fn main() -> ExitCode {
             file,
             accept_weaker,
         } => return import(file, *accept_weaker),
-        Cmd::Status { json, instance } => call(&socket, Command::Status, Duration::from_secs(5))
+        Cmd::Status { instance } => call(&socket, Command::Status, Duration::from_secs(5))
             .and_then(|r| {
-                let st = r
+                let mut st = r
                     .status
                     .ok_or_else(|| r.error.unwrap_or_else(|| "no status".into()))?;
-                if *json {
+                if let Some(n) = instance {
+                    st.instances.retain(|i| &i.name == n);
+                    if st.instances.is_empty() {
+                        return Err(format!("no such instance `{n}`"));
+                    }
+                }
+                if cli.json {
                     serde_json::to_string_pretty(&st)
                         .map(|s| {
                             println!("{s}");
@@ -368,7 +374,6 @@ fn main() -> ExitCode {
                 DrillCmd::Failover {
                     instance,
                     crash,
-                    json,
                     yes,
                 },
         } => confirm_drill(*yes, instance.as_deref(), *crash).and_then(|()| {
@@ -382,7 +387,7 @@ fn main() -> ExitCode {
             )
             .and_then(|r| match r.drill {
                 Some(d) => {
-                    if *json {
+                    if cli.json {
                         println!("{}", serde_json::to_string_pretty(&d).unwrap_or_default());
                     } else {
                         print_drill(&d);
@@ -418,6 +423,10 @@ fn main() -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
+        Err(e) if e.starts_with("no such instance") => {
+            eprintln!("vipctl: {e}");
+            ExitCode::from(4)
+        }
         Err(e) => {
             eprintln!("vipctl: {e}");
             ExitCode::from(2)

@@ -15,6 +15,10 @@ pub struct Cli {
     /// vipd's configuration file (to find the control socket).
     #[arg(short, long, global = true, default_value = "/etc/vipd/vipd.toml")]
     pub config: PathBuf,
+    /// Machine-readable output (status: the control protocol's status object; drill: its
+    /// report), for every subcommand that prints a result.
+    #[arg(short = 'j', long, global = true)]
+    pub json: bool,
     #[command(subcommand)]
     pub command: Cmd,
 }
@@ -23,9 +27,6 @@ pub struct Cli {
 pub enum Cmd {
     /// State of every instance: state and why, priorities and trackers, master, VIPs, counters.
     Status {
-        /// Machine-readable output (the control protocol's status object).
-        #[arg(long)]
-        json: bool,
         /// Only this instance.
         instance: Option<String>,
     },
@@ -97,9 +98,6 @@ pub enum DrillCmd {
         /// Simulate a dead master (no priority-0 advert) to measure real detection time.
         #[arg(long)]
         crash: bool,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
         /// Do not ask: the drill moves the production VIP to a peer and back (clients see a
         /// short interruption). Without it, vipctl asks on a terminal and refuses elsewhere.
         #[arg(short, long)]

@@ -337,7 +337,7 @@ impl<N: Netlink> Daemon<N> {
                 .iter()
                 .position(|i| i.cfg.name == n)
                 .map(|i| vec![i])
-                .ok_or_else(|| format!("no instance named {n:?}")),
+                .ok_or_else(|| format!("no such instance `{n}`")),
         }
     }
 
