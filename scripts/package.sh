@@ -33,6 +33,13 @@ mkdir -p target/debian
 rm -rf target/gen
 cargo run --locked -q -p vipd-lab --bin vipd-gen-docs -- target/gen >&2
 gzip -9n target/gen/man/*
+# The docs as installed: README.md and CHANGELOG.md at the top, docs/*.md below, examples/ for
+# the repository's config/ (links rewritten to match).
+mkdir -p target/gen/doc/docs
+cp README.md CHANGELOG.md CONTRIBUTING.md target/gen/doc/
+cp docs/*.md target/gen/doc/docs/
+sed -i -e 's#](config/#](examples/#g' target/gen/doc/*.md
+sed -i -e 's#](\.\./config/#](../examples/#g' target/gen/doc/docs/*.md
 if [ "${1:-}" = "--dev" ] || [ "${1:-}" = "--dev-next" ]; then
     arch=$(dpkg --print-architecture)
     out="target/debian/vipd-dev_${arch}.deb"

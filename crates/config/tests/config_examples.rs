@@ -46,3 +46,43 @@ fn reference_example_sets_every_key() {
         Some("s3cret")
     );
 }
+
+/// The file the README tells you to copy is the pair docs/operations.md walks through: its
+/// lb1 block loads to the same configuration as config/lb1.toml (and lb2.toml differs only in
+/// priority and router_id).
+#[test]
+fn the_walkthrough_pair_is_the_shipped_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ops = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let at = ops.find("## A first pair of load balancers").unwrap();
+    let start = ops[at..].find("```toml\n").unwrap() + at + 8;
+    let end = ops[start..].find("```").unwrap() + start;
+    let doc = vipd_config::parse_str(&ops[start..end], Path::new("operations.md"))
+        .unwrap_or_else(|d| panic!("{d}"))
+        .config;
+    let lb1 = vipd_config::parse_str(
+        &std::fs::read_to_string(root.join("config/lb1.toml")).unwrap(),
+        Path::new("lb1.toml"),
+    )
+    .unwrap()
+    .config;
+    assert_eq!(
+        doc, lb1,
+        "docs/operations.md's pair and config/lb1.toml differ"
+    );
+    let mut lb2 = vipd_config::parse_str(
+        &std::fs::read_to_string(root.join("config/lb2.toml")).unwrap(),
+        Path::new("lb2.toml"),
+    )
+    .unwrap()
+    .config;
+    assert_eq!(lb2.instances[0].priority, 100);
+    lb2.instances[0].priority = 150;
+    lb2.global.router_id = Some("lb1".into());
+    assert_eq!(lb2, lb1);
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    assert!(
+        readme.contains("examples/lb1.toml"),
+        "the README copies lb1.toml"
+    );
+}

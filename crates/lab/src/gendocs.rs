@@ -142,7 +142,7 @@ pub fn config_man(schema: &Value) -> String {
     );
     let _ = writeln!(
         out,
-        ".SH SYNOPSIS\n/etc/vipd/vipd.toml\n.SH DESCRIPTION\nA TOML file: a \\fB[global]\\fR table, one \\fB[[instance]]\\fR table per virtual router, \\fB[[sync_group]]\\fR tables, and tracker tables. Check it with \\fBvipd \\-\\-check\\fR; give every peer's file to compare them. Durations are strings with a unit (\\fB\"1s\"\\fR, \\fB\"100ms\"\\fR). The full reference with defaults and keepalived equivalents is /usr/share/doc/vipd/config.md; the JSON schema is /usr/share/vipd/vipd.schema.json."
+        ".SH SYNOPSIS\n/etc/vipd/vipd.toml\n.SH DESCRIPTION\nA TOML file: a \\fB[global]\\fR table, one \\fB[[instance]]\\fR table per virtual router, \\fB[[sync_group]]\\fR tables, and tracker tables. Check it with \\fBvipd \\-\\-check\\fR; give every peer's file to compare them. Durations are strings with a unit (\\fB\"1s\"\\fR, \\fB\"100ms\"\\fR). The full reference with defaults and keepalived equivalents is /usr/share/doc/vipd/docs/config.md; the JSON schema is /usr/share/vipd/vipd.schema.json."
     );
     let _ = writeln!(out, ".SH KEYS");
     if let Some(props) = schema.get("properties").and_then(Value::as_object) {

@@ -68,8 +68,11 @@ fn check_files_and_unit() {
         VIPD,
         VIPCTL,
         "/usr/share/doc/vipd/README.md",
-        "/usr/share/doc/vipd/security.md",
-        "/usr/share/doc/vipd/config.md",
+        "/usr/share/doc/vipd/docs/security.md",
+        "/usr/share/doc/vipd/docs/config.md",
+        "/usr/share/doc/vipd/changelog.Debian.gz",
+        "/usr/share/doc/vipd/examples/lb1.toml",
+        "/usr/share/doc/vipd/examples/vipd.service.d/control-group.conf",
         "/usr/share/doc/vipd/copyright",
         "/usr/share/doc/vipd/examples/vipd.toml",
         "/usr/share/doc/vipd/examples/two-lbs-master.toml",
@@ -105,6 +108,26 @@ fn check_files_and_unit() {
         );
         assert!(text.contains(must), "man -l {page} lacks {must}:\n{text}");
     }
+    // Every relative link of the installed README and docs leads to an installed file.
+    let mut docs: Vec<PathBuf> = vec![PathBuf::from("/usr/share/doc/vipd/README.md")];
+    for e in std::fs::read_dir("/usr/share/doc/vipd/docs").unwrap() {
+        docs.push(e.unwrap().path());
+    }
+    for doc in &docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for target in text.split("](").skip(1).filter_map(|r| r.split(')').next()) {
+            let target = target.split('#').next().unwrap_or("");
+            if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let path = doc.parent().unwrap().join(target);
+            assert!(
+                path.exists(),
+                "{}: link to {target} leads nowhere once installed",
+                doc.display()
+            );
+        }
+    }
     // The bash completion knows the subcommands.
     let bash = std::fs::read_to_string("/usr/share/bash-completion/completions/vipctl").unwrap();
     assert!(bash.contains("import-keepalived") && bash.contains("maintenance"));
@@ -125,6 +148,9 @@ fn check_files_and_unit() {
     // Every shipped example is valid for the installed binary.
     for e in std::fs::read_dir("/usr/share/doc/vipd/examples").unwrap() {
         let p = e.unwrap().path();
+        if p.extension().is_none_or(|x| x != "toml") {
+            continue;
+        }
         run_ok(&[VIPD, "--check", "--config", p.to_str().unwrap()]);
     }
     let unit_file = unit_path();
