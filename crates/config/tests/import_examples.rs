@@ -912,3 +912,88 @@ vrrp_instance VI_A {
             .weakens_security()
     );
 }
+
+/// What keepalived does, the conversion does too (no silent change): several `track_script`
+/// blocks are all followed, the first of two `notify_master` lines is used, a `track_file`
+/// without a weight has keepalived's weight 1, and peers / source written with a prefix
+/// length keep their address (the instance stays unicast).
+#[test]
+fn keepalived_semantics_kept_for_repeated_blocks_defaults_and_prefixes() {
+    let text = r#"
+vrrp_track_file maint {
+    file /run/lb/maint
+}
+vrrp_script chk_a {
+    script "/bin/true"
+}
+vrrp_script chk_b {
+    script "/bin/true"
+}
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    unicast_src_ip 10.0.0.11/24
+    unicast_peer {
+        10.0.0.12/24
+    }
+    track_script {
+        chk_a
+    }
+    track_script {
+        chk_b
+    }
+    track_file {
+        maint
+    }
+    notify_master "/bin/echo first"
+    notify_master "/bin/echo second"
+    virtual_ipaddress { 10.0.0.100/24 }
+}
+"#;
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    let d = doc(&c);
+    let inst = &d["instance"].as_array().unwrap()[0];
+    let names: Vec<&str> = inst["track_scripts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["chk_a", "chk_b"], "{}", c.toml);
+    assert_eq!(
+        inst["notify_master"].as_array().unwrap()[1].as_str(),
+        Some("first"),
+        "{}",
+        c.toml
+    );
+    assert_eq!(inst["source_address"].as_str(), Some("10.0.0.11"));
+    assert_eq!(
+        inst["unicast_peers"].as_array().unwrap()[0].as_str(),
+        Some("10.0.0.12")
+    );
+    let tf = &d["track_file"].as_array().unwrap()[0];
+    assert_eq!(tf["weight"].as_integer(), Some(1), "{}", c.toml);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.severity == NoteSeverity::Warning
+                && n.message.contains("the first one is used")),
+        "{:?}",
+        c.notes
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.message.contains("weight = 1, keepalived's default"))
+    );
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.message.contains("prefix length is ignored"))
+    );
+    // The result loads (with host checks off: the scripts need not exist here).
+    let cfg = load(&c);
+    assert!(cfg.instances[0].is_unicast());
+}

@@ -686,7 +686,18 @@ impl Cx {
             "virtual_ipaddress" => self.vip_block(c, d, false),
             "virtual_ipaddress_excluded" => self.vip_block(c, d, true),
             "unicast_src_ip" | "mcast_src_ip" => {
-                if let Some(t) = self.one(c) {
+                if let Some(mut t) = self.one(c).cloned() {
+                    if let Some((a, _)) = t.text.split_once('/')
+                        && a.parse::<IpAddr>().is_ok()
+                    {
+                        self.note(
+                            Info,
+                            &c.key,
+                            kw,
+                            format!("`{}`: the prefix length is ignored, as keepalived does; written as {a}", t.text),
+                        );
+                        t.text = a.to_string();
+                    }
                     if t.text.parse::<IpAddr>().is_err() {
                         self.nc(c, &format!("`{}` is not an IP address", t.text));
                     } else {
@@ -704,17 +715,29 @@ impl Cx {
             }
             "unicast_peer" => {
                 for p in self.block(c) {
-                    if p.key.text.parse::<IpAddr>().is_err() {
+                    let addr = match p.key.text.split_once('/') {
+                        Some((a, _)) if a.parse::<IpAddr>().is_ok() => {
+                            self.note(
+                                Info,
+                                &p.key,
+                                "unicast_peer",
+                                format!("`{}`: the prefix length is ignored, as keepalived does; written as {a}", p.key.text),
+                            );
+                            a.to_string()
+                        }
+                        _ => p.key.text.clone(),
+                    };
+                    if addr.parse::<IpAddr>().is_err() {
                         self.nc_security(p, "not an IP address");
                         continue;
                     }
                     match self.peer_ttl(p) {
                         None => continue,
                         Some(ttl) if ttl.is_empty() => {
-                            d.peers.push(Val::Str(p.key.text.clone()));
+                            d.peers.push(Val::Str(addr.clone()));
                         }
                         Some(mut ttl) => {
-                            ttl.insert(0, (keys::peer::address, Val::Str(p.key.text.clone())));
+                            ttl.insert(0, (keys::peer::address, Val::Str(addr)));
                             d.peer_tables.push(Val::Inline(ttl));
                         }
                     }
@@ -1235,15 +1258,20 @@ impl Cx {
             out.set(k, v);
         }
         for (k, v) in tracks {
-            if out.has(k) {
-                self.note(
+            let notify = INSTANCE_NOTIFY.contains(&k) || k == keys::instance::notify_timeout;
+            let existing = out.entries.iter_mut().find(|(key, _)| *key == k);
+            match (existing, v) {
+                // Several track_* blocks: keepalived follows them all.
+                (Some((_, Val::Arr(have))), Val::Arr(more)) if !notify => have.extend(more),
+                // A second notify line of a kind: keepalived keeps the first.
+                (Some(_), _) => self.note(
                     Warning,
                     &at,
                     k.as_str(),
-                    format!("`{k}` given twice in instance `{name}`; the last one is used"),
-                );
+                    format!("`{k}` given twice in instance `{name}`; the first one is used, as keepalived does"),
+                ),
+                (None, v) => out.set(k, v),
             }
-            out.set(k, v);
         }
         Instance {
             table: out,
@@ -1416,6 +1444,17 @@ impl Cx {
                 ),
                 _ => self.nc(c, "no vipd equivalent"),
             }
+        }
+        if !t.has(keys::track_file::weight) {
+            // keepalived's default is 1 (value x 1 added to the priority); vipd's is 0 (a
+            // non-zero value means FAULT): write keepalived's.
+            t.set(keys::track_file::weight, Val::Int(1));
+            self.note(
+                Info,
+                &n.key,
+                n.name(),
+                "no weight: written as weight = 1, keepalived's default (vipd's own default, 0, would put the instance in FAULT on any non-zero value)",
+            );
         }
         Some(t)
     }
