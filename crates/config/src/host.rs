@@ -15,9 +15,13 @@ use super::validate::{insecure_path, resolve_program, shorten};
 /// Whether to run the host pass.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HostChecks {
-    /// Check programs and users on this host (the daemon, `vipd --check`).
+    /// Check programs and users on this host (`vipctl check`, tests).
     #[default]
     Run,
+    /// [`HostChecks::Run`], and that this process can run the programs as their users
+    /// without sharing its identity ([`run_as_problem`]): the daemon, and `vipd --check` (the
+    /// unit's ExecStartPre, with the daemon's identity).
+    Daemon,
     /// Only what the file itself says (`vipd --check --no-host-checks`, for another host's
     /// file): programs keep the names written, users are not looked up.
     Skip,
@@ -187,7 +191,7 @@ pub(crate) fn read_key(source: &KeySource) -> Result<Vec<u8>, String> {
 
 /// Runs the host pass: reports at each site, and rewrites every program's `argv[0]` to the
 /// path it resolved to (what the daemon executes).
-pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>) {
+pub(crate) fn check(config: &mut Config, sites: &HostSites, as_daemon: bool, r: &mut Reporter<'_>) {
     let mut resolved: HashMap<&str, PathBuf> = HashMap::new();
     for p in &sites.programs {
         let path = match resolve_program(&p.first) {
@@ -230,6 +234,7 @@ pub(crate) fn check(config: &mut Config, sites: &HostSites, r: &mut Reporter<'_>
                 }
             });
         if let Some(uid) = uid
+            && as_daemon
             && let Some((why, hint)) = run_as_problem(&u.user, uid)
         {
             r.error_hint(u.span.clone(), format!("{} {why}", u.what), hint);

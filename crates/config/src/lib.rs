@@ -92,12 +92,13 @@ pub use validate::{SCRIPT_PATH, insecure_path};
 
 use diag::Reporter;
 
-/// Reads, parses and validates the configuration file at `path`.
+/// Reads, parses and validates the configuration file at `path`, as the daemon does (the host
+/// pass with [`HostChecks::Daemon`]).
 ///
 /// Errors (as [`Diagnostics`]) when the file cannot be read, is larger than
 /// [`MAX_FILE_SIZE`], is not UTF-8, or does not parse/validate.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    load_with(path, HostChecks::Run)
+    load_with(path, HostChecks::Daemon)
 }
 
 /// [`load`], with or without the host pass ([`HostChecks`]).
@@ -158,8 +159,8 @@ pub fn parse_str_with(text: &str, origin: &Path, host: HostChecks) -> Result<Loa
     if r.has_errors() {
         return Err(finish(r));
     }
-    if host == HostChecks::Run {
-        host::check(&mut config, &host_sites, &mut r);
+    if host != HostChecks::Skip {
+        host::check(&mut config, &host_sites, host == HostChecks::Daemon, &mut r);
         if r.has_errors() {
             return Err(finish(r));
         }

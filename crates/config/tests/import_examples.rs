@@ -973,6 +973,18 @@ vrrp_instance VI_A {
         inst["unicast_peers"].as_array().unwrap()[0].as_str(),
         Some("10.0.0.12")
     );
+    // No script_user: keepalived runs its scripts as root; so does the conversion, and says so.
+    assert_eq!(
+        d["global"]["script_user"].as_str(),
+        Some("root"),
+        "{}",
+        c.toml
+    );
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "script_user", 0),
+        "{:?}",
+        c.notes
+    );
     let tf = &d["track_file"].as_array().unwrap()[0];
     assert_eq!(tf["weight"].as_integer(), Some(1), "{}", c.toml);
     assert!(

@@ -67,7 +67,7 @@ fn weight_that_cannot_move_the_vip_is_reported_with_the_arithmetic() {
     let (a, b) = (d.0.join("lb1.toml"), d.0.join("lb2.toml"));
     std::fs::write(&a, lb(150, -20)).unwrap();
     std::fs::write(&b, lb(100, -20)).unwrap();
-    let out = vipd(&[&a, &b]);
+    let out = vipd_check(&["--no-host-checks"], &[&a, &b]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let want = format!(
@@ -84,7 +84,7 @@ fn weight_that_cannot_move_the_vip_is_reported_with_the_arithmetic() {
     // The -c form works the same; a sufficient weight is not reported.
     std::fs::write(&a, lb(150, -60)).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipd"))
-        .args(["--check", "-c"])
+        .args(["--check", "--no-host-checks", "-c"])
         .arg(&a)
         .arg("-c")
         .arg(&b)
@@ -95,7 +95,7 @@ fn weight_that_cannot_move_the_vip_is_reported_with_the_arithmetic() {
     assert!(!err.contains(">= 100"), "{err}");
     // One file alone cannot know: no warning.
     std::fs::write(&a, lb(150, -20)).unwrap();
-    let out = vipd(&[&a]);
+    let out = vipd_check(&["--no-host-checks"], &[&a]);
     assert!(!String::from_utf8_lossy(&out.stderr).contains(">="));
 }
 
@@ -435,7 +435,7 @@ fn weight_against_a_non_preempting_backup_is_reported() {
         lb(100, -60).replace("priority = 100", "priority = 100\npreempt = false"),
     )
     .unwrap();
-    let out = vipd(&[&a, &b]);
+    let out = vipd_check(&["--no-host-checks"], &[&a, &b]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -448,7 +448,7 @@ fn weight_against_a_non_preempting_backup_is_reported() {
     );
     // With preempt on the backup: nothing to say.
     std::fs::write(&b, lb(100, -60)).unwrap();
-    let out = vipd(&[&a, &b]);
+    let out = vipd_check(&["--no-host-checks"], &[&a, &b]);
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("preempt = false"),
         "{}",

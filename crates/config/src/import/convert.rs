@@ -130,6 +130,28 @@ pub(crate) fn convert(nodes: &[Node]) -> (Model, Vec<RawNote>) {
             _ => cx.nc(n, &format!("unknown top-level keyword, {MIGRATION}")),
         }
     }
+    // keepalived runs scripts and notify programs as root (or as `keepalived_script` when
+    // that user exists) unless told otherwise; vipd's default is nobody. Keep keepalived's.
+    let runs_programs = !m.track_scripts.is_empty()
+        || m.instances.iter().any(|i| {
+            i.table
+                .entries
+                .iter()
+                .any(|(k, _)| INSTANCE_NOTIFY.contains(k))
+        })
+        || m.sync_groups
+            .iter()
+            .any(|g| g.entries.iter().any(|(k, _)| GROUP_NOTIFY.contains(k)));
+    if runs_programs && !m.global.has(keys::global::script_user) {
+        m.global
+            .set(keys::global::script_user, Val::Str("root".to_owned()));
+        cx.note(
+            Warning,
+            &Token::default(),
+            "script_user",
+            "no script_user: keepalived runs scripts and notify programs as root (or as keepalived_script when that user exists), so script_user = \"root\" is written (vipd's own default is nobody); a user of their own is safer (adduser --system vipd-script, script_user = \"vipd-script\")",
+        );
+    }
     (m, cx.notes)
 }
 

@@ -14,7 +14,7 @@ fn socket_path(cli: &Cli) -> PathBuf {
     if let Some(s) = &cli.socket {
         return s.clone();
     }
-    match vipd_config::load(&cli.config) {
+    match vipd_config::load_with(&cli.config, vipd_config::HostChecks::Skip) {
         Ok(l) => l.config.global.control_socket,
         Err(_) => PathBuf::from(vipd_config::DEFAULT_CONTROL_SOCKET),
     }

@@ -132,7 +132,7 @@ fn main() -> ExitCode {
         let host = if cli.no_host_checks {
             vipd_config::HostChecks::Skip
         } else {
-            vipd_config::HostChecks::Run
+            vipd_config::HostChecks::Daemon
         };
         let code = check(&paths, host, cli.strict);
         if cli.against_running && code == ExitCode::SUCCESS {
