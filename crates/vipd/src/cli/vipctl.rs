@@ -9,11 +9,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "vipctl", version, about = "Control and inspect vipd")]
 pub struct Cli {
-    /// vipd's control socket (default: the control_socket of --config, else /run/vipd/vipd.sock).
-    #[arg(short, long, global = true, env = "VIPD_CONTROL_SOCKET")]
+    /// vipd's control socket (default: the control_socket of --config, else
+    /// /run/vipd/vipd.sock). Before the subcommand; not for check and import-keepalived,
+    /// which do not talk to vipd.
+    #[arg(short, long, env = "VIPD_CONTROL_SOCKET")]
     pub socket: Option<PathBuf>,
-    /// vipd's configuration file (to find the control socket).
-    #[arg(short, long, global = true, default_value = "/etc/vipd/vipd.toml")]
+    /// vipd's configuration file (to find the control socket). Before the subcommand.
+    #[arg(short, long, default_value = "/etc/vipd/vipd.toml")]
     pub config: PathBuf,
     /// Machine-readable output (status: the control protocol's status object; drill: its
     /// report), for every subcommand that prints a result.
