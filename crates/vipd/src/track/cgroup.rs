@@ -17,9 +17,14 @@ use tracing::{debug, info, warn};
 /// Where scripts' cgroups are made: vipd's own cgroup directory, if usable.
 fn base() -> Option<&'static Path> {
     static BASE: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let _ = mark();
     BASE.get_or_init(|| match find_base() {
         Ok(dir) => {
-            sweep_stale(&dir);
+            // Off the event loop: removing a killed cgroup waits for its processes to go.
+            let stale = dir.clone();
+            let _ = std::thread::Builder::new()
+                .name("vipd-cgroup-sweep".into())
+                .spawn(move || sweep_stale(&stale));
             info!(cgroup = %dir.display(),
                   "scripts run in cgroups of their own under {}: whatever a script starts is killed with it", dir.display());
             Some(dir)
@@ -74,8 +79,19 @@ fn find_base() -> io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Kills and removes script cgroups left by a vipd that is gone (or by this process before
-/// an upgrade re-executed it).
+/// This binary's own mark in its cgroups' names (`vipd.<pid>.<mark>.<n>`): an upgrade keeps
+/// the pid, so the pid alone cannot tell this binary's cgroups from the previous one's.
+fn mark() -> u64 {
+    static MARK: OnceLock<u64> = OnceLock::new();
+    *MARK.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    })
+}
+
+/// Kills and removes script cgroups left by a vipd that is gone, or by this process's
+/// previous binary (an upgrade re-executed it).
 fn sweep_stale(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -86,10 +102,13 @@ fn sweep_stale(dir: &Path) {
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("vipd.")) else {
             continue;
         };
-        let Some(pid) = rest.split('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+        let mut parts = rest.split('.');
+        let Some(pid) = parts.next().and_then(|p| p.parse::<u32>().ok()) else {
             continue;
         };
-        if pid == me || !Path::new(&format!("/proc/{pid}")).exists() {
+        let theirs = parts.next().and_then(|m| m.parse::<u64>().ok());
+        let previous_binary = pid == me && theirs != Some(mark());
+        if previous_binary || !Path::new(&format!("/proc/{pid}")).exists() {
             let path = e.path();
             kill_all(&path);
             for _ in 0..50 {
@@ -130,7 +149,7 @@ impl ScriptCgroup {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let base = base()?;
         let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir = base.join(format!("vipd.{}.{n}", std::process::id()));
+        let dir = base.join(format!("vipd.{}.{}.{n}", std::process::id(), mark()));
         if let Err(e) = std::fs::create_dir(&dir) {
             debug!(cgroup = %dir.display(), error = %e, "cannot create a script cgroup; process group only");
             return None;
