@@ -229,21 +229,13 @@ struct Delegated(PathBuf, String);
 
 impl Delegated {
     fn new(tag: &str) -> Delegated {
-        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-        let rel = own.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
-        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let mount = mounts
-            .lines()
-            .find_map(|l| {
-                let (left, right) = l.split_once(" - ")?;
-                (right.split_whitespace().next() == Some("cgroup2"))
-                    .then(|| left.split_whitespace().nth(4))
-                    .flatten()
-            })
-            .expect("a cgroup2 mount");
+        let own = vipd::track::cgroup::own_dir().expect("a cgroup2 hierarchy");
+        let dir = own.join(format!("test-delegated-{tag}-{}", std::process::id()));
+        // Its path below the cgroup2 root, for a namespace that mounts the root elsewhere.
+        let rel = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let rel = rel.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
         let below = Path::new(rel.trim().trim_start_matches('/'))
             .join(format!("test-delegated-{tag}-{}", std::process::id()));
-        let dir = Path::new(mount).join(&below);
         std::fs::create_dir(&dir).unwrap();
         let nobody = Some(nix::unistd::Uid::from_raw(NOBODY));
         for f in [

@@ -55,6 +55,14 @@ fn packet_source(pkt: Received<'_>) -> Option<IpAddr> {
     }
 }
 
+/// Instance `id`'s effective priority (0 if the router does not have it).
+fn effective(router: &Router, id: InstanceId) -> u8 {
+    router
+        .instance(id)
+        .map(|i| i.effective_priority())
+        .unwrap_or(0)
+}
+
 /// A state entered, as logs, events and notify programs all name it: the stopped state is
 /// STOP (keepalived's notify word), whatever the state machine calls it.
 fn to_word(s: State) -> String {
@@ -1739,11 +1747,7 @@ impl<N: Netlink> Daemon<N> {
             Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
                 inst.counters.transitions += 1;
-                let ours = self
-                    .router
-                    .instance(inst.id)
-                    .map(|i| i.effective_priority())
-                    .unwrap_or(0);
+                let ours = effective(&self.router, inst.id);
                 let peer = inst.heard.map(|(a, _)| a.to_string()).unwrap_or_default();
                 info!(
                     instance = %inst.cfg.name,
@@ -1765,11 +1769,7 @@ impl<N: Netlink> Daemon<N> {
                 self.note_master(idx);
             }
             Action::LowerPriorityAdvert { from, priority } => {
-                let ours = self
-                    .router
-                    .instance(inst.id)
-                    .map(|i| i.effective_priority())
-                    .unwrap_or(0);
+                let ours = effective(&self.router, inst.id);
                 warn!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %from, priority, ours,
                       "{}: {from} advertises itself as master with priority {priority} (< our {ours}): answering and re-announcing the VIPs",
                       inst.cfg.name);
@@ -1821,11 +1821,7 @@ impl<N: Netlink> Daemon<N> {
                 priority,
                 delay,
             } => {
-                let ours = self
-                    .router
-                    .instance(inst.id)
-                    .map(|i| i.effective_priority())
-                    .unwrap_or(0);
+                let ours = effective(&self.router, inst.id);
                 info!(instance = %inst.cfg.name, vrid = inst.cfg.vrid, peer = %master, priority, ours,
                       "{}: {master} advertises {priority} < our {ours}: taking over after preempt_delay {} unless it comes back", inst.cfg.name, vipd_config::format_duration(delay));
             }

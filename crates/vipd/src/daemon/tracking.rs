@@ -286,11 +286,7 @@ impl<N: Netlink> Daemon<N> {
         let Some(inst) = self.insts.get(idx) else {
             return;
         };
-        let priority = self
-            .router
-            .instance(inst.id)
-            .map(|i| i.effective_priority())
-            .unwrap_or(0);
+        let priority = super::effective(&self.router, inst.id);
         let (name, vrid) = (inst.cfg.name.clone(), inst.cfg.vrid);
         let ev = notify::event(
             "transition",

@@ -43,8 +43,9 @@ pub fn available() -> bool {
     base().is_some()
 }
 
-/// vipd's cgroup v2 directory, checked by creating and removing a cgroup in it.
-fn find_base() -> io::Result<PathBuf> {
+/// This process's cgroup v2 directory (the cgroup2 mount point joined with the path of
+/// `/proc/self/cgroup`).
+pub fn own_dir() -> io::Result<PathBuf> {
     let own = std::fs::read_to_string("/proc/self/cgroup")?;
     let rel = own
         .lines()
@@ -61,7 +62,12 @@ fn find_base() -> io::Result<PathBuf> {
                 .flatten()
         })
         .ok_or_else(|| io::Error::other("cgroup2 is not mounted"))?;
-    let dir = Path::new(mount).join(rel.trim().trim_start_matches('/'));
+    Ok(Path::new(mount).join(rel.trim().trim_start_matches('/')))
+}
+
+/// vipd's cgroup v2 directory, checked by creating and removing a cgroup in it.
+fn find_base() -> io::Result<PathBuf> {
+    let dir = own_dir()?;
     let probe = dir.join(format!("vipd.{}.probe", std::process::id()));
     std::fs::create_dir(&probe).map_err(|e| {
         io::Error::new(
