@@ -265,7 +265,7 @@ pub async fn serve(addr: SocketAddr, snapshot: Snapshot) -> io::Result<()> {
                     .await
                     .is_err()
                 {
-                    debug!(peer = %peer, "metrics client closed after the {CONNECTION_DEADLINE:?} deadline");
+                    debug!(peer = %peer, "metrics client closed after the {} deadline", vipd_config::format_duration(CONNECTION_DEADLINE));
                 }
             });
         }
