@@ -35,11 +35,30 @@ impl FlatJson {
     }
 }
 
+/// Fields that hold lists: logged as `a,b` (tracing has no list values; text lines read
+/// them so), written as JSON arrays.
+pub const LIST_FIELDS: [&str; 2] = ["instances", "trackers"];
+
+fn value(field: &Field, text: String) -> Value {
+    if LIST_FIELDS.contains(&field.name()) {
+        Value::Array(
+            text.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(Value::from)
+                .collect(),
+        )
+    } else {
+        Value::from(text)
+    }
+}
+
 struct Fields<'a>(&'a mut Map<String, Value>);
 
 impl Visit for Fields<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
+    fn record_str(&mut self, field: &Field, v: &str) {
+        self.0
+            .insert(field.name().to_owned(), value(field, v.to_owned()));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
         self.0.insert(field.name().to_owned(), Value::from(value));
@@ -53,10 +72,10 @@ impl Visit for Fields<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.0.insert(field.name().to_owned(), Value::from(value));
     }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+    fn record_debug(&mut self, field: &Field, v: &dyn fmt::Debug) {
         // `%x` fields arrive here too, their Debug being their Display.
         self.0
-            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+            .insert(field.name().to_owned(), value(field, format!("{v:?}")));
     }
 }
 
@@ -134,7 +153,7 @@ mod tests {
         assert_eq!(v["vrid"], 51);
         assert_eq!(v["up"], true);
         assert_eq!(v["peer"], "10.0.0.12");
-        assert_eq!(v["instances"], "VI_1,VI_2");
+        assert_eq!(v["instances"], serde_json::json!(["VI_1", "VI_2"]));
         assert_eq!(
             v["message"],
             "VI_1: MASTER -> BACKUP: 10.0.0.12 advertises 255 > 150"
