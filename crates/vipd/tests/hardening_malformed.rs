@@ -1262,25 +1262,37 @@ fn auth_hmac_pair_refuses_unsigned_forged_stale_and_replayed_adverts() {
     };
     let frames = |payload: &[u8]| ip_frames(&Pkt::good(&attacker, v), payload);
     let before = drops(&status(&b));
-    // Unsigned, priority 255.
-    let mut unsigned = Pkt::good(&attacker, v);
-    unsigned.priority = 255;
-    send(
-        &attacker,
-        unsigned.frames(),
-        20,
-        5,
-        Duration::from_millis(5),
-    );
-    // Signed with another key.
+    // Unsigned: priority 255, priority 0, and priority 255 with the longest interval (a
+    // backup adopting 40.95 s would wait two minutes for a silent master).
+    let unsigned = [
+        Pkt {
+            priority: 255,
+            ..Pkt::good(&attacker, v)
+        },
+        Pkt {
+            priority: 0,
+            ..Pkt::good(&attacker, v)
+        },
+        Pkt {
+            priority: 255,
+            version: VrrpVersion::V3 {
+                max_adver_int: 4095,
+            },
+            ..Pkt::good(&attacker, v)
+        },
+    ]
+    .iter()
+    .flat_map(Pkt::frames)
+    .collect();
+    send(&attacker, unsigned, 20, 5, Duration::from_millis(5));
+    // Signed with another key: priority 255 and priority 0.
     let wrong: Vec<u8> = (100u8..132).collect();
-    send(
-        &attacker,
+    let forged = [
         frames(&signed_advert(attacker.v4, v, 255, &wrong, now_seq())),
-        20,
-        5,
-        Duration::from_millis(5),
-    );
+        frames(&signed_advert(attacker.v4, v, 0, &wrong, now_seq())),
+    ]
+    .concat();
+    send(&attacker, forged, 20, 5, Duration::from_millis(5));
     // Recorded an hour ago (the right key: a capture replayed later).
     let hour_ago = now_seq() - (3600u64 << 32);
     send(
@@ -1297,9 +1309,11 @@ fn auth_hmac_pair_refuses_unsigned_forged_stale_and_replayed_adverts() {
     assert_master(&lan, &m, transitions, "auth_hmac attacks");
     assert_eq!(status(&b).instances[0].state, "BACKUP");
     let d = delta(&before, &drops(&status(&b)));
+    // The backup kept its master's interval (nothing adopted from the unsigned 40.95 s).
+    assert_eq!(status(&b).instances[0].master_advert_interval_ms, 100);
     for (reason, n) in [
-        ("instance:hmac_missing", 20),
-        ("instance:hmac_bad", 20),
+        ("instance:hmac_missing", 60),
+        ("instance:hmac_bad", 40),
         ("instance:hmac_stale", 20),
         ("instance:hmac_replay", 2),
     ] {
