@@ -514,15 +514,22 @@ fn every_tracking_flavour() {
         "virtual_ipaddress_excluded",
         45
     ));
+    // keepalived's `reverse` has no vipd equivalent: not converted (the plain weight would do
+    // the opposite), at both places it is written.
     assert!(
-        has_note(&c, NoteSeverity::Warning, "track_script", 63),
+        has_note(&c, NoteSeverity::NotConverted, "track_script", 63),
         "reverse"
     );
-    assert!(has_note(&c, NoteSeverity::Warning, "weight", 18), "reverse");
+    assert!(
+        has_note(&c, NoteSeverity::NotConverted, "weight", 18),
+        "reverse"
+    );
     assert_eq!(
         not_converted(&c),
         set(&[
             (7, "vrrp_mcast_group4"),
+            (18, "weight"),
+            (63, "track_script"),
             (13, "init_file"),
             (22, "process"),
             (23, "param_match"),
@@ -541,6 +548,9 @@ fn every_tracking_flavour() {
 #[test]
 fn manpage_example() {
     let c = conv("manpage-example.conf");
+    // The IANA groups are vipd's own: a note, not "not converted".
+    assert!(has_note(&c, NoteSeverity::Info, "vrrp_mcast_group4", 11));
+    assert!(has_note(&c, NoteSeverity::Info, "vrrp_mcast_group6", 12));
     let d = doc(&c);
     let vi = instance(&d, "inside_network");
     assert_eq!(s(vi, "source_address"), "192.168.1.2", "mcast_src_ip");
@@ -565,8 +575,6 @@ fn manpage_example() {
             (7, "smtp_server"),
             (8, "smtp_helo_name"),
             (9, "smtp_connect_timeout"),
-            (11, "vrrp_mcast_group4"),
-            (12, "vrrp_mcast_group6"),
             (15, "lvs_timeouts"),
             (16, "enable_snmp_vrrp"),
             (17, "vrrp_priority"),

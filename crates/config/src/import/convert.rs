@@ -344,12 +344,18 @@ impl Cx {
         };
         match rest.get(1..).unwrap_or(&[]) {
             [] => {}
-            [r] if r.is("reverse") => self.note(
-                Warning,
-                r,
-                n.name(),
-                "`reverse` is not supported by vipd: the weight is applied as if not reversed (inverting the effect); rework the check instead",
-            ),
+            [r] if r.is("reverse") => {
+                // keepalived's reverse lowers the priority while the check is *up* (or raises it
+                // while down): vipd's weights cannot say that, and the plain weight would do the
+                // opposite. Not converted, visibly.
+                self.note(
+                    NotConverted,
+                    r,
+                    n.name(),
+                    format!("`weight {} reverse` not converted: vipd has no reversed weights (keepalived's lowers the priority while the check is up), and the plain weight would do the opposite; invert the check (succeed when the service is down) and use weight {}", w, -w),
+                );
+                return None;
+            }
             more => self.note(
                 NotConverted,
                 first,
@@ -531,6 +537,18 @@ impl Cx {
                     kw,
                     "not needed: vipd always keeps an instance whose interface is missing (or has no address) in FAULT until it is usable, and re-opens re-created interfaces",
                 ),
+                "vrrp_mcast_group4" | "vrrp_mcast_group6"
+                    if c.arg(0).is_some_and(|a| {
+                        matches!(a.text.as_str(), "224.0.0.18" | "ff02::12" | "FF02::12")
+                    }) =>
+                {
+                    self.note(
+                        Info,
+                        &c.key,
+                        kw,
+                        "the IANA group, which vipd always uses: nothing to convert",
+                    );
+                }
                 _ => self.nc(c, global_reason(kw)),
             }
         }
