@@ -440,7 +440,8 @@ table! {
     pub(crate) struct RawSyncGroup {
         /// Unique group name.
         pub(crate) name: Option<S<String>>,
-        /// At least 2; an instance belongs to at most one group.
+        /// The members; an instance belongs to at most one group (as keepalived: unknown
+        /// names are ignored, a group of one is kept, an empty group removed; all warned).
         pub(crate) instances: Option<S<Vec<S<String>>>>,
         /// Keep the members' tracker weights (keepalived's `sync_group_tracking_weight`). By
         /// default, as keepalived, a member's tracker acts as weight 0: its failure puts the

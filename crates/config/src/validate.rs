@@ -1178,11 +1178,8 @@ impl Validator<'_, '_> {
             );
             let mut members = Vec::new();
             match &raw.instances {
-                None => self.r.error_hint(
-                    g.span(),
-                    format!("{gl} has no instances"),
-                    "add instances = [\"VI_1\", \"VI_2\"]",
-                ),
+                None => {} // warned below, as keepalived: the group is removed
+
                 Some(list) if list.get_ref().len() > MAX_INSTANCES => self.r.error(
                     list.span(),
                     format!("{gl} lists more than {MAX_INSTANCES} instances"),
@@ -1197,9 +1194,13 @@ impl Validator<'_, '_> {
                                 .then(|| did_you_mean(s, known.iter().map(String::as_str)))
                                 .flatten()
                                 .map(|k| format!("did you mean `{k}`?"));
-                            self.r.error_opt(
+                            // keepalived ignores such a member (with a warning); so does vipd.
+                            self.r.warn(
                                 m.span(),
-                                format!("{gl} refers to unknown instance `{}`", shorten(s)),
+                                format!(
+                                    "{gl} refers to unknown instance `{}`: ignored",
+                                    shorten(s)
+                                ),
                                 hint,
                             );
                             continue;
@@ -1223,19 +1224,32 @@ impl Validator<'_, '_> {
                         }
                         members.push(s.clone());
                     }
-                    if list.get_ref().len() < 2 {
-                        self.r.error_hint(
-                            list.span(),
-                            format!("{gl} needs at least 2 instances"),
-                            "a group of one is just the instance: remove the sync_group",
-                        );
-                    }
                 }
+            }
+            // keepalived's rules: a group without (known) members is removed, a group of one
+            // is kept; both with a warning.
+            let at = raw.instances.as_ref().map_or(g.span(), S::span);
+            match members.len() {
+                0 => self.r.warn(
+                    at,
+                    format!("{gl} has no instances: ignored"),
+                    Some("add instances = [\"VI_1\", \"VI_2\"], or remove the sync_group".into()),
+                ),
+                1 => self.r.warn(
+                    at,
+                    format!("{gl} has only one instance: this probably isn't what you want"),
+                    Some(
+                        "a group of one is just the instance (plus the group's notify programs)"
+                            .into(),
+                    ),
+                ),
+                _ => {}
             }
             let notify = self.notify(&NotifyKeys::of_group(raw));
             let track = self.track_refs(track::group_lists(raw), None, None, &gl);
             let tracking_weight = raw.tracking_weight.as_ref().is_some_and(|v| *v.get_ref());
             if self.r.diags.errors().count() == before
+                && !members.is_empty()
                 && let Some(name) = name
             {
                 spans.push(raw.name.as_ref().map_or(g.span(), |n| n.span()));

@@ -608,3 +608,36 @@ fn source_limits() {
         vec![ip("10.0.0.2"), ip("10.0.0.3")]
     );
 }
+
+/// keepalived's sync-group rules: an unknown member is ignored, a group of one is kept, a
+/// group without (known) members is removed; each with a warning, never an error.
+#[test]
+fn sync_groups_as_keepalived_accepts_them() {
+    let two = format!(
+        "{}{}",
+        inst(""),
+        inst("")
+            .replace("VI_1", "VI_2")
+            .replace("vrid = 51", "vrid = 52")
+    );
+    let l = ok(&format!(
+        "{two}[[sync_group]]\nname = \"ONE\"\ninstances = [\"VI_1\", \"VI_3\"]\n[[sync_group]]\nname = \"NONE\"\ninstances = [\"VI_9\"]\n"
+    ));
+    let msgs: Vec<&str> = l.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert!(
+        msgs.contains(&"sync_group `ONE` refers to unknown instance `VI_3`: ignored"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("sync_group `ONE` has only one instance")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.contains(&"sync_group `NONE` has no instances: ignored"),
+        "{msgs:?}"
+    );
+    assert_eq!(l.config.sync_groups.len(), 1);
+    assert_eq!(l.config.sync_groups[0].name, "ONE");
+    assert_eq!(l.config.sync_groups[0].instances, ["VI_1"]);
+}
