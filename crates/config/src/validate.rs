@@ -1032,18 +1032,11 @@ impl Validator<'_, '_> {
             );
             return None;
         }
-        if let Some(ifname) = interface {
-            let prefix = format!("{ifname}:");
-            if !l.starts_with(&prefix) {
-                self.r.error_hint(
-                    v.span(),
-                    format!("label \"{}\" must start with \"{prefix}\"", shorten(l)),
-                    format!("the kernel requires labels of the form \"{prefix}<suffix>\", e.g. \"{prefix}vip\""),
-                );
-                return None;
-            }
-        }
-        if l.len() > 15
+        // Any label of up to 15 bytes, as keepalived (OpenShift's `label vip`): the kernel
+        // takes it; only iproute2 insists on the "<dev>:" prefix (`ip addr add ... label`).
+        let _ = interface;
+        if l.is_empty()
+            || l.len() > 15
             || l.chars()
                 .any(|c| c.is_whitespace() || c == '/' || c.is_control())
         {

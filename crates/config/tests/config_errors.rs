@@ -743,11 +743,11 @@ fn long_form_vip_errors() {
         None,
     );
     expect(
-        &format!("{base}[[instance.vip]]\naddress = \"10.0.0.1/24\"\nlabel = \"eth1:a\"\n"),
+        &format!("{base}[[instance.vip]]\naddress = \"10.0.0.1/24\"\nlabel = \"\"\n"),
         7,
         9,
-        "label \"eth1:a\" must start with \"eth0:\"",
-        Some("\"eth0:vip\""),
+        "label \"\" is not a valid interface label",
+        None,
     );
     expect(
         &format!(

@@ -641,3 +641,13 @@ fn sync_groups_as_keepalived_accepts_them() {
     assert_eq!(l.config.sync_groups[0].name, "ONE");
     assert_eq!(l.config.sync_groups[0].instances, ["VI_1"]);
 }
+
+/// keepalived's label rule: any label of up to 15 bytes (OpenShift writes `label vip`).
+#[test]
+fn labels_without_the_interface_prefix() {
+    let c = cfg(&format!(
+        "{}[[instance.vip]]\naddress = \"10.0.0.101/24\"\nlabel = \"vip\"\n",
+        inst("")
+    ));
+    assert_eq!(c.instances[0].vips[1].label.as_deref(), Some("vip"));
+}

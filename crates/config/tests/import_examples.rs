@@ -1017,3 +1017,41 @@ vrrp_instance VI_A {
     let cfg = load(&c);
     assert!(cfg.instances[0].is_unicast());
 }
+
+/// keepalived's labels: any IPv4 label is kept (OpenShift's `label vip`), an IPv6 one is
+/// dropped with a note (Linux has none).
+#[test]
+fn labels_as_keepalived_has_them() {
+    let text = r#"
+vrrp_instance VI_A {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    virtual_ipaddress {
+        10.0.0.100/24 label vip
+    }
+}
+vrrp_instance VI_B {
+    interface eth0
+    virtual_router_id 52
+    priority 100
+    virtual_ipaddress {
+        fe80::100/64 label vip6
+        2001:db8::100/64
+    }
+}
+"#;
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    let cfg = load(&c);
+    assert_eq!(cfg.instances[0].vips[0].label.as_deref(), Some("vip"));
+    assert!(cfg.instances[1].vips.iter().all(|v| v.label.is_none()));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.severity == NoteSeverity::Info
+                && n.message.contains("no IPv6 address labels")),
+        "{:?}",
+        c.notes
+    );
+}

@@ -59,6 +59,7 @@ fn add_list_delete_vips() {
     let h = lan.host(0);
     let v4: IpAddr = lan.addr_v4(200).into();
     let v6: IpAddr = lan.addr_v6(0x200).into();
+    let v4b: IpAddr = lan.addr_v4(201).into();
     let idx = h.ifindex;
     let listed = h
         .run_async(|| async {
@@ -71,6 +72,16 @@ fn add_list_delete_vips() {
                 nodad: false,
             };
             let spec6 = AddrSpec::vip(v6, 64);
+            // keepalived's (and OpenShift's) bare label: the kernel takes any label of up to
+            // 15 bytes; only iproute2 insists on the "<dev>:" prefix.
+            let bare = AddrSpec {
+                addr: v4b,
+                prefix_len: 32,
+                label: Some("vip".into()),
+                scope: Scope::Global,
+                nodad: false,
+            };
+            nl.add_addr(idx, &bare).await.unwrap();
             nl.add_addr(idx, &spec4).await.unwrap();
             nl.add_addr(idx, &spec4).await.unwrap(); // idempotent
             nl.add_addr(idx, &spec6).await.unwrap();
@@ -86,6 +97,8 @@ fn add_list_delete_vips() {
     let addrs = h.addrs_on("eth0").unwrap();
     let a4 = addrs.iter().find(|a| a.addr == v4).unwrap();
     assert_eq!(a4.label.as_deref(), Some("eth0:vip1"));
+    let b4 = addrs.iter().find(|a| a.addr == v4b).unwrap();
+    assert_eq!(b4.label.as_deref(), Some("vip"));
     assert_eq!(a4.scope, "global");
     let a6 = addrs.iter().find(|a| a.addr == v6).unwrap();
     assert!(!a6.tentative(), "{a6:?}");

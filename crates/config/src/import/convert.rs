@@ -997,6 +997,12 @@ impl Cx {
             };
             match opt {
                 "dev" => v.dev = Some((value, o.clone())),
+                "label" if v.v6 => self.note(
+                    Info,
+                    o,
+                    kw,
+                    format!("label `{value}` on an IPv6 VIP dropped: Linux has no IPv6 address labels (keepalived ignores it too)"),
+                ),
                 "label" => v.label = Some(value),
                 "scope" => match value.as_str() {
                     "global" | "site" | "link" | "host" => v.scope = Some(value),
