@@ -1019,7 +1019,7 @@ vrrp_instance VI_A {
 }
 
 /// keepalived's labels: any IPv4 label is kept (OpenShift's `label vip`), an IPv6 one is
-/// dropped with a note (Linux has none).
+/// dropped with a note (Linux has none); a duplicate VIP is kept once.
 #[test]
 fn labels_as_keepalived_has_them() {
     let text = r#"
@@ -1029,6 +1029,7 @@ vrrp_instance VI_A {
     priority 100
     virtual_ipaddress {
         10.0.0.100/24 label vip
+        10.0.0.100/24
     }
 }
 vrrp_instance VI_B {
@@ -1045,6 +1046,9 @@ vrrp_instance VI_B {
     check_header(&c);
     let cfg = load(&c);
     assert_eq!(cfg.instances[0].vips[0].label.as_deref(), Some("vip"));
+    // A VIP listed twice (keepalived's own sample does it) is kept once.
+    assert_eq!(cfg.instances[0].vips.len(), 1);
+    assert!(c.notes.iter().any(|n| n.message.contains("listed twice")));
     assert!(cfg.instances[1].vips.iter().all(|v| v.label.is_none()));
     assert!(
         c.notes

@@ -1217,7 +1217,26 @@ impl Cx {
         let mut short = Vec::new();
         let mut long = Vec::new();
         let mut count = 0usize;
+        let mut seen: Vec<IpAddr> = Vec::new();
         for v in vips {
+            // keepalived keeps one of an address listed twice (its own sample does it).
+            let ip = v
+                .addr
+                .split('/')
+                .next()
+                .and_then(|a| a.parse::<IpAddr>().ok());
+            if let Some(ip) = ip {
+                if seen.contains(&ip) {
+                    self.note(
+                        Info,
+                        &v.at,
+                        "virtual_ipaddress",
+                        format!("VIP {} is listed twice in instance `{name}`: kept once, as keepalived does", v.addr),
+                    );
+                    continue;
+                }
+                seen.push(ip);
+            }
             if let Some((dev, dat)) = &v.dev
                 && interface.as_deref() != Some(dev.as_str())
             {
