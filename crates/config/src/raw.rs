@@ -152,6 +152,8 @@ pub(crate) type Priority = Int<1, 255>;
 pub(crate) type Count255 = Int<1, 255>;
 /// A socket receive buffer in bytes: 64 KiB..=64 MiB.
 pub(crate) type RcvBuf = Int<65_536, 67_108_864>;
+/// `startup_delay`: 0s..=60s.
+pub(crate) type StartupDelay = Dur<0, 60_000>;
 /// A TTL / hop limit.
 pub(crate) type Ttl = Int<1, 255>;
 /// A VRRPv3 interval, 10ms..=40.95s.
@@ -249,6 +251,10 @@ table! {
         /// family). Adverts the kernel drops because it is full are counted
         /// (`rcvbuf_overflow`).
         pub(crate) receive_buffer: Option<S<RcvBuf>>,
+        /// Wait this long after vipd starts before the state machines start (keepalived's
+        /// `vrrp_startup_delay`: for links that come up late at boot). Not applied after
+        /// `vipctl upgrade`.
+        pub(crate) startup_delay: Option<S<StartupDelay>>,
         /// Default `version` of instances.
         pub(crate) vrrp_version: Option<S<i64>>,
         /// Default VRRPv3-over-IPv4 checksum mode of instances: `"with-pseudo-header"` (keepalived,

@@ -216,6 +216,8 @@ pub struct Global {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Receive buffer of each VRRP socket, bytes (default [`DEFAULT_RECEIVE_BUFFER`]).
     pub receive_buffer: usize,
+    /// Wait before the state machines start (keepalived `vrrp_startup_delay`; default 0).
+    pub startup_delay: Duration,
     /// Default VRRP version of instances.
     pub vrrp_version: Version,
     /// Default VRRPv3/IPv4 checksum mode of instances.
@@ -247,6 +249,7 @@ impl Default for Global {
             control_group: None,
             metrics_listen: None,
             receive_buffer: DEFAULT_RECEIVE_BUFFER,
+            startup_delay: Duration::ZERO,
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),

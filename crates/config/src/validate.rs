@@ -232,6 +232,11 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
     {
         out.receive_buffer = usize::try_from(n).unwrap_or(DEFAULT_RECEIVE_BUFFER);
     }
+    if let Some(v) = &g.startup_delay
+        && let Some(d) = duration_in(r, v, "startup_delay")
+    {
+        out.startup_delay = d;
+    }
     if let Some(v) = &g.vrrp_version
         && let Some(ver) = version(r, v, "vrrp_version")
     {

@@ -651,3 +651,10 @@ fn labels_without_the_interface_prefix() {
     ));
     assert_eq!(c.instances[0].vips[1].label.as_deref(), Some("vip"));
 }
+
+#[test]
+fn startup_delay() {
+    assert_eq!(cfg(&inst("")).global.startup_delay, Duration::ZERO);
+    let c = cfg(&format!("[global]\nstartup_delay = \"5s\"\n{}", inst("")));
+    assert_eq!(c.global.startup_delay, Duration::from_secs(5));
+}

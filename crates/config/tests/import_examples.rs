@@ -1059,3 +1059,13 @@ vrrp_instance VI_B {
         c.notes
     );
 }
+
+/// keepalived's `vrrp_startup_delay` becomes `startup_delay`.
+#[test]
+fn startup_delay_converts() {
+    let text = "global_defs {\n    vrrp_startup_delay 5.5\n}\nvrrp_instance VI_A {\n    interface eth0\n    virtual_router_id 51\n    virtual_ipaddress { 10.0.0.100/24 }\n}\n";
+    let c = convert(text, Path::new("keepalived.conf")).unwrap();
+    check_header(&c);
+    assert!(not_converted(&c).is_empty(), "{:?}", c.notes);
+    assert_eq!(load(&c).global.startup_delay, Duration::from_millis(5500));
+}

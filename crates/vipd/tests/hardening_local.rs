@@ -473,3 +473,35 @@ fn the_event_loop_feeds_systemds_watchdog() {
         child.log()
     );
 }
+
+/// `startup_delay` (keepalived's `vrrp_startup_delay`): nothing is advertised and no VIP is
+/// taken before it has run out; then the instance starts as usual.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn startup_delay_holds_the_state_machines() {
+    let lan = Lan::new("stdelay", 1).unwrap();
+    let dir = TempDir::new("stdelay");
+    let vip = lan.vip(false);
+    let cfg = write_config(dir.path(), 0, 150, vip, "startup_delay = \"1500ms\"", "");
+    let t0 = Instant::now();
+    let child = common::start_vipd(lan.host(0), &cfg);
+    let took = common::wait_until(Duration::from_secs(5), || {
+        lan.host(0).has_addr("eth0", vip).unwrap()
+    })
+    .unwrap_or_else(|| panic!("never took the VIP\n{}", child.log()));
+    let since_start = t0.elapsed();
+    assert!(
+        since_start >= Duration::from_millis(1500),
+        "the VIP came after {since_start:?}, before the 1.5 s startup delay ran out\n{}",
+        child.log()
+    );
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    assert!(
+        child.log().contains("startup_delay: waiting 1.5s"),
+        "{}",
+        child.log()
+    );
+}

@@ -463,6 +463,20 @@ impl Cx {
                         gna = Some((d, c));
                     }
                 }
+                "vrrp_startup_delay" => {
+                    if let Some(d) = self.secs(c) {
+                        let max = Duration::from_secs(60);
+                        if d > max {
+                            self.note(
+                                Warning,
+                                &c.key,
+                                kw,
+                                format!("{} is longer than vipd's limit: written as 60s", format_duration(d)),
+                            );
+                        }
+                        g.set(keys::global::startup_delay, dur(d.min(max)));
+                    }
+                }
                 "vrrp_garp_lower_prio_delay" => {
                     if let Some(d) = self.secs(c) {
                         g.set(keys::global::garp_lower_prio_delay, dur(d));

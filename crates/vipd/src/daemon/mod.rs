@@ -675,6 +675,15 @@ impl<N: Netlink> Daemon<N> {
         // carries its trackers' state already). An owner on a down link, or whose weight-0
         // tracker fails, thus never goes MASTER at boot and never runs notify_master.
         if d.ctl.upgraded.is_none() {
+            let delay = cfg.global.startup_delay;
+            if !delay.is_zero() {
+                info!(
+                    delay_ms = delay.as_millis() as u64,
+                    "startup_delay: waiting {} before the state machines start",
+                    vipd_config::format_duration(delay)
+                );
+                tokio::time::sleep(delay).await;
+            }
             d.first_tracker_results(FIRST_RESULTS).await;
         }
         let now = Instant::now();
