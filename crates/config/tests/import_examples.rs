@@ -514,6 +514,7 @@ fn every_tracking_flavour() {
         "virtual_ipaddress_excluded",
         45
     ));
+    assert!(has_note(&c, NoteSeverity::Info, "init_fail", 32));
     // keepalived's `reverse` has no vipd equivalent: not converted (the plain weight would do
     // the opposite), at both places it is written.
     assert!(
@@ -534,7 +535,6 @@ fn every_tracking_flavour() {
             (22, "process"),
             (23, "param_match"),
             (26, "delay"),
-            (32, "init_fail"),
             (42, "virtual_ipaddress"),
             (43, "virtual_ipaddress"),
             (48, "virtual_routes"),

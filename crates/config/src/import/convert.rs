@@ -1479,9 +1479,11 @@ impl Cx {
                         }
                     }
                 }
-                "init_fail" => self.nc(
-                    c,
-                    "vipd starts every check as failed until it first succeeds `rise` times",
+                "init_fail" => self.note(
+                    Info,
+                    &c.key,
+                    "init_fail",
+                    "not needed: vipd waits (at most 2 s) for every check's first result before the state machines start, and that result decides at once, failed or not",
                 ),
                 _ => self.nc(c, "no vipd equivalent"),
             }
