@@ -410,6 +410,10 @@ table! {
         pub(crate) garp_lower_prio_delay: Option<S<GarpDelay>>,
         /// Per-instance override.
         pub(crate) lower_prio_no_advert: Option<S<bool>>,
+        /// FAULT while `interface` is down or has no carrier (default). `false` is
+        /// keepalived's `dont_track_primary` (cross-connected pairs): link state is ignored; a
+        /// missing interface still means FAULT.
+        pub(crate) fault_on_link_down: Option<S<bool>>,
         /// `[[track_script]]`s followed; `weight` here overrides the tracker's.
         pub(crate) track_scripts: Option<S<Vec<S<RawTrackRef>>>>,
         /// `[[track_http]]`s followed.

@@ -328,6 +328,9 @@ pub struct Instance {
     /// keepalived `lower_prio_no_advert`: as master, do not answer a lower-priority advert
     /// with an advert (the VIPs are still re-announced).
     pub lower_prio_no_advert: bool,
+    /// FAULT while `interface` is down (default true; false = keepalived's
+    /// `dont_track_primary`).
+    pub fault_on_link_down: bool,
     /// Trackers this instance follows, with their effective weights (instance override
     /// applied), in file order: scripts, http, tcp, files, processes, interfaces.
     pub track: Vec<TrackRef>,
@@ -375,6 +378,7 @@ impl Instance {
             checksum,
             garp,
             lower_prio_no_advert,
+            fault_on_link_down,
             track,
             notify,
         } = self;
@@ -426,6 +430,10 @@ impl Instance {
         differs(
             *lower_prio_no_advert != new.lower_prio_no_advert,
             k::lower_prio_no_advert,
+        );
+        differs(
+            *fault_on_link_down != new.fault_on_link_down,
+            k::fault_on_link_down,
         );
         let Garp {
             master_delay,

@@ -858,6 +858,7 @@ impl Validator<'_, '_> {
             .lower_prio_no_advert
             .as_ref()
             .map_or(self.global.lower_prio_no_advert, |v| *v.get_ref());
+        let fault_on_link_down = raw.fault_on_link_down.as_ref().is_none_or(|v| *v.get_ref());
 
         // VRID unique per (interface, family).
         if let (Some(n), Some(ifname), Some(id), Some(fam), Some(v)) =
@@ -986,6 +987,7 @@ impl Validator<'_, '_> {
             checksum,
             garp,
             lower_prio_no_advert,
+            fault_on_link_down,
             track,
             notify,
         })

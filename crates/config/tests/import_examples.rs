@@ -540,7 +540,6 @@ fn every_tracking_flavour() {
             (48, "virtual_routes"),
             (65, "use_vmac"),
             (66, "vmac_xmit_base"),
-            (69, "dont_track_primary"),
         ])
     );
 }
@@ -548,6 +547,11 @@ fn every_tracking_flavour() {
 #[test]
 fn manpage_example() {
     let c = conv("manpage-example.conf");
+    // dont_track_primary is vipd's fault_on_link_down = false.
+    assert_eq!(
+        instance(&doc(&c), "inside_network")["fault_on_link_down"].as_bool(),
+        Some(false)
+    );
     // The IANA groups are vipd's own: a note, not "not converted".
     assert!(has_note(&c, NoteSeverity::Info, "vrrp_mcast_group4", 11));
     assert!(has_note(&c, NoteSeverity::Info, "vrrp_mcast_group6", 12));
@@ -579,7 +583,6 @@ fn manpage_example() {
             (16, "enable_snmp_vrrp"),
             (17, "vrrp_priority"),
             (18, "vrrp_no_swap"),
-            (33, "dont_track_primary"),
             (38, "lvs_sync_daemon_interface"),
             (44, "auth_type"),
             (51, "virtual_routes"),

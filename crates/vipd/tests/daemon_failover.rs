@@ -947,3 +947,36 @@ fn accept_false_drops_traffic_to_the_vip_and_accept_true_answers() {
         );
     }
 }
+
+/// `fault_on_link_down = false` (keepalived's `dont_track_primary`): a master whose link
+/// loses its carrier stays MASTER with its VIP instead of going to FAULT.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn link_down_ignored_with_fault_on_link_down_false() {
+    let lan = Lan::new("nolinkfault", 1).unwrap();
+    let dir = TempDir::new("nolinkfault");
+    let vip = lan.vip(false);
+    let sock = dir.path().join("h0.sock");
+    let cfg = dir.path().join("h0.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[global]\ncontrol_socket = \"{}\"\n\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = 150\nadvert_interval = \"100ms\"\nvips = [\"{vip}/24\"]\nfault_on_link_down = false\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let c = common::start_vipd(lan.host(0), &cfg);
+    wait_holder(&lan, vip, 0, Duration::from_secs(3), &[&c]);
+    lan.link_down(0).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let r = vipd::ctl::request(&sock, vipd::ctl::Command::Status, Duration::from_secs(5)).unwrap();
+    let st = r.status.unwrap();
+    assert_eq!(st.instances[0].state, "MASTER", "{}", c.log());
+    assert!(st.instances[0].fault.is_none());
+    assert!(lan.host(0).has_addr("eth0", vip).unwrap());
+    assert!(c.log().contains("link down"), "{}", c.log());
+}

@@ -927,10 +927,9 @@ impl Cx {
                 "not needed: vipd always accepts unicast adverts only from unicast_peers",
             ),
             "track_bfd" => self.nc(c, "vipd has no BFD support"),
-            "dont_track_primary" => self.nc(
-                c,
-                "vipd always faults the instance when `interface` goes down",
-            ),
+            "dont_track_primary" => {
+                d.garp.push((keys::instance::fault_on_link_down, Val::Bool(false)));
+            }
             "lvs_sync_daemon_interface" => self.nc(c, "LVS is not part of vipd"),
             "debug" => self.nc(c, "use vipd's log level instead"),
             _ => self.nc(c, "no vipd equivalent"),

@@ -226,7 +226,8 @@ impl<N: Netlink> Daemon<N> {
         let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
-        let want = if !inst.link_up {
+        let link_fault = !inst.link_up && (inst.cfg.fault_on_link_down || inst.interface_missing());
+        let want = if link_fault {
             Some(FaultCause::LinkDown(inst.cfg.interface.clone()))
         } else {
             self.track
