@@ -252,21 +252,23 @@ impl Delegated {
 
 impl Drop for Delegated {
     fn drop(&mut self) {
-        // Script cgroups vipd left (if any), then ours.
+        // Script cgroups vipd left (if any), then ours; a killed cgroup can be removed only
+        // once the kernel has let go of its processes: retry for up to 2 s each.
+        let remove = |dir: &Path| {
+            let _ = std::fs::write(dir.join("cgroup.kill"), "1");
+            for _ in 0..100 {
+                if std::fs::remove_dir(dir).is_ok() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
         if let Ok(entries) = std::fs::read_dir(&self.0) {
             for e in entries.flatten().filter(|e| e.path().is_dir()) {
-                let _ = std::fs::write(e.path().join("cgroup.kill"), "1");
-                std::thread::sleep(Duration::from_millis(50));
-                let _ = std::fs::remove_dir(e.path());
+                remove(&e.path());
             }
         }
-        let _ = std::fs::write(self.0.join("cgroup.kill"), "1");
-        for _ in 0..100 {
-            if std::fs::remove_dir(&self.0).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        remove(&self.0);
     }
 }
 
