@@ -106,41 +106,40 @@ impl Diagnostic {
     /// The diagnostic on one line, for logs: `file:line:column: severity: message (hint: ...)`
     /// (the source snippet is for terminals).
     pub fn one_line(&self) -> String {
-        let at = if self.line == 0 {
-            self.file.display().to_string()
-        } else {
-            format!("{}:{}:{}", self.file.display(), self.line, self.column)
-        };
         let hint = self
             .hint
             .as_deref()
             .map(|h| format!(" (hint: {h})"))
             .unwrap_or_default();
-        format!("{at}: {}: {}{hint}", self.severity, self.message)
+        format!("{}{hint}", self.headline())
     }
-}
 
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    /// `file:line:column: severity: message` (`file: severity: message` for the whole file):
+    /// the first line of the terminal form and the start of [`Diagnostic::one_line`].
+    fn headline(&self) -> String {
         if self.line == 0 {
-            writeln!(
-                f,
+            format!(
                 "{}: {}: {}",
                 self.file.display(),
                 self.severity,
                 self.message
-            )?;
+            )
         } else {
-            writeln!(
-                f,
+            format!(
                 "{}:{}:{}: {}: {}",
                 self.file.display(),
                 self.line,
                 self.column,
                 self.severity,
                 self.message
-            )?;
+            )
         }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.headline())?;
         if let Some(src) = &self.source_line {
             f.write_str(&self.snippet(src))?;
             f.write_str("\n")?;

@@ -242,10 +242,7 @@ pub async fn serve(addr: SocketAddr, snapshot: Snapshot) -> io::Result<()> {
             let (stream, peer) = match listener.accept().await {
                 Ok(c) => c,
                 Err(e) => {
-                    if let Some(held) = accept_failed.check(std::time::Instant::now()) {
-                        warn!(error = %e, "metrics endpoint: accept failed: {e}{}", held_note(held));
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    super::accept_failed(&mut accept_failed, "metrics endpoint", &e).await;
                     continue;
                 }
             };

@@ -471,6 +471,20 @@ pub fn request(socket: &Path, cmd: Command, timeout: Duration) -> io::Result<Res
 
 use std::io::Read as _;
 
+/// After a failed `accept` of the control socket or the metrics endpoint (`what`): a warning
+/// at most once per `limit`'s period (saying how many it held back), then a short pause, so
+/// that a persistent failure (EMFILE) neither floods the log nor spins.
+pub(crate) async fn accept_failed(
+    limit: &mut crate::ratelimit::LogEvery,
+    what: &str,
+    e: &io::Error,
+) {
+    if let Some(held) = limit.check(std::time::Instant::now()) {
+        tracing::warn!(error = %e, "{what}: accept failed: {e}{}", crate::ratelimit::held_note(held));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -239,10 +239,7 @@ pub async fn serve(listener: UnixListener, access: Access, tx: mpsc::Sender<CtlR
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
-                if let Some(held) = accept_failed.check(std::time::Instant::now()) {
-                    warn!(error = %e, "control socket: accept failed: {e}{}", held_note(held));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                super::accept_failed(&mut accept_failed, "control socket", &e).await;
                 continue;
             }
         };

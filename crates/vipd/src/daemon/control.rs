@@ -457,13 +457,7 @@ impl<N: Netlink> Daemon<N> {
         }
         let mut interface_drops: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
         for (ifindex, d) in &self.io.iface_drops {
-            let name = self
-                .insts
-                .iter()
-                .find(|i| i.ifindex == *ifindex)
-                .map(|i| i.cfg.interface.clone())
-                .unwrap_or_else(|| format!("ifindex {ifindex}"));
-            let e = interface_drops.entry(name).or_default();
+            let e = interface_drops.entry(self.ifname_of(*ifindex)).or_default();
             for (reason, n) in d.nonzero() {
                 e.insert(reason.as_str().to_owned(), n);
             }

@@ -1162,18 +1162,17 @@ impl<N: Netlink> Daemon<N> {
                 let drops = self.io.iface_drops.entry(ifindex).or_default();
                 drops.add(reason);
                 let n = drops.get(reason);
-                let from = packet_source(received)
-                    .map_or_else(|| "an unknown source".to_owned(), |a| a.to_string());
-                let ifname = self
-                    .insts
-                    .iter()
-                    .find(|i| i.ifindex == ifindex)
-                    .map_or_else(|| format!("ifindex {ifindex}"), |i| i.cfg.interface.clone());
+                let from = packet_source(received);
+                let from =
+                    || from.map_or_else(|| "an unknown source".to_owned(), |a| a.to_string());
                 // Other virtual routers on the link are normal (debug); anything else is
-                // logged with its sender at powers of two.
+                // logged with its sender at powers of two. Names are looked up only for a
+                // line that is written (a flood of drops costs no lookups).
                 if reason == Drop::UnknownVrid || !n.is_power_of_two() {
-                    debug!(interface = %ifname, reason = %reason, peer = %from, count = n, "dropped VRRP packet");
+                    debug!(interface = %self.ifname_of(ifindex), reason = %reason, peer = %from(), count = n,
+                           "dropped VRRP packet");
                 } else {
+                    let (ifname, from) = (self.ifname_of(ifindex), from());
                     warn!(interface = %ifname, reason = %reason, peer = %from, count = n,
                           "{ifname}: dropped VRRP packet from {from} ({reason}; {n} so far)");
                 }
@@ -1240,6 +1239,15 @@ impl<N: Netlink> Daemon<N> {
         }
     }
 
+    /// The name of interface `ifindex`, as an instance on it configured it (`ifindex N` when
+    /// none is).
+    pub(super) fn ifname_of(&self, ifindex: u32) -> String {
+        self.insts
+            .iter()
+            .find(|i| i.ifindex == ifindex)
+            .map_or_else(|| format!("ifindex {ifindex}"), |i| i.cfg.interface.clone())
+    }
+
     /// Gives every open VRRP socket a receive buffer of `bytes` (a reload changed it).
     pub(super) fn set_receive_buffers(&mut self, bytes: usize) {
         self.io.receive_buffer = bytes;
@@ -1277,11 +1285,7 @@ impl<N: Netlink> Daemon<N> {
             .or_default()
             .add_n(Drop::RcvbufOverflow, u64::from(new));
         if let Some(held) = self.io.overflow_log.check(Instant::now()) {
-            let ifname = self
-                .insts
-                .iter()
-                .find(|i| i.ifindex == ifindex)
-                .map_or_else(|| format!("ifindex {ifindex}"), |i| i.cfg.interface.clone());
+            let ifname = self.ifname_of(ifindex);
             warn!(interface = %ifname, dropped = new, total = n,
                   "the kernel dropped {new} VRRP packets on {ifname} because vipd's receive buffer was full ({n} so far): raise receive_buffer in [global] (now {} bytes){}",
                   self.io.receive_buffer, crate::ratelimit::held_note(held));
