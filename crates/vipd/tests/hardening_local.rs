@@ -54,19 +54,7 @@ vips = ["{vip}/24"]
 }
 
 fn status(a: &Agent) -> Status {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .arg("--socket")
-        .arg(&a.sock)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "vipctl status: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        a.child.log()
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::vipctl_status(&a.sock, &a.child)
 }
 
 fn wait_state(a: &Agent, state: &str) {

@@ -286,19 +286,7 @@ fn vip(lan: &Lan) -> Ipv4Addr {
 }
 
 fn status(a: &Agent) -> Status {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
-        .arg("--socket")
-        .arg(&a.sock)
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "vipctl status: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        a.child.log()
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::vipctl_status(&a.sock, &a.child)
 }
 
 /// Every drop counter of the agent: `instance:<reason>` and `eth0:<reason>`, plus

@@ -51,6 +51,26 @@ pub fn assert_readable_log(log: &str) {
     }
 }
 
+/// `vipctl --socket SOCK status --json` of the vipd `child`, parsed (panics with its log when
+/// vipctl fails).
+#[allow(dead_code)] // not every test file asks for status
+#[track_caller]
+pub fn vipctl_status(sock: &std::path::Path, child: &ChildGuard) -> vipd::ctl::Status {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vipctl"))
+        .arg("--socket")
+        .arg(sock)
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vipctl status: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        child.log()
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Polls `cond` every 10 ms until it is true or `timeout` elapses.
 /// Returns how long it took, or `None` on timeout.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
