@@ -263,8 +263,12 @@ fn crash_and_link_down_fails_over_within_bound() {
             .ping_timeout(s.vip, Duration::from_secs(2))
             .unwrap()
     );
-    // The log says what happened, naming the peer.
+    // The log says what happened, naming the peer. (The takeover is seen on the wire before
+    // vipd has written every line about it: on a loaded machine it may be preempted between
+    // two lines, so wait for the last one.)
     let (src0, src1) = (src_of(&lan, 0, &s), src_of(&lan, 1, &s));
+    let changed = format!("master changed {src0} -> {src1} (this node)");
+    common::wait_until(Duration::from_secs(2), || c[1].log().contains(&changed));
     let log = c[1].log();
     assert!(
         log.contains(&format!(
@@ -272,10 +276,7 @@ fn crash_and_link_down_fails_over_within_bound() {
         )),
         "{log}"
     );
-    assert!(
-        log.contains(&format!("master changed {src0} -> {src1} (this node)")),
-        "{log}"
-    );
+    assert!(log.contains(&changed), "{log}");
     common::assert_readable_log(&log);
 }
 
@@ -342,11 +343,23 @@ fn preemption_on_and_off() {
         if preempt {
             wait_holder(&lan, s.vip, 0, Duration::from_secs(3), &[&c0, &c1]);
             let (src0, src1) = (src_of(&lan, 0, &s), src_of(&lan, 1, &s));
+            // Each line is written by its own process, shortly after the move: wait for all.
             common::wait_until(Duration::from_secs(2), || {
                 c1.log()
                     .contains(&format!("MASTER -> BACKUP: {src0} advertises 150 > 100"))
-            })
-            .unwrap_or_else(|| panic!("h1's log\n{}", c1.log()));
+                    && c1
+                        .log()
+                        .contains(&format!("master changed {src1} -> {src0}"))
+                    && c0.log().contains(&format!(
+                        "BACKUP -> MASTER: preempting {src1}, which advertises 100 < 150"
+                    ))
+            });
+            assert!(
+                c1.log()
+                    .contains(&format!("MASTER -> BACKUP: {src0} advertises 150 > 100")),
+                "h1's log\n{}",
+                c1.log()
+            );
             assert!(
                 c0.log().contains(&format!(
                     "BACKUP -> MASTER: preempting {src1}, which advertises 100 < 150"
