@@ -309,6 +309,12 @@ table! {
         /// Address scope: `"global"` (default), `"site"`, `"link"` or `"host"`.
         #[schemars(extend("enum" = ["global", "site", "link", "host"]))]
         pub(crate) scope: Option<S<String>>,
+        /// Put this address on another device than the instance's interface (keepalived's
+        /// `dev`); gratuitous ARP/NA for it go out on that device.
+        pub(crate) interface: Option<S<String>>,
+        /// Held and released with the instance but not carried in adverts (keepalived's
+        /// `virtual_ipaddress_excluded`); may be of the other family. Default false.
+        pub(crate) excluded: Option<S<bool>>,
     }
 }
 
@@ -364,6 +370,13 @@ table! {
         /// Virtual addresses, long form; may be combined with `vips`.
         #[serde(default)]
         pub(crate) vip: Vec<S<RawVip>>,
+        /// Addresses held and released with the instance but not carried in adverts
+        /// (keepalived's `virtual_ipaddress_excluded`): any number, either family.
+        pub(crate) excluded_vips: Option<S<Vec<S<String>>>>,
+        /// The instance has no VIPs on purpose: it elects a master and runs its notify
+        /// programs, and something else moves the address (a cloud API). keepalived's
+        /// `no_virtual_ipaddress`. Default false.
+        pub(crate) no_vips: Option<S<bool>>,
         /// Source of advertisements; must be a real address of this host, not a VIP.
         pub(crate) source_address: Option<S<String>>,
         /// Send advertisements to these routers instead of 224.0.0.18 / ff02::12; list the

@@ -97,6 +97,11 @@ pub struct Vip {
     pub label: Option<String>,
     /// Address scope.
     pub scope: Scope,
+    /// The device it is put on when not the instance's interface (keepalived's `dev`).
+    pub interface: Option<String>,
+    /// Held with the instance but not carried in adverts (keepalived's
+    /// `virtual_ipaddress_excluded`).
+    pub excluded: bool,
 }
 
 impl Vip {
@@ -303,7 +308,9 @@ pub struct Instance {
     /// Accept_Mode: accept packets addressed to the VIPs while master (default: true, as
     /// keepalived outside strict mode; the owner always accepts).
     pub accept: bool,
-    /// Virtual addresses, in file order (short `vips` list first, then `[[instance.vip]]` tables); never empty.
+    /// Virtual addresses, in file order (short `vips` list, `[[instance.vip]]` tables, then
+    /// `excluded_vips`); the advertised ones (not `excluded`) are at most 255 and of
+    /// `family`. Empty only for VRRPv2 (warned) or with `no_vips`.
     pub vips: Vec<Vip>,
     /// Source address of adverts (keepalived `unicast_src_ip` / `mcast_src_ip`).
     pub source_address: Option<IpAddr>,
@@ -339,6 +346,11 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The VIPs its adverts carry (all but the excluded ones), in order.
+    pub fn advertised_vips(&self) -> impl Iterator<Item = &Vip> {
+        self.vips.iter().filter(|v| !v.excluded)
+    }
+
     /// True when priority is 255 (the instance claims to own the VIPs).
     pub fn is_owner(&self) -> bool {
         self.priority == 255

@@ -297,6 +297,28 @@ struct VipAt {
     span: Range<usize>,
 }
 
+/// The family of a virtual router that advertises no address: that of its source address,
+/// else of its first unicast peer, else IPv4 (as keepalived).
+fn vipless_family(raw: &RawInstance) -> Family {
+    let parse = |s: &str| s.split('/').next().and_then(|a| a.parse::<IpAddr>().ok());
+    raw.source_address
+        .as_ref()
+        .and_then(|v| parse(v.get_ref()))
+        .or_else(|| {
+            raw.unicast_peers
+                .as_ref()
+                .and_then(|l| l.get_ref().first())
+                .and_then(|v| parse(v.get_ref()))
+        })
+        .or_else(|| {
+            raw.unicast_peer
+                .first()
+                .and_then(|p| p.get_ref().address.as_ref())
+                .and_then(|v| parse(v.get_ref()))
+        })
+        .map_or(Family::Ipv4, |a| Family::of(&a))
+}
+
 impl Validator<'_, '_> {
     /// Where `span` is, for a diagnostic in another file that points here.
     fn site(&self, span: Range<usize>) -> Site {
@@ -413,53 +435,85 @@ impl Validator<'_, '_> {
                 );
         }
 
-        // VIPs, both forms, file order: the short list first, then the tables.
+        // VIPs, every form, file order: the short list, the tables, then `excluded_vips`.
         let mut vips: Vec<VipAt> = Vec::new();
         let mut seen_vip: HashMap<IpAddr, usize> = HashMap::new();
         let short = raw
             .vips
             .as_ref()
             .map_or(&[][..], |v| v.get_ref().as_slice());
-        let mut count = 0usize;
+        let excluded_short = raw
+            .excluded_vips
+            .as_ref()
+            .map_or(&[][..], |v| v.get_ref().as_slice());
+        let plain = |addr, prefix_len, excluded| Vip {
+            addr,
+            prefix_len,
+            label: None,
+            scope: Scope::Global,
+            interface: None,
+            excluded,
+        };
         for v in short {
-            count += 1;
-            if count == MAX_VIPS + 1 {
-                self.r.error_hint(
-                    v.span(),
-                    format!("too many VIPs in {label}: at most {MAX_VIPS} (VRRP's address count is one byte)"),
-                    "split them across several instances",
-                );
-            }
             if let Some((addr, prefix_len)) = vip_addr(self.r, v) {
                 vips.push(VipAt {
-                    vip: Vip {
-                        addr,
-                        prefix_len,
-                        label: None,
-                        scope: Scope::Global,
-                    },
+                    vip: plain(addr, prefix_len, false),
                     span: v.span(),
                 });
             }
         }
         for t in &raw.vip {
-            count += 1;
-            if count == MAX_VIPS + 1 {
-                self.r.error_hint(
-                    t.span(),
-                    format!("too many VIPs in {label}: at most {MAX_VIPS} (VRRP's address count is one byte)"),
-                    "split them across several instances",
-                );
-            }
             if let Some(v) = self.long_vip(t, interface.as_deref()) {
                 vips.push(v);
             }
         }
-        if count == 0 {
+        for v in excluded_short {
+            if let Some((addr, prefix_len)) = vip_addr(self.r, v) {
+                vips.push(VipAt {
+                    vip: plain(addr, prefix_len, true),
+                    span: v.span(),
+                });
+            }
+        }
+        let advertised: Vec<&VipAt> = vips.iter().filter(|v| !v.vip.excluded).collect();
+        if let Some(v) = advertised.get(MAX_VIPS) {
+            self.r.error_hint(
+                v.span.clone(),
+                format!(
+                    "too many advertised VIPs in {label}: at most {MAX_VIPS} (VRRP's address count is one byte)"
+                ),
+                "mark the others excluded (excluded_vips, or excluded = true): they are held with the instance but not advertised, as keepalived's virtual_ipaddress_excluded",
+            );
+        }
+        let no_vips = raw.no_vips.as_ref().is_some_and(|v| *v.get_ref());
+        let any_written = !short.is_empty() || !raw.vip.is_empty();
+        if no_vips {
+            if let (true, Some(v)) = (any_written, raw.no_vips.as_ref()) {
+                self.r.warn(
+                    v.span(),
+                    format!("{label} has no_vips = true and VIPs"),
+                    Some("the VIPs are held as usual; remove no_vips, or the VIPs".into()),
+                );
+            }
+        } else if !any_written && raw.excluded_vips.is_none() && raw.vip.is_empty() {
+            if version == Some(Version::V2) {
+                self.r.warn(
+                    header.clone(),
+                    format!("{label} has no virtual addresses (adverts carry none; keepalived accepts this for VRRPv2)"),
+                    Some("add vips = [\"10.0.0.100/24\"], or no_vips = true if something else moves the address".into()),
+                );
+            } else {
+                self.r.error_hint(
+                    header.clone(),
+                    format!("{label} has no virtual addresses"),
+                    "add vips = [\"10.0.0.100/24\"] (keepalived's virtual_ipaddress), or no_vips = true if something else moves the address (a cloud API from a notify program)",
+                );
+            }
+        } else if advertised.is_empty() && version != Some(Version::V2) {
             self.r.error_hint(
                 header.clone(),
-                format!("{label} has no virtual addresses"),
-                "add vips = [\"10.0.0.100/24\"] (keepalived's virtual_ipaddress)",
+                format!("{label} has only excluded VIPs: VRRPv3 adverts must carry at least one"),
+                "advertise one of them (vips), or set no_vips = true",
             );
         }
         for (i, v) in vips.iter().enumerate() {
@@ -477,12 +531,16 @@ impl Validator<'_, '_> {
             }
         }
 
-        // One family per instance.
-        let family = vips.first().map(|v| v.vip.family());
-        if let (Some(fam), Some(first)) = (family, vips.first()) {
+        // One family per virtual router, that of its advertised VIPs (excluded VIPs may be
+        // of either); without any, that of the source address or the first peer, else IPv4.
+        let family = match advertised.first() {
+            Some(v) => Some(v.vip.family()),
+            None => Some(vipless_family(raw)),
+        };
+        if let (Some(fam), Some(first)) = (family, advertised.first()) {
             let first_line = self.r.line_of(first.span.start);
             let first_vip = first.vip.to_string();
-            for v in vips.iter().skip(1) {
+            for v in advertised.iter().skip(1) {
                 if v.vip.family() != fam {
                     self.r.error_hint(
                         v.span.clone(),
@@ -491,7 +549,7 @@ impl Validator<'_, '_> {
                             v.vip,
                             v.vip.family()
                         ),
-                        "a virtual router carries one address family: put the other family in its own [[instance]] (it may reuse the vrid)",
+                        "a virtual router advertises one address family: put the other family in its own [[instance]] (it may reuse the vrid), or mark it excluded (held, not advertised)",
                     );
                 }
             }
@@ -499,7 +557,7 @@ impl Validator<'_, '_> {
 
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the virtual router's
         // link-local address. keepalived sends what it is given; so do we, but say so.
-        if let (Some(Family::Ipv6), Some(first)) = (family, vips.first()) {
+        if let (Some(Family::Ipv6), Some(first)) = (family, advertised.first()) {
             let link_local =
                 matches!(first.vip.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local());
             if !link_local {
@@ -519,7 +577,7 @@ impl Validator<'_, '_> {
             let (span, hint) = match &raw.version {
                 Some(v) => (v.span(), "use version = 3 for IPv6"),
                 None => (
-                    vips.first().map_or(header.clone(), |v| v.span.clone()),
+                    advertised.first().map_or(header.clone(), |v| v.span.clone()),
                     "set version = 3 in this instance (global vrrp_version is 2)",
                 ),
             };
@@ -1012,13 +1070,27 @@ impl Validator<'_, '_> {
             None => Some(None),
             Some(v) => self.label(v, parsed.map(|(a, _)| a), interface).map(Some),
         };
-        let ((addr, prefix_len), scope, label) = (parsed?, scope?, label?);
+        let device = match &raw.interface {
+            None => Some(None),
+            Some(v) => match ifname_problem(v.get_ref()) {
+                // The instance's own interface is the default, not another device.
+                None => Some((interface != Some(v.get_ref().as_str())).then(|| v.get_ref().clone())),
+                Some(msg) => {
+                    self.r.error(v.span(), msg);
+                    None
+                }
+            },
+        };
+        let excluded = raw.excluded.as_ref().is_some_and(|v| *v.get_ref());
+        let ((addr, prefix_len), scope, label, device) = (parsed?, scope?, label?, device?);
         Some(VipAt {
             vip: Vip {
                 addr,
                 prefix_len,
                 label,
                 scope,
+                interface: device,
+                excluded,
             },
             span: addr_v.span(),
         })

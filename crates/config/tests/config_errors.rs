@@ -1105,7 +1105,7 @@ fn too_many_vips() {
         &text,
         261,
         1,
-        "too many VIPs in instance `VI_1`: at most 255",
+        "too many advertised VIPs in instance `VI_1`: at most 255",
         None,
     );
     // 255 is fine
@@ -1223,4 +1223,51 @@ fn load_reads_a_valid_file() {
     std::fs::write(&p, inst("")).unwrap();
     let loaded = vipd_config::load(&p).unwrap();
     assert_eq!(loaded.config.instances.len(), 1);
+}
+
+#[test]
+fn vip_sets_that_cannot_be_advertised() {
+    let head = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n";
+    // VRRPv3 without VIPs.
+    expect(head, 1, 1, "has no virtual addresses", Some("no_vips = true"));
+    // VRRPv3 with excluded VIPs only.
+    expect(
+        &format!("{head}excluded_vips = [\"10.0.0.9\"]\n"),
+        1,
+        1,
+        "only excluded VIPs",
+        Some("no_vips"),
+    );
+    // 256 advertised: the hint names excluded VIPs.
+    let many: Vec<String> = (0..256).map(|n| format!("\"10.1.{}.{}\"", n / 200, n % 200 + 1)).collect();
+    let errs = errors(&format!("{head}vips = [{}]\n", many.join(", ")));
+    assert!(
+        errs.iter().any(|d| d.message.contains("too many advertised VIPs")
+            && d.hint.as_deref().unwrap_or("").contains("excluded")),
+        "{errs:?}"
+    );
+    // Mixed families among advertised VIPs (excluded ones may mix).
+    expect(
+        &format!("{head}vips = [\"10.0.0.1\", \"2001:db8::1\"]\n"),
+        5,
+        21,
+        "is IPv6 but",
+        Some("excluded"),
+    );
+    // A bad device name.
+    expect(
+        &format!("{head}vips = [\"10.0.0.1\"]\n[[instance.vip]]\naddress = \"10.0.0.2\"\ninterface = \"a/b\"\n"),
+        8,
+        13,
+        "",
+        None,
+    );
+    // The same address advertised and excluded.
+    expect(
+        &format!("{head}vips = [\"10.0.0.1\"]\nexcluded_vips = [\"10.0.0.1/24\"]\n"),
+        6,
+        18,
+        "listed twice",
+        None,
+    );
 }

@@ -145,7 +145,9 @@ fn short_and_long_vip_forms_are_equivalent() {
             addr: ip("10.0.0.100"),
             prefix_len: 24,
             label: None,
-            scope: Scope::Global
+            scope: Scope::Global,
+            interface: None,
+            excluded: false,
         }
     );
     assert_eq!(vips[1].prefix_len, 32);
@@ -657,4 +659,68 @@ fn startup_delay() {
     assert_eq!(cfg(&inst("")).global.startup_delay, Duration::ZERO);
     let c = cfg(&format!("[global]\nstartup_delay = \"5s\"\n{}", inst("")));
     assert_eq!(c.global.startup_delay, Duration::from_secs(5));
+}
+
+#[test]
+fn vip_on_another_device_and_excluded_vips() {
+    let c = cfg(&inst(
+        "excluded_vips = [\"2001:db8::5/64\", \"192.0.2.7/24\"]\n\
+         [[instance.vip]]\naddress = \"198.51.100.1/24\"\ninterface = \"qg-1\"\n\
+         [[instance.vip]]\naddress = \"10.0.0.101\"\ninterface = \"eth0\"\n\
+         [[instance.vip]]\naddress = \"203.0.113.9/24\"\ninterface = \"qr-2\"\nexcluded = true",
+    ));
+    let i = &c.instances[0];
+    assert_eq!(i.family, Family::Ipv4);
+    let shown: Vec<(String, Option<&str>, bool)> = i
+        .vips
+        .iter()
+        .map(|v| (v.to_string(), v.interface.as_deref(), v.excluded))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("10.0.0.100/24".to_string(), None, false),
+            ("198.51.100.1/24".to_string(), Some("qg-1"), false),
+            // The instance's own interface is the default.
+            ("10.0.0.101/32".to_string(), None, false),
+            ("203.0.113.9/24".to_string(), Some("qr-2"), true),
+            ("2001:db8::5/64".to_string(), None, true),
+            ("192.0.2.7/24".to_string(), None, true),
+        ]
+    );
+    let adv: Vec<String> = i.advertised_vips().map(ToString::to_string).collect();
+    assert_eq!(adv, ["10.0.0.100/24", "198.51.100.1/24", "10.0.0.101/32"]);
+}
+
+#[test]
+fn more_than_255_vips_fit_when_the_rest_are_excluded() {
+    let excluded: Vec<String> = (0..300)
+        .map(|n| format!("\"10.1.{}.{}\"", n / 200, n % 200 + 1))
+        .collect();
+    let c = cfg(&inst(&format!("excluded_vips = [{}]", excluded.join(", "))));
+    assert_eq!(c.instances[0].vips.len(), 301);
+    assert_eq!(c.instances[0].advertised_vips().count(), 1);
+}
+
+#[test]
+fn instances_without_vips_as_keepalived_accepts_them() {
+    // VRRPv2 without VIPs: a warning (keepalived: "at least one is sensible").
+    let text = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nversion = 2\n";
+    let w = one_warning(text, 1, 1, "has no virtual addresses");
+    assert!(w.hint.as_deref().unwrap_or("").contains("no_vips"), "{w}");
+    // no_vips: any version, no warning; the family comes from the source address or a peer.
+    let c = cfg(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nno_vips = true\nunicast_peers = [\"2001:db8::2\"]\n",
+    );
+    assert!(c.instances[0].vips.is_empty());
+    assert_eq!(c.instances[0].family, Family::Ipv6);
+    let c = cfg(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nno_vips = true\n",
+    );
+    assert_eq!(c.instances[0].family, Family::Ipv4);
+    // Excluded VIPs only, VRRPv2: held, adverts carry none.
+    let c = cfg(
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nversion = 2\nexcluded_vips = [\"10.0.0.9\"]\n",
+    );
+    assert_eq!(c.instances[0].advertised_vips().count(), 0);
 }

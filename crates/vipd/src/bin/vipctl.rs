@@ -82,11 +82,18 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
             .vips
             .iter()
             .map(|v| {
-                if v.present {
-                    format!("{}*", v.address)
-                } else {
-                    v.address.clone()
+                let mut shown = v.address.clone();
+                if let Some(dev) = &v.interface {
+                    shown.push('@');
+                    shown.push_str(dev);
                 }
+                if v.excluded {
+                    shown.push_str("(x)");
+                }
+                if v.present {
+                    shown.push('*');
+                }
+                shown
             })
             .collect();
         let state = if i.maintenance {

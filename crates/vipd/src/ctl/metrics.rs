@@ -346,6 +346,8 @@ mod tests {
                 vips: vec![VipStatus {
                     address: "10.0.0.100/24".into(),
                     present: true,
+                    interface: None,
+                    excluded: false,
                 }],
                 counters,
                 alarms: vec![crate::ctl::AlarmStatus {

@@ -318,8 +318,14 @@ pub struct TrackerStatus {
 pub struct VipStatus {
     /// `addr/prefix`.
     pub address: String,
-    /// Whether it is on the interface right now (checked when the status was taken).
+    /// Whether it is on its device right now (checked when the status was taken).
     pub present: bool,
+    /// Its device when not the instance's interface (keepalived's `dev`).
+    #[serde(default)]
+    pub interface: Option<String>,
+    /// Held but not advertised (`excluded_vips`).
+    #[serde(default)]
+    pub excluded: bool,
 }
 
 /// Counters of an instance.

@@ -440,18 +440,39 @@ impl<N: Netlink> Daemon<N> {
 
     /// A status snapshot (VIP presence read from the kernel now).
     pub async fn status(&self) -> Status {
+        // The addresses on each device a VIP goes on (other devices looked up by name).
         let mut present: BTreeMap<u32, Vec<(IpAddr, u8)>> = BTreeMap::new();
+        let mut devices: BTreeMap<String, u32> = BTreeMap::new();
         for i in &self.insts {
-            if let std::collections::btree_map::Entry::Vacant(e) = present.entry(i.ifindex) {
-                e.insert(self.nl.addrs(i.ifindex).await.unwrap_or_default());
+            devices.insert(i.cfg.interface.clone(), i.ifindex);
+            for name in i.cfg.vips.iter().filter_map(|v| v.interface.as_ref()) {
+                if !devices.contains_key(name) {
+                    let index = match self.nl.link_by_name(name).await {
+                        Ok(Some(l)) => l.index,
+                        _ => 0,
+                    };
+                    devices.insert(name.clone(), index);
+                }
             }
         }
+        for &index in devices.values().filter(|i| **i != 0) {
+            if let std::collections::btree_map::Entry::Vacant(e) = present.entry(index) {
+                e.insert(self.nl.addrs(index).await.unwrap_or_default());
+            }
+        }
+        let on = |i: &Inst, v: &vipd_config::Vip| -> bool {
+            let dev = v.interface.as_ref().unwrap_or(&i.cfg.interface);
+            devices
+                .get(dev)
+                .and_then(|index| present.get(index))
+                .is_some_and(|l| l.iter().any(|(a, _)| *a == v.addr))
+        };
         let mut instances = Vec::with_capacity(self.insts.len());
         for (idx, i) in self.insts.iter().enumerate() {
             let Some(p) = self.router.instance(i.id) else {
                 continue;
             };
-            let mut st = instance_status(i, p, present.get(&i.ifindex));
+            let mut st = instance_status(i, p, |v| on(i, v));
             st.trackers = self.track.status_of(idx);
             instances.push(st);
         }
@@ -688,7 +709,7 @@ impl<N: Netlink> Daemon<N> {
 fn instance_status(
     i: &Inst,
     p: &proto::Instance,
-    present: Option<&Vec<(IpAddr, u8)>>,
+    present: impl Fn(&vipd_config::Vip) -> bool,
 ) -> InstanceStatus {
     let c = &i.counters;
     let (reason, since) = match i.history.back() {
@@ -739,7 +760,9 @@ fn instance_status(
             .iter()
             .map(|v| VipStatus {
                 address: v.to_string(),
-                present: present.is_some_and(|ps| ps.iter().any(|(a, _)| *a == v.addr)),
+                present: present(v),
+                interface: v.interface.clone(),
+                excluded: v.excluded,
             })
             .collect(),
         counters: ctl::Counters {

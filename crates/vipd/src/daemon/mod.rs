@@ -3,6 +3,7 @@
 //! (send adverts, add/remove VIPs through netlink, send gratuitous ARP / NA).
 
 pub mod control;
+mod held;
 mod reload;
 pub mod state;
 pub mod timer;
@@ -310,8 +311,12 @@ pub struct Inst {
     pub mac: [u8; 6],
     /// Our source address.
     pub src: IpAddr,
-    /// The VIPs' addresses.
+    /// The addresses its adverts carry (the VIPs not excluded).
     pub vip_addrs: Vec<IpAddr>,
+    /// Where it put each VIP it holds (see `held.rs`); empty unless holding.
+    pub placed: Vec<held::Placed>,
+    /// The devices of VIPs it should hold that do not exist (said once each).
+    missing_devices: Vec<String>,
     /// Where adverts go: the multicast group, or each unicast peer.
     pub dsts: Vec<IpAddr>,
     /// Whether we hold the VIPs (claimed and not released).
@@ -395,7 +400,7 @@ impl Inst {
             Family::Ipv4 => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
             Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         };
-        let stand_in = c.vips.first().map_or(unspecified, |v| v.addr);
+        let stand_in = c.advertised_vips().next().map_or(unspecified, |v| v.addr);
         Inst {
             // Given by the daemon when the instance joins the router.
             id: InstanceId(u32::MAX),
@@ -403,7 +408,9 @@ impl Inst {
             ifindex: 0,
             mac: [0; 6],
             src: c.source_address.unwrap_or(stand_in),
-            vip_addrs: c.vips.iter().map(|v| v.addr).collect(),
+            vip_addrs: c.advertised_vips().map(|v| v.addr).collect(),
+            placed: Vec::new(),
+            missing_devices: Vec::new(),
             dsts: Vec::new(),
             holding: false,
             link_up: false,
@@ -610,8 +617,8 @@ impl<N: Netlink> Daemon<N> {
                 Some(h) => {
                     warn!(instance = %c.name, "upgrade: its source address or interface changed: starting it afresh");
                     if h.holding {
-                        for (addr, plen) in &h.vips {
-                            let _ = d.nl.del_addr(inst.ifindex, *addr, *plen).await;
+                        for p in h.placed_on((inst.ifindex, inst.mac)) {
+                            let _ = d.nl.del_addr(p.ifindex, p.addr, p.prefix_len).await;
                         }
                     }
                     None
@@ -696,7 +703,7 @@ impl<N: Netlink> Daemon<N> {
             if let Some(h) = handed
                 && d.insts.get(idx).is_some_and(|i| i.holding)
             {
-                d.settle_handed_vips(idx, &h.vips).await;
+                d.settle_handed_vips(idx, h).await;
             }
         }
         for idx in 0..d.insts.len() {
@@ -738,19 +745,12 @@ impl<N: Netlink> Daemon<N> {
                   "interface does not exist: instance in FAULT until it appears");
             return Ok(Inst::missing(c, family));
         };
-        let present = self.nl.addrs(link.index).await?;
-        // Crash recovery: a VIP of ours on the interface now was left by a previous run
-        // (we have not claimed anything yet). The address owner's VIPs are its own.
-        if cleanup && !c.is_owner() {
-            for vip in &c.vips {
-                if present.iter().any(|(a, _)| *a == vip.addr) {
-                    warn!(instance = %c.name, vip = %vip, "removing a VIP left on {} by a previous run", c.interface);
-                    self.nl
-                        .del_addr(link.index, vip.addr, vip.prefix_len)
-                        .await?;
-                }
-            }
+        // Crash recovery: a VIP of ours on its device now was left by a previous run (we
+        // have not claimed anything yet).
+        if cleanup {
+            self.remove_leftover_vips(c, link.index).await;
         }
+        let present = self.nl.addrs(link.index).await?;
         let Some(src) = c
             .source_address
             .or_else(|| pick_source(family, &present, all_vips))
@@ -1481,19 +1481,25 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
             NetEvent::AddrRemoved { index, addr, .. } => {
-                let restore: Vec<(usize, AddrSpec)> = self
+                let restore: Vec<(usize, u32, AddrSpec)> = self
                     .insts
                     .iter()
                     .enumerate()
-                    .filter(|(_, inst)| inst.ifindex == index && inst.holding)
+                    .filter(|(_, inst)| inst.holding)
+                    .filter(|(_, inst)| {
+                        inst.placed
+                            .iter()
+                            .any(|p| p.ifindex == index && p.addr == addr)
+                    })
                     .filter_map(|(idx, inst)| {
                         let vip = inst.cfg.vips.iter().find(|v| v.addr == addr)?;
-                        Some((idx, Inst::addr_spec(vip)))
+                        Some((idx, index, Inst::addr_spec(vip)))
                     })
                     .collect();
-                for (idx, spec) in restore {
+                for (idx, index, spec) in restore {
                     self.restore_vip(
                         idx,
+                        index,
                         &spec,
                         "a VIP was removed behind our back while master; putting it back",
                     )
@@ -1544,53 +1550,75 @@ impl<N: Netlink> Daemon<N> {
     }
 
     /// Safety net besides netlink events (which a full socket buffer can lose): a master puts
-    /// back any VIP missing from its interface.
+    /// back any VIP missing from its device, and adds those whose device has appeared.
     async fn reconcile(&mut self) {
         self.expire_alarms();
-        let mut by_if: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
+        let mut by_if: HashMap<u32, Option<Vec<(IpAddr, u8)>>> = HashMap::new();
         for idx in 0..self.insts.len() {
             if !self.insts[idx].holding {
                 continue;
             }
-            let ifindex = self.insts[idx].ifindex;
-            if let std::collections::hash_map::Entry::Vacant(e) = by_if.entry(ifindex) {
-                match self.nl.addrs(ifindex).await {
-                    Ok(a) => {
-                        e.insert(a);
-                    }
-                    Err(e) => {
-                        warn!(ifindex, error = %e, "could not list addresses");
-                        continue;
-                    }
+            let devices: Vec<u32> = self.insts[idx].placed.iter().map(|p| p.ifindex).collect();
+            for ifindex in devices {
+                if let std::collections::hash_map::Entry::Vacant(e) = by_if.entry(ifindex) {
+                    e.insert(match self.nl.addrs(ifindex).await {
+                        Ok(a) => Some(a),
+                        Err(e) => {
+                            debug!(ifindex, error = %e, "could not list addresses");
+                            None
+                        }
+                    });
                 }
             }
-            let present = by_if.get(&ifindex).cloned().unwrap_or_default();
-            let missing: Vec<AddrSpec> = self.insts[idx]
-                .cfg
-                .vips
+            let inst = &mut self.insts[idx];
+            // A device that went away took its addresses: they are placed again by name.
+            let own = inst.ifindex;
+            inst.placed.retain(|p| {
+                p.ifindex == own || by_if.get(&p.ifindex).is_some_and(Option::is_some)
+            });
+            let missing: Vec<(u32, AddrSpec)> = inst
+                .placed
                 .iter()
-                .filter(|v| !present.iter().any(|(a, _)| *a == v.addr))
-                .map(Inst::addr_spec)
+                .filter(|p| {
+                    by_if
+                        .get(&p.ifindex)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|l| !l.iter().any(|(a, _)| *a == p.addr))
+                })
+                .filter_map(|p| {
+                    let v = inst.cfg.vips.iter().find(|v| v.addr == p.addr)?;
+                    Some((p.ifindex, Inst::addr_spec(v)))
+                })
                 .collect();
-            for spec in missing {
+            for (ifindex, spec) in missing {
                 self.restore_vip(
                     idx,
+                    ifindex,
                     &spec,
-                    "VIP missing from the interface while master; putting it back",
+                    "VIP missing from its interface while master; putting it back",
                 )
                 .await;
+            }
+            let configured = self.insts[idx].cfg.vips.len();
+            if self.insts[idx].placed.len() < configured {
+                let added = self.sync_vips(idx, "").await;
+                let repeat = u32::from(self.insts[idx].cfg.garp.master_repeat);
+                if !added.is_empty() && repeat > 0 {
+                    self.send_gratuitous(idx, Some(&added), repeat).await;
+                }
             }
         }
     }
 
-    /// Puts back a VIP of master instance `idx` that left its interface: logged, counted.
-    async fn restore_vip(&mut self, idx: usize, spec: &AddrSpec, why: &str) {
+    /// Puts back a VIP of master instance `idx` that left its device `ifindex`: logged,
+    /// counted.
+    async fn restore_vip(&mut self, idx: usize, ifindex: u32, spec: &AddrSpec, why: &str) {
         let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
         warn!(instance = %inst.cfg.name, vip = %spec.addr, "{why}");
         inst.counters.vips_restored += 1;
-        if let Err(e) = self.nl.add_addr(inst.ifindex, spec).await {
+        if let Err(e) = self.nl.add_addr(ifindex, spec).await {
             error!(vip = %spec.addr, error = %e, "could not restore VIP");
         }
     }
@@ -1722,40 +1750,12 @@ impl<N: Netlink> Daemon<N> {
             }
             Action::ClaimVips => {
                 inst.holding = true;
-                let ifindex = inst.ifindex;
-                let specs: Vec<AddrSpec> = inst.cfg.vips.iter().map(Inst::addr_spec).collect();
-                let name = inst.cfg.name.clone();
-                for spec in specs {
-                    match self.nl.add_addr(ifindex, &spec).await {
-                        Ok(()) => info!(instance = %name, vip = %spec.addr, "VIP added"),
-                        Err(e) => {
-                            error!(instance = %name, vip = %spec.addr, error = %e, "could not add VIP")
-                        }
-                    }
-                }
+                self.sync_vips(idx, "").await;
             }
             Action::ReleaseVips => {
                 inst.holding = false;
-                if inst.interface_missing() {
-                    // The interface is gone, and its addresses with it.
-                    return;
-                }
-                let ifindex = inst.ifindex;
-                let vips: Vec<(IpAddr, u8)> = inst
-                    .cfg
-                    .vips
-                    .iter()
-                    .map(|v| (v.addr, v.prefix_len))
-                    .collect();
-                let name = inst.cfg.name.clone();
-                for (addr, plen) in vips {
-                    match self.nl.del_addr(ifindex, addr, plen).await {
-                        Ok(()) => info!(instance = %name, vip = %addr, "VIP removed"),
-                        Err(e) => {
-                            error!(instance = %name, vip = %addr, error = %e, "could not remove VIP")
-                        }
-                    }
-                }
+                // Including those on other devices when the instance's interface is gone.
+                self.unplace_vips(idx).await;
             }
             Action::SendGratuitous { repeat } => self.send_gratuitous(idx, None, repeat).await,
             Action::Notify(t) => {
@@ -1865,30 +1865,34 @@ impl<N: Netlink> Daemon<N> {
     /// Sends `repeat` gratuitous ARP / unsolicited NA frames for each VIP of instance `idx`
     /// (or only for `only`), paced by its `garp_interval`.
     async fn send_gratuitous(&mut self, idx: usize, only: Option<&[IpAddr]>, repeat: u32) {
+        let from = self.announce_from(idx, only);
         let Some(inst) = self.insts.get_mut(idx) else {
-            return;
-        };
-        let Some(frames) = self.io.frames.get(&inst.ifindex) else {
             return;
         };
         let gap = inst.cfg.garp.interval;
         let mut buf = [0u8; tx::MAX_GRATUITOUS_LEN];
-        let mut batch: Vec<Vec<u8>> = Vec::new();
-        let addrs = only.unwrap_or(&inst.vip_addrs);
+        let mut batch: Vec<(Arc<FrameSender>, Vec<u8>)> = Vec::new();
         // Read per burst (bursts are rare, and forwarding may be switched at any time).
-        let router = inst.family == Family::Ipv6 && ipv6_forwarding(&inst.cfg.interface);
+        let mut forwarding: HashMap<&str, bool> = HashMap::new();
         for _ in 0..repeat {
-            for vip in addrs {
-                match tx::build_gratuitous(&mut buf, inst.mac, *vip, router) {
-                    Ok(n) => batch.push(buf.get(..n).unwrap_or(&[]).to_vec()),
+            for a in &from {
+                let router = a.addr.is_ipv6()
+                    && *forwarding
+                        .entry(a.dev.as_str())
+                        .or_insert_with(|| ipv6_forwarding(&a.dev));
+                match tx::build_gratuitous(&mut buf, a.mac, a.addr, router) {
+                    Ok(n) => batch.push((
+                        Arc::clone(&a.frames),
+                        buf.get(..n).unwrap_or(&[]).to_vec(),
+                    )),
                     Err(e) => {
-                        warn!(instance = %inst.cfg.name, vip = %vip, error = %e, "could not build gratuitous frame")
+                        warn!(instance = %inst.cfg.name, vip = %a.addr, error = %e, "could not build gratuitous frame")
                     }
                 }
             }
         }
         if gap.is_zero() {
-            for f in &batch {
+            for (frames, f) in &batch {
                 match frames.send(f).await {
                     Ok(_) => inst.counters.gratuitous_sent += 1,
                     Err(e) => {
@@ -1899,9 +1903,8 @@ impl<N: Netlink> Daemon<N> {
         } else {
             // Paced bursts must not hold up the protocol: send from a task.
             inst.counters.gratuitous_sent += batch.len() as u64;
-            let frames = Arc::clone(frames);
             tokio::spawn(async move {
-                for f in batch {
+                for (frames, f) in batch {
                     if let Err(e) = frames.send(&f).await {
                         warn!(error = %e, "could not send gratuitous frame");
                     }

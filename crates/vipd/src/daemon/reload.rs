@@ -395,38 +395,34 @@ impl<N: Netlink> Daemon<N> {
 
     /// Instance `idx`'s VIPs changed from `before` to its configuration's: if it holds them,
     /// the removed ones are deleted, the new ones added and announced (gratuitous ARP/NA);
-    /// those that stay are not touched (a VIP whose prefix, label or scope changed is
+    /// those that stay are not touched (a VIP whose prefix, label, scope or device changed is
     /// replaced).
     async fn apply_vip_change(&mut self, idx: usize, before: &[config::Vip]) {
-        let Some(inst) = self.insts.get(idx) else {
+        let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
-        if !inst.holding || inst.interface_missing() {
+        if !inst.holding {
             return;
         }
-        let (ifindex, name) = (inst.ifindex, inst.cfg.name.clone());
-        let now: Vec<config::Vip> = inst.cfg.vips.clone();
+        // Changed in place (same address, other label or scope): placed again.
+        let now = inst.cfg.vips.clone();
+        let changed: Vec<IpAddr> = before
+            .iter()
+            .filter(|b| now.iter().any(|n| n.addr == b.addr && n != *b))
+            .map(|b| b.addr)
+            .collect();
+        let name = inst.cfg.name.clone();
+        let (replace, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut inst.placed)
+            .into_iter()
+            .partition(|p| changed.contains(&p.addr));
+        inst.placed = keep;
         let repeat = u32::from(inst.cfg.garp.master_repeat);
-        for v in before.iter().filter(|v| !now.contains(v)) {
-            match self.nl.del_addr(ifindex, v.addr, v.prefix_len).await {
-                Ok(()) => info!(instance = %name, vip = %v.addr, "reload: VIP removed"),
-                Err(e) => {
-                    error!(instance = %name, vip = %v.addr, error = %e, "reload: could not remove VIP")
-                }
+        for p in replace {
+            if let Err(e) = self.nl.del_addr(p.ifindex, p.addr, p.prefix_len).await {
+                error!(instance = %name, vip = %p.addr, error = %e, "reload: could not remove VIP");
             }
         }
-        let mut announce: Vec<IpAddr> = Vec::new();
-        for v in now.iter().filter(|v| !before.contains(v)) {
-            match self.nl.add_addr(ifindex, &Inst::addr_spec(v)).await {
-                Ok(()) => {
-                    info!(instance = %name, vip = %v.addr, "reload: VIP added");
-                    announce.push(v.addr);
-                }
-                Err(e) => {
-                    error!(instance = %name, vip = %v.addr, error = %e, "reload: could not add VIP")
-                }
-            }
-        }
+        let announce = self.sync_vips(idx, "reload: ").await;
         if !announce.is_empty() && repeat > 0 {
             self.send_gratuitous(idx, Some(&announce), repeat).await;
         }
@@ -440,7 +436,7 @@ impl Inst {
         if self.cfg.unicast_peers != c.unicast_peers && !self.interface_missing() {
             self.dsts = destinations(c);
         }
-        self.vip_addrs = c.vips.iter().map(|v| v.addr).collect();
+        self.vip_addrs = c.advertised_vips().map(|v| v.addr).collect();
         self.auth = c.auth_pass.as_ref().map(|p| p.wire_bytes());
         self.checksum = c.checksum;
         self.cfg = c.clone();

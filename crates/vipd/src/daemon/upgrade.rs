@@ -88,6 +88,25 @@ pub struct State {
     pub control: Option<(i32, PathBuf)>,
 }
 
+impl HandedInstance {
+    /// Where its VIPs were: as handed, or (from a binary that did not say) all on the
+    /// instance's interface `own` (index, MAC).
+    pub fn placed_on(&self, own: (u32, [u8; 6])) -> Vec<super::held::Placed> {
+        if !self.placed.is_empty() {
+            return self.placed.clone();
+        }
+        self.vips
+            .iter()
+            .map(|&(addr, prefix_len)| super::held::Placed {
+                addr,
+                prefix_len,
+                ifindex: own.0,
+                mac: own.1,
+            })
+            .collect()
+    }
+}
+
 /// One instance as the previous binary ran it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandedInstance {
@@ -103,6 +122,9 @@ pub struct HandedInstance {
     /// Whether it held its VIPs, and which (address, prefix length).
     pub holding: bool,
     pub vips: Vec<(IpAddr, u8)>,
+    /// Where each held VIP is (absent from older binaries: then all on `interface`).
+    #[serde(default)]
+    pub placed: Vec<super::held::Placed>,
     /// Its protocol state (None: it was in FAULT or not running; it just starts).
     pub snapshot: Option<Snapshot>,
     /// Its counters, and since when it is in its state (Unix ms).
@@ -495,43 +517,17 @@ impl<N: Netlink> Daemon<N> {
         error!(binary = %p.target.display(), error = %e, "upgrade failed; this vipd keeps running");
     }
 
-    /// A resumed master held `before` (address, prefix length); its configuration may list
-    /// other VIPs now (the file changed before the upgrade): the dropped ones are removed,
-    /// the new ones added and announced, the others not touched.
-    pub(super) async fn settle_handed_vips(&mut self, idx: usize, before: &[(IpAddr, u8)]) {
-        let Some(inst) = self.insts.get(idx) else {
+    /// A resumed master held what `handed` says; its configuration may list other VIPs now
+    /// (the file changed before the upgrade): the dropped ones are removed, the new ones added
+    /// and announced, the others not touched.
+    pub(super) async fn settle_handed_vips(&mut self, idx: usize, handed: &HandedInstance) {
+        let placed = handed.placed_on(self.insts.get(idx).map_or((0, [0; 6]), |i| (i.ifindex, i.mac)));
+        let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
-        let (ifindex, name) = (inst.ifindex, inst.cfg.name.clone());
-        let now: Vec<config::Vip> = inst.cfg.vips.clone();
+        inst.placed = placed;
         let repeat = u32::from(inst.cfg.garp.master_repeat);
-        for (addr, plen) in before {
-            if !now.iter().any(|v| v.addr == *addr && v.prefix_len == *plen) {
-                match self.nl.del_addr(ifindex, *addr, *plen).await {
-                    Ok(()) => {
-                        info!(instance = %name, vip = %addr, "upgrade: VIP no longer configured, removed")
-                    }
-                    Err(e) => {
-                        warn!(instance = %name, vip = %addr, error = %e, "upgrade: could not remove VIP")
-                    }
-                }
-            }
-        }
-        let mut announce = Vec::new();
-        for v in now
-            .iter()
-            .filter(|v| !before.contains(&(v.addr, v.prefix_len)))
-        {
-            match self.nl.add_addr(ifindex, &super::Inst::addr_spec(v)).await {
-                Ok(()) => {
-                    info!(instance = %name, vip = %v.addr, "upgrade: VIP added");
-                    announce.push(v.addr);
-                }
-                Err(e) => {
-                    error!(instance = %name, vip = %v.addr, error = %e, "upgrade: could not add VIP")
-                }
-            }
-        }
+        let announce = self.sync_vips(idx, "upgrade: ").await;
         if !announce.is_empty() && repeat > 0 {
             self.send_gratuitous(idx, Some(&announce), repeat).await;
         }
@@ -551,7 +547,8 @@ impl<N: Netlink> Daemon<N> {
                 src: i.src,
                 peers: i.cfg.unicast_peers.clone(),
                 holding: i.holding,
-                vips: i.cfg.vips.iter().map(|v| (v.addr, v.prefix_len)).collect(),
+                vips: i.placed.iter().map(|p| (p.addr, p.prefix_len)).collect(),
+                placed: i.placed.clone(),
                 snapshot: self.router.snapshot(now, i.id),
                 counters: i.counters.clone(),
                 alarms: i.alarms.iter().map(|a| HandedAlarm::of(a, now)).collect(),
@@ -675,6 +672,12 @@ mod tests {
                 peers: vec![],
                 holding: true,
                 vips: vec![(IpAddr::from([10, 0, 0, 100]), 24)],
+                placed: vec![super::super::held::Placed {
+                    addr: IpAddr::from([10, 0, 0, 100]),
+                    prefix_len: 24,
+                    ifindex: 7,
+                    mac: [2, 0, 0, 0, 0, 7],
+                }],
                 snapshot: None,
                 counters: Default::default(),
                 since_unix_ms: 5,
@@ -716,6 +719,20 @@ mod tests {
             ..h
         };
         assert!(unknown.alarm(now, Duration::ZERO).is_none());
+    }
+
+    /// A binary that did not say where its VIPs were (no `placed`) had them all on the
+    /// instance's interface; one that did is believed.
+    #[test]
+    fn placed_vips_of_an_older_binary_are_on_the_interface() {
+        let mut h = state().instances.remove(0);
+        assert_eq!(h.placed_on((3, [0; 6]))[0].ifindex, 7);
+        let text = serde_json::to_string(&h).unwrap_or_default();
+        let old = text.replace(r#""placed":[{"addr":"10.0.0.100","prefix_len":24,"ifindex":7,"mac":[2,0,0,0,0,7]}],"#, "");
+        assert_ne!(old, text, "the test must remove the field: {text}");
+        h = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}: {old}"));
+        let p = h.placed_on((3, [1; 6]));
+        assert_eq!((p.len(), p[0].ifindex, p[0].mac, p[0].prefix_len), (1, 3, [1; 6], 24));
     }
 
     #[test]
