@@ -495,11 +495,14 @@ fn every_tracking_flavour() {
     let trk = instance(&d, "TRK");
     assert_eq!(strs(&trk["vips"]), ["10.3.3.3/24"]);
     let ex = tables(trk, "vip");
+    // `dev eth1`: on its own device; the excluded VIP with its label, not advertised.
+    assert_eq!((s(ex[0], "address"), s(ex[0], "interface")), ("10.3.4.3/24", "eth1"));
     assert_eq!(
-        s(ex[0], "address"),
-        "10.3.5.0/24",
+        (s(ex[1], "address"), s(ex[1], "label")),
+        ("10.3.5.0/24", "eth0:ex"),
         "excluded VIPs converted"
     );
+    assert_eq!(ex[1]["excluded"].as_bool(), Some(true));
     assert_eq!(array(trk, "track_interfaces").len(), 2);
     assert_eq!(array(trk, "track_files").len(), 2);
     assert_eq!(
@@ -508,12 +511,16 @@ fn every_tracking_flavour() {
     );
     assert_eq!(s(trk, "garp_master_delay"), "2s");
     assert_eq!(i(trk, "garp_master_repeat"), 4);
-    assert!(has_note(
-        &c,
-        NoteSeverity::Warning,
-        "virtual_ipaddress_excluded",
-        45
-    ));
+    // Excluded VIPs and `dev` convert with nothing to say; an IPv6 VIP advertised by an
+    // IPv4 instance is left out as keepalived ignores it (a note).
+    assert!(
+        !c.notes
+            .iter()
+            .any(|n| n.keyword == "virtual_ipaddress_excluded" || (n.keyword == "virtual_ipaddress" && n.line != 43)),
+        "{:?}",
+        c.notes
+    );
+    assert!(has_note(&c, NoteSeverity::Info, "virtual_ipaddress", 43));
     assert!(has_note(&c, NoteSeverity::Info, "init_fail", 32));
     // keepalived's `reverse` has no vipd equivalent: not converted (the plain weight would do
     // the opposite), at both places it is written.
@@ -535,8 +542,6 @@ fn every_tracking_flavour() {
             (22, "process"),
             (23, "param_match"),
             (26, "delay"),
-            (42, "virtual_ipaddress"),
-            (43, "virtual_ipaddress"),
             (48, "virtual_routes"),
             (65, "use_vmac"),
             (66, "vmac_xmit_base"),
@@ -1071,4 +1076,50 @@ fn startup_delay_converts() {
     check_header(&c);
     assert!(not_converted(&c).is_empty(), "{:?}", c.notes);
     assert_eq!(load(&c).global.startup_delay, Duration::from_millis(5500));
+}
+
+/// keepalived's VIP placement converts with nothing lost: `dev`, excluded VIPs of either
+/// family, more VIPs than an advert holds (the rest become excluded, as keepalived moves
+/// them), `no_virtual_ipaddress`, and a VRRPv2 instance without VIPs.
+#[test]
+fn vip_placement_converts_and_loads() {
+    let many: String = (0..100).map(|n| format!("        2001:db8::{:x}/64\n", n + 1)).collect();
+    let text = format!(
+        "vrrp_instance NEUTRON {{\n    interface ha-1\n    virtual_router_id 1\n    priority 50\n    virtual_ipaddress {{\n        169.254.0.1/24 dev ha-1\n    }}\n    virtual_ipaddress_excluded {{\n        10.0.0.1/24 dev qr-1\n        2001:db8:1::1/64 dev qg-1\n        192.0.2.9/24\n    }}\n}}\n\
+         vrrp_instance MANY6 {{\n    interface eth0\n    virtual_router_id 2\n    virtual_ipaddress {{\n{many}    }}\n}}\n\
+         vrrp_instance CLOUD {{\n    interface eth0\n    virtual_router_id 3\n    version 3\n    no_virtual_ipaddress\n}}\n\
+         vrrp_instance BARE {{\n    interface eth0\n    virtual_router_id 4\n}}\n"
+    );
+    let c = convert(&text, Path::new("k.conf")).unwrap();
+    check_header(&c);
+    let cfg = load(&c);
+    let n = cfg.instance("NEUTRON").unwrap();
+    let shown: Vec<(String, Option<&str>, bool)> = n
+        .vips
+        .iter()
+        .map(|v| (v.to_string(), v.interface.as_deref(), v.excluded))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("169.254.0.1/24".to_string(), None, false),
+            ("10.0.0.1/24".to_string(), Some("qr-1"), true),
+            ("2001:db8:1::1/64".to_string(), Some("qg-1"), true),
+            ("192.0.2.9/24".to_string(), None, true),
+        ]
+    );
+    let m = cfg.instance("MANY6").unwrap();
+    assert_eq!((m.vips.len(), m.advertised_vips().count()), (100, 90));
+    assert!(
+        has_note(&c, NoteSeverity::Warning, "virtual_ipaddress", 108),
+        "{:?}",
+        c.notes
+    );
+    assert!(cfg.instance("CLOUD").unwrap().vips.is_empty());
+    assert!(cfg.instance("BARE").unwrap().vips.is_empty());
+    assert!(
+        !c.notes.iter().any(|n| n.severity == NoteSeverity::NotConverted),
+        "{:?}",
+        c.notes
+    );
 }

@@ -739,6 +739,11 @@ impl Cx {
             }
             "virtual_ipaddress" => self.vip_block(c, d, false),
             "virtual_ipaddress_excluded" => self.vip_block(c, d, true),
+            "no_virtual_ipaddress" => {
+                if self.flag(c) == Some(true) {
+                    d.no_vips = true;
+                }
+            }
             "unicast_src_ip" | "mcast_src_ip" => {
                 if let Some(mut t) = self.one(c).cloned() {
                     if let Some((a, _)) = t.text.split_once('/')
@@ -937,14 +942,6 @@ impl Cx {
     }
 
     fn vip_block(&mut self, c: &Node, d: &mut Draft, excluded: bool) {
-        if excluded {
-            self.note(
-                Warning,
-                &c.key,
-                c.name(),
-                "converted as ordinary VIPs: vipd advertises every address (at most 255 per instance)",
-            );
-        }
         if !c.args.is_empty() {
             self.note(
                 NotConverted,
@@ -954,7 +951,8 @@ impl Cx {
             );
         }
         for line in self.block(c) {
-            if let Some(v) = self.vip_line(line) {
+            if let Some(mut v) = self.vip_line(line) {
+                v.excluded = excluded;
                 d.vips.push(v);
             }
         }
@@ -1071,6 +1069,7 @@ impl Cx {
             strict,
             version,
             vips,
+            no_vips,
             peers,
             peer_tables,
             auth,
@@ -1102,7 +1101,8 @@ impl Cx {
             );
         }
 
-        let v6 = vips.first().is_some_and(|v| v.v6);
+        // The family is the first advertised VIP's (excluded ones may be of either).
+        let v6 = vips.iter().find(|v| !v.excluded).is_some_and(|v| v.v6);
         let global_version = self.global_version.unwrap_or(2);
         let version_eff = match (&version, v6) {
             (Some((2, vt)), true) => {
@@ -1226,12 +1226,17 @@ impl Cx {
             None => {}
         }
 
-        // VIPs: the short list for plain addresses, tables for labelled/scoped ones.
+        // VIPs: the short lists for plain addresses, tables for those with a label, scope or
+        // device.
         let mut short = Vec::new();
+        let mut excluded_short = Vec::new();
         let mut long = Vec::new();
         let mut count = 0usize;
         let mut seen: Vec<IpAddr> = Vec::new();
-        for v in vips {
+        // What keepalived fits in an advert at a 1500-byte MTU; it moves the rest to the
+        // excluded VIPs, and so does the conversion.
+        let max_addr = if v6 { (1500 - 48) / 16 } else { 255 };
+        for mut v in vips {
             // keepalived keeps one of an address listed twice (its own sample does it).
             let ip = v
                 .addr
@@ -1250,20 +1255,27 @@ impl Cx {
                 }
                 seen.push(ip);
             }
-            if let Some((dev, dat)) = &v.dev
-                && interface.as_deref() != Some(dev.as_str())
-            {
-                self.note(NotConverted, dat, "virtual_ipaddress", format!("VIP {} on `dev {dev}` not converted: vipd puts an instance's VIPs on its own interface ({}); make a separate instance on {dev}", v.addr, interface.as_deref().unwrap_or("none given")));
+            if !v.excluded && v.v6 != v6 {
+                self.note(Info, &v.at, "virtual_ipaddress", format!("VIP {} left out, as keepalived ignores it: an advertised VIP must be of the instance's address family (the first VIP's); put it in virtual_ipaddress_excluded (vipd: excluded_vips) or in a separate instance", v.addr));
                 continue;
             }
-            if v.v6 != v6 {
-                self.note(NotConverted, &v.at, "virtual_ipaddress", format!("VIP {} not converted: it is not of the instance's address family (the first VIP's); put it in a separate instance", v.addr));
-                continue;
+            if !v.excluded {
+                count += 1;
+                if count == max_addr + 1 {
+                    self.note(Warning, &v.at, "virtual_ipaddress", format!("instance `{name}` has more VIPs than an advert holds ({max_addr} at a 1500-byte MTU): this one and the rest are written as excluded (held, not advertised), as keepalived moves them to its excluded VIPs"));
+                }
+                if count > max_addr {
+                    v.excluded = true;
+                }
             }
-            count += 1;
-            // The short list comes first in vipd, so once one VIP needs a table, the rest
-            // follow as tables too: the order is kept (IPv6 wants the link-local one first).
-            if long.is_empty() && v.label.is_none() && v.scope.is_none() {
+            let dev = v.dev.map(|(d, _)| d).filter(|d| interface.as_deref() != Some(d.as_str()));
+            let plain = v.label.is_none() && v.scope.is_none() && dev.is_none();
+            if v.excluded && plain {
+                excluded_short.push(Val::Str(v.addr));
+            } else if !v.excluded && plain && long.is_empty() {
+                // The short list comes first in vipd, so once one advertised VIP needs a
+                // table, the rest follow as tables too: the order is kept (IPv6 wants the
+                // link-local one first).
                 short.push(Val::Str(v.addr));
             } else {
                 let mut vt = Table::default();
@@ -1274,19 +1286,38 @@ impl Cx {
                 if let Some(s) = v.scope {
                     vt.set(keys::vip::scope, Val::Str(s));
                 }
+                if let Some(d) = dev {
+                    vt.set(keys::vip::interface, Val::Str(d));
+                }
+                if v.excluded {
+                    vt.set(keys::vip::excluded, Val::Bool(true));
+                }
                 long.push(vt);
             }
         }
-        if count == 0 {
+        let version_written = version.as_ref().map_or(global_version, |(v, _)| *v);
+        if no_vips {
+            out.set(keys::instance::no_vips, Val::Bool(true));
+        } else if count == 0 && version_written == 2 && !v6 {
+            self.note(
+                Info,
+                &at,
+                kw,
+                format!("instance `{name}` advertises no VIP: accepted for VRRPv2 (with a warning), as keepalived does"),
+            );
+        } else if count == 0 {
             self.note(
                 NotConverted,
                 &at,
                 kw,
-                format!("instance `{name}` has no convertible VIP; vipd requires at least one"),
+                format!("instance `{name}` has no convertible advertised VIP; VRRPv3 requires one (keepalived refuses it too), unless no_virtual_ipaddress"),
             );
         }
         if !short.is_empty() {
             out.set(keys::instance::vips, Val::Arr(short));
+        }
+        if !excluded_short.is_empty() {
+            out.set(keys::instance::excluded_vips, Val::Arr(excluded_short));
         }
 
         if !peers.is_empty() {
@@ -1821,6 +1852,8 @@ struct VipDraft {
     dev: Option<(String, Token)>,
     label: Option<String>,
     scope: Option<String>,
+    /// From `virtual_ipaddress_excluded`.
+    excluded: bool,
 }
 
 /// Everything read from one vrrp_instance, finished once the whole block is known.
@@ -1840,6 +1873,8 @@ struct Draft {
     strict: Option<bool>,
     version: Option<(u8, Token)>,
     vips: Vec<VipDraft>,
+    /// `no_virtual_ipaddress`.
+    no_vips: bool,
     peers: Vec<Val>,
     /// Peers with TTL limits (`[[instance.unicast_peer]]` entries, as inline tables).
     peer_tables: Vec<Val>,
