@@ -64,6 +64,8 @@ pub mod keys {
     pub use crate::raw::hmac_key_keys as hmac_key;
     pub use crate::raw::instance_keys as instance;
     pub use crate::raw::peer_keys as peer;
+    pub use crate::raw::route_keys as route;
+    pub use crate::raw::rule_keys as rule;
     pub use crate::raw::sync_group_keys as sync_group;
     pub use crate::raw::track_file_keys as track_file;
     pub use crate::raw::track_http_keys as track_http;
@@ -80,8 +82,8 @@ pub use schema::json_schema;
 pub use types::{
     AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL, DEFAULT_CONTROL_SOCKET,
     DEFAULT_PRIORITY, DEFAULT_RECEIVE_BUFFER, Family, Garp, Global, Instance, Loaded,
-    MAX_FILE_SIZE, MAX_INSTANCES, MAX_PEERS, MAX_SYNC_GROUPS, MAX_VIPS, Scope, SyncGroup, Version,
-    Vip,
+    MAIN_TABLE, MAX_FILE_SIZE, MAX_INSTANCES, MAX_PEERS, MAX_SYNC_GROUPS, MAX_VIPS, Route,
+    RouteType, Rule, Scope, SyncGroup, Version, Vip,
 };
 pub use types::{
     DEFAULT_NOTIFY_TIMEOUT, DEFAULT_SCRIPT_USER, HttpUrl, MAX_TRACK_REFS, MAX_TRACKERS, MAX_WEIGHT,

@@ -41,6 +41,14 @@ impl PartialEq<str> for Key {
     }
 }
 
+/// A field name as written in the file: `r#type` is `type`.
+pub(crate) const fn unraw(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        [b'r', b'#', ..] => name.split_at(2).1,
+        _ => name,
+    }
+}
+
 /// Declares one table of the file: its struct (serde, schema, docs) and, in module `$keys`,
 /// one [`Key`] constant per field, named and spelled as the field.
 macro_rules! table {
@@ -67,7 +75,7 @@ macro_rules! table {
         pub mod $keys {
             $(
                 #[doc = concat!("`", stringify!($field), "`")]
-                pub const $field: super::Key = super::Key(stringify!($field));
+                pub const $field: super::Key = super::Key(super::unraw(stringify!($field)));
             )*
         }
     };
@@ -156,6 +164,10 @@ pub(crate) type RcvBuf = Int<65_536, 67_108_864>;
 pub(crate) type StartupDelay = Dur<0, 60_000>;
 /// A TTL / hop limit.
 pub(crate) type Ttl = Int<1, 255>;
+/// A routing table number, firewall mark or mask (32 bits).
+pub(crate) type RouteTable = Int<0, 4_294_967_295>;
+/// A route metric or rule priority (32 bits).
+pub(crate) type RouteMetric = Int<0, 4_294_967_295>;
 /// A VRRPv3 interval, 10ms..=40.95s.
 pub(crate) type V3Interval = Dur<10, 40_950>;
 /// A tracker weight: -254..=254 (keepalived's range).
@@ -319,6 +331,74 @@ table! {
 }
 
 table! {
+    keys route_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Route")]
+    pub(crate) struct RawRoute {
+        /// Destination prefix (`"10.1.0.0/16"`, `"default"`); a bare address is a host route.
+        pub(crate) to: Option<S<String>>,
+        /// Gateway (keepalived's `via` / `gw`).
+        pub(crate) via: Option<S<String>>,
+        /// Output device (`dev`); need not exist at start: the route is added when it appears.
+        pub(crate) interface: Option<S<String>>,
+        /// Preferred source address (`src`).
+        pub(crate) src: Option<S<String>>,
+        /// Routing table number (`main` is 254, `local` 255). Default 254.
+        pub(crate) table: Option<S<RouteTable>>,
+        /// Route metric (`metric` / `preference`). Default: the kernel's (0 IPv4, 1024 IPv6).
+        pub(crate) metric: Option<S<RouteMetric>>,
+        /// `"global"`, `"site"`, `"link"` or `"host"`. Default as `ip route`: link for a
+        /// unicast route without gateway, else global.
+        #[schemars(extend("enum" = ["global", "site", "link", "host"]))]
+        pub(crate) scope: Option<S<String>>,
+        /// Route type: `"unicast"` (default), `"blackhole"`, `"unreachable"`, `"prohibit"`
+        /// or `"throw"`.
+        #[schemars(extend("enum" = ["unicast", "blackhole", "unreachable", "prohibit", "throw"]))]
+        pub(crate) r#type: Option<S<String>>,
+        /// The gateway is on the link even if no prefix of the device covers it. Default false.
+        pub(crate) onlink: Option<S<bool>>,
+        /// Put back when deleted while master (default true; false = keepalived's
+        /// `no_track`: back at the next takeover).
+        pub(crate) track: Option<S<bool>>,
+    }
+}
+
+table! {
+    keys rule_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Rule")]
+    pub(crate) struct RawRule {
+        /// Source prefix (`from`).
+        pub(crate) from: Option<S<String>>,
+        /// Destination prefix (`to`).
+        pub(crate) to: Option<S<String>>,
+        /// Incoming device (`iif`).
+        pub(crate) iif: Option<S<String>>,
+        /// Outgoing device (`oif`).
+        pub(crate) oif: Option<S<String>>,
+        /// Firewall mark (`fwmark`).
+        pub(crate) fwmark: Option<S<RouteTable>>,
+        /// Mask of the firewall mark. Default: all bits.
+        pub(crate) fwmask: Option<S<RouteTable>>,
+        /// Rule priority (`priority` / `preference` / `pref`). Default: the kernel picks one
+        /// below the last rule.
+        pub(crate) priority: Option<S<RouteMetric>>,
+        /// Look up this table (`table`/`lookup`). Exactly one of table and type.
+        pub(crate) table: Option<S<RouteTable>>,
+        /// Instead of a table: `"blackhole"`, `"unreachable"` or `"prohibit"`.
+        #[schemars(extend("enum" = ["blackhole", "unreachable", "prohibit"]))]
+        pub(crate) r#type: Option<S<String>>,
+        /// `"ipv4"` or `"ipv6"`; needed only without from/to. Default: theirs, else ipv4.
+        #[schemars(extend("enum" = ["ipv4", "ipv6"]))]
+        pub(crate) family: Option<S<String>>,
+        /// Put back when deleted while master (default true; false = `no_track`).
+        pub(crate) track: Option<S<bool>>,
+    }
+}
+
+table! {
     keys peer_keys;
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -373,6 +453,13 @@ table! {
         /// Addresses held and released with the instance but not carried in adverts
         /// (keepalived's `virtual_ipaddress_excluded`): any number, either family.
         pub(crate) excluded_vips: Option<S<Vec<S<String>>>>,
+        /// Routes added while master and removed otherwise (keepalived's `virtual_routes`).
+        #[serde(default)]
+        pub(crate) route: Vec<S<RawRoute>>,
+        /// Policy rules added while master and removed otherwise (keepalived's
+        /// `virtual_rules`).
+        #[serde(default)]
+        pub(crate) rule: Vec<S<RawRule>>,
         /// The instance has no VIPs on purpose: it elects a master and runs its notify
         /// programs, and something else moves the address (a cloud API). keepalived's
         /// `no_virtual_ipaddress`. Default false.

@@ -118,6 +118,156 @@ impl fmt::Display for Vip {
     }
 }
 
+/// What a route or rule does with the packets it matches (`ip route add TYPE ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RouteType {
+    /// Forward (the default).
+    #[default]
+    Unicast,
+    /// Drop silently.
+    Blackhole,
+    /// Drop with "host unreachable".
+    Unreachable,
+    /// Drop with "administratively prohibited".
+    Prohibit,
+    /// Continue the lookup with the next rule (routes only).
+    Throw,
+}
+
+impl RouteType {
+    /// The configuration-file / iproute2 spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteType::Unicast => "unicast",
+            RouteType::Blackhole => "blackhole",
+            RouteType::Unreachable => "unreachable",
+            RouteType::Prohibit => "prohibit",
+            RouteType::Throw => "throw",
+        }
+    }
+}
+
+/// The main routing table's number.
+pub const MAIN_TABLE: u32 = 254;
+
+/// A route a master adds (keepalived's `virtual_routes`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Route {
+    /// Destination prefix.
+    pub to: (IpAddr, u8),
+    /// Gateway.
+    pub via: Option<IpAddr>,
+    /// Output device.
+    pub interface: Option<String>,
+    /// Preferred source address.
+    pub src: Option<IpAddr>,
+    /// Table number.
+    pub table: u32,
+    /// Metric (`None`: the kernel's default).
+    pub metric: Option<u32>,
+    /// Scope.
+    pub scope: Scope,
+    /// Type.
+    pub kind: RouteType,
+    /// Gateway on the link whatever the device's prefixes.
+    pub onlink: bool,
+    /// Put back when deleted while master.
+    pub track: bool,
+}
+
+impl Route {
+    /// The address family.
+    pub fn family(&self) -> Family {
+        Family::of(&self.to.0)
+    }
+}
+
+impl fmt::Display for Route {
+    /// As `ip route` would print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.kind != RouteType::Unicast {
+            write!(f, "{} ", self.kind.as_str())?;
+        }
+        if self.to.1 == 0 {
+            f.write_str("default")?;
+        } else {
+            write!(f, "{}/{}", self.to.0, self.to.1)?;
+        }
+        if let Some(v) = self.via {
+            write!(f, " via {v}")?;
+        }
+        if let Some(d) = &self.interface {
+            write!(f, " dev {d}")?;
+        }
+        if let Some(s) = self.src {
+            write!(f, " src {s}")?;
+        }
+        if self.table != MAIN_TABLE {
+            write!(f, " table {}", self.table)?;
+        }
+        if let Some(m) = self.metric {
+            write!(f, " metric {m}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A policy routing rule a master adds (keepalived's `virtual_rules`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Rule {
+    /// The family it applies to.
+    pub family: Family,
+    /// Source prefix.
+    pub from: Option<(IpAddr, u8)>,
+    /// Destination prefix.
+    pub to: Option<(IpAddr, u8)>,
+    /// Incoming device.
+    pub iif: Option<String>,
+    /// Outgoing device.
+    pub oif: Option<String>,
+    /// Firewall mark and mask.
+    pub fwmark: Option<(u32, u32)>,
+    /// Priority (`None`: the kernel picks).
+    pub priority: Option<u32>,
+    /// The table looked up (when `kind` is unicast).
+    pub table: u32,
+    /// Unicast (look up `table`), blackhole, unreachable or prohibit.
+    pub kind: RouteType,
+    /// Put back when deleted while master.
+    pub track: bool,
+}
+
+impl fmt::Display for Rule {
+    /// As `ip rule` would print it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(p) = self.priority {
+            parts.push(format!("pref {p}"));
+        }
+        match self.from {
+            Some((a, l)) => parts.push(format!("from {a}/{l}")),
+            None => parts.push("from all".into()),
+        }
+        if let Some((a, l)) = self.to {
+            parts.push(format!("to {a}/{l}"));
+        }
+        if let Some(i) = &self.iif {
+            parts.push(format!("iif {i}"));
+        }
+        if let Some(o) = &self.oif {
+            parts.push(format!("oif {o}"));
+        }
+        if let Some((m, mask)) = self.fwmark {
+            parts.push(format!("fwmark {m:#x}/{mask:#x}"));
+        }
+        match self.kind {
+            RouteType::Unicast => parts.push(format!("lookup {}", self.table)),
+            k => parts.push(k.as_str().to_string()),
+        }
+        f.write_str(&parts.join(" "))
+    }
+}
+
 /// VRRPv2 simple-text authentication data: 1..=8 ASCII bytes, zero-padded to 8 on the wire.
 ///
 /// `Debug` does not print the secret.
@@ -308,6 +458,10 @@ pub struct Instance {
     /// Accept_Mode: accept packets addressed to the VIPs while master (default: true, as
     /// keepalived outside strict mode; the owner always accepts).
     pub accept: bool,
+    /// Routes held with the VIPs (keepalived's `virtual_routes`).
+    pub routes: Vec<Route>,
+    /// Policy rules held with the VIPs (keepalived's `virtual_rules`).
+    pub rules: Vec<Rule>,
     /// Virtual addresses, in file order (short `vips` list, `[[instance.vip]]` tables, then
     /// `excluded_vips`); the advertised ones (not `excluded`) are at most 255 and of
     /// `family`. Empty only for VRRPv2 (warned) or with `no_vips`.
@@ -379,6 +533,8 @@ impl Instance {
             preempt_delay,
             fast_preempt,
             accept,
+            routes,
+            rules,
             vips,
             source_address,
             unicast_peers,
@@ -405,6 +561,8 @@ impl Instance {
         differs(*vrid != new.vrid, k::vrid);
         differs(*version != new.version, k::version);
         differs(*family != new.family || *vips != new.vips, k::vips);
+        differs(*routes != new.routes, k::route);
+        differs(*rules != new.rules, k::rule);
         differs(*priority != new.priority, k::priority);
         differs(*advert_interval != new.advert_interval, k::advert_interval);
         differs(*preempt != new.preempt, k::preempt);

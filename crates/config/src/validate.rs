@@ -22,6 +22,7 @@ use super::raw::{
 };
 use super::types::*;
 
+mod routes;
 mod track;
 
 pub(crate) use crate::field::*;
@@ -1018,6 +1019,7 @@ impl Validator<'_, '_> {
             &label,
         );
         let notify = self.notify(&NotifyKeys::of_instance(raw));
+        let held = routes::routes_and_rules(self.r, raw, &label);
 
         if self.r.diags.errors().count() != before {
             return None;
@@ -1034,6 +1036,8 @@ impl Validator<'_, '_> {
             preempt_delay: preempt_delay?,
             fast_preempt,
             accept,
+            routes: held.as_ref().map(|h| h.0.clone())?,
+            rules: held.map(|h| h.1)?,
             vips: vips.into_iter().map(|v| v.vip).collect(),
             source_address,
             unicast_peers,

@@ -97,6 +97,8 @@ fn docs_key_tables_list_exactly_the_keys_of_the_types() {
             &["### `[[instance.unicast_peer]]`"],
         ),
         ("instance.auth_hmac", &["### `[instance.auth_hmac]`"]),
+        ("instance.route", &["### `[[instance.route]]`"]),
+        ("instance.rule", &["### `[[instance.rule]]`"]),
         ("sync_group", &["## `[[sync_group]]`"]),
     ];
     for (path, headings) in cases {

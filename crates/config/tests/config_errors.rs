@@ -1271,3 +1271,20 @@ fn vip_sets_that_cannot_be_advertised() {
         None,
     );
 }
+
+#[test]
+fn routes_and_rules_that_cannot_be_installed() {
+    let head = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.1\"]\n";
+    // Line 6 is the table header, 7 the first key.
+    expect(&format!("{head}[[instance.route]]\nvia = \"10.0.0.254\"\n"), 6, 1, "has no destination", Some("default"));
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.2.3/16\"\nvia = \"10.0.0.254\"\n"), 7, 6, "has host bits set", Some("10.1.0.0/16"));
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\n"), 6, 1, "neither via nor interface", None);
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"2001:db8::1\"\n"), 8, 7, "is IPv6 but the route is IPv4", None);
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhol\"\n"), 8, 8, "unknown type", Some("blackhole"));
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhole\"\nvia = \"10.0.0.254\"\n"), 6, 1, "has no via or interface", None);
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\ntable = 0\n"), 9, 9, "table 0", None);
+    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n"), 9, 1, "listed twice", None);
+    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\n"), 6, 1, "neither table nor type", None);
+    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\ntable = 5\ntype = \"prohibit\"\n"), 9, 8, "either a table or a type", None);
+    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\nto = \"2001:db8::/32\"\ntable = 5\n"), 8, 6, "but the rule is IPv4", None);
+}

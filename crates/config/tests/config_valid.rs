@@ -724,3 +724,41 @@ fn instances_without_vips_as_keepalived_accepts_them() {
     );
     assert_eq!(c.instances[0].advertised_vips().count(), 0);
 }
+
+#[test]
+fn routes_and_rules() {
+    let c = cfg(&inst(
+        "[[instance.route]]\nto = \"default\"\nvia = \"10.0.0.254\"\ntable = 100\n\
+         [[instance.route]]\nto = \"192.0.2.0/24\"\ninterface = \"eth1\"\nsrc = \"10.0.0.100\"\nmetric = 5\n\
+         [[instance.route]]\nto = \"2001:db8::/32\"\ntype = \"blackhole\"\ntrack = false\n\
+         [[instance.route]]\nto = \"default\"\nvia = \"fe80::1\"\ninterface = \"eth0\"\n\
+         [[instance.rule]]\nfrom = \"10.0.0.100\"\ntable = 100\npriority = 1000\n\
+         [[instance.rule]]\nto = \"2001:db8:1::/48\"\ntype = \"prohibit\"\n\
+         [[instance.rule]]\niif = \"eth1\"\nfwmark = 3\nfamily = \"ipv6\"\ntable = 7\n",
+    ));
+    let i = &c.instances[0];
+    let shown: Vec<String> = i.routes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "default via 10.0.0.254 table 100",
+            "192.0.2.0/24 dev eth1 src 10.0.0.100 metric 5",
+            "blackhole 2001:db8::/32",
+            "default via fe80::1 dev eth0",
+        ]
+    );
+    assert_eq!(i.routes[3].family(), Family::Ipv6);
+    assert_eq!(i.routes[1].scope, Scope::Link);
+    assert_eq!(i.routes[0].scope, Scope::Global);
+    assert!(!i.routes[2].track && i.routes[0].track);
+    let rules: Vec<String> = i.rules.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        rules,
+        [
+            "pref 1000 from 10.0.0.100/32 lookup 100",
+            "from all to 2001:db8:1::/48 prohibit",
+            "from all iif eth1 fwmark 0x3/0xffffffff lookup 7",
+        ]
+    );
+    assert_eq!(i.rules[2].family, Family::Ipv6);
+}
