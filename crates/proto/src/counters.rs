@@ -275,6 +275,8 @@ pub struct Counters {
     pub gratuitous_sent: u64,
     /// VIPs put back after something else removed them while we were master.
     pub vips_restored: u64,
+    /// Routes and rules put back after being deleted while master.
+    pub routes_restored: u64,
     /// Adverts whose address list differs from ours (processed anyway, RFC 9568 §7.1 "MAY").
     pub address_list_mismatch: u64,
     /// Times the master this node knows of changed (another router, or itself).

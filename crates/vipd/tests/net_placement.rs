@@ -210,8 +210,8 @@ fn vips_on_other_devices_and_excluded_vips_follow_the_master() {
     let _ = cap.stop();
 }
 
-/// A crash leaves VIPs on other devices too; the next start removes them before it claims
-/// anything (as for the interface's own VIPs).
+/// A crash leaves VIPs on other devices and routes too; the next start removes them before it
+/// claims anything (as for the interface's own VIPs).
 #[test]
 #[cfg_attr(
     not(vipd_root),
@@ -223,7 +223,8 @@ fn a_restart_after_a_crash_removes_vips_left_on_other_devices() {
     let vip = lan.vip(false);
     add_ext(&lan, 0);
     let cfg = dir.path().join("h0.toml");
-    std::fs::write(&cfg, config(dir.path(), 0, 150, vip, "")).unwrap();
+    let route = "\n[[instance.route]]\nto = \"203.0.113.0/24\"\ninterface = \"ext0\"\n";
+    std::fs::write(&cfg, config(dir.path(), 0, 150, vip, route)).unwrap();
     let mut c = common::start_vipd(lan.host(0), &cfg);
     wait("host 0 holds the ext0 VIP", &[&c], || {
         on(&lan, 0, "ext0", "198.51.100.10")
@@ -232,7 +233,168 @@ fn a_restart_after_a_crash_removes_vips_left_on_other_devices() {
     assert!(on(&lan, 0, "ext0", "198.51.100.10"), "a crash leaves it");
     // The next start removes it before anything else (it then claims it again as master).
     let c = common::start_vipd(lan.host(0), &cfg);
-    wait("the leftover is removed and logged", &[&c], || {
-        c.log().contains("removing a VIP left on ext0 by a previous run")
+    wait("the leftovers are removed and logged", &[&c], || {
+        let log = c.log();
+        log.contains("removing a VIP left on ext0 by a previous run")
+            && log.contains("removing route 203.0.113.0/24 dev ext0 left by a previous run")
     });
+}
+
+/// The routes of ours (protocol 18) in `table` on host `i`, as `ip route` prints them.
+fn our_routes(lan: &Lan, i: usize, v6: bool, table: &str) -> Vec<String> {
+    let fam = if v6 { "-6" } else { "-4" };
+    lan.host(i)
+        .ip(&[fam, "route", "show", "table", table, "proto", "18"])
+        .unwrap_or_default()
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+fn our_rules(lan: &Lan, i: usize) -> Vec<String> {
+    lan.host(i)
+        .ip(&["rule", "show"])
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("proto keepalived"))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn routes_and_rules_follow_the_master_and_are_put_back() {
+    let lan = Lan::new("vroutes", 2).unwrap();
+    let dir = TempDir::new("vroutes");
+    let vip = lan.vip(false);
+    let gw = lan.addr_v4(254);
+    for i in 0..2 {
+        add_ext(&lan, i);
+    }
+    // The operator's own route to a destination vipd also routes: never replaced or removed.
+    lan.host(0)
+        .ip(&["route", "add", "192.0.2.0/24", "via", &gw.to_string(), "proto", "static"])
+        .unwrap();
+    let conf = |i: usize, prio: u8| {
+        format!(
+            "[global]\ncontrol_socket = \"{sock}\"\n\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {prio}\nadvert_interval = \"100ms\"\nvips = [\"{vip}/24\"]\n\
+             [[instance.route]]\nto = \"192.0.2.0/24\"\nvia = \"{gw}\"\n\
+             [[instance.route]]\nto = \"198.18.0.0/15\"\ntype = \"blackhole\"\ntable = 100\n\
+             [[instance.route]]\nto = \"default\"\nvia = \"{gw}\"\nsrc = \"{vip}\"\ntable = 101\n\
+             [[instance.route]]\nto = \"203.0.113.0/24\"\ninterface = \"ext0\"\n\
+             [[instance.route]]\nto = \"198.51.100.0/24\"\nvia = \"{gw}\"\ntrack = false\n\
+             [[instance.route]]\nto = \"2001:db8:77::/48\"\ntype = \"unreachable\"\n\
+             [[instance.rule]]\nfrom = \"{vip}\"\ntable = 101\npriority = 1000\n\
+             [[instance.rule]]\nfwmark = 7\ntable = 100\n",
+            sock = dir.path().join(format!("h{i}.sock")).display()
+        )
+    };
+    let cfgs: Vec<_> = (0..2)
+        .map(|i| {
+            let p = dir.path().join(format!("h{i}.toml"));
+            std::fs::write(&p, conf(i, [150, 100][i])).unwrap();
+            p
+        })
+        .collect();
+    let mut c0 = common::start_vipd(lan.host(0), &cfgs[0]);
+    let c1 = common::start_vipd(lan.host(1), &cfgs[1]);
+    let main4 = |i: usize| our_routes(&lan, i, false, "main");
+    let full = |i: usize| {
+        // Host 0's route to 192.0.2.0/24 is the operator's.
+        main4(i).len() == [2, 3][i]
+            && our_routes(&lan, i, false, "100").len() == 1
+            && our_routes(&lan, i, false, "101").len() == 1
+            && our_routes(&lan, i, true, "main").len() == 1
+            && our_rules(&lan, i).len() == 2
+    };
+    if common::wait_until(Duration::from_secs(5), || full(0)).is_none() {
+        panic!(
+            "host 0 lacks routes or rules: main {:?} 100 {:?} 101 {:?} v6 {:?} rules {:?}\n{}",
+            main4(0),
+            our_routes(&lan, 0, false, "100"),
+            our_routes(&lan, 0, false, "101"),
+            our_routes(&lan, 0, true, "main"),
+            our_rules(&lan, 0),
+            c0.log()
+        );
+    }
+    assert_eq!(
+        our_routes(&lan, 0, false, "101"),
+        [format!("default via {gw} dev eth0 src {vip}")]
+    );
+    assert_eq!(
+        our_routes(&lan, 0, false, "100"),
+        ["blackhole 198.18.0.0/15".to_string()]
+    );
+    // The operator's route stays the one in the kernel (ours was refused as existing).
+    let r = lan.host(0).ip(&["route", "show", "192.0.2.0/24"]).unwrap();
+    assert!(r.contains("proto static"), "{r}");
+    assert!(!main4(0).iter().any(|l| l.starts_with("192.0.2.0/24")));
+    assert!(
+        c0.log().contains("route 192.0.2.0/24 via") && c0.log().contains("in the kernel already: not replaced"),
+        "{}",
+        c0.log()
+    );
+    assert!(our_routes(&lan, 1, false, "main").is_empty() && our_rules(&lan, 1).is_empty());
+
+    // Deleted behind vipd's back: tracked ones come back (the kernel's event), no_track does not.
+    lan.host(0)
+        .ip(&["route", "del", "203.0.113.0/24", "dev", "ext0"])
+        .unwrap();
+    lan.host(0)
+        .ip(&["route", "del", "198.18.0.0/15", "table", "100"])
+        .unwrap();
+    lan.host(0)
+        .ip(&["route", "del", "198.51.100.0/24"])
+        .unwrap();
+    lan.host(0)
+        .ip(&["rule", "del", "pref", "1000"])
+        .unwrap();
+    wait("tracked routes and rules are put back", &[&c0], || {
+        main4(0).iter().any(|l| l.starts_with("203.0.113.0/24 dev ext0"))
+            && our_routes(&lan, 0, false, "100").len() == 1
+            && our_rules(&lan, 0).len() == 2
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !main4(0).iter().any(|l| l.starts_with("198.51.100.0/24")),
+        "a no_track route was put back: {:?}",
+        main4(0)
+    );
+    let st = common::vipctl_status(&dir.path().join("h0.sock"), &c0);
+    assert_eq!(st.instances[0].counters.routes_restored, 3, "{}", c0.log());
+
+    // A reload drops one route and adds another: only those change, nothing moves.
+    let reloaded = conf(0, 150)
+        .replace("to = \"198.18.0.0/15\"", "to = \"198.19.0.0/16\"")
+        .replace("[[instance.rule]]\nfwmark = 7\ntable = 100\n", "");
+    std::fs::write(&cfgs[0], &reloaded).unwrap();
+    c0.signal(nix::sys::signal::Signal::SIGHUP).unwrap();
+    wait("the reload changed one route and one rule", &[&c0], || {
+        our_routes(&lan, 0, false, "100") == ["blackhole 198.19.0.0/16".to_string()]
+            && our_rules(&lan, 0).len() == 1
+    });
+    let st = common::vipctl_status(&dir.path().join("h0.sock"), &c0);
+    assert_eq!(st.instances[0].state, "MASTER");
+    assert_eq!(st.instances[0].counters.transitions, 2, "{}", c0.log());
+    std::fs::write(&cfgs[0], conf(0, 150)).unwrap();
+
+    // A clean stop: the backup takes them all; the old master keeps only the operator's.
+    c0.terminate(Duration::from_secs(5));
+    wait("host 1 holds every route and rule", &[&c1], || full(1));
+    assert!(main4(0).is_empty() && our_rules(&lan, 0).is_empty(), "{:?}", main4(0));
+    assert!(our_routes(&lan, 0, false, "100").is_empty() && our_routes(&lan, 0, true, "main").is_empty());
+    let r = lan.host(0).ip(&["route", "show", "192.0.2.0/24"]).unwrap();
+    assert!(r.contains("proto static"), "the operator's route was removed: {r}");
+
+    // Back (it preempts): exactly one of each rule, no duplicates after a second takeover.
+    let c0 = common::start_vipd(lan.host(0), &cfgs[0]);
+    wait("host 0 holds them again", &[&c0, &c1], || {
+        full(0) && our_rules(&lan, 1).is_empty()
+    });
+    assert_eq!(our_rules(&lan, 0).len(), 2, "{:?}", our_rules(&lan, 0));
 }

@@ -345,6 +345,9 @@ pub struct Counters {
     pub gratuitous_sent: u64,
     /// VIPs put back after being removed behind our back.
     pub vips_restored: u64,
+    /// Routes and rules put back after being deleted while master.
+    #[serde(default)]
+    pub routes_restored: u64,
     /// Send errors.
     pub send_errors: u64,
     /// Adverts with another address list than ours.

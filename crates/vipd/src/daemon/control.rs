@@ -774,6 +774,7 @@ fn instance_status(
             transitions: c.transitions,
             gratuitous_sent: c.gratuitous_sent,
             vips_restored: c.vips_restored,
+            routes_restored: c.routes_restored,
             send_errors: c.send_errors,
             address_list_mismatch: c.address_list_mismatch,
             lower_priority_received: p.stats().lower_priority_received,

@@ -1,8 +1,11 @@
 //! What a master holds: its VIPs, each on the device it belongs on (the instance's
-//! interface, or the VIP's own `interface`, keepalived's `dev`), advertised or excluded.
+//! interface, or the VIP's own `interface`, keepalived's `dev`), advertised or excluded, and
+//! its routes and policy rules (keepalived's `virtual_routes` / `virtual_rules`).
 //!
 //! `Inst::placed` records where each VIP was put, so that releasing, restoring, reloading and
-//! upgrading act on the device the address is really on, whatever the configuration says now.
+//! upgrading act on the device the address is really on, whatever the configuration says now;
+//! `placed_routes` / `placed_rules` record the routes and rules added. Routes and rules are
+//! added after the VIPs (a route's `src` may be a VIP) and removed before them.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -24,6 +27,13 @@ pub struct Placed {
     /// The device's index, and its hardware address (the source of gratuitous frames).
     pub ifindex: u32,
     pub mac: [u8; 6],
+}
+
+/// A route a master added, and the device index it goes through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PlacedRoute {
+    pub route: config::Route,
+    pub oif: Option<u32>,
 }
 
 /// Where a VIP goes: (index, MAC) of its device, or `None` while that device does not exist.
@@ -152,11 +162,14 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
         }
+        let waiting_routes = self.sync_routes(idx, what).await;
+        self.sync_rules(idx, what).await;
         // Said once per device that goes missing, not every second.
         if let Some(inst) = self.insts.get_mut(idx) {
             let mut missing: Vec<String> = waiting
                 .iter()
                 .map(|v| v.interface.clone().unwrap_or_else(|| inst.cfg.interface.clone()))
+                .chain(waiting_routes.iter().filter_map(|r| r.interface.clone()))
                 .collect();
             missing.sort_unstable();
             missing.dedup();
@@ -165,6 +178,12 @@ impl<N: Netlink> Daemon<N> {
                     .iter()
                     .filter(|v| v.interface.as_deref().unwrap_or(&inst.cfg.interface) == dev)
                     .map(ToString::to_string)
+                    .chain(
+                        waiting_routes
+                            .iter()
+                            .filter(|r| r.interface.as_deref() == Some(dev.as_str()))
+                            .map(|r| format!("route {r}")),
+                    )
                     .collect();
                 warn!(instance = %name, interface = %dev, vips = %vips.join(","),
                       "{name}: interface {dev} does not exist: {} added when it appears",
@@ -175,8 +194,202 @@ impl<N: Netlink> Daemon<N> {
         added
     }
 
-    /// Removes every VIP master `idx` placed (releasing them).
+    /// Routes of master `idx`: those placed but no longer configured (or through another
+    /// device now) are deleted, configured ones not placed are added. Returns the routes that
+    /// wait for their device.
+    async fn sync_routes(&mut self, idx: usize, what: &str) -> Vec<config::Route> {
+        let Some(inst) = self.insts.get(idx) else {
+            return Vec::new();
+        };
+        let routes = inst.cfg.routes.clone();
+        let name = inst.cfg.name.clone();
+        let mut wanted: Vec<PlacedRoute> = Vec::with_capacity(routes.len());
+        let mut waiting = Vec::new();
+        for r in routes {
+            let oif = match &r.interface {
+                None => None,
+                Some(dev) => match self.device(dev).await {
+                    Some((i, _)) => Some(i),
+                    None => {
+                        waiting.push(r);
+                        continue;
+                    }
+                },
+            };
+            wanted.push(PlacedRoute { route: r, oif });
+        }
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return waiting;
+        };
+        let (keep, drop): (Vec<PlacedRoute>, Vec<PlacedRoute>) =
+            std::mem::take(&mut inst.placed_routes)
+                .into_iter()
+                .partition(|p| wanted.contains(p));
+        inst.placed_routes = keep;
+        for p in drop {
+            match self.nl.del_route(&p.route, p.oif).await {
+                Ok(()) => info!(instance = %name, route = %p.route, "{what}route removed"),
+                Err(e) => error!(instance = %name, route = %p.route, error = %e,
+                                 "{what}could not remove route {}: {e}", p.route),
+            }
+        }
+        for w in wanted {
+            if self
+                .insts
+                .get(idx)
+                .is_some_and(|i| i.placed_routes.contains(&w))
+            {
+                continue;
+            }
+            match self.nl.add_route(&w.route, w.oif).await {
+                Ok(added) => {
+                    if added {
+                        info!(instance = %name, route = %w.route, "{what}route added");
+                    } else if what.is_empty() {
+                        info!(instance = %name, route = %w.route,
+                              "route {} is in the kernel already: not replaced", w.route);
+                    }
+                    if let Some(i) = self.insts.get_mut(idx) {
+                        i.placed_routes.push(w);
+                    }
+                }
+                Err(e) => error!(instance = %name, route = %w.route, error = %e,
+                                 "{what}could not add route {}: {e}", w.route),
+            }
+        }
+        waiting
+    }
+
+    /// Rules of master `idx`, as [`Daemon::sync_routes`] (a rule names its devices, which
+    /// need not exist).
+    async fn sync_rules(&mut self, idx: usize, what: &str) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        let wanted = inst.cfg.rules.clone();
+        let name = inst.cfg.name.clone();
+        let (keep, drop): (Vec<config::Rule>, Vec<config::Rule>) =
+            std::mem::take(&mut inst.placed_rules)
+                .into_iter()
+                .partition(|r| wanted.contains(r));
+        inst.placed_rules = keep;
+        for r in drop {
+            match self.nl.del_rule(&r).await {
+                Ok(()) => info!(instance = %name, rule = %r, "{what}rule removed"),
+                Err(e) => error!(instance = %name, rule = %r, error = %e,
+                                 "{what}could not remove rule {r}: {e}"),
+            }
+        }
+        for r in wanted {
+            if self.insts.get(idx).is_some_and(|i| i.placed_rules.contains(&r)) {
+                continue;
+            }
+            // A rule without a priority gets one from the kernel, and then an identical add
+            // is not "exists": look first, or every takeover would add one more.
+            let present = self.nl.has_rule(&r).await.unwrap_or(false);
+            let result = if present {
+                Ok(false)
+            } else {
+                self.nl.add_rule(&r).await
+            };
+            match result {
+                Ok(added) => {
+                    if added {
+                        info!(instance = %name, rule = %r, "{what}rule added");
+                    }
+                    if let Some(i) = self.insts.get_mut(idx) {
+                        i.placed_rules.push(r);
+                    }
+                }
+                Err(e) => error!(instance = %name, rule = %r, error = %e,
+                                 "{what}could not add rule {r}: {e}"),
+            }
+        }
+    }
+
+    /// Puts back the tracked routes of masters that were deleted: those matching a deletion
+    /// the kernel reported (`None`: check them all).
+    pub(super) async fn restore_routes(&mut self, deleted: Option<(IpAddr, u8, u32)>) {
+        for idx in 0..self.insts.len() {
+            if !self.insts[idx].holding {
+                continue;
+            }
+            let candidates: Vec<PlacedRoute> = self.insts[idx]
+                .placed_routes
+                .iter()
+                .filter(|p| p.route.track)
+                .filter(|p| {
+                    deleted.is_none_or(|(dst, len, table)| {
+                        p.route.to == (dst, len) && p.route.table == table
+                    })
+                })
+                .cloned()
+                .collect();
+            for p in candidates {
+                if self.nl.has_route(&p.route).await.unwrap_or(true) {
+                    continue;
+                }
+                let inst = &mut self.insts[idx];
+                warn!(instance = %inst.cfg.name, route = %p.route,
+                      "{}: route {} was removed behind our back while master; putting it back",
+                      inst.cfg.name, p.route);
+                inst.counters.routes_restored += 1;
+                if let Err(e) = self.nl.add_route(&p.route, p.oif).await {
+                    error!(route = %p.route, error = %e, "could not restore route {}: {e}", p.route);
+                }
+            }
+        }
+    }
+
+    /// Puts back the tracked rules of masters that are missing.
+    pub(super) async fn restore_rules(&mut self) {
+        for idx in 0..self.insts.len() {
+            if !self.insts[idx].holding {
+                continue;
+            }
+            let candidates: Vec<config::Rule> = self.insts[idx]
+                .placed_rules
+                .iter()
+                .filter(|r| r.track)
+                .cloned()
+                .collect();
+            for r in candidates {
+                if self.nl.has_rule(&r).await.unwrap_or(true) {
+                    continue;
+                }
+                let inst = &mut self.insts[idx];
+                warn!(instance = %inst.cfg.name, rule = %r,
+                      "{}: rule \"{r}\" was removed behind our back while master; putting it back",
+                      inst.cfg.name);
+                inst.counters.routes_restored += 1;
+                if let Err(e) = self.nl.add_rule(&r).await {
+                    error!(rule = %r, error = %e, "could not restore rule {r}: {e}");
+                }
+            }
+        }
+    }
+
+    /// Removes every route, rule and VIP master `idx` placed (releasing them), in that order.
     pub(super) async fn unplace_vips(&mut self, idx: usize) {
+        let Some(inst) = self.insts.get_mut(idx) else {
+            return;
+        };
+        let routes = std::mem::take(&mut inst.placed_routes);
+        let rules = std::mem::take(&mut inst.placed_rules);
+        let name = inst.cfg.name.clone();
+        for p in routes {
+            match self.nl.del_route(&p.route, p.oif).await {
+                Ok(()) => info!(instance = %name, route = %p.route, "route removed"),
+                Err(e) => error!(instance = %name, route = %p.route, error = %e,
+                                 "could not remove route {}: {e}", p.route),
+            }
+        }
+        for r in rules {
+            match self.nl.del_rule(&r).await {
+                Ok(()) => info!(instance = %name, rule = %r, "rule removed"),
+                Err(e) => error!(instance = %name, rule = %r, error = %e, "could not remove rule {r}: {e}"),
+            }
+        }
         let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
@@ -193,11 +406,29 @@ impl<N: Netlink> Daemon<N> {
         }
     }
 
-    /// Crash recovery before instance `c` claims anything: VIPs of it found on their devices
-    /// were left there by a previous run and are removed (the address owner's are its own).
+    /// Crash recovery before instance `c` claims anything: its routes, rules and VIPs found
+    /// in the kernel were left there by a previous run and are removed (the address owner's
+    /// are its own).
     pub(super) async fn remove_leftover_vips(&mut self, c: &config::Instance, own: u32) {
         if c.is_owner() {
             return;
+        }
+        // Routes and rules first (only ours: protocol RTPROT_VIPD).
+        for r in &c.routes {
+            if self.nl.has_route(r).await.unwrap_or(false) {
+                warn!(instance = %c.name, route = %r, "removing route {r} left by a previous run");
+                if let Err(e) = self.nl.del_route(r, None).await {
+                    error!(instance = %c.name, route = %r, error = %e, "could not remove route {r}: {e}");
+                }
+            }
+        }
+        for r in &c.rules {
+            if self.nl.has_rule(r).await.unwrap_or(false) {
+                warn!(instance = %c.name, rule = %r, "removing rule \"{r}\" left by a previous run");
+                if let Err(e) = self.nl.del_rule(r).await {
+                    error!(instance = %c.name, rule = %r, error = %e, "could not remove rule {r}: {e}");
+                }
+            }
         }
         let mut lists: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
         for vip in &c.vips {

@@ -43,6 +43,8 @@ const STALL_WARN: Duration = Duration::from_millis(250);
 const ALARM_QUIET: Duration = Duration::from_secs(10);
 /// How often a master checks that its VIPs are still on the interface (besides netlink events).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// Every this many reconciles, masters check that their tracked routes and rules are there.
+const ROUTE_CHECK_EVERY: u64 = 10;
 
 /// The IP source of a received datagram, when its header is readable.
 fn packet_source(pkt: Received<'_>) -> Option<IpAddr> {
@@ -315,6 +317,9 @@ pub struct Inst {
     pub vip_addrs: Vec<IpAddr>,
     /// Where it put each VIP it holds (see `held.rs`); empty unless holding.
     pub placed: Vec<held::Placed>,
+    /// The routes and rules it added while holding.
+    placed_routes: Vec<held::PlacedRoute>,
+    placed_rules: Vec<config::Rule>,
     /// The devices of VIPs it should hold that do not exist (said once each).
     missing_devices: Vec<String>,
     /// Where adverts go: the multicast group, or each unicast peer.
@@ -410,6 +415,8 @@ impl Inst {
             src: c.source_address.unwrap_or(stand_in),
             vip_addrs: c.advertised_vips().map(|v| v.addr).collect(),
             placed: Vec::new(),
+            placed_routes: Vec::new(),
+            placed_rules: Vec::new(),
             missing_devices: Vec::new(),
             dsts: Vec::new(),
             holding: false,
@@ -542,6 +549,8 @@ struct Io {
     iface_drops: HashMap<u32, Drops>,
     /// While starting after an upgrade: what the previous binary handed over.
     handed: Option<upgrade::Handover>,
+    /// Reconciles done (routes are checked every [`ROUTE_CHECK_EVERY`]).
+    reconciles: u64,
 }
 
 /// The configuration in force (reload compares against it).
@@ -593,6 +602,7 @@ impl<N: Netlink> Daemon<N> {
                 accept: crate::net::accept::AcceptFilter::default(),
                 iface_drops: HashMap::new(),
                 handed: handover,
+                reconciles: 0,
             },
             ctl: control::Control::new(&cfg.global),
             track,
@@ -1480,6 +1490,12 @@ impl<N: Netlink> Daemon<N> {
                     }
                 }
             }
+            NetEvent::RouteRemoved {
+                dst,
+                dst_len,
+                table,
+            } => self.restore_routes(Some((dst, dst_len, table))).await,
+            NetEvent::RuleRemoved => self.restore_rules().await,
             NetEvent::AddrRemoved { index, addr, .. } => {
                 let restore: Vec<(usize, u32, AddrSpec)> = self
                     .insts
@@ -1553,6 +1569,13 @@ impl<N: Netlink> Daemon<N> {
     /// back any VIP missing from its device, and adds those whose device has appeared.
     async fn reconcile(&mut self) {
         self.expire_alarms();
+        // Routes and rules are checked less often (a route dump is a whole table), besides
+        // the kernel's deletion events.
+        self.io.reconciles += 1;
+        if self.io.reconciles % ROUTE_CHECK_EVERY == 0 {
+            self.restore_routes(None).await;
+            self.restore_rules().await;
+        }
         let mut by_if: HashMap<u32, Option<Vec<(IpAddr, u8)>>> = HashMap::new();
         for idx in 0..self.insts.len() {
             if !self.insts[idx].holding {
@@ -1599,8 +1622,11 @@ impl<N: Netlink> Daemon<N> {
                 )
                 .await;
             }
-            let configured = self.insts[idx].cfg.vips.len();
-            if self.insts[idx].placed.len() < configured {
+            let i = &self.insts[idx];
+            if i.placed.len() < i.cfg.vips.len()
+                || i.placed_routes.len() < i.cfg.routes.len()
+                || i.placed_rules.len() < i.cfg.rules.len()
+            {
                 let added = self.sync_vips(idx, "").await;
                 let repeat = u32::from(self.insts[idx].cfg.garp.master_repeat);
                 if !added.is_empty() && repeat > 0 {

@@ -318,7 +318,10 @@ impl<N: Netlink> Daemon<N> {
                         let keys: Vec<&str> = changed.iter().map(|key| key.as_str()).collect();
                         info!(instance = %c.name, changed = %keys.join(", "),
                               "reload: instance updated in place");
-                        if old.cfg.vips != c.vips {
+                        if old.cfg.vips != c.vips
+                            || old.cfg.routes != c.routes
+                            || old.cfg.rules != c.rules
+                        {
                             vip_changes.push((self.insts.len(), old.cfg.vips.clone()));
                         }
                         if let Some((src, sock)) = moved.get(id) {
@@ -337,7 +340,7 @@ impl<N: Netlink> Daemon<N> {
         }
         self.rebuild_demux();
         self.spawn_readers(self.io.readers);
-        // A master's VIP list changed: only the difference is added or removed.
+        // A master's VIPs, routes or rules changed: only the difference is added or removed.
         for (idx, before) in vip_changes {
             self.apply_vip_change(idx, &before).await;
         }

@@ -4,7 +4,9 @@
 //! - [`Netlink`]: the operations the daemon needs (link lookup, list/add/delete addresses).
 //! - [`RtNetlink`]: the real implementation over a `NETLINK_ROUTE` socket.
 //! - [`subscribe`]: a stream of [`NetEvent`]s from the multicast groups `RTNLGRP_LINK`,
-//!   `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR` (link up/down, address added/removed).
+//!   `RTNLGRP_IPV4_IFADDR` and `RTNLGRP_IPV6_IFADDR` (link up/down, address added/removed),
+//!   and the route and rule groups (only the removal of vipd's own routes and rules, protocol
+//!   [`RTPROT_VIPD`], becomes an event).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -18,6 +20,11 @@ use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
+    RouteScope, RouteType,
+};
+use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::sys::AsyncSocket;
 use rtnetlink::{AddressMessageBuilder, MulticastGroup};
@@ -63,6 +70,11 @@ impl AddrSpec {
     }
 }
 
+/// The routing protocol number of vipd's routes and rules: keepalived's (18, "keepalived" in
+/// iproute2's rt_protos), so that filters written for keepalived's routes match them, and so
+/// that a route the operator added (another protocol) is never deleted by vipd.
+pub const RTPROT_VIPD: u8 = 18;
+
 /// A change reported by the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NetEvent {
@@ -76,6 +88,14 @@ pub enum NetEvent {
         addr: IpAddr,
         prefix_len: u8,
     },
+    /// One of vipd's routes (protocol [`RTPROT_VIPD`]) was deleted.
+    RouteRemoved {
+        dst: IpAddr,
+        dst_len: u8,
+        table: u32,
+    },
+    /// One of vipd's rules (protocol [`RTPROT_VIPD`]) was deleted.
+    RuleRemoved,
     AddrRemoved {
         index: u32,
         addr: IpAddr,
@@ -96,6 +116,19 @@ pub trait Netlink {
     async fn add_addr(&self, index: u32, spec: &AddrSpec) -> io::Result<()>;
     /// Deletes an address. Idempotent: an absent address, or interface, is `Ok`.
     async fn del_addr(&self, index: u32, addr: IpAddr, prefix_len: u8) -> io::Result<()>;
+    /// Adds a route with protocol [`RTPROT_VIPD`] through device `oif`. `Ok(false)`: the
+    /// kernel has that route already (ours, or the operator's: it is not replaced).
+    async fn add_route(&self, route: &vipd_config::Route, oif: Option<u32>) -> io::Result<bool>;
+    /// Deletes a route of ours (protocol [`RTPROT_VIPD`]). Idempotent.
+    async fn del_route(&self, route: &vipd_config::Route, oif: Option<u32>) -> io::Result<()>;
+    /// Adds a rule with protocol [`RTPROT_VIPD`]; `Ok(false)`: an identical rule exists.
+    async fn add_rule(&self, rule: &vipd_config::Rule) -> io::Result<bool>;
+    /// Deletes a rule of ours. Idempotent.
+    async fn del_rule(&self, rule: &vipd_config::Rule) -> io::Result<()>;
+    /// Whether a route of ours to `route`'s destination is in its table (with its metric).
+    async fn has_route(&self, route: &vipd_config::Route) -> io::Result<bool>;
+    /// Whether a rule of ours like `rule` is installed.
+    async fn has_rule(&self, rule: &vipd_config::Rule) -> io::Result<bool>;
 }
 
 /// [`Netlink`] over a real `NETLINK_ROUTE` socket (of the calling thread's network
@@ -315,6 +348,222 @@ impl Netlink for RtNetlink {
             )),
         }
     }
+    async fn add_route(&self, route: &vipd_config::Route, oif: Option<u32>) -> io::Result<bool> {
+        let mut req = self.handle.route().add(route_message(route, oif));
+        let _ = req.message_mut();
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(to_io(e, &format!("add route {route}"))),
+        }
+    }
+
+    async fn del_route(&self, route: &vipd_config::Route, oif: Option<u32>) -> io::Result<()> {
+        match self.handle.route().del(route_message(route, oif)).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => {
+                Ok(())
+            }
+            Err(e) => Err(to_io(e, &format!("delete route {route}"))),
+        }
+    }
+
+    async fn add_rule(&self, rule: &vipd_config::Rule) -> io::Result<bool> {
+        let mut req = self.handle.rule().add();
+        *req.message_mut() = rule_message(rule);
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) if errno(&e) == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(to_io(e, &format!("add rule {rule}"))),
+        }
+    }
+
+    async fn del_rule(&self, rule: &vipd_config::Rule) -> io::Result<()> {
+        match self.handle.rule().del(rule_message(rule)).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ENOENT | libc::ESRCH)) => Ok(()),
+            Err(e) => Err(to_io(e, &format!("delete rule {rule}"))),
+        }
+    }
+
+    async fn has_route(&self, route: &vipd_config::Route) -> io::Result<bool> {
+        let want = route_message(route, None);
+        // A dump of the family's routes (the table is filtered here: without strict
+        // checking the kernel ignores the request's table).
+        let mut req = RouteMessage::default();
+        req.header.address_family = want.header.address_family;
+        let mut stream = self.handle.route().get(req).execute();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(msg)) => {
+                    if same_route(&msg, &want, route.table) {
+                        return Ok(true);
+                    }
+                }
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(to_io(e, &format!("list routes of table {}", route.table))),
+            }
+        }
+    }
+
+    async fn has_rule(&self, rule: &vipd_config::Rule) -> io::Result<bool> {
+        let want = rule_message(rule);
+        let version = match rule.family {
+            vipd_config::Family::Ipv4 => rtnetlink::IpVersion::V4,
+            vipd_config::Family::Ipv6 => rtnetlink::IpVersion::V6,
+        };
+        let mut stream = self.handle.rule().get(version).execute();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(msg)) => {
+                    if same_rule(&msg, &want) {
+                        return Ok(true);
+                    }
+                }
+                Ok(None) => return Ok(false),
+                Err(e) => return Err(to_io(e, "list rules")),
+            }
+        }
+    }
+}
+
+/// The message that adds or deletes `route` (protocol [`RTPROT_VIPD`]).
+fn route_message(route: &vipd_config::Route, oif: Option<u32>) -> RouteMessage {
+    use vipd_config::RouteType as T;
+    let mut m = RouteMessage::default();
+    let (dst, len) = route.to;
+    m.header.address_family = match dst {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    m.header.destination_prefix_length = len;
+    m.header.protocol = RouteProtocol::from(RTPROT_VIPD);
+    m.header.scope = match route.scope {
+        Scope::Global => RouteScope::Universe,
+        Scope::Site => RouteScope::Site,
+        Scope::Link => RouteScope::Link,
+        Scope::Host => RouteScope::Host,
+    };
+    m.header.kind = match route.kind {
+        T::Unicast => RouteType::Unicast,
+        T::Blackhole => RouteType::BlackHole,
+        T::Unreachable => RouteType::Unreachable,
+        T::Prohibit => RouteType::Prohibit,
+        T::Throw => RouteType::Throw,
+    };
+    // Tables above 255 go in RTA_TABLE only (the header's field is 8 bits).
+    m.header.table = u8::try_from(route.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+    m.attributes.push(RouteAttribute::Table(route.table));
+    if len > 0 {
+        m.attributes.push(RouteAttribute::Destination(RouteAddress::from(dst)));
+    }
+    if let Some(via) = route.via {
+        if via.is_ipv4() == dst.is_ipv4() {
+            m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(via)));
+        }
+    }
+    if let Some(src) = route.src {
+        m.attributes.push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+    }
+    if let Some(i) = oif {
+        m.attributes.push(RouteAttribute::Oif(i));
+    }
+    if let Some(metric) = route.metric {
+        m.attributes.push(RouteAttribute::Priority(metric));
+    }
+    if route.onlink {
+        m.header.flags |= RouteFlags::Onlink;
+    }
+    m
+}
+
+/// Whether `got` (from a dump) is the route `want` describes: ours, same destination, table
+/// and metric (when `want` sets one).
+fn same_route(got: &RouteMessage, want: &RouteMessage, table: u32) -> bool {
+    let attr_table = got.attributes.iter().find_map(|a| match a {
+        RouteAttribute::Table(t) => Some(*t),
+        _ => None,
+    });
+    let dst = |m: &RouteMessage| {
+        m.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Destination(d) => Some(d.clone()),
+            _ => None,
+        })
+    };
+    let metric = |m: &RouteMessage| {
+        m.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Priority(p) => Some(*p),
+            _ => None,
+        })
+    };
+    got.header.protocol == want.header.protocol
+        && attr_table.unwrap_or(u32::from(got.header.table)) == table
+        && got.header.address_family == want.header.address_family
+        && got.header.destination_prefix_length == want.header.destination_prefix_length
+        && dst(got) == dst(want)
+        && (metric(want).is_none() || metric(got) == metric(want))
+}
+
+/// The message that adds or deletes `rule` (protocol [`RTPROT_VIPD`]).
+fn rule_message(rule: &vipd_config::Rule) -> RuleMessage {
+    use vipd_config::RouteType as T;
+    let mut m = RuleMessage::default();
+    m.header.family = match rule.family {
+        vipd_config::Family::Ipv4 => AddressFamily::Inet,
+        vipd_config::Family::Ipv6 => AddressFamily::Inet6,
+    };
+    m.header.action = match rule.kind {
+        T::Blackhole => RuleAction::Blackhole,
+        T::Unreachable => RuleAction::Unreachable,
+        T::Prohibit => RuleAction::Prohibit,
+        T::Unicast | T::Throw => RuleAction::ToTable,
+    };
+    if m.header.action == RuleAction::ToTable {
+        m.header.table = u8::try_from(rule.table).unwrap_or(0);
+        m.attributes.push(RuleAttribute::Table(rule.table));
+    }
+    if let Some((a, l)) = rule.from {
+        m.header.src_len = l;
+        if l > 0 {
+            m.attributes.push(RuleAttribute::Source(a));
+        }
+    }
+    if let Some((a, l)) = rule.to {
+        m.header.dst_len = l;
+        if l > 0 {
+            m.attributes.push(RuleAttribute::Destination(a));
+        }
+    }
+    if let Some(i) = &rule.iif {
+        m.attributes.push(RuleAttribute::Iifname(i.clone()));
+    }
+    if let Some(o) = &rule.oif {
+        m.attributes.push(RuleAttribute::Oifname(o.clone()));
+    }
+    if let Some((mark, mask)) = rule.fwmark {
+        m.attributes.push(RuleAttribute::FwMark(mark));
+        m.attributes.push(RuleAttribute::FwMask(mask));
+    }
+    if let Some(p) = rule.priority {
+        m.attributes.push(RuleAttribute::Priority(p));
+    }
+    m.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(RTPROT_VIPD)));
+    m
+}
+
+/// Whether `got` (from a dump) is the rule `want` describes: the same header and the same
+/// attributes, whatever their order (the kernel adds a priority when none was given).
+fn same_rule(got: &RuleMessage, want: &RuleMessage) -> bool {
+    got.header.family == want.header.family
+        && got.header.action == want.header.action
+        && got.header.src_len == want.header.src_len
+        && got.header.dst_len == want.header.dst_len
+        && want.attributes.iter().all(|a| match a {
+            // Marks: the kernel reports the mask only when it is not all ones.
+            RuleAttribute::FwMask(u32::MAX) => true,
+            a => got.attributes.contains(a),
+        })
 }
 
 /// Kernel notifications as a [`Stream`] of [`NetEvent`]s. Ends if the netlink socket
@@ -336,6 +585,10 @@ pub fn subscribe() -> io::Result<NetEvents> {
         MulticastGroup::Link,
         MulticastGroup::Ipv4Ifaddr,
         MulticastGroup::Ipv6Ifaddr,
+        MulticastGroup::Ipv4Route,
+        MulticastGroup::Ipv6Route,
+        MulticastGroup::Ipv4Rule,
+        MulticastGroup::Ipv6Rule,
     ];
     let (mut conn, handle, rx) = rtnetlink::new_multicast_connection(&groups)
         .map_err(|e| io::Error::new(e.kind(), format!("subscribe to netlink events: {e}")))?;
@@ -379,6 +632,38 @@ fn to_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<NetEvent> {
                 addr,
                 prefix_len,
             })
+        }
+        RouteNetlinkMessage::DelRoute(r) if u8::from(r.header.protocol) == RTPROT_VIPD => {
+            let table = r
+                .attributes
+                .iter()
+                .find_map(|a| match a {
+                    RouteAttribute::Table(t) => Some(*t),
+                    _ => None,
+                })
+                .unwrap_or(u32::from(r.header.table));
+            let dst = r.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+                RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+                _ => None,
+            });
+            let any = if r.header.address_family == AddressFamily::Inet6 {
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            };
+            Some(NetEvent::RouteRemoved {
+                dst: dst.unwrap_or(any),
+                dst_len: r.header.destination_prefix_length,
+                table,
+            })
+        }
+        RouteNetlinkMessage::DelRule(r)
+            if r.attributes.iter().any(|a| {
+                matches!(a, RuleAttribute::Protocol(p) if u8::from(*p) == RTPROT_VIPD)
+            }) =>
+        {
+            Some(NetEvent::RuleRemoved)
         }
         RouteNetlinkMessage::DelAddress(a) => {
             addr_of(&a).map(|(addr, prefix_len)| NetEvent::AddrRemoved {
