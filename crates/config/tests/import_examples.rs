@@ -542,7 +542,6 @@ fn every_tracking_flavour() {
             (22, "process"),
             (23, "param_match"),
             (26, "delay"),
-            (48, "virtual_routes"),
             (65, "use_vmac"),
             (66, "vmac_xmit_base"),
         ])
@@ -590,7 +589,6 @@ fn manpage_example() {
             (18, "vrrp_no_swap"),
             (38, "lvs_sync_daemon_interface"),
             (44, "auth_type"),
-            (51, "virtual_routes"),
             (59, "debug"),
             (62, "smtp_alert"),
         ])
@@ -1121,5 +1119,64 @@ fn vip_placement_converts_and_loads() {
         !c.notes.iter().any(|n| n.severity == NoteSeverity::NotConverted),
         "{:?}",
         c.notes
+    );
+}
+
+/// keepalived's own examples of virtual_routes / virtual_rules (keepalived.conf(5)) convert,
+/// load, and what vipd cannot carry is left out line by line, with a note.
+#[test]
+fn virtual_routes_and_rules_convert() {
+    let text = "vrrp_instance VI_1 {\n    interface eth1\n    virtual_router_id 1\n    virtual_ipaddress {\n        192.168.200.17/24\n    }\n\
+    virtual_routes {\n\
+        src 192.168.100.1 to 192.168.109.0/24 via 192.168.200.254 dev eth1\n\
+        192.168.110.0/24 via 192.168.200.254 dev eth1\n\
+        192.168.111.0/24 dev eth2 no_track\n\
+        192.168.112.0/24 via 192.168.100.254\n\
+        192.168.113.0/24 via 192.168.200.254 or 192.168.100.254 dev eth1\n\
+        blackhole 192.168.114.0/24\n\
+        0.0.0.0/0 gw 192.168.0.1 table 100\n\
+        default via 192.168.200.1 table main metric 50 onlink\n\
+        10.9.0.0/16 via 192.168.200.1 table ha\n\
+    }\n\
+    virtual_rules {\n\
+        from 192.168.2.0/24 table 1\n\
+        to 192.168.2.0/24 table 1 no_track\n\
+        from all fwmark 0x10/0xff lookup 5 priority 100\n\
+        from 10.0.0.0/8 iif eth1 prohibit\n\
+        from 10.1.0.0/16 uidrange 1000-2000 table 7\n\
+    }\n}\n";
+    let c = convert(text, Path::new("k.conf")).unwrap();
+    check_header(&c);
+    let cfg = load(&c);
+    let i = cfg.instance("VI_1").unwrap();
+    let routes: Vec<String> = i.routes.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        routes,
+        [
+            "192.168.109.0/24 via 192.168.200.254 dev eth1 src 192.168.100.1",
+            "192.168.110.0/24 via 192.168.200.254 dev eth1",
+            "192.168.111.0/24 dev eth2",
+            "192.168.112.0/24 via 192.168.100.254",
+            "blackhole 192.168.114.0/24",
+            "default via 192.168.0.1 table 100",
+            "default via 192.168.200.1 metric 50",
+        ]
+    );
+    assert!(!i.routes[2].track && i.routes[0].track && i.routes[6].onlink);
+    let rules: Vec<String> = i.rules.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        rules,
+        [
+            "from 192.168.2.0/24 lookup 1",
+            "from all to 192.168.2.0/24 lookup 1",
+            "pref 100 from all fwmark 0x10/0xff lookup 5",
+            "from 10.0.0.0/8 iif eth1 prohibit",
+        ]
+    );
+    assert!(!i.rules[1].track);
+    // Multipath (`or`), a table name, a uidrange: the line is left out, visibly.
+    assert_eq!(
+        not_converted(&c),
+        set(&[(12, "virtual_routes"), (16, "virtual_routes"), (23, "virtual_rules")])
     );
 }

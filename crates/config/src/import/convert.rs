@@ -30,7 +30,7 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn set(&mut self, key: Key, v: Val) {
+    pub(crate) fn set(&mut self, key: Key, v: Val) {
         match self.entries.iter_mut().find(|(k, _)| *k == key) {
             Some(e) => e.1 = v,
             None => self.entries.push((key, v)),
@@ -46,6 +46,9 @@ pub(crate) struct Instance {
     pub(crate) table: Table,
     /// `[[instance.vip]]` tables (VIPs with a label or scope).
     pub(crate) vips: Vec<Table>,
+    /// `[[instance.route]]` and `[[instance.rule]]` tables.
+    pub(crate) routes: Vec<Table>,
+    pub(crate) rules: Vec<Table>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -911,10 +914,16 @@ impl Cx {
                         .push((keys::instance::checksum, Val::Str(checksum_word(b).into())));
                 }
             }
-            "virtual_routes" | "virtual_rules" => self.nc(
-                c,
-                "vipd manages only addresses; add routes/rules from a notify_master script or the OS network configuration",
-            ),
+            "virtual_routes" => {
+                let lines = self.block(c);
+                let t = super::routes::block(lines, super::routes::route, &mut self.notes, kw_routes(c));
+                d.routes.extend(t);
+            }
+            "virtual_rules" => {
+                let lines = self.block(c);
+                let t = super::routes::block(lines, super::routes::rule, &mut self.notes, kw_routes(c));
+                d.rules.extend(t);
+            }
             "use_vmac" | "vmac_xmit_base" | "use_ipvlan" => {
                 self.nc(c, "vipd has no VMAC/ipvlan support yet; the VIPs go on `interface` with its own MAC, announced by gratuitous ARP")
             }
@@ -1070,6 +1079,8 @@ impl Cx {
             version,
             vips,
             no_vips,
+            routes,
+            rules,
             peers,
             peer_tables,
             auth,
@@ -1385,6 +1396,8 @@ impl Cx {
         Instance {
             table: out,
             vips: long,
+            routes,
+            rules,
         }
     }
 
@@ -1844,6 +1857,15 @@ fn global_reason(kw: &str) -> &'static str {
     }
 }
 
+/// The keyword a `virtual_routes` / `virtual_rules` note is filed under.
+fn kw_routes(c: &Node) -> &'static str {
+    if c.name() == "virtual_routes" {
+        "virtual_routes"
+    } else {
+        "virtual_rules"
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct VipDraft {
     addr: String,
@@ -1875,6 +1897,9 @@ struct Draft {
     vips: Vec<VipDraft>,
     /// `no_virtual_ipaddress`.
     no_vips: bool,
+    /// `virtual_routes` / `virtual_rules` lines converted.
+    routes: Vec<Table>,
+    rules: Vec<Table>,
     peers: Vec<Val>,
     /// Peers with TTL limits (`[[instance.unicast_peer]]` entries, as inline tables).
     peer_tables: Vec<Val>,

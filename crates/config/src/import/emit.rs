@@ -153,6 +153,12 @@ pub(crate) fn emit(m: &Model, notes: &[Note], files: &[PathBuf]) -> String {
         for v in &i.vips {
             table("[[instance.vip]]", v, &mut out);
         }
+        for r in &i.routes {
+            table("[[instance.route]]", r, &mut out);
+        }
+        for r in &i.rules {
+            table("[[instance.rule]]", r, &mut out);
+        }
     }
     for g in &m.sync_groups {
         table("[[sync_group]]", g, &mut out);

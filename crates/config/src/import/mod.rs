@@ -29,6 +29,7 @@ mod convert;
 mod emit;
 mod glob;
 mod lex;
+mod routes;
 mod shell;
 
 use std::fmt;
