@@ -578,7 +578,9 @@ impl Validator<'_, '_> {
             let (span, hint) = match &raw.version {
                 Some(v) => (v.span(), "use version = 3 for IPv6"),
                 None => (
-                    advertised.first().map_or(header.clone(), |v| v.span.clone()),
+                    advertised
+                        .first()
+                        .map_or(header.clone(), |v| v.span.clone()),
                     "set version = 3 in this instance (global vrrp_version is 2)",
                 ),
             };
@@ -1078,7 +1080,9 @@ impl Validator<'_, '_> {
             None => Some(None),
             Some(v) => match ifname_problem(v.get_ref()) {
                 // The instance's own interface is the default, not another device.
-                None => Some((interface != Some(v.get_ref().as_str())).then(|| v.get_ref().clone())),
+                None => {
+                    Some((interface != Some(v.get_ref().as_str())).then(|| v.get_ref().clone()))
+                }
                 Some(msg) => {
                     self.r.error(v.span(), msg);
                     None

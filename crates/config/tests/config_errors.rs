@@ -1229,7 +1229,13 @@ fn load_reads_a_valid_file() {
 fn vip_sets_that_cannot_be_advertised() {
     let head = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\n";
     // VRRPv3 without VIPs.
-    expect(head, 1, 1, "has no virtual addresses", Some("no_vips = true"));
+    expect(
+        head,
+        1,
+        1,
+        "has no virtual addresses",
+        Some("no_vips = true"),
+    );
     // VRRPv3 with excluded VIPs only.
     expect(
         &format!("{head}excluded_vips = [\"10.0.0.9\"]\n"),
@@ -1239,11 +1245,14 @@ fn vip_sets_that_cannot_be_advertised() {
         Some("no_vips"),
     );
     // 256 advertised: the hint names excluded VIPs.
-    let many: Vec<String> = (0..256).map(|n| format!("\"10.1.{}.{}\"", n / 200, n % 200 + 1)).collect();
+    let many: Vec<String> = (0..256)
+        .map(|n| format!("\"10.1.{}.{}\"", n / 200, n % 200 + 1))
+        .collect();
     let errs = errors(&format!("{head}vips = [{}]\n", many.join(", ")));
     assert!(
-        errs.iter().any(|d| d.message.contains("too many advertised VIPs")
-            && d.hint.as_deref().unwrap_or("").contains("excluded")),
+        errs.iter()
+            .any(|d| d.message.contains("too many advertised VIPs")
+                && d.hint.as_deref().unwrap_or("").contains("excluded")),
         "{errs:?}"
     );
     // Mixed families among advertised VIPs (excluded ones may mix).
@@ -1256,7 +1265,9 @@ fn vip_sets_that_cannot_be_advertised() {
     );
     // A bad device name.
     expect(
-        &format!("{head}vips = [\"10.0.0.1\"]\n[[instance.vip]]\naddress = \"10.0.0.2\"\ninterface = \"a/b\"\n"),
+        &format!(
+            "{head}vips = [\"10.0.0.1\"]\n[[instance.vip]]\naddress = \"10.0.0.2\"\ninterface = \"a/b\"\n"
+        ),
         8,
         13,
         "",
@@ -1274,17 +1285,94 @@ fn vip_sets_that_cannot_be_advertised() {
 
 #[test]
 fn routes_and_rules_that_cannot_be_installed() {
-    let head = "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.1\"]\n";
+    let head =
+        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nvips = [\"10.0.0.1\"]\n";
     // Line 6 is the table header, 7 the first key.
-    expect(&format!("{head}[[instance.route]]\nvia = \"10.0.0.254\"\n"), 6, 1, "has no destination", Some("default"));
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.2.3/16\"\nvia = \"10.0.0.254\"\n"), 7, 6, "has host bits set", Some("10.1.0.0/16"));
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\n"), 6, 1, "neither via nor interface", None);
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"2001:db8::1\"\n"), 8, 7, "is IPv6 but the route is IPv4", None);
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhol\"\n"), 8, 8, "unknown type", Some("blackhole"));
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhole\"\nvia = \"10.0.0.254\"\n"), 6, 1, "has no via or interface", None);
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\ntable = 0\n"), 9, 9, "table 0", None);
-    expect(&format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n"), 9, 1, "listed twice", None);
-    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\n"), 6, 1, "neither table nor type", None);
-    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\ntable = 5\ntype = \"prohibit\"\n"), 9, 8, "either a table or a type", None);
-    expect(&format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\nto = \"2001:db8::/32\"\ntable = 5\n"), 8, 6, "but the rule is IPv4", None);
+    expect(
+        &format!("{head}[[instance.route]]\nvia = \"10.0.0.254\"\n"),
+        6,
+        1,
+        "has no destination",
+        Some("default"),
+    );
+    expect(
+        &format!("{head}[[instance.route]]\nto = \"10.1.2.3/16\"\nvia = \"10.0.0.254\"\n"),
+        7,
+        6,
+        "has host bits set",
+        Some("10.1.0.0/16"),
+    );
+    expect(
+        &format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\n"),
+        6,
+        1,
+        "neither via nor interface",
+        None,
+    );
+    expect(
+        &format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"2001:db8::1\"\n"),
+        8,
+        7,
+        "is IPv6 but the route is IPv4",
+        None,
+    );
+    expect(
+        &format!("{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhol\"\n"),
+        8,
+        8,
+        "unknown type",
+        Some("blackhole"),
+    );
+    expect(
+        &format!(
+            "{head}[[instance.route]]\nto = \"10.1.0.0/16\"\ntype = \"blackhole\"\nvia = \"10.0.0.254\"\n"
+        ),
+        6,
+        1,
+        "has no via or interface",
+        None,
+    );
+    expect(
+        &format!(
+            "{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\ntable = 0\n"
+        ),
+        9,
+        9,
+        "table 0",
+        None,
+    );
+    expect(
+        &format!(
+            "{head}[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n[[instance.route]]\nto = \"10.1.0.0/16\"\nvia = \"10.0.0.254\"\n"
+        ),
+        9,
+        1,
+        "listed twice",
+        None,
+    );
+    expect(
+        &format!("{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\n"),
+        6,
+        1,
+        "neither table nor type",
+        None,
+    );
+    expect(
+        &format!(
+            "{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\ntable = 5\ntype = \"prohibit\"\n"
+        ),
+        9,
+        8,
+        "either a table or a type",
+        None,
+    );
+    expect(
+        &format!(
+            "{head}[[instance.rule]]\nfrom = \"10.0.0.0/8\"\nto = \"2001:db8::/32\"\ntable = 5\n"
+        ),
+        8,
+        6,
+        "but the rule is IPv4",
+        None,
+    );
 }

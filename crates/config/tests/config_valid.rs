@@ -714,9 +714,7 @@ fn instances_without_vips_as_keepalived_accepts_them() {
     );
     assert!(c.instances[0].vips.is_empty());
     assert_eq!(c.instances[0].family, Family::Ipv6);
-    let c = cfg(
-        "[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nno_vips = true\n",
-    );
+    let c = cfg("[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nno_vips = true\n");
     assert_eq!(c.instances[0].family, Family::Ipv4);
     // Excluded VIPs only, VRRPv2: held, adverts carry none.
     let c = cfg(

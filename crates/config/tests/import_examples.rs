@@ -496,7 +496,10 @@ fn every_tracking_flavour() {
     assert_eq!(strs(&trk["vips"]), ["10.3.3.3/24"]);
     let ex = tables(trk, "vip");
     // `dev eth1`: on its own device; the excluded VIP with its label, not advertised.
-    assert_eq!((s(ex[0], "address"), s(ex[0], "interface")), ("10.3.4.3/24", "eth1"));
+    assert_eq!(
+        (s(ex[0], "address"), s(ex[0], "interface")),
+        ("10.3.4.3/24", "eth1")
+    );
     assert_eq!(
         (s(ex[1], "address"), s(ex[1], "label")),
         ("10.3.5.0/24", "eth0:ex"),
@@ -516,7 +519,8 @@ fn every_tracking_flavour() {
     assert!(
         !c.notes
             .iter()
-            .any(|n| n.keyword == "virtual_ipaddress_excluded" || (n.keyword == "virtual_ipaddress" && n.line != 43)),
+            .any(|n| n.keyword == "virtual_ipaddress_excluded"
+                || (n.keyword == "virtual_ipaddress" && n.line != 43)),
         "{:?}",
         c.notes
     );
@@ -1081,7 +1085,9 @@ fn startup_delay_converts() {
 /// them), `no_virtual_ipaddress`, and a VRRPv2 instance without VIPs.
 #[test]
 fn vip_placement_converts_and_loads() {
-    let many: String = (0..100).map(|n| format!("        2001:db8::{:x}/64\n", n + 1)).collect();
+    let many: String = (0..100)
+        .map(|n| format!("        2001:db8::{:x}/64\n", n + 1))
+        .collect();
     let text = format!(
         "vrrp_instance NEUTRON {{\n    interface ha-1\n    virtual_router_id 1\n    priority 50\n    virtual_ipaddress {{\n        169.254.0.1/24 dev ha-1\n    }}\n    virtual_ipaddress_excluded {{\n        10.0.0.1/24 dev qr-1\n        2001:db8:1::1/64 dev qg-1\n        192.0.2.9/24\n    }}\n}}\n\
          vrrp_instance MANY6 {{\n    interface eth0\n    virtual_router_id 2\n    virtual_ipaddress {{\n{many}    }}\n}}\n\
@@ -1116,7 +1122,9 @@ fn vip_placement_converts_and_loads() {
     assert!(cfg.instance("CLOUD").unwrap().vips.is_empty());
     assert!(cfg.instance("BARE").unwrap().vips.is_empty());
     assert!(
-        !c.notes.iter().any(|n| n.severity == NoteSeverity::NotConverted),
+        !c.notes
+            .iter()
+            .any(|n| n.severity == NoteSeverity::NotConverted),
         "{:?}",
         c.notes
     );
@@ -1177,6 +1185,10 @@ fn virtual_routes_and_rules_convert() {
     // Multipath (`or`), a table name, a uidrange: the line is left out, visibly.
     assert_eq!(
         not_converted(&c),
-        set(&[(12, "virtual_routes"), (16, "virtual_routes"), (23, "virtual_rules")])
+        set(&[
+            (12, "virtual_routes"),
+            (16, "virtual_routes"),
+            (23, "virtual_rules")
+        ])
     );
 }

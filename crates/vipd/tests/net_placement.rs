@@ -24,10 +24,15 @@ fn ip(s: &str) -> IpAddr {
 /// `ext0` are seen on `ext0p`).
 fn add_ext(lan: &Lan, i: usize) {
     let h = lan.host(i);
-    h.ip(&["link", "add", "ext0", "type", "veth", "peer", "name", "ext0p"])
-        .unwrap();
-    h.sysctl(&["net.ipv6.conf.ext0.accept_dad=0", "net.ipv6.conf.ext0p.accept_dad=0"])
-        .unwrap();
+    h.ip(&[
+        "link", "add", "ext0", "type", "veth", "peer", "name", "ext0p",
+    ])
+    .unwrap();
+    h.sysctl(&[
+        "net.ipv6.conf.ext0.accept_dad=0",
+        "net.ipv6.conf.ext0p.accept_dad=0",
+    ])
+    .unwrap();
     h.ip(&["link", "set", "ext0", "up"]).unwrap();
     h.ip(&["link", "set", "ext0p", "up"]).unwrap();
 }
@@ -92,7 +97,8 @@ fn vips_on_other_devices_and_excluded_vips_follow_the_master() {
     assert!(!on(&lan, 0, "eth0", "198.51.100.10"));
     assert!(!on(&lan, 1, "ext0", "198.51.100.10") && !on(&lan, 1, "eth0", "192.0.2.10"));
     wait("the missing device is logged", &logs, || {
-        c0.log().contains("interface late0 does not exist: 203.0.113.10/24 added when it appears")
+        c0.log()
+            .contains("interface late0 does not exist: 203.0.113.10/24 added when it appears")
     });
 
     // Gratuitous ARP for the VIP on ext0 goes out on ext0 (its MAC), and NA for the
@@ -115,7 +121,9 @@ fn vips_on_other_devices_and_excluded_vips_follow_the_master() {
 
     // The device appears: its VIP is added within a reconcile period, and announced.
     lan.host(0)
-        .ip(&["link", "add", "late0", "type", "veth", "peer", "name", "late0p"])
+        .ip(&[
+            "link", "add", "late0", "type", "veth", "peer", "name", "late0p",
+        ])
         .unwrap();
     lan.host(0).ip(&["link", "set", "late0", "up"]).unwrap();
     wait("the VIP of the new device is added", &logs, || {
@@ -179,7 +187,14 @@ fn vips_on_other_devices_and_excluded_vips_follow_the_master() {
     let shown: Vec<(String, Option<String>, bool, bool)> = st.instances[0]
         .vips
         .iter()
-        .map(|v| (v.address.clone(), v.interface.clone(), v.excluded, v.present))
+        .map(|v| {
+            (
+                v.address.clone(),
+                v.interface.clone(),
+                v.excluded,
+                v.present,
+            )
+        })
         .collect();
     assert_eq!(
         shown,
@@ -277,7 +292,15 @@ fn routes_and_rules_follow_the_master_and_are_put_back() {
     }
     // The operator's own route to a destination vipd also routes: never replaced or removed.
     lan.host(0)
-        .ip(&["route", "add", "192.0.2.0/24", "via", &gw.to_string(), "proto", "static"])
+        .ip(&[
+            "route",
+            "add",
+            "192.0.2.0/24",
+            "via",
+            &gw.to_string(),
+            "proto",
+            "static",
+        ])
         .unwrap();
     let conf = |i: usize, prio: u8| {
         format!(
@@ -335,7 +358,8 @@ fn routes_and_rules_follow_the_master_and_are_put_back() {
     assert!(r.contains("proto static"), "{r}");
     assert!(!main4(0).iter().any(|l| l.starts_with("192.0.2.0/24")));
     assert!(
-        c0.log().contains("route 192.0.2.0/24 via") && c0.log().contains("in the kernel already: not replaced"),
+        c0.log().contains("route 192.0.2.0/24 via")
+            && c0.log().contains("in the kernel already: not replaced"),
         "{}",
         c0.log()
     );
@@ -351,11 +375,11 @@ fn routes_and_rules_follow_the_master_and_are_put_back() {
     lan.host(0)
         .ip(&["route", "del", "198.51.100.0/24"])
         .unwrap();
-    lan.host(0)
-        .ip(&["rule", "del", "pref", "1000"])
-        .unwrap();
+    lan.host(0).ip(&["rule", "del", "pref", "1000"]).unwrap();
     wait("tracked routes and rules are put back", &[&c0], || {
-        main4(0).iter().any(|l| l.starts_with("203.0.113.0/24 dev ext0"))
+        main4(0)
+            .iter()
+            .any(|l| l.starts_with("203.0.113.0/24 dev ext0"))
             && our_routes(&lan, 0, false, "100").len() == 1
             && our_rules(&lan, 0).len() == 2
     });
@@ -386,10 +410,20 @@ fn routes_and_rules_follow_the_master_and_are_put_back() {
     // A clean stop: the backup takes them all; the old master keeps only the operator's.
     c0.terminate(Duration::from_secs(5));
     wait("host 1 holds every route and rule", &[&c1], || full(1));
-    assert!(main4(0).is_empty() && our_rules(&lan, 0).is_empty(), "{:?}", main4(0));
-    assert!(our_routes(&lan, 0, false, "100").is_empty() && our_routes(&lan, 0, true, "main").is_empty());
+    assert!(
+        main4(0).is_empty() && our_rules(&lan, 0).is_empty(),
+        "{:?}",
+        main4(0)
+    );
+    assert!(
+        our_routes(&lan, 0, false, "100").is_empty()
+            && our_routes(&lan, 0, true, "main").is_empty()
+    );
     let r = lan.host(0).ip(&["route", "show", "192.0.2.0/24"]).unwrap();
-    assert!(r.contains("proto static"), "the operator's route was removed: {r}");
+    assert!(
+        r.contains("proto static"),
+        "the operator's route was removed: {r}"
+    );
 
     // Back (it preempts): exactly one of each rule, no duplicates after a second takeover.
     let c0 = common::start_vipd(lan.host(0), &cfgs[0]);

@@ -1279,7 +1279,10 @@ impl Cx {
                     v.excluded = true;
                 }
             }
-            let dev = v.dev.map(|(d, _)| d).filter(|d| interface.as_deref() != Some(d.as_str()));
+            let dev = v
+                .dev
+                .map(|(d, _)| d)
+                .filter(|d| interface.as_deref() != Some(d.as_str()));
             let plain = v.label.is_none() && v.scope.is_none() && dev.is_none();
             if v.excluded && plain {
                 excluded_short.push(Val::Str(v.addr));

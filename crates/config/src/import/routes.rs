@@ -51,7 +51,9 @@ pub(super) fn route(n: &Node) -> Result<Table, Refusal> {
                 i += 1;
             }
             ("unicast", _) if !to_seen => i += 1,
-            ("src", Some(v)) if v.parse::<IpAddr>().is_ok() => take(keys::route::src, Val::Str(v.into())),
+            ("src", Some(v)) if v.parse::<IpAddr>().is_ok() => {
+                take(keys::route::src, Val::Str(v.into()))
+            }
             ("to", Some(v)) => match prefix(v) {
                 Some(p) => {
                     to_seen = true;
@@ -62,7 +64,10 @@ pub(super) fn route(n: &Node) -> Result<Table, Refusal> {
             ("via" | "gw", Some(v)) => {
                 // `via inet6 ADDR` (an IPv4 route via an IPv6 gateway) has no vipd form.
                 if v.parse::<IpAddr>().is_err() {
-                    return refuse(tok, format!("`{word} {v}`: only a plain gateway address converts"));
+                    return refuse(
+                        tok,
+                        format!("`{word} {v}`: only a plain gateway address converts"),
+                    );
                 }
                 take(keys::route::via, Val::Str(v.into()));
             }
@@ -75,7 +80,9 @@ pub(super) fn route(n: &Node) -> Result<Table, Refusal> {
                 None => {
                     return refuse(
                         tok,
-                        format!("table `{v}`: write its number (names from rt_tables are not read)"),
+                        format!(
+                            "table `{v}`: write its number (names from rt_tables are not read)"
+                        ),
                     );
                 }
             },
@@ -99,7 +106,9 @@ pub(super) fn route(n: &Node) -> Result<Table, Refusal> {
             _ => {
                 return refuse(
                     tok,
-                    format!("route option `{word}` has no vipd equivalent (vipd: to, via, dev, src, table, metric, scope, onlink, no_track, blackhole/unreachable/prohibit/throw)"),
+                    format!(
+                        "route option `{word}` has no vipd equivalent (vipd: to, via, dev, src, table, metric, scope, onlink, no_track, blackhole/unreachable/prohibit/throw)"
+                    ),
                 );
             }
         }
@@ -126,7 +135,11 @@ pub(super) fn rule(n: &Node) -> Result<Table, Refusal> {
                 let Some(p) = prefix(v) else {
                     return refuse(tok, format!("`{word} {v}` is not a prefix"));
                 };
-                let key = if word == "from" { keys::rule::from } else { keys::rule::to };
+                let key = if word == "from" {
+                    keys::rule::from
+                } else {
+                    keys::rule::to
+                };
                 t.set(key, Val::Str(p));
                 i += 2;
             }
@@ -139,7 +152,9 @@ pub(super) fn rule(n: &Node) -> Result<Table, Refusal> {
                 None => {
                     return refuse(
                         tok,
-                        format!("table `{v}`: write its number (names from rt_tables are not read)"),
+                        format!(
+                            "table `{v}`: write its number (names from rt_tables are not read)"
+                        ),
                     );
                 }
             },
@@ -191,13 +206,18 @@ pub(super) fn rule(n: &Node) -> Result<Table, Refusal> {
             _ => {
                 return refuse(
                     tok,
-                    format!("rule option `{word}` has no vipd equivalent (vipd: from, to, iif, oif, fwmark, priority, table, blackhole/unreachable/prohibit, no_track)"),
+                    format!(
+                        "rule option `{word}` has no vipd equivalent (vipd: from, to, iif, oif, fwmark, priority, table, blackhole/unreachable/prohibit, no_track)"
+                    ),
                 );
             }
         }
     }
     if !action {
-        return refuse(&n.key, "no table and no blackhole/unreachable/prohibit".into());
+        return refuse(
+            &n.key,
+            "no table and no blackhole/unreachable/prohibit".into(),
+        );
     }
     Ok(t)
 }

@@ -164,10 +164,8 @@ fn route(r: &mut Reporter<'_>, t: &S<RawRoute>) -> Option<Route> {
         Some(v) => ranged(r, v, "table", None).and_then(|n| u32::try_from(n).ok()),
         None => Some(MAIN_TABLE),
     };
-    if table == Some(0) {
-        if let Some(v) = &raw.table {
-            r.error(v.span(), "table 0 is not a routing table");
-        }
+    if let (Some(0), Some(v)) = (table, &raw.table) {
+        r.error(v.span(), "table 0 is not a routing table");
     }
     let metric = raw
         .metric
@@ -176,14 +174,11 @@ fn route(r: &mut Reporter<'_>, t: &S<RawRoute>) -> Option<Route> {
     let scope = raw.scope.as_ref().map(|v| super::scope(r, v));
     let (to, kind) = (to?, kind?);
     let fam = Family::of(&to.0);
-    if let (Some(a), Some(v)) = (via, &raw.via) {
-        if Family::of(&a) != fam {
-            family_mismatch(r, v, "via", a, fam);
-        }
-    }
-    if let (Some(a), Some(v)) = (src, &raw.src) {
-        if Family::of(&a) != fam {
-            family_mismatch(r, v, "src", a, fam);
+    for (a, v, what) in [(via, &raw.via, "via"), (src, &raw.src, "src")] {
+        if let (Some(a), Some(v)) = (a, v)
+            && Family::of(&a) != fam
+        {
+            family_mismatch(r, v, what, a, fam);
         }
     }
     if kind == RouteType::Unicast && via.is_none() && raw.interface.is_none() {
@@ -346,7 +341,11 @@ pub(super) fn routes_and_rules(
         .filter_map(|t| rule(r, t))
         .collect();
     for (i, a) in routes.iter().enumerate() {
-        if let Some(t) = routes[..i].iter().position(|b| b == a).and(raw.route.get(i)) {
+        if let Some(t) = routes[..i]
+            .iter()
+            .position(|b| b == a)
+            .and(raw.route.get(i))
+        {
             r.error(t.span(), format!("route {a} is listed twice in {label}"));
         }
     }

@@ -168,7 +168,11 @@ impl<N: Netlink> Daemon<N> {
         if let Some(inst) = self.insts.get_mut(idx) {
             let mut missing: Vec<String> = waiting
                 .iter()
-                .map(|v| v.interface.clone().unwrap_or_else(|| inst.cfg.interface.clone()))
+                .map(|v| {
+                    v.interface
+                        .clone()
+                        .unwrap_or_else(|| inst.cfg.interface.clone())
+                })
                 .chain(waiting_routes.iter().filter_map(|r| r.interface.clone()))
                 .collect();
             missing.sort_unstable();
@@ -281,7 +285,11 @@ impl<N: Netlink> Daemon<N> {
             }
         }
         for r in wanted {
-            if self.insts.get(idx).is_some_and(|i| i.placed_rules.contains(&r)) {
+            if self
+                .insts
+                .get(idx)
+                .is_some_and(|i| i.placed_rules.contains(&r))
+            {
                 continue;
             }
             // A rule without a priority gets one from the kernel, and then an identical add
@@ -387,7 +395,9 @@ impl<N: Netlink> Daemon<N> {
         for r in rules {
             match self.nl.del_rule(&r).await {
                 Ok(()) => info!(instance = %name, rule = %r, "rule removed"),
-                Err(e) => error!(instance = %name, rule = %r, error = %e, "could not remove rule {r}: {e}"),
+                Err(e) => {
+                    error!(instance = %name, rule = %r, error = %e, "could not remove rule {r}: {e}")
+                }
             }
         }
         let Some(inst) = self.insts.get_mut(idx) else {
@@ -440,7 +450,9 @@ impl<N: Netlink> Daemon<N> {
             if let std::collections::hash_map::Entry::Vacant(e) = lists.entry(index) {
                 e.insert(self.nl.addrs(index).await.unwrap_or_default());
             }
-            let present = lists.get(&index).is_some_and(|l| l.iter().any(|(a, _)| *a == vip.addr));
+            let present = lists
+                .get(&index)
+                .is_some_and(|l| l.iter().any(|(a, _)| *a == vip.addr));
             if present {
                 let dev = vip.interface.as_deref().unwrap_or(&c.interface);
                 warn!(instance = %c.name, vip = %vip, interface = %dev,

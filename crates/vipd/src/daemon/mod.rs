@@ -1572,7 +1572,7 @@ impl<N: Netlink> Daemon<N> {
         // Routes and rules are checked less often (a route dump is a whole table), besides
         // the kernel's deletion events.
         self.io.reconciles += 1;
-        if self.io.reconciles % ROUTE_CHECK_EVERY == 0 {
+        if self.io.reconciles.is_multiple_of(ROUTE_CHECK_EVERY) {
             self.restore_routes(None).await;
             self.restore_rules().await;
         }
@@ -1596,9 +1596,8 @@ impl<N: Netlink> Daemon<N> {
             let inst = &mut self.insts[idx];
             // A device that went away took its addresses: they are placed again by name.
             let own = inst.ifindex;
-            inst.placed.retain(|p| {
-                p.ifindex == own || by_if.get(&p.ifindex).is_some_and(Option::is_some)
-            });
+            inst.placed
+                .retain(|p| p.ifindex == own || by_if.get(&p.ifindex).is_some_and(Option::is_some));
             let missing: Vec<(u32, AddrSpec)> = inst
                 .placed
                 .iter()
@@ -1907,10 +1906,9 @@ impl<N: Netlink> Daemon<N> {
                         .entry(a.dev.as_str())
                         .or_insert_with(|| ipv6_forwarding(&a.dev));
                 match tx::build_gratuitous(&mut buf, a.mac, a.addr, router) {
-                    Ok(n) => batch.push((
-                        Arc::clone(&a.frames),
-                        buf.get(..n).unwrap_or(&[]).to_vec(),
-                    )),
+                    Ok(n) => {
+                        batch.push((Arc::clone(&a.frames), buf.get(..n).unwrap_or(&[]).to_vec()))
+                    }
                     Err(e) => {
                         warn!(instance = %inst.cfg.name, vip = %a.addr, error = %e, "could not build gratuitous frame")
                     }

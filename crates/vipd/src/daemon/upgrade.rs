@@ -521,7 +521,11 @@ impl<N: Netlink> Daemon<N> {
     /// (the file changed before the upgrade): the dropped ones are removed, the new ones added
     /// and announced, the others not touched.
     pub(super) async fn settle_handed_vips(&mut self, idx: usize, handed: &HandedInstance) {
-        let placed = handed.placed_on(self.insts.get(idx).map_or((0, [0; 6]), |i| (i.ifindex, i.mac)));
+        let placed = handed.placed_on(
+            self.insts
+                .get(idx)
+                .map_or((0, [0; 6]), |i| (i.ifindex, i.mac)),
+        );
         let Some(inst) = self.insts.get_mut(idx) else {
             return;
         };
@@ -728,11 +732,17 @@ mod tests {
         let mut h = state().instances.remove(0);
         assert_eq!(h.placed_on((3, [0; 6]))[0].ifindex, 7);
         let text = serde_json::to_string(&h).unwrap_or_default();
-        let old = text.replace(r#""placed":[{"addr":"10.0.0.100","prefix_len":24,"ifindex":7,"mac":[2,0,0,0,0,7]}],"#, "");
+        let old = text.replace(
+            r#""placed":[{"addr":"10.0.0.100","prefix_len":24,"ifindex":7,"mac":[2,0,0,0,0,7]}],"#,
+            "",
+        );
         assert_ne!(old, text, "the test must remove the field: {text}");
         h = serde_json::from_str(&old).unwrap_or_else(|e| panic!("{e}: {old}"));
         let p = h.placed_on((3, [1; 6]));
-        assert_eq!((p.len(), p[0].ifindex, p[0].mac, p[0].prefix_len), (1, 3, [1; 6], 24));
+        assert_eq!(
+            (p.len(), p[0].ifindex, p[0].mac, p[0].prefix_len),
+            (1, 3, [1; 6], 24)
+        );
     }
 
     #[test]

@@ -21,8 +21,8 @@ use rtnetlink::packet_route::address::{
 };
 use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
@@ -359,7 +359,13 @@ impl Netlink for RtNetlink {
     }
 
     async fn del_route(&self, route: &vipd_config::Route, oif: Option<u32>) -> io::Result<()> {
-        match self.handle.route().del(route_message(route, oif)).execute().await {
+        match self
+            .handle
+            .route()
+            .del(route_message(route, oif))
+            .execute()
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if matches!(errno(&e), Some(libc::ESRCH | libc::ENOENT | libc::ENODEV)) => {
                 Ok(())
@@ -455,15 +461,18 @@ fn route_message(route: &vipd_config::Route, oif: Option<u32>) -> RouteMessage {
     m.header.table = u8::try_from(route.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
     m.attributes.push(RouteAttribute::Table(route.table));
     if len > 0 {
-        m.attributes.push(RouteAttribute::Destination(RouteAddress::from(dst)));
+        m.attributes
+            .push(RouteAttribute::Destination(RouteAddress::from(dst)));
     }
-    if let Some(via) = route.via {
-        if via.is_ipv4() == dst.is_ipv4() {
-            m.attributes.push(RouteAttribute::Gateway(RouteAddress::from(via)));
-        }
+    if let Some(via) = route.via
+        && via.is_ipv4() == dst.is_ipv4()
+    {
+        m.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::from(via)));
     }
     if let Some(src) = route.src {
-        m.attributes.push(RouteAttribute::PrefSource(RouteAddress::from(src)));
+        m.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::from(src)));
     }
     if let Some(i) = oif {
         m.attributes.push(RouteAttribute::Oif(i));
@@ -659,9 +668,9 @@ fn to_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<NetEvent> {
             })
         }
         RouteNetlinkMessage::DelRule(r)
-            if r.attributes.iter().any(|a| {
-                matches!(a, RuleAttribute::Protocol(p) if u8::from(*p) == RTPROT_VIPD)
-            }) =>
+            if r.attributes.iter().any(
+                |a| matches!(a, RuleAttribute::Protocol(p) if u8::from(*p) == RTPROT_VIPD),
+            ) =>
         {
             Some(NetEvent::RuleRemoved)
         }
