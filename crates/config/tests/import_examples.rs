@@ -1192,3 +1192,49 @@ fn virtual_routes_and_rules_convert() {
         ])
     );
 }
+
+/// keepalived's preprocessor: one template, converted per host (`--host`), with parameters,
+/// a multi-line definition, `@host` / `@^host` lines, `~SEQ`, and `include ${_PWD}/...`; a
+/// host the template has no values for is an error, not a file with `$PRIO` in it.
+#[test]
+fn a_template_converts_once_per_host() {
+    use vipd_config::import::{Options, convert_file_with};
+    let path = data("template/keepalived.conf");
+    for (host, prio, src, peer) in [
+        ("lb1", 150, "10.20.0.11", "10.20.0.12"),
+        ("lb2", 100, "10.20.0.12", "10.20.0.11"),
+    ] {
+        let opts = Options {
+            host: Some(host.into()),
+            env: None,
+        };
+        let c = convert_file_with(&path, &opts).unwrap_or_else(|e| panic!("{e}"));
+        check_header(&c);
+        assert_eq!(not_converted(&c), set(&[]), "{:?}", c.notes);
+        let cfg = load(&c);
+        assert_eq!(cfg.global.router_id.as_deref(), Some(host));
+        let names: Vec<&str> = cfg.instances.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(names, ["VI_1", "VI_2", "VI_9"]);
+        for (i, vrid) in [(0, 51), (1, 52)] {
+            let inst = &cfg.instances[i];
+            assert_eq!((inst.vrid, inst.priority), (vrid, prio));
+            assert_eq!(inst.source_address, Some(src.parse().unwrap()));
+            assert_eq!(inst.unicast_peers, [peer.parse::<std::net::IpAddr>().unwrap()]);
+            assert_eq!(inst.vips[0].to_string(), format!("10.20.0.10{}/24", i + 1));
+        }
+        let vips: Vec<String> = cfg.instances[2].vips.iter().map(ToString::to_string).collect();
+        assert_eq!(vips, ["10.20.0.201/24", "10.20.0.202/24", "10.20.0.203/24"]);
+    }
+    let e = convert_file_with(
+        &path,
+        &Options {
+            host: Some("lb3".into()),
+            env: None,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        e.message.contains("$PRIO") && e.message.contains("--host"),
+        "{e}"
+    );
+}

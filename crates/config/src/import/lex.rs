@@ -13,6 +13,9 @@ pub(crate) struct Token {
     pub(crate) file: usize,
     pub(crate) line: usize,
     pub(crate) col: usize,
+    /// The physical line it was lexed from (lines the preprocessor made from one source line
+    /// share `line` but not this).
+    pub(crate) row: usize,
 }
 
 impl Token {
@@ -20,9 +23,9 @@ impl Token {
         !self.quoted && self.text == punct
     }
 
-    /// Same file and line as `other`.
+    /// Same file and (physical) line as `other`.
     pub(crate) fn same_line(&self, other: &Token) -> bool {
-        self.file == other.file && self.line == other.line
+        self.file == other.file && self.row == other.row
     }
 }
 
@@ -36,14 +39,30 @@ pub(crate) struct SyntaxError {
 }
 
 /// Splits `text` into tokens, appending to `out`; fails past `max_tokens` tokens in `out`.
+#[cfg(test)]
 pub(crate) fn lex(
     text: &str,
     file: usize,
     max_tokens: usize,
     out: &mut Vec<Token>,
 ) -> Result<(), SyntaxError> {
-    for (idx, raw_line) in text.split('\n').enumerate() {
-        let line_no = idx + 1;
+    let lines: Vec<(usize, String)> = text
+        .split('\n')
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.to_string()))
+        .collect();
+    lex_lines(&lines, file, max_tokens, out)
+}
+
+/// [`lex`] over preprocessed lines, each with the source line it came from.
+pub(crate) fn lex_lines(
+    lines: &[(usize, String)],
+    file: usize,
+    max_tokens: usize,
+    out: &mut Vec<Token>,
+) -> Result<(), SyntaxError> {
+    for (row, (line_no, raw_line)) in lines.iter().enumerate() {
+        let line_no = *line_no;
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
         let mut chars = line.chars().enumerate().peekable();
         while let Some(&(i, c)) = chars.peek() {
@@ -72,6 +91,7 @@ pub(crate) fn lex(
                 file,
                 line: line_no,
                 col,
+                row,
             };
             if c == '{' || c == '}' {
                 chars.next();

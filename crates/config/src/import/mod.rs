@@ -29,6 +29,7 @@ mod convert;
 mod emit;
 mod glob;
 mod lex;
+mod pre;
 mod routes;
 mod shell;
 
@@ -159,7 +160,36 @@ impl std::error::Error for ImportError {}
 /// Does not touch the file system: `include` directives are reported as not converted
 /// (use [`convert_file`] to follow them).
 pub fn convert(text: &str, origin: &Path) -> Result<Conversion, ImportError> {
-    let mut src = Sources::new(false);
+    convert_with(text, origin, &Options::default())
+}
+
+/// What a conversion depends on besides the files.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// keepalived's config id (`keepalived -i`): which `@id` lines count, and `${_INSTANCE}`.
+    /// `None`: this host's name up to the first dot, as keepalived's default.
+    pub host: Option<String>,
+    /// The environment `${_ENV VAR}` reads (`None`: those references are left unresolved).
+    pub env: Option<std::collections::HashMap<String, String>>,
+}
+
+impl Options {
+    fn config_id(&self) -> String {
+        self.host.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .unwrap_or_default()
+                .trim()
+                .split('.')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+    }
+}
+
+/// [`convert`] with [`Options`].
+pub fn convert_with(text: &str, origin: &Path, opts: &Options) -> Result<Conversion, ImportError> {
+    let mut src = Sources::new(false, opts);
     if text.len() as u64 > MAX_FILE_SIZE {
         return Err(whole(
             origin,
@@ -178,8 +208,13 @@ pub fn convert(text: &str, origin: &Path) -> Result<Conversion, ImportError> {
 /// patterns are relative to the including file's directory) up to [`MAX_INCLUDE_DEPTH`] deep.
 /// An include cycle is an error.
 pub fn convert_file(path: &Path) -> Result<Conversion, ImportError> {
+    convert_file_with(path, &Options::default())
+}
+
+/// [`convert_file`] with [`Options`].
+pub fn convert_file_with(path: &Path, opts: &Options) -> Result<Conversion, ImportError> {
     let text = read_capped(path)?;
-    let mut src = Sources::new(true);
+    let mut src = Sources::new(true, opts);
     src.stack
         .push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
     let mut tokens = Vec::new();
@@ -227,15 +262,20 @@ struct Sources {
     /// Canonical paths of the files being read, outermost first (cycle detection).
     stack: Vec<PathBuf>,
     notes: Vec<RawNote>,
+    /// keepalived's preprocessor (shared by every file: definitions carry across includes).
+    pre: pre::Pre,
 }
 
 impl Sources {
-    fn new(follow_includes: bool) -> Self {
+    fn new(follow_includes: bool, opts: &Options) -> Self {
+        let mut pre = pre::Pre::new(&opts.config_id());
+        pre.env = opts.env.clone();
         Sources {
             files: Vec::new(),
             follow_includes,
             stack: Vec::new(),
             notes: Vec::new(),
+            pre,
         }
     }
 
@@ -258,8 +298,19 @@ impl Sources {
     ) -> Result<(), ImportError> {
         let id = self.files.len();
         self.files.push(path.to_path_buf());
+        let lines = self.pre.expand(text, path).map_err(|m| whole(path, m))?;
+        for (line, message) in std::mem::take(&mut self.pre.problems) {
+            self.notes.push(RawNote {
+                severity: NoteSeverity::Warning,
+                file: id,
+                line,
+                col: 1,
+                keyword: "(preprocessor)".to_string(),
+                message,
+            });
+        }
         let mut raw = Vec::new();
-        lex::lex(text, id, MAX_TOKENS.saturating_sub(out.len()), &mut raw).map_err(|e| {
+        lex::lex_lines(&lines, id, MAX_TOKENS.saturating_sub(out.len()), &mut raw).map_err(|e| {
             ImportError {
                 file: path.to_path_buf(),
                 line: e.line,
@@ -393,6 +444,35 @@ impl Sources {
     }
 
     fn finish(mut self, tokens: &[Token]) -> Result<Conversion, ImportError> {
+        // A template parameter nobody defined (an `@host` definition for another host, a
+        // variable the deployment tool should have filled): keepalived would choke on the
+        // word, and a converted file must not carry it either.
+        if let Some((t, name)) = tokens
+            .iter()
+            .filter(|t| !t.quoted)
+            .find_map(|t| pre::Pre::unresolved(&t.text).map(|n| (t, n)))
+        {
+            return Err(self.error_at(
+                t,
+                format!(
+                    "`{}` uses the parameter ${name}, which is not defined for config id `{}`: define it, or choose the host with --host NAME",
+                    t.text, self.pre.config_id
+                ),
+            ));
+        }
+        if self.pre.used {
+            self.notes.push(RawNote {
+                severity: NoteSeverity::Info,
+                file: 0,
+                line: 0,
+                col: 0,
+                keyword: "(preprocessor)".to_string(),
+                message: format!(
+                    "keepalived's preprocessor applied ($parameters, @conditions, ~SEQ/~LST) for config id `{}`; convert once per host (--host NAME)",
+                    self.pre.config_id
+                ),
+            });
+        }
         let nodes = lex::parse(tokens).map_err(|e| ImportError {
             file: self.files.get(e.file).cloned().unwrap_or_default(),
             line: e.line,

@@ -353,7 +353,8 @@ fn main() -> ExitCode {
         Cmd::ImportKeepalived {
             file,
             accept_weaker,
-        } => return import(file, *accept_weaker),
+            host,
+        } => return import(file, *accept_weaker, host.clone()),
         Cmd::Status { instance } => call(&socket, Command::Status, Duration::from_secs(5))
             .and_then(|r| {
                 let mut st = r
@@ -522,8 +523,12 @@ fn done(r: Response) -> Result<bool, String> {
     }
 }
 
-fn import(file: &Path, accept_weaker: bool) -> ExitCode {
-    match vipd_config::import::convert_file(file) {
+fn import(file: &Path, accept_weaker: bool, host: Option<String>) -> ExitCode {
+    let opts = vipd_config::import::Options {
+        host,
+        env: Some(std::env::vars().collect()),
+    };
+    match vipd_config::import::convert_file_with(file, &opts) {
         Ok(conv) => {
             for n in &conv.notes {
                 eprintln!("{n}");

@@ -74,6 +74,11 @@ pub enum Cmd {
         /// such a conversion prints its notes, no configuration, and exits with status 3.
         #[arg(long)]
         accept_weaker: bool,
+        /// keepalived's config id (`keepalived -i NAME`): which `@NAME` / `@^NAME` lines
+        /// apply and what `${_INSTANCE}` is. Default: this host's name up to the first dot,
+        /// as keepalived. Convert a shared template once per host.
+        #[arg(long, value_name = "NAME")]
+        host: Option<String>,
     },
     /// Validate configuration files (several files: cross-check peers' priorities and weights).
     Check {
