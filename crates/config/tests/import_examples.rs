@@ -1219,10 +1219,17 @@ fn a_template_converts_once_per_host() {
             let inst = &cfg.instances[i];
             assert_eq!((inst.vrid, inst.priority), (vrid, prio));
             assert_eq!(inst.source_address, Some(src.parse().unwrap()));
-            assert_eq!(inst.unicast_peers, [peer.parse::<std::net::IpAddr>().unwrap()]);
+            assert_eq!(
+                inst.unicast_peers,
+                [peer.parse::<std::net::IpAddr>().unwrap()]
+            );
             assert_eq!(inst.vips[0].to_string(), format!("10.20.0.10{}/24", i + 1));
         }
-        let vips: Vec<String> = cfg.instances[2].vips.iter().map(ToString::to_string).collect();
+        let vips: Vec<String> = cfg.instances[2]
+            .vips
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(vips, ["10.20.0.201/24", "10.20.0.202/24", "10.20.0.203/24"]);
     }
     let e = convert_file_with(

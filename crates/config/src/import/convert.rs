@@ -123,14 +123,20 @@ pub(crate) fn convert(nodes: &[Node]) -> (Model, Vec<RawNote>) {
             ),
             "linkbeat_interfaces" | "garp_group" | "net_namespace" | "net_namespace_ipvs"
             | "instance" | "use_pid_dir" | "namespace_with_ipsets" | "child_wait_time" => {
-                cx.nc(n, &format!("no vipd equivalent, {MIGRATION}"))
+                let why = super::keywords::reason("top", kw)
+                    .or_else(|| super::keywords::reason("global_defs", kw))
+                    .unwrap_or(super::keywords::UNKNOWN);
+                cx.nc(n, &format!("{why}, {MIGRATION}"))
             }
             "{" => cx.nc(n, "a block without a keyword"),
             _ if kw.starts_with('@') || kw.starts_with('$') || kw.starts_with('~') => cx.nc(
                 n,
-                "keepalived conditional/parameter syntax is not supported; expand it by hand first",
+                "left over from keepalived's preprocessor (a malformed ~SEQ/~LST or definition)",
             ),
-            _ => cx.nc(n, &format!("unknown top-level keyword, {MIGRATION}")),
+            _ => match super::keywords::reason("top", kw) {
+                Some(r) => cx.nc(n, r),
+                None => cx.nc(n, &format!("{}; {MIGRATION}", super::keywords::UNKNOWN)),
+            },
         }
     }
     // keepalived runs scripts and notify programs as root (or as `keepalived_script` when
@@ -946,7 +952,7 @@ impl Cx {
             }
             "lvs_sync_daemon_interface" => self.nc(c, "LVS is not part of vipd"),
             "debug" => self.nc(c, "use vipd's log level instead"),
-            _ => self.nc(c, "no vipd equivalent"),
+            _ => self.nc(c, super::keywords::reason("vrrp_instance", c.name()).unwrap_or(super::keywords::UNKNOWN)),
         }
     }
 
@@ -1447,7 +1453,11 @@ impl Cx {
                     t.set(keys::sync_group::tracking_weight, Val::Bool(true));
                 }
                 "track_bfd" => self.nc(c, "vipd has no BFD tracker"),
-                _ => self.nc(c, "no vipd equivalent"),
+                _ => self.nc(
+                    c,
+                    super::keywords::reason("vrrp_sync_group", c.name())
+                        .unwrap_or(super::keywords::UNKNOWN),
+                ),
             }
         }
         Some(t)
@@ -1531,7 +1541,7 @@ impl Cx {
                     "init_fail",
                     "not needed: vipd waits (at most 2 s) for every check's first result before the state machines start, and that result decides at once, failed or not",
                 ),
-                _ => self.nc(c, "no vipd equivalent"),
+                _ => self.nc(c, super::keywords::reason("vrrp_script", c.name()).unwrap_or(super::keywords::UNKNOWN)),
             }
         }
         if !t.has(keys::track_script::command) && !t.has(keys::track_script::shell) {
@@ -1569,7 +1579,11 @@ impl Cx {
                     c,
                     "vipd does not create the tracked file; create it at deploy time",
                 ),
-                _ => self.nc(c, "no vipd equivalent"),
+                _ => self.nc(
+                    c,
+                    super::keywords::reason("vrrp_track_file", c.name())
+                        .unwrap_or(super::keywords::UNKNOWN),
+                ),
             }
         }
         if !t.has(keys::track_file::weight) {
@@ -1621,8 +1635,11 @@ impl Cx {
                 }
                 "param_match" | "full_command" => self.nc(c, "vipd matches the process name only"),
                 "quorum_max" => self.nc(c, "vipd has only a minimum process count (`min`)"),
-                "delay" | "terminate_delay" | "fork_delay" => self.nc(c, "no vipd equivalent"),
-                _ => self.nc(c, "no vipd equivalent"),
+                _ => self.nc(
+                    c,
+                    super::keywords::reason("vrrp_track_process", c.name())
+                        .unwrap_or(super::keywords::UNKNOWN),
+                ),
             }
         }
         if !t.has(keys::track_process::process) {
@@ -1856,7 +1873,7 @@ fn global_reason(kw: &str) -> &'static str {
         {
             "process scheduling: set it in vipd's systemd unit instead"
         }
-        _ => "no vipd equivalent",
+        _ => super::keywords::reason("global_defs", kw).unwrap_or(super::keywords::UNKNOWN),
     }
 }
 

@@ -28,6 +28,7 @@
 mod convert;
 mod emit;
 mod glob;
+mod keywords;
 mod lex;
 mod pre;
 mod routes;
@@ -310,14 +311,14 @@ impl Sources {
             });
         }
         let mut raw = Vec::new();
-        lex::lex_lines(&lines, id, MAX_TOKENS.saturating_sub(out.len()), &mut raw).map_err(|e| {
-            ImportError {
+        lex::lex_lines(&lines, id, MAX_TOKENS.saturating_sub(out.len()), &mut raw).map_err(
+            |e| ImportError {
                 file: path.to_path_buf(),
                 line: e.line,
                 column: e.col,
                 message: e.message,
-            }
-        })?;
+            },
+        )?;
         let mut j = 0;
         while let Some(t) = raw.get(j) {
             let first_on_line = j == 0 || raw.get(j - 1).is_none_or(|p| !p.same_line(t));

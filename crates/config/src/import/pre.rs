@@ -56,9 +56,16 @@ impl Pre {
 
     /// The lines of `text` (the file at `path`) after preprocessing, each with the line number
     /// it came from. `Err`: the output would exceed [`MAX_LINES`].
-    pub(crate) fn expand(&mut self, text: &str, path: &Path) -> Result<Vec<(usize, String)>, String> {
+    pub(crate) fn expand(
+        &mut self,
+        text: &str,
+        path: &Path,
+    ) -> Result<Vec<(usize, String)>, String> {
         // keepalived's ${_PWD} is absolute (the text of `convert` may have no real path).
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let pwd = std::fs::canonicalize(dir)
             .unwrap_or_else(|_| dir.to_path_buf())
             .display()
@@ -112,8 +119,10 @@ impl Pre {
         out: &mut Vec<(usize, String)>,
     ) -> Result<(), String> {
         if depth > MAX_DEPTH {
-            self.problems
-                .push((line_no, format!("parameters nested deeper than {MAX_DEPTH} levels")));
+            self.problems.push((
+                line_no,
+                format!("parameters nested deeper than {MAX_DEPTH} levels"),
+            ));
             return Ok(());
         }
         let trimmed = line.trim_start();
@@ -177,8 +186,10 @@ impl Pre {
         let (kind, after) = match spec.split_once('(') {
             Some((k, a)) => (k.trim(), a),
             None => {
-                self.problems
-                    .push((line_no, format!("`~{}` is not a ~SEQ or ~LST block", short(spec))));
+                self.problems.push((
+                    line_no,
+                    format!("`~{}` is not a ~SEQ or ~LST block", short(spec)),
+                ));
                 return Ok(());
             }
         };
@@ -239,7 +250,9 @@ impl Pre {
                 "_HASH" => Some("#".into()),
                 "_BANG" => Some("!".into()),
                 "_ENV" => match (&self.env, arg.as_deref()) {
-                    (Some(env), Some(var)) => Some(env.get(var.trim()).cloned().unwrap_or_default()),
+                    (Some(env), Some(var)) => {
+                        Some(env.get(var.trim()).cloned().unwrap_or_default())
+                    }
                     _ => None,
                 },
                 "_RANDOM" => {
@@ -351,7 +364,10 @@ fn number(s: &str) -> Option<i64> {
 fn seq(args: &str, hex: bool) -> Option<Vec<Vec<(String, String)>>> {
     let parts: Vec<&str> = args.split(',').map(str::trim).collect();
     let var = parts.first().filter(|v| valid_name(v))?.to_string();
-    let nums: Vec<i64> = parts[1..].iter().map(|p| number(p)).collect::<Option<_>>()?;
+    let nums: Vec<i64> = parts[1..]
+        .iter()
+        .map(|p| number(p))
+        .collect::<Option<_>>()?;
     let (start, step, end) = match nums.as_slice() {
         [end] => (if *end >= 0 { 1 } else { -1 }, None, *end),
         [start, end] => (*start, None, *end),
@@ -380,7 +396,10 @@ fn lst(args: &str) -> Option<Vec<Vec<(String, String)>>> {
     let args = args.trim();
     if let Some(rest) = args.strip_prefix('{') {
         let close = rest.find('}')?;
-        let vars: Vec<String> = rest[..close].split(',').map(|v| v.trim().to_string()).collect();
+        let vars: Vec<String> = rest[..close]
+            .split(',')
+            .map(|v| v.trim().to_string())
+            .collect();
         if !vars.iter().all(|v| valid_name(v)) {
             return None;
         }
@@ -404,7 +423,8 @@ fn lst(args: &str) -> Option<Vec<Vec<(String, String)>>> {
     }
     let mut parts = args.split(',').map(str::trim);
     let var = parts.next().filter(|v| valid_name(v))?.to_string();
-    let out: Vec<Vec<(String, String)>> = parts.map(|v| vec![(var.clone(), v.to_string())]).collect();
+    let out: Vec<Vec<(String, String)>> =
+        parts.map(|v| vec![(var.clone(), v.to_string())]).collect();
     (!out.is_empty()).then_some(out)
 }
 
@@ -436,7 +456,10 @@ mod tests {
         let t = "$ADDRESS_BASE=10.2.${ADDRESS_BASE_SUB}\n$ADDRESS_BASE_SUB=0\n${ADDRESS_BASE}.100/32\n$ADDRESS_BASE_SUB=10\n${ADDRESS_BASE}.100/32\n";
         assert_eq!(run("x", t), ["10.2.0.100/32", "10.2.10.100/32"]);
         // Undefined: left as it is. `$NAME` needs whitespace or the end after it.
-        assert_eq!(run("x", "$A=1\npriority $A\n${UNDEF} $Ax\n"), ["priority 1", "${UNDEF} $Ax"]);
+        assert_eq!(
+            run("x", "$A=1\npriority $A\n${UNDEF} $Ax\n"),
+            ["priority 1", "${UNDEF} $Ax"]
+        );
         // With conditions, and a parameter that is a condition.
         let t = "@main $PRIORITY=240\n@backup $PRIORITY=200\npriority $PRIORITY\n$IF_MAIN=@main\n$IF_MAIN priority 240\n";
         assert_eq!(run("backup", t), ["priority 200"]);
@@ -445,12 +468,28 @@ mod tests {
         let t = "$INSTANCE= \\\nvrrp_instance VI_${NUM} { \\\n    interface eth0.${NUM} \\\n    @high priority 130 \\\n    @low priority 120 \\\n}\n$NUM=0\n$INSTANCE\n$NUM=1\n$INSTANCE\n";
         assert_eq!(
             run("low", t),
-            ["vrrp_instance VI_0 {", "interface eth0.0", "priority 120", "}", "vrrp_instance VI_1 {", "interface eth0.1", "priority 120", "}"]
+            [
+                "vrrp_instance VI_0 {",
+                "interface eth0.0",
+                "priority 120",
+                "}",
+                "vrrp_instance VI_1 {",
+                "interface eth0.1",
+                "priority 120",
+                "}"
+            ]
         );
         // Predefined.
         assert_eq!(
-            run("lb1", "include ${_PWD}/conf.d/*.conf\nrouter_id ${_INSTANCE}\nx ${_HASH}${_BANG}\n"),
-            ["include /etc/keepalived/conf.d/*.conf", "router_id lb1", "x #!"]
+            run(
+                "lb1",
+                "include ${_PWD}/conf.d/*.conf\nrouter_id ${_INSTANCE}\nx ${_HASH}${_BANG}\n"
+            ),
+            [
+                "include /etc/keepalived/conf.d/*.conf",
+                "router_id lb1",
+                "x #!"
+            ]
         );
     }
 
@@ -458,11 +497,24 @@ mod tests {
     fn sequences_and_lists() {
         assert_eq!(
             run("x", "~SEQ(SUBNET, 0, 3) ip_address 10.0.${SUBNET}.1\n"),
-            ["ip_address 10.0.0.1", "ip_address 10.0.1.1", "ip_address 10.0.2.1", "ip_address 10.0.3.1"]
+            [
+                "ip_address 10.0.0.1",
+                "ip_address 10.0.1.1",
+                "ip_address 10.0.2.1",
+                "ip_address 10.0.3.1"
+            ]
         );
         assert_eq!(
-            run("x", "~SEQx(SUBNET, 0x90, 0x10, 0xc0) fe80::20:${SUBNET}:1\n"),
-            ["fe80::20:90:1", "fe80::20:a0:1", "fe80::20:b0:1", "fe80::20:c0:1"]
+            run(
+                "x",
+                "~SEQx(SUBNET, 0x90, 0x10, 0xc0) fe80::20:${SUBNET}:1\n"
+            ),
+            [
+                "fe80::20:90:1",
+                "fe80::20:a0:1",
+                "fe80::20:b0:1",
+                "fe80::20:c0:1"
+            ]
         );
         assert_eq!(run("x", "~SEQ(N, 3) n${N}\n"), ["n1", "n2", "n3"]);
         assert_eq!(run("x", "~SEQ(N, 3, 1) n${N}\n"), ["n3", "n2", "n1"]);
