@@ -171,6 +171,9 @@ struct Cx {
     strict: bool,
     /// Effective global VRRP version (keepalived's default is 2).
     global_version: Option<u8>,
+    /// global_defs' `script_user`, once read (a notify program's own user equal to it needs
+    /// nothing).
+    script_user: Option<String>,
 }
 
 /// Seconds (decimals allowed) as a duration; `None` if malformed or above ~11 days.
@@ -382,7 +385,18 @@ impl Cx {
             self.nc(n, "missing script");
             return None;
         };
-        if !rest.is_empty() {
+        let same_user = matches!(rest, [u] if self.script_user.as_deref() == Some(u.text.as_str()));
+        if same_user {
+            self.note(
+                Info,
+                &n.key,
+                n.name(),
+                format!(
+                    "run-as user `{}` is the script_user: nothing to convert",
+                    texts(rest)
+                ),
+            );
+        } else if !rest.is_empty() {
             self.note(
                 NotConverted,
                 &n.key,
@@ -507,6 +521,7 @@ impl Cx {
                         [] => self.nc(c, "missing user name"),
                         [u, rest @ ..] => {
                             g.set(keys::global::script_user, Val::Str(u.text.clone()));
+                            self.script_user = Some(u.text.clone());
                             if !rest.is_empty() {
                                 self.note(
                                     NotConverted,
@@ -577,9 +592,11 @@ impl Cx {
         }
         if let Some((d, c)) = gna {
             if g.has(keys::global::garp_interval) {
-                self.nc(
-                    c,
-                    "vipd has one interval for gratuitous ARPs and unsolicited NAs; vrrp_garp_interval is used",
+                self.note(
+                    Warning,
+                    &c.key,
+                    c.name(),
+                    "vipd has one interval for gratuitous ARPs and unsolicited NAs; vrrp_garp_interval is used for both",
                 );
             } else {
                 g.set(keys::global::garp_interval, dur(d));
@@ -1357,7 +1374,7 @@ impl Cx {
 
         if let Some((pass, pat)) = auth {
             if version_eff == 3 {
-                self.note(NotConverted, &pat, "authentication", "VRRPv3 has no authentication; keepalived ignores it, and so does the conversion");
+                self.note(Info, &pat, "authentication", "VRRPv3 has no authentication; keepalived ignores it, and so does the conversion");
             } else if strict {
                 self.note(
                     NotConverted,

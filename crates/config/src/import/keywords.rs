@@ -164,3 +164,76 @@ pub(crate) fn reason(context: &str, kw: &str) -> Option<&'static str> {
     };
     Some(r)
 }
+
+/// Whether losing `kw` changes VRRP behaviour: false for what is outside VRRP (e-mail, SNMP,
+/// D-Bus, LVS, static addresses, keepalived's process settings, its reload and dump files).
+pub(crate) fn affects_vrrp(kw: &str) -> bool {
+    const OUTSIDE: &[&str] = &[
+        "notification_email",
+        "notification_email_from",
+        "smtp_server",
+        "smtp_helo_name",
+        "smtp_connect_timeout",
+        "smtp_alert",
+        "smtp_alert_vrrp",
+        "smtp_alert_checker",
+        "no_email_faults",
+        "no_checker_emails",
+        "email_faults",
+        "static_ipaddress",
+        "static_routes",
+        "static_rules",
+        "default_interface",
+        "max_auto_priority",
+        "min_auto_priority_delay",
+        "vrrp_priority",
+        "vrrp_no_swap",
+        "vrrp_cpu_affinity",
+        "vrrp_rt_priority",
+        "vrrp_rlimit_rttime",
+        "process_names",
+        "process_name",
+        "vrrp_process_name",
+        "umask",
+        "random_seed",
+        "child_wait_time",
+        "use_pid_dir",
+        "use_symlink_paths",
+        "instance",
+        "tmp_config_directory",
+        "config_save_dir",
+        "debug",
+        "reload_check_config",
+        "include_check",
+        "reload_time_file",
+        "reload_repeat",
+        "reload_file",
+        "data_use_instance",
+        "state_file_location",
+        "stats_file_location",
+        "json_file_location",
+        "json_version",
+        "iproute_usr_dir",
+        "iproute_etc_dir",
+        "rs_init_notifies",
+        "log_unknown_vrids",
+        "linkbeat_use_polling",
+        "vrrp_netlink_cmd_rcv_bufs",
+        "vrrp_netlink_cmd_rcv_bufs_force",
+        "vrrp_netlink_monitor_rcv_bufs",
+        "vrrp_netlink_monitor_rcv_bufs_force",
+        "process_monitor_rcv_bufs",
+        "process_monitor_rcv_bufs_force",
+        "virtual_server",
+        "virtual_server_group",
+        "real_server",
+        "bfd_instance",
+    ];
+    !(OUTSIDE.contains(&kw)
+        || kw.starts_with("lvs_")
+        || kw.starts_with("checker_")
+        || kw.starts_with("bfd_")
+        || kw.contains("snmp")
+        || kw.contains("dbus")
+        || kw == "enable_traps")
+}

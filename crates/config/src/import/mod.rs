@@ -121,6 +121,18 @@ pub struct Conversion {
     pub notes: Vec<Note>,
 }
 
+impl Note {
+    /// Whether this note means VRRP behaviour was lost: a keyword not converted (or a
+    /// security setting lost) that is not outside VRRP (e-mail, SNMP, LVS, keepalived's
+    /// process settings, ...).
+    pub fn loses_vrrp_behaviour(&self) -> bool {
+        matches!(
+            self.severity,
+            NoteSeverity::NotConverted | NoteSeverity::SecurityLost
+        ) && keywords::affects_vrrp(&self.keyword)
+    }
+}
+
 impl Conversion {
     /// Whether a security setting could not be carried over (a [`NoteSeverity::SecurityLost`]
     /// note): the result would let in adverts the original refused.
