@@ -267,6 +267,11 @@ table! {
         /// `vrrp_startup_delay`: for links that come up late at boot). Not applied after
         /// `vipctl upgrade`.
         pub(crate) startup_delay: Option<S<StartupDelay>>,
+        /// The IPv4 multicast group of multicast instances (keepalived's
+        /// `vrrp_mcast_group4`). Default 224.0.0.18, RFC 9568's.
+        pub(crate) multicast_group_v4: Option<S<String>>,
+        /// The IPv6 multicast group (keepalived's `vrrp_mcast_group6`). Default ff02::12.
+        pub(crate) multicast_group_v6: Option<S<String>>,
         /// Default `version` of instances.
         pub(crate) vrrp_version: Option<S<i64>>,
         /// Default VRRPv3-over-IPv4 checksum mode of instances: `"with-pseudo-header"` (keepalived,
@@ -482,6 +487,9 @@ table! {
         /// Multicast only: accept adverts from these addresses only (the other routers of
         /// this virtual router); default any host on the link.
         pub(crate) allowed_sources: Option<S<Vec<S<String>>>>,
+        /// Multicast only: the group adverts go to and come from (keepalived's
+        /// `mcast_dst_ip`). Default: [global] multicast_group_v4 / multicast_group_v6.
+        pub(crate) multicast_group: Option<S<String>>,
         /// VRRPv3: the longest advert interval a backup adopts from its master (default:
         /// whatever the master advertises, up to 40.95s, as RFC 9568). Never below our own
         /// `advert_interval`.

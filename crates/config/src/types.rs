@@ -373,6 +373,10 @@ pub struct Global {
     pub receive_buffer: usize,
     /// Wait before the state machines start (keepalived `vrrp_startup_delay`; default 0).
     pub startup_delay: Duration,
+    /// IPv4 multicast group of multicast instances (RFC 9568's 224.0.0.18 unless set).
+    pub multicast_group_v4: std::net::Ipv4Addr,
+    /// IPv6 multicast group of multicast instances (ff02::12 unless set).
+    pub multicast_group_v6: std::net::Ipv6Addr,
     /// Default VRRP version of instances.
     pub vrrp_version: Version,
     /// Default VRRPv3/IPv4 checksum mode of instances.
@@ -405,6 +409,8 @@ impl Default for Global {
             metrics_listen: None,
             receive_buffer: DEFAULT_RECEIVE_BUFFER,
             startup_delay: Duration::ZERO,
+            multicast_group_v4: vipd_wire::vrrp::MCAST_V4,
+            multicast_group_v6: vipd_wire::vrrp::MCAST_V6,
             vrrp_version: Version::V3,
             checksum: ChecksumMode::WithPseudoHeader,
             garp: Garp::default(),
@@ -475,6 +481,8 @@ pub struct Instance {
     pub peer_ttl: Vec<vipd_proto::rx::PeerTtl>,
     /// Multicast: the only sources adverts are accepted from (empty: any on the link).
     pub allowed_sources: Vec<IpAddr>,
+    /// Multicast: the group adverts go to (the instance's, else [global]'s, else RFC 9568's).
+    pub multicast_group: IpAddr,
     /// VRRPv3: the longest Master_Adver_Interval adopted from a master (`None`: any).
     pub max_adopted_interval: Option<Duration>,
     /// VRRPv2 simple-text authentication (never set for v3).
@@ -540,6 +548,7 @@ impl Instance {
             unicast_peers,
             peer_ttl,
             allowed_sources,
+            multicast_group,
             max_adopted_interval,
             auth_pass,
             auth_hmac,
@@ -562,6 +571,7 @@ impl Instance {
         differs(*version != new.version, k::version);
         differs(*family != new.family || *vips != new.vips, k::vips);
         differs(*routes != new.routes, k::route);
+        differs(*multicast_group != new.multicast_group, k::multicast_group);
         differs(*rules != new.rules, k::rule);
         differs(*priority != new.priority, k::priority);
         differs(*advert_interval != new.advert_interval, k::advert_interval);

@@ -238,6 +238,20 @@ fn global(g: &RawGlobal, r: &mut Reporter<'_>) -> Global {
     {
         out.startup_delay = d;
     }
+    if let Some(v) = &g.multicast_group_v4 {
+        match multicast_group(r, v, "multicast_group_v4") {
+            Some(IpAddr::V4(a)) => out.multicast_group_v4 = a,
+            Some(_) => r.error(v.span(), "multicast_group_v4 is an IPv6 group"),
+            None => {}
+        }
+    }
+    if let Some(v) = &g.multicast_group_v6 {
+        match multicast_group(r, v, "multicast_group_v6") {
+            Some(IpAddr::V6(a)) => out.multicast_group_v6 = a,
+            Some(_) => r.error(v.span(), "multicast_group_v6 is an IPv4 group"),
+            None => {}
+        }
+    }
     if let Some(v) = &g.vrrp_version
         && let Some(ver) = version(r, v, "vrrp_version")
     {
@@ -296,6 +310,41 @@ struct Validator<'r, 'a> {
 struct VipAt {
     vip: Vip,
     span: Range<usize>,
+}
+
+/// A multicast group address: VRRP's must stay on the link (224.0.0.0/24, ff02::/16), since
+/// adverts go out with TTL / hop limit 255 and receivers require it.
+fn multicast_group(r: &mut Reporter<'_>, v: &S<String>, what: &str) -> Option<IpAddr> {
+    let Ok(a) = v.get_ref().trim().parse::<IpAddr>() else {
+        r.error(
+            v.span(),
+            format!("{what} \"{}\" is not an IP address", shorten(v.get_ref())),
+        );
+        return None;
+    };
+    let link_local = match a {
+        IpAddr::V4(g) => g.octets()[..3] == [224, 0, 0],
+        IpAddr::V6(g) => g.segments()[0] & 0xff0f == 0xff02,
+    };
+    if !a.is_multicast() {
+        r.error_hint(
+            v.span(),
+            format!("{what} {a} is not a multicast address"),
+            "224.0.0.18 and ff02::12 are VRRP's; use unicast_peers to send to addresses",
+        );
+        return None;
+    }
+    if !link_local {
+        r.warn(
+            v.span(),
+            format!("{what} {a} is not a link-local group (224.0.0.0/24, ff02::/16)"),
+            Some(
+                "switches with IGMP/MLD snooping may not flood it; keepalived accepts it too"
+                    .into(),
+            ),
+        );
+    }
+    Some(a)
 }
 
 /// The family of a virtual router that advertises no address: that of its source address,
@@ -803,6 +852,36 @@ impl Validator<'_, '_> {
                 );
             }
         }
+        let default_group = match family {
+            Some(Family::Ipv6) => IpAddr::V6(self.global.multicast_group_v6),
+            _ => IpAddr::V4(self.global.multicast_group_v4),
+        };
+        let multicast_group = match &raw.multicast_group {
+            None => Some(default_group),
+            Some(v) => {
+                let g = multicast_group(self.r, v, "multicast_group");
+                if !unicast_peers.is_empty() {
+                    self.r.warn(
+                        v.span(),
+                        format!("multicast_group in {label}, which has unicast peers: not used"),
+                        Some("remove it, or the unicast peers".into()),
+                    );
+                }
+                match (g, family) {
+                    (Some(a), Some(fam)) if Family::of(&a) != fam => {
+                        self.r.error(
+                            v.span(),
+                            format!(
+                                "multicast_group {a} is {} but {label} is {fam}",
+                                Family::of(&a)
+                            ),
+                        );
+                        None
+                    }
+                    (g, _) => g,
+                }
+            }
+        };
         let max_adopted_interval = match &raw.max_adopted_interval {
             None => None,
             Some(v) => {
@@ -1045,6 +1124,7 @@ impl Validator<'_, '_> {
             unicast_peers,
             peer_ttl,
             allowed_sources,
+            multicast_group: multicast_group?,
             max_adopted_interval,
             auth_pass,
             auth_hmac,

@@ -69,7 +69,11 @@ fn keys_in(cell: &str) -> Vec<String> {
     cell.split('`')
         .skip(1)
         .step_by(2)
-        .filter(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|k| {
+            !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
         .map(str::to_owned)
         .collect()
 }

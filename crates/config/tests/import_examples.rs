@@ -538,9 +538,15 @@ fn every_tracking_flavour() {
         "reverse"
     );
     assert_eq!(
+        s(
+            &d["global"].as_table().unwrap().clone(),
+            "multicast_group_v4"
+        ),
+        "224.0.0.19"
+    );
+    assert_eq!(
         not_converted(&c),
         set(&[
-            (7, "vrrp_mcast_group4"),
             (18, "weight"),
             (63, "track_script"),
             (13, "init_file"),

@@ -34,6 +34,8 @@ struct Case {
     unicast: bool,
     auth: bool,
     checksum: Option<&'static str>,
+    /// Another multicast group than RFC 9568's (keepalived's `vrrp_mcast_group4/6`).
+    mcast_group: Option<&'static str>,
 }
 
 impl Case {
@@ -124,7 +126,16 @@ impl Pair {
         let spec = self.spec(VIPD, priority);
         let sock = self.dir.path().join("vipd.sock");
         let path = self.dir.path().join("vipd.toml");
-        std::fs::write(&path, keepalived::vipd_toml("interop", &sock, &[spec])).unwrap();
+        let mut toml = keepalived::vipd_toml("interop", &sock, &[spec]);
+        if let Some(g) = self.case.mcast_group {
+            let key = if self.case.v6 {
+                "multicast_group_v6"
+            } else {
+                "multicast_group_v4"
+            };
+            toml = toml.replacen("[global]\n", &format!("[global]\n{key} = \"{g}\"\n"), 1);
+        }
+        std::fs::write(&path, toml).unwrap();
         let child = self
             .lan
             .host(VIPD)
@@ -145,7 +156,19 @@ impl Pair {
         self.ka = None;
         self.ka_runs += 1;
         let name = format!("ka{}", self.ka_runs);
-        let conf = keepalived::keepalived_conf(&name, &[self.spec(KA, priority)]);
+        let mut conf = keepalived::keepalived_conf(&name, &[self.spec(KA, priority)]);
+        if let Some(g) = self.case.mcast_group {
+            let key = if self.case.v6 {
+                "vrrp_mcast_group6"
+            } else {
+                "vrrp_mcast_group4"
+            };
+            conf = conf.replacen(
+                "global_defs {\n",
+                &format!("global_defs {{\n  {key} {g}\n"),
+                1,
+            );
+        }
         let k = Keepalived::start(&self.lan.host(KA).ns, self.dir.path(), &name, &conf).unwrap();
         self.ka = Some(k);
     }
@@ -403,6 +426,7 @@ fn v3_ipv4_multicast() {
         unicast: false,
         auth: false,
         checksum: Some("with-pseudo-header"),
+        mcast_group: None,
     });
 }
 
@@ -419,6 +443,7 @@ fn v3_ipv4_unicast() {
         unicast: true,
         auth: false,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -435,6 +460,7 @@ fn v3_ipv6_multicast() {
         unicast: false,
         auth: false,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -451,6 +477,7 @@ fn v3_ipv6_unicast() {
         unicast: true,
         auth: false,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -467,6 +494,7 @@ fn v2_ipv4_multicast() {
         unicast: false,
         auth: false,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -483,6 +511,7 @@ fn v2_ipv4_auth_unicast() {
         unicast: true,
         auth: true,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -499,6 +528,7 @@ fn v2_ipv4_unicast() {
         unicast: true,
         auth: false,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -515,6 +545,7 @@ fn v2_ipv4_auth_multicast() {
         unicast: false,
         auth: true,
         checksum: None,
+        mcast_group: None,
     });
 }
 
@@ -533,6 +564,7 @@ fn v3_ipv4_without_pseudo_header_is_one_way() {
         unicast: false,
         auth: false,
         checksum: Some("without-pseudo-header"),
+        mcast_group: None,
     };
     let mut p = Pair::new(case);
     // keepalived higher: vipd accepts its (pseudo-header) adverts and stays backup.
@@ -578,4 +610,41 @@ fn v3_ipv4_without_pseudo_header_is_one_way() {
         p.holds(KA),
         p.logs()
     );
+}
+
+/// keepalived's `vrrp_mcast_group4` / vipd's `multicast_group_v4`: both on 224.0.0.19, the
+/// whole drill (each side hears the other only on that group).
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v3_ipv4_custom_multicast_group() {
+    drill(Case {
+        tag: "ka-mcg4",
+        version: 3,
+        v6: false,
+        unicast: false,
+        auth: false,
+        checksum: None,
+        mcast_group: Some("224.0.0.19"),
+    });
+}
+
+/// The same over IPv6 with ff02::13.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v3_ipv6_custom_multicast_group() {
+    drill(Case {
+        tag: "ka-mcg6",
+        version: 3,
+        v6: true,
+        unicast: false,
+        auth: false,
+        checksum: None,
+        mcast_group: Some("ff02::13"),
+    });
 }

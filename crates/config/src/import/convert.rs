@@ -584,8 +584,18 @@ impl Cx {
                         Info,
                         &c.key,
                         kw,
-                        "the IANA group, which vipd always uses: nothing to convert",
+                        "the IANA group, vipd's default: nothing to convert",
                     );
+                }
+                "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+                    if let Some(a) = self.one(c).cloned() {
+                        let key = if kw == "vrrp_mcast_group4" {
+                            keys::global::multicast_group_v4
+                        } else {
+                            keys::global::multicast_group_v6
+                        };
+                        g.set(key, Val::Str(a.text));
+                    }
                 }
                 _ => self.nc(c, global_reason(kw)),
             }
@@ -935,6 +945,11 @@ impl Cx {
                 if let Some(b) = self.flag(c) {
                     d.garp
                         .push((keys::instance::checksum, Val::Str(checksum_word(b).into())));
+                }
+            }
+            "mcast_dst_ip" => {
+                if let Some(a) = self.one(c).cloned() {
+                    d.garp.push((keys::instance::multicast_group, Val::Str(a.text)));
                 }
             }
             "virtual_routes" => {
@@ -1870,9 +1885,6 @@ fn global_reason(kw: &str) -> &'static str {
         }
         _ if kw.contains("snmp") || kw.contains("dbus") || kw.contains("traps") => {
             "vipd has no SNMP/D-Bus interface; use its logs and `vipctl` (control socket)"
-        }
-        "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
-            "vipd always uses the IANA groups 224.0.0.18 / ff02::12; use unicast_peers for anything else"
         }
         _ if kw.contains("iptables")
             || kw.contains("ipsets")

@@ -798,6 +798,9 @@ impl<N: Netlink> Daemon<N> {
                 s.open() && s.ifindex == ifindex && s.family == family && s.src == src
             })
         {
+            if let Some(s) = self.io.socks.get(i) {
+                join_group(&s.sock, c);
+            }
             return Ok(i);
         }
         let handed = self
@@ -834,6 +837,7 @@ impl<N: Netlink> Daemon<N> {
                 true,
             )?)),
         };
+        join_group(&sock, c);
         let bytes = self.io.receive_buffer;
         let set = match &sock {
             Sock::V4(s) => s.set_receive_buffer(bytes),
@@ -2076,12 +2080,27 @@ fn ipv6_forwarding(ifname: &str) -> bool {
 /// Where an instance's adverts go: the VRRP multicast group, or each unicast peer.
 fn destinations(c: &config::Instance) -> Vec<IpAddr> {
     if c.unicast_peers.is_empty() {
-        vec![match c.family {
-            Family::Ipv4 => IpAddr::V4(vipd_wire::vrrp::MCAST_V4),
-            Family::Ipv6 => IpAddr::V6(vipd_wire::vrrp::MCAST_V6),
-        }]
+        vec![c.multicast_group]
     } else {
         c.unicast_peers.clone()
+    }
+}
+
+/// A multicast instance with another group than RFC 9568's (keepalived's
+/// `vrrp_mcast_group4/6`, `mcast_dst_ip`): its socket joins that group too (sockets are shared,
+/// and joining is idempotent).
+fn join_group(sock: &Sock, c: &config::Instance) {
+    if c.is_unicast() {
+        return;
+    }
+    let r = match (sock, c.multicast_group) {
+        (Sock::V4(s), IpAddr::V4(g)) if g != vipd_wire::vrrp::MCAST_V4 => s.join(g),
+        (Sock::V6(s), IpAddr::V6(g)) if g != vipd_wire::vrrp::MCAST_V6 => s.join(g),
+        _ => Ok(()),
+    };
+    if let Err(e) = r {
+        warn!(instance = %c.name, group = %c.multicast_group, error = %e,
+              "{}: cannot join multicast group {} on {}: {e}", c.name, c.multicast_group, c.interface);
     }
 }
 

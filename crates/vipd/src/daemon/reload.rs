@@ -330,6 +330,11 @@ impl<N: Netlink> Daemon<N> {
                             old.src = *src;
                             old.sock = *sock;
                         }
+                        if old.cfg.multicast_group != c.multicast_group
+                            && let Some(s) = self.io.socks.get(old.sock)
+                        {
+                            super::join_group(&s.sock, c);
+                        }
                         old.update_in_place(c);
                     }
                     old
@@ -436,7 +441,10 @@ impl Inst {
     /// Takes a changed configuration of the same virtual router (the state machine takes
     /// its part through [`Router::rebuild`]).
     fn update_in_place(&mut self, c: &config::Instance) {
-        if self.cfg.unicast_peers != c.unicast_peers && !self.interface_missing() {
+        if (self.cfg.unicast_peers != c.unicast_peers
+            || self.cfg.multicast_group != c.multicast_group)
+            && !self.interface_missing()
+        {
             self.dsts = destinations(c);
         }
         self.vip_addrs = c.advertised_vips().map(|v| v.addr).collect();

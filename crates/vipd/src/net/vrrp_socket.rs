@@ -193,6 +193,19 @@ impl VrrpSocketV4 {
         self.local
     }
 
+    /// Joins multicast group `group` on the interface as well (a group other than
+    /// 224.0.0.18: keepalived's `vrrp_mcast_group4`). Already joined is `Ok`.
+    pub fn join(&self, group: Ipv4Addr) -> io::Result<()> {
+        match self
+            .fd
+            .get_ref()
+            .join_multicast_v4_n(&group, &InterfaceIndexOrAddress::Index(self.ifindex))
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            r => r,
+        }
+    }
+
     /// Sends one VRRP payload to `dst` (224.0.0.18 or a unicast peer); the kernel adds
     /// the IPv4 header (source = `local`, TTL 255, protocol 112).
     pub async fn send_to(&self, vrrp_payload: &[u8], dst: Ipv4Addr) -> io::Result<()> {
@@ -380,6 +393,15 @@ impl VrrpSocketV6 {
     /// The source address packets are sent from.
     pub fn local(&self) -> Ipv6Addr {
         self.local
+    }
+
+    /// Joins multicast group `group` on the interface as well (a group other than
+    /// ff02::12: keepalived's `vrrp_mcast_group6`). Already joined is `Ok`.
+    pub fn join(&self, group: Ipv6Addr) -> io::Result<()> {
+        match self.fd.get_ref().join_multicast_v6(&group, self.ifindex) {
+            Err(e) if e.raw_os_error() == Some(libc::EADDRINUSE) => Ok(()),
+            r => r,
+        }
     }
 
     /// Sends one VRRP payload (checksum already filled in by the caller) to `dst`
