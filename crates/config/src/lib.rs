@@ -80,15 +80,15 @@ pub use duration::{DurationError, format_duration, parse_duration};
 pub use host::{HostChecks, run_as_problem};
 pub use schema::json_schema;
 pub use types::{
+    ArgsMatch, DEFAULT_NOTIFY_TIMEOUT, DEFAULT_SCRIPT_USER, HttpUrl, MAX_TRACK_REFS, MAX_TRACKERS,
+    MAX_WEIGHT, Notify, Probe, TrackFile, TrackHttp, TrackKind, TrackProcess, TrackRef,
+    TrackScript, TrackTcp, WeightSite,
+};
+pub use types::{
     AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL, DEFAULT_CONTROL_SOCKET,
     DEFAULT_PRIORITY, DEFAULT_RECEIVE_BUFFER, Family, Garp, Global, Instance, Loaded, MAIN_TABLE,
     MAX_FILE_SIZE, MAX_INSTANCES, MAX_PEERS, MAX_SYNC_GROUPS, MAX_VIPS, Route, RouteType, Rule,
     Scope, SyncGroup, Version, Vip,
-};
-pub use types::{
-    DEFAULT_NOTIFY_TIMEOUT, DEFAULT_SCRIPT_USER, HttpUrl, MAX_TRACK_REFS, MAX_TRACKERS, MAX_WEIGHT,
-    Notify, Probe, TrackFile, TrackHttp, TrackKind, TrackProcess, TrackRef, TrackScript, TrackTcp,
-    WeightSite,
 };
 pub use validate::{SCRIPT_PATH, insecure_path};
 

@@ -176,7 +176,9 @@ pub(crate) type Weight =
 /// `rise` / `fall`: 1..=1000.
 pub(crate) type RiseFall = Int<1, 1000>;
 /// `min` of a process tracker: 1..=65535.
-pub(crate) type ProcessCount = Int<1, 65_535>;
+pub(crate) type ProcessCount = Int<0, 65_535>;
+/// track_process `up_delay` / `down_delay` (keepalived's `fork_delay` / `terminate_delay`).
+pub(crate) type ProcessDelay = Dur<0, 60_000>;
 
 /// A value with its place in the file. Transparent for serde and for the schema.
 #[derive(Debug)]
@@ -695,6 +697,29 @@ table! {
         pub(crate) process: Option<S<String>>,
         /// How many must run to count as up (default 1).
         pub(crate) min: Option<S<ProcessCount>>,
+        /// At most this many may run to count as up (keepalived's `quorum_max`; 0: up only
+        /// while none runs). Default: no limit.
+        pub(crate) max: Option<S<ProcessCount>>,
+        /// Also match the command line's arguments (keepalived's `process NAME ARGS...`):
+        /// `process` is then argv[0] (or its base name).
+        pub(crate) args: Option<S<Vec<S<String>>>>,
+        /// How `args` match: `"exact"` (default), `"partial"` (the first ones match, more may
+        /// follow) or `"initial"` (as partial, the last one given may be a prefix):
+        /// keepalived's `param_match`.
+        #[schemars(extend("enum" = ["exact", "partial", "initial"]))]
+        pub(crate) args_match: Option<S<String>>,
+        /// `process` is the whole command line, arguments joined by spaces (keepalived's
+        /// `full_command`, `pgrep -f` without patterns). Default false.
+        pub(crate) full_command: Option<S<bool>>,
+        /// After the count becomes good, wait this long (still good) before reporting up
+        /// (keepalived's `fork_delay`). Default 0s.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) up_delay: Option<S<ProcessDelay>>,
+        /// After the count becomes bad, wait this long (still bad) before reporting down
+        /// (keepalived's `terminate_delay`: a restart of the process is not a failure).
+        /// Default 0s.
+        #[schemars(extend("format" = "duration"))]
+        pub(crate) down_delay: Option<S<ProcessDelay>>,
         /// Priority change while down (negative) or up (positive); 0 = FAULT while down.
         pub(crate) weight: Option<S<Weight>>,
     }

@@ -958,8 +958,72 @@ pub struct TrackProcess {
     pub process: String,
     /// Fewest processes for "up" (default 1).
     pub min: u32,
+    /// Most processes for "up" (`None`: no limit).
+    pub max: Option<u32>,
+    /// Arguments to match too (`None`: any; `Some([])` with `args_match`: none at all).
+    pub args: Option<Vec<String>>,
+    /// How `args` match.
+    pub args_match: ArgsMatch,
+    /// `process` is the whole command line.
+    pub full_command: bool,
+    /// Good this long before "up", bad this long before "down".
+    pub up_delay: Duration,
+    /// See `up_delay`.
+    pub down_delay: Duration,
     /// Default weight.
     pub weight: i32,
+}
+
+/// How a tracked process's arguments match (keepalived's `param_match`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ArgsMatch {
+    /// Exactly these arguments.
+    #[default]
+    Exact,
+    /// These first, possibly more after.
+    Partial,
+    /// As partial, and the last one given may be a prefix of the process's.
+    Initial,
+}
+
+impl TrackProcess {
+    /// Whether a process with `comm` and command line `argv` is one of these.
+    pub fn matches(&self, comm: &str, argv: &[String]) -> bool {
+        if self.full_command {
+            return argv.join(" ") == self.process;
+        }
+        let base = argv
+            .first()
+            .map(|a| a.rsplit('/').next().unwrap_or(a))
+            .unwrap_or("");
+        let Some(want) = &self.args else {
+            // The kernel cuts comm to 15 bytes.
+            let cut: String = self.process.chars().take(15).collect();
+            return comm == self.process || comm == cut || base == self.process;
+        };
+        let first = argv.first().map(String::as_str).unwrap_or("");
+        if first != self.process && base != self.process {
+            return false;
+        }
+        let got = argv.get(1..).unwrap_or(&[]);
+        match self.args_match {
+            ArgsMatch::Exact => got == want.as_slice(),
+            ArgsMatch::Partial => got.len() >= want.len() && got[..want.len()] == want[..],
+            ArgsMatch::Initial => {
+                let Some((last, head)) = want.split_last() else {
+                    return got.is_empty();
+                };
+                got.len() >= want.len()
+                    && got[..head.len()] == head[..]
+                    && got[head.len()].starts_with(last.as_str())
+            }
+        }
+    }
+
+    /// Whether `n` matching processes is "up".
+    pub fn good(&self, n: u32) -> bool {
+        n >= self.min && self.max.is_none_or(|m| n <= m)
+    }
 }
 
 /// One tracker an instance follows, with the effective weight.

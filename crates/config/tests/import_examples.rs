@@ -550,9 +550,6 @@ fn every_tracking_flavour() {
             (18, "weight"),
             (63, "track_script"),
             (13, "init_file"),
-            (22, "process"),
-            (23, "param_match"),
-            (26, "delay"),
             (65, "use_vmac"),
             (66, "vmac_xmit_base"),
         ])

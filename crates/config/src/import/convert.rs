@@ -1648,14 +1648,49 @@ impl Cx {
                         [p, rest @ ..] => {
                             t.set(keys::track_process::process, Val::Str(p.text.clone()));
                             if !rest.is_empty() {
-                                self.note(NotConverted, &c.key, kw, format!("parameter match `{}` not converted: vipd matches the process name only", texts(rest)));
+                                let args = rest.iter().map(|a| Val::Str(a.text.clone())).collect();
+                                t.set(keys::track_process::args, Val::Arr(args));
                             }
                         }
                     }
                 }
+                "param_match" => {
+                    let m = match c.arg(0).map(|a| a.text.as_str()) {
+                        None => Some("exact"),
+                        Some("partial") => Some("partial"),
+                        Some("initial") => Some("initial"),
+                        Some(_) => None,
+                    };
+                    match m {
+                        Some(m) => {
+                            t.set(keys::track_process::args_match, Val::Str(m.into()));
+                            // `param_match` without parameters: the command has none.
+                            if !t.has(keys::track_process::args) {
+                                t.set(keys::track_process::args, Val::Arr(Vec::new()));
+                            }
+                        }
+                        None => self.nc(c, "param_match is initial or partial"),
+                    }
+                }
+                "full_command" => t.set(keys::track_process::full_command, Val::Bool(true)),
                 "quorum" => {
-                    if let Some(v) = self.int(c, 1, 65_535) {
+                    if let Some(v) = self.int(c, 0, 65_535) {
                         t.set(keys::track_process::min, Val::Int(v));
+                    }
+                }
+                "quorum_max" => {
+                    if let Some(v) = self.int(c, 0, 65_535) {
+                        t.set(keys::track_process::max, Val::Int(v));
+                    }
+                }
+                "delay" | "fork_delay" | "terminate_delay" => {
+                    if let Some(d) = self.secs(c) {
+                        if kw != "terminate_delay" {
+                            t.set(keys::track_process::up_delay, dur(d));
+                        }
+                        if kw != "fork_delay" {
+                            t.set(keys::track_process::down_delay, dur(d));
+                        }
                     }
                 }
                 "weight" => {
@@ -1665,8 +1700,6 @@ impl Cx {
                         t.set(keys::track_process::weight, Val::Int(w));
                     }
                 }
-                "param_match" | "full_command" => self.nc(c, "vipd matches the process name only"),
-                "quorum_max" => self.nc(c, "vipd has only a minimum process count (`min`)"),
                 _ => self.nc(
                     c,
                     super::keywords::reason("vrrp_track_process", c.name())

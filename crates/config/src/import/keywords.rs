@@ -128,9 +128,6 @@ pub(crate) fn reason(context: &str, kw: &str) -> Option<&'static str> {
         ("top", "track_group") => {
             "static track groups track static addresses/routes/rules, which vipd does not manage"
         }
-        ("vrrp_track_process", "fork_delay" | "terminate_delay" | "delay") => {
-            "vipd reads the process table on its own period with no delays: a short-lived restart of the process may count as down once"
-        }
         ("vrrp_instance", "vrf") => {
             "run vipd in the VRF instead (`ip vrf exec`), or put the instance's interface in it"
         }

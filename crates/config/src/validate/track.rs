@@ -858,11 +858,14 @@ impl Validator<'_, '_> {
                 raw.weight.as_ref(),
                 weight.unwrap_or(0),
             );
+            let full_command = raw.full_command.as_ref().is_some_and(|v| *v.get_ref());
+            let with_path = full_command || raw.args.is_some();
             let process = match &raw.process {
                 Some(p)
                     if !p.get_ref().is_empty()
-                        && p.get_ref().len() <= 255
-                        && !p.get_ref().contains('/')
+                        && p.get_ref().len() <= 4096
+                        && (with_path
+                            || (p.get_ref().len() <= 255 && !p.get_ref().contains('/')))
                         && !p.get_ref().contains('\0') =>
                 {
                     Some(p.get_ref().clone())
@@ -871,7 +874,7 @@ impl Validator<'_, '_> {
                     self.r.error_hint(
                         p.span(),
                         format!("process \"{}\" is not a process name", shorten(p.get_ref())),
-                        "the name as in /proc/PID/comm or the base name of argv[0], e.g. process = \"haproxy\"",
+                        "the name as in /proc/PID/comm or the base name of argv[0], e.g. process = \"haproxy\" (a path or a whole command line needs args or full_command)",
                     );
                     None
                 }
@@ -885,16 +888,95 @@ impl Validator<'_, '_> {
                 }
             };
             let min = self.count(raw.min.as_ref(), "min", 1);
+            let max = match &raw.max {
+                None => Some(None),
+                Some(v) => self.count(Some(v), "max", 0).map(Some),
+            };
+            if let (Some(m), Some(Some(x)), Some(v)) = (min, max, &raw.max)
+                && m > x
+            {
+                self.r
+                    .error(v.span(), format!("max {x} is below min {m}: never up"));
+            }
+            if let (Some(0), None, Some(v)) = (min, max.flatten(), &raw.min) {
+                self.r.warn(
+                    v.span(),
+                    "min = 0 without max: always up",
+                    Some("use max = 0 for \"up while none runs\"".into()),
+                );
+            }
+            let args = match &raw.args {
+                None => Some(None),
+                Some(list) => {
+                    let v: Vec<String> =
+                        list.get_ref().iter().map(|a| a.get_ref().clone()).collect();
+                    if v.len() > 64 || v.iter().any(|a| a.len() > 4096 || a.contains('\0')) {
+                        self.r.error(
+                            list.span(),
+                            "args: at most 64 arguments of at most 4096 bytes",
+                        );
+                        None
+                    } else {
+                        Some(Some(v))
+                    }
+                }
+            };
+            let args_match = match &raw.args_match {
+                None => Some(ArgsMatch::Exact),
+                Some(v) => match v.get_ref().as_str() {
+                    "exact" => Some(ArgsMatch::Exact),
+                    "partial" => Some(ArgsMatch::Partial),
+                    "initial" => Some(ArgsMatch::Initial),
+                    other => {
+                        self.r.error_hint(
+                            v.span(),
+                            format!(
+                                "args_match \"{}\" is not one of exact, partial, initial",
+                                shorten(other)
+                            ),
+                            "keepalived's param_match: partial or initial",
+                        );
+                        None
+                    }
+                },
+            };
+            if let (true, Some(v)) = (full_command, &raw.args) {
+                self.r.error(v.span(), "args and full_command exclude each other: full_command's process is the whole command line");
+            }
+            let up_delay = match &raw.up_delay {
+                None => Some(Duration::ZERO),
+                Some(v) => duration_in(self.r, v, "up_delay"),
+            };
+            let down_delay = match &raw.down_delay {
+                None => Some(Duration::ZERO),
+                Some(v) => duration_in(self.r, v, "down_delay"),
+            };
             if self.r.diags.errors().count() != before {
                 continue;
             }
-            if let (Some(name), Some(process), Some(min), Some(weight)) =
-                (name, process, min, weight)
-            {
+            if let (
+                Some(name),
+                Some(process),
+                Some(min),
+                Some(max),
+                Some(args),
+                Some(args_match),
+                Some(up_delay),
+                Some(down_delay),
+                Some(weight),
+            ) = (
+                name, process, min, max, args, args_match, up_delay, down_delay, weight,
+            ) {
                 procs.push(TrackProcess {
                     name,
                     process,
                     min,
+                    max,
+                    args,
+                    args_match,
+                    full_command,
+                    up_delay,
+                    down_delay,
                     weight,
                 });
             }

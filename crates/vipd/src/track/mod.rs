@@ -346,12 +346,15 @@ impl TrackerSet {
             }
             Observation::Count(n) => {
                 t.count = *n;
-                t.status = if *n >= t.min {
-                    Status::Up
-                } else {
-                    Status::Down
+                let (good, max) = match &t.source {
+                    Source::Process(p) => (p.good(*n), p.max),
+                    _ => (*n >= t.min, None),
                 };
-                detail = format!("{n} running (min {})", t.min);
+                t.status = if good { Status::Up } else { Status::Down };
+                detail = match max {
+                    Some(m) => format!("{n} running (min {}, max {m})", t.min),
+                    None => format!("{n} running (min {})", t.min),
+                };
             }
             Observation::Link(up) => {
                 t.status = if *up { Status::Up } else { Status::Down };
@@ -496,7 +499,7 @@ pub fn spawn_runners(
     tx: &mpsc::Sender<TrackerUpdate>,
 ) -> std::io::Result<()> {
     let mut files: Vec<(usize, PathBuf)> = Vec::new();
-    let mut procs: Vec<(usize, String)> = Vec::new();
+    let mut procs: Vec<(usize, vipd_config::TrackProcess)> = Vec::new();
     for idx in 0..set.len() {
         let Some(source) = set.source(idx) else {
             continue;
@@ -514,7 +517,7 @@ pub fn spawn_runners(
                 tokio::spawn(probe::tcp_loop(idx, t.clone(), tx.clone()));
             }
             Source::File(f) => files.push((idx, f.path.clone())),
-            Source::Process(p) => procs.push((idx, p.process.clone())),
+            Source::Process(p) => procs.push((idx, p.clone())),
             Source::Interface(_) => {}
         }
     }

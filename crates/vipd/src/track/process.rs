@@ -2,9 +2,12 @@
 //!
 //! Like keepalived's `track_process`, vipd listens to the kernel's process events through the
 //! netlink proc connector (`NETLINK_CONNECTOR`, `CN_IDX_PROC`: fork, exec, comm change, exit)
-//! after one scan of `/proc`. A process matches when its `/proc/PID/comm` or the base name of
-//! its `argv[0]` equals the configured name (comm is cut to 15 bytes by the kernel, so a longer
-//! name is compared cut too).
+//! after one scan of `/proc`. A process matches as [`vipd_config::TrackProcess::matches`]
+//! says: its `/proc/PID/comm` or the base name of its `argv[0]` equals the configured name
+//! (comm is cut to 15 bytes by the kernel, so a longer name is compared cut too), with `args`
+//! its arguments too, with `full_command` its whole command line. A change of "good" (the
+//! count within min..=max) is reported after `up_delay` / `down_delay` if it lasts that long
+//! (keepalived's `fork_delay` / `terminate_delay`: a restart is not a failure).
 //!
 //! The connector only exists in the initial network namespace (and needs CAP_NET_ADMIN).
 //! Where it is unavailable — including inside a network namespace, where a subscription is
@@ -22,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use super::{Observation, TrackerUpdate};
 use crate::ratelimit::{LogEvery, held_note};
+use vipd_config::TrackProcess;
 
 /// Rescan period without the connector.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(1);
@@ -41,9 +45,9 @@ const NLMSG_HDRLEN: usize = 16;
 const CN_MSG_LEN: usize = 20;
 const NLMSG_DONE: u16 = 3;
 
-/// Process `pid`'s names: comm and argv[0]'s base name (`Ok(None)`: it is gone). An error
-/// is vipd's own lack of descriptors or memory: nothing can be said of the process then.
-fn names_of(pid: u32) -> io::Result<Option<(String, String)>> {
+/// Process `pid`'s names: comm and its command line (`Ok(None)`: it is gone). An error is
+/// vipd's own lack of descriptors or memory: nothing can be said of the process then.
+fn names_of(pid: u32) -> io::Result<Option<(String, Vec<String>)>> {
     let comm = match std::fs::read(format!("/proc/{pid}/comm")) {
         Ok(c) => c,
         Err(e) if crate::sys::is_own_limit(&e) => return Err(e),
@@ -52,11 +56,16 @@ fn names_of(pid: u32) -> io::Result<Option<(String, String)>> {
     let comm = String::from_utf8_lossy(&comm)
         .trim_end_matches('\n')
         .to_string();
-    let cmdline = read_head(&format!("/proc/{pid}/cmdline"), 4096)?.unwrap_or_default();
-    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or(&[]);
-    let argv0 = String::from_utf8_lossy(argv0);
-    let base = argv0.rsplit('/').next().unwrap_or("").to_string();
-    Ok(Some((comm, base)))
+    let cmdline = read_head(&format!("/proc/{pid}/cmdline"), 16 * 1024)?.unwrap_or_default();
+    let mut argv: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    // The command line ends in a NUL: no empty last argument.
+    if argv.last().is_some_and(String::is_empty) {
+        argv.pop();
+    }
+    Ok(Some((comm, argv)))
 }
 
 fn read_head(path: &str, cap: u64) -> io::Result<Option<Vec<u8>>> {
@@ -70,28 +79,23 @@ fn read_head(path: &str, cap: u64) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-fn matches(name: &str, comm: &str, base: &str) -> bool {
-    let cut: String = name.chars().take(15).collect();
-    comm == name || comm == cut || base == name
-}
-
-/// Which watched names (indexes into `names`) process `pid` matches; an error as
+/// Which watched processes (indexes into `names`) process `pid` is; an error as
 /// [`names_of`].
-fn classify(pid: u32, names: &[String]) -> io::Result<Vec<usize>> {
-    let Some((comm, base)) = names_of(pid)? else {
+fn classify(pid: u32, names: &[TrackProcess]) -> io::Result<Vec<usize>> {
+    let Some((comm, argv)) = names_of(pid)? else {
         return Ok(Vec::new());
     };
     Ok(names
         .iter()
         .enumerate()
-        .filter(|(_, n)| matches(n, &comm, &base))
+        .filter(|(_, n)| n.matches(&comm, &argv))
         .map(|(i, _)| i)
         .collect())
 }
 
 /// Every process (thread-group leader) in /proc matching some name; an error when vipd
 /// could not look (its own limits): the counts are then not known.
-fn scan(names: &[String]) -> io::Result<HashMap<u32, Vec<usize>>> {
+fn scan(names: &[TrackProcess]) -> io::Result<HashMap<u32, Vec<usize>>> {
     let mut out = HashMap::new();
     let dir = std::fs::read_dir("/proc")?;
     for e in dir.flatten() {
@@ -265,9 +269,99 @@ async fn connector_self_test() -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
     }
 }
 
-/// Watches the processes `procs` (tracker index, name) and reports counts.
-pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>) {
-    let names: Vec<String> = procs.iter().map(|(_, n)| n.clone()).collect();
+/// What has been reported per watched process, and a change of "good" waiting for its
+/// delay.
+struct Reporter {
+    procs: Vec<(usize, TrackProcess)>,
+    last: Vec<Option<u32>>,
+    /// (count, when it may be reported).
+    pending: Vec<Option<(u32, tokio::time::Instant)>>,
+    tx: mpsc::Sender<TrackerUpdate>,
+}
+
+impl Reporter {
+    fn new(procs: Vec<(usize, TrackProcess)>, tx: mpsc::Sender<TrackerUpdate>) -> Reporter {
+        let n = procs.len();
+        Reporter {
+            procs,
+            last: vec![None; n],
+            pending: vec![None; n],
+            tx,
+        }
+    }
+
+    fn names(&self) -> Vec<TrackProcess> {
+        self.procs.iter().map(|(_, p)| p.clone()).collect()
+    }
+
+    /// Reports the counts `c` (at `now`): a count that keeps "good" as it was goes out at
+    /// once; one that changes it waits for its delay, and goes out if still so then. `false`:
+    /// the receiver is gone.
+    async fn report(&mut self, c: &[u32], now: tokio::time::Instant) -> bool {
+        for i in 0..self.procs.len() {
+            let n = c.get(i).copied().unwrap_or(0);
+            let Some((idx, p)) = self.procs.get(i) else {
+                continue;
+            };
+            let (idx, good) = (*idx, p.good(n));
+            let (up_delay, down_delay) = (p.up_delay, p.down_delay);
+            let last = self.last.get(i).copied().flatten();
+            let send = match last {
+                None => true,
+                Some(l) if p.good(l) == good => {
+                    self.pending[i] = None;
+                    l != n
+                }
+                Some(_) => {
+                    let delay = if good { up_delay } else { down_delay };
+                    match self.pending[i] {
+                        _ if delay.is_zero() => true,
+                        Some((_, at)) if now >= at => true,
+                        Some((_, at)) => {
+                            self.pending[i] = Some((n, at));
+                            false
+                        }
+                        None => {
+                            self.pending[i] = Some((n, now + delay));
+                            false
+                        }
+                    }
+                }
+            };
+            if !send {
+                continue;
+            }
+            self.pending[i] = None;
+            self.last[i] = Some(n);
+            let u = TrackerUpdate {
+                tracker: idx,
+                obs: Observation::Count(n),
+            };
+            if self.tx.send(u).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The earliest pending report.
+    fn next_due(&self) -> Option<tokio::time::Instant> {
+        self.pending.iter().flatten().map(|(_, at)| *at).min()
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Watches the processes `procs` (tracker index, what to match) and reports counts.
+pub async fn watch(procs: Vec<(usize, TrackProcess)>, tx: mpsc::Sender<TrackerUpdate>) {
+    let mut rep = Reporter::new(procs, tx);
+    let names = rep.names();
     let fd = match connector_self_test().await {
         Ok(fd) => Some(fd),
         Err(e) => {
@@ -276,7 +370,6 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
         }
     };
     let mut starved = LogEvery::new(Duration::from_secs(30));
-    let mut last: Vec<Option<u32>> = vec![None; names.len()];
     let mut table = loop {
         match scan(&names) {
             Ok(t) => break t,
@@ -286,7 +379,10 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
             }
         }
     };
-    if !send_counts(&procs, &counts(&table, names.len()), &mut last, &tx).await {
+    if !rep
+        .report(&counts(&table, names.len()), tokio::time::Instant::now())
+        .await
+    {
         return;
     }
     match fd {
@@ -297,32 +393,38 @@ pub async fn watch(procs: Vec<(usize, String)>, tx: mpsc::Sender<TrackerUpdate>)
             );
             let mut buf = vec![0u8; 65536];
             loop {
-                match recv(&fd, &mut buf).await {
-                    Ok(n) => {
-                        for ev in parse_events(buf.get(..n).unwrap_or(&[])) {
-                            if let Err(e) = apply(&mut table, ev, &names) {
-                                not_counted(&mut starved, &e);
+                tokio::select! {
+                    r = recv(&fd, &mut buf) => match r {
+                        Ok(n) => {
+                            for ev in parse_events(buf.get(..n).unwrap_or(&[])) {
+                                if let Err(e) = apply(&mut table, ev, &names) {
+                                    not_counted(&mut starved, &e);
+                                }
                             }
                         }
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                        debug!("track_process: connector overrun; rescanning /proc");
-                        match scan(&names) {
-                            Ok(t) => table = t,
-                            Err(e) => not_counted(&mut starved, &e),
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            debug!("track_process: connector overrun; rescanning /proc");
+                            match scan(&names) {
+                                Ok(t) => table = t,
+                                Err(e) => not_counted(&mut starved, &e),
+                            }
                         }
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "track_process: connector failed; rescanning /proc every second");
-                        return rescan_forever(procs, names, last, tx).await;
-                    }
+                        Err(e) => {
+                            warn!(error = %e, "track_process: connector failed; rescanning /proc every second");
+                            return rescan_forever(rep).await;
+                        }
+                    },
+                    () = until(rep.next_due()) => {}
                 }
-                if !send_counts(&procs, &counts(&table, names.len()), &mut last, &tx).await {
+                if !rep
+                    .report(&counts(&table, names.len()), tokio::time::Instant::now())
+                    .await
+                {
                     return;
                 }
             }
         }
-        None => rescan_forever(procs, names, last, tx).await,
+        None => rescan_forever(rep).await,
     }
 }
 
@@ -338,7 +440,11 @@ fn not_counted(limit: &mut LogEvery, e: &io::Error) {
 
 /// Applies one connector event; an error (vipd's own limits) leaves the process's entry
 /// as it was.
-fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) -> io::Result<()> {
+fn apply(
+    table: &mut HashMap<u32, Vec<usize>>,
+    ev: ProcEvent,
+    names: &[TrackProcess],
+) -> io::Result<()> {
     let refresh = |tgid: u32, table: &mut HashMap<u32, Vec<usize>>| -> io::Result<()> {
         let m = classify(tgid, names)?;
         if m.is_empty() {
@@ -374,51 +480,31 @@ fn apply(table: &mut HashMap<u32, Vec<usize>>, ev: ProcEvent, names: &[String]) 
     Ok(())
 }
 
-async fn send_counts(
-    procs: &[(usize, String)],
-    c: &[u32],
-    last: &mut [Option<u32>],
-    tx: &mpsc::Sender<TrackerUpdate>,
-) -> bool {
-    for (i, (idx, _)) in procs.iter().enumerate() {
-        let n = c.get(i).copied().unwrap_or(0);
-        let Some(l) = last.get_mut(i) else { continue };
-        if *l == Some(n) {
-            continue;
-        }
-        *l = Some(n);
-        let u = TrackerUpdate {
-            tracker: *idx,
-            obs: Observation::Count(n),
-        };
-        if tx.send(u).await.is_err() {
-            return false;
-        }
-    }
-    true
-}
-
-async fn rescan_forever(
-    procs: Vec<(usize, String)>,
-    names: Vec<String>,
-    mut last: Vec<Option<u32>>,
-    tx: mpsc::Sender<TrackerUpdate>,
-) {
+async fn rescan_forever(mut rep: Reporter) {
+    let names = rep.names();
     let mut tick = tokio::time::interval(RESCAN_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut starved = LogEvery::new(Duration::from_secs(30));
+    let mut table = HashMap::new();
     loop {
-        tick.tick().await;
-        let names2 = names.clone();
-        let table = match tokio::task::spawn_blocking(move || scan(&names2)).await {
-            Ok(Ok(t)) => t,
-            Ok(Err(e)) => {
-                not_counted(&mut starved, &e);
-                continue;
+        tokio::select! {
+            _ = tick.tick() => {
+                let names2 = names.clone();
+                match tokio::task::spawn_blocking(move || scan(&names2)).await {
+                    Ok(Ok(t)) => table = t,
+                    Ok(Err(e)) => {
+                        not_counted(&mut starved, &e);
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
             }
-            Err(_) => continue,
-        };
-        if !send_counts(&procs, &counts(&table, names.len()), &mut last, &tx).await {
+            () = until(rep.next_due()) => {}
+        }
+        if !rep
+            .report(&counts(&table, names.len()), tokio::time::Instant::now())
+            .await
+        {
             return;
         }
     }
@@ -428,12 +514,89 @@ async fn rescan_forever(
 mod tests {
     use super::*;
 
+    pub(super) fn tp(process: &str) -> TrackProcess {
+        TrackProcess {
+            name: "t".into(),
+            process: process.into(),
+            min: 1,
+            max: None,
+            args: None,
+            args_match: vipd_config::ArgsMatch::Exact,
+            full_command: false,
+            up_delay: Duration::ZERO,
+            down_delay: Duration::ZERO,
+            weight: 0,
+        }
+    }
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
     #[test]
     fn name_matching() {
-        assert!(matches("haproxy", "haproxy", "x"));
-        assert!(matches("haproxy", "x", "haproxy"));
-        assert!(matches("a-very-long-process-name", "a-very-long-pro", ""));
-        assert!(!matches("haproxy", "haproxy2", "haproxy-wrapper"));
+        let h = tp("haproxy");
+        assert!(h.matches("haproxy", &argv("x")));
+        assert!(h.matches("x", &argv("/usr/sbin/haproxy -f /etc/h.cfg")));
+        assert!(tp("a-very-long-process-name").matches("a-very-long-pro", &[]));
+        assert!(!h.matches("haproxy2", &argv("haproxy-wrapper")));
+    }
+
+    /// keepalived's `process NAME ARGS` with param_match, and full_command.
+    #[test]
+    fn argument_matching() {
+        use vipd_config::ArgsMatch::*;
+        let with = |args: &[&str], m| TrackProcess {
+            args: Some(args.iter().map(|a| a.to_string()).collect()),
+            args_match: m,
+            ..tp("/usr/sbin/haproxy")
+        };
+        let cmd = argv("/usr/sbin/haproxy -f /etc/haproxy/haproxy.cfg -p /run/h.pid");
+        assert!(
+            with(
+                &["-f", "/etc/haproxy/haproxy.cfg", "-p", "/run/h.pid"],
+                Exact
+            )
+            .matches("haproxy", &cmd)
+        );
+        assert!(!with(&["-f", "/etc/haproxy/haproxy.cfg"], Exact).matches("haproxy", &cmd));
+        assert!(with(&["-f", "/etc/haproxy/haproxy.cfg"], Partial).matches("haproxy", &cmd));
+        assert!(!with(&["-f", "/etc/haproxy/other.cfg"], Partial).matches("haproxy", &cmd));
+        assert!(with(&["-f", "/etc/haproxy/"], Initial).matches("haproxy", &cmd));
+        assert!(!with(&["-f", "/etc/haproxy/"], Partial).matches("haproxy", &cmd));
+        // No arguments at all, with args_match given and args empty.
+        assert!(with(&[], Exact).matches("haproxy", &argv("/usr/sbin/haproxy")));
+        assert!(!with(&[], Exact).matches("haproxy", &cmd));
+        // The base name of argv[0] works too.
+        assert!(
+            TrackProcess {
+                process: "haproxy".into(),
+                ..with(&["-f", "/etc/haproxy/haproxy.cfg"], Partial)
+            }
+            .matches("x", &cmd)
+        );
+        let full = TrackProcess {
+            full_command: true,
+            ..tp("/usr/sbin/haproxy -f /etc/haproxy/haproxy.cfg -p /run/h.pid")
+        };
+        assert!(full.matches("haproxy", &cmd));
+        assert!(!full.matches(
+            "haproxy",
+            &argv("/usr/sbin/haproxy -f /etc/haproxy/haproxy.cfg")
+        ));
+        // min / max.
+        let q = TrackProcess {
+            min: 1,
+            max: Some(1),
+            ..tp("x")
+        };
+        assert!(!q.good(0) && q.good(1) && !q.good(2));
+        let none = TrackProcess {
+            min: 0,
+            max: Some(0),
+            ..tp("x")
+        };
+        assert!(none.good(0) && !none.good(1));
     }
 
     #[test]
@@ -484,7 +647,7 @@ mod tests {
     fn scan_finds_ourselves() {
         let me = std::process::id();
         let (comm, _) = names_of(me).unwrap().unwrap();
-        let t = scan(std::slice::from_ref(&comm)).unwrap();
+        let t = scan(&[tp(&comm)]).unwrap();
         assert!(t.contains_key(&me));
         assert!(
             names_of(u32::MAX).unwrap().is_none(),
@@ -496,6 +659,56 @@ mod tests {
 #[cfg(test)]
 mod watch_tests {
     use super::*;
+
+    /// keepalived's terminate_delay / fork_delay: a short gap is not reported, a lasting one
+    /// is, after the delay; a count that keeps "good" as it was goes out at once.
+    #[test]
+    fn delays_hold_back_changes_of_good() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let p = TrackProcess {
+                min: 1,
+                up_delay: Duration::from_millis(500),
+                down_delay: Duration::from_secs(2),
+                ..super::tests::tp("x")
+            };
+            let (tx, mut rx) = mpsc::channel(16);
+            let mut rep = Reporter::new(vec![(4, p)], tx);
+            let t0 = tokio::time::Instant::now();
+            let ms = |n: u64| t0 + Duration::from_millis(n);
+            let got = |rx: &mut mpsc::Receiver<TrackerUpdate>| {
+                let mut v = Vec::new();
+                while let Ok(u) = rx.try_recv() {
+                    v.push(u.obs);
+                }
+                v
+            };
+            assert!(rep.report(&[1], ms(0)).await);
+            assert_eq!(got(&mut rx), [Observation::Count(1)]);
+            // Down for 300 ms (a restart): nothing.
+            rep.report(&[0], ms(100)).await;
+            assert_eq!(rep.next_due(), Some(ms(2100)));
+            rep.report(&[1], ms(400)).await;
+            assert_eq!((got(&mut rx), rep.next_due()), (vec![], None));
+            // Still good: counts go out at once.
+            rep.report(&[2], ms(450)).await;
+            assert_eq!(got(&mut rx), [Observation::Count(2)]);
+            // Down for good: reported when the delay is over.
+            rep.report(&[0], ms(1000)).await;
+            rep.report(&[0], ms(2999)).await;
+            assert!(got(&mut rx).is_empty());
+            rep.report(&[0], ms(3000)).await;
+            assert_eq!(got(&mut rx), [Observation::Count(0)]);
+            // Up again after up_delay.
+            rep.report(&[1], ms(3100)).await;
+            assert!(got(&mut rx).is_empty());
+            rep.report(&[1], ms(3600)).await;
+            assert_eq!(got(&mut rx), [Observation::Count(1)]);
+        });
+    }
 
     /// Whichever mode this machine allows (the connector in the initial network namespace as
     /// root, else the /proc rescan), counts follow a process starting and stopping.
@@ -513,7 +726,7 @@ mod watch_tests {
             eprintln!("proc connector: {mode:?}");
             let name = format!("vipdwatch{}", std::process::id());
             let (tx, mut rx) = mpsc::channel(16);
-            tokio::spawn(watch(vec![(3, name.clone())], tx));
+            tokio::spawn(watch(vec![(3, super::tests::tp(&name))], tx));
             let next = async |rx: &mut mpsc::Receiver<TrackerUpdate>| {
                 tokio::time::timeout(Duration::from_secs(10), rx.recv())
                     .await
@@ -528,6 +741,49 @@ mod watch_tests {
             assert_eq!(next(&mut rx).await.obs, Observation::Count(1));
             child.kill().await.unwrap();
             assert_eq!(next(&mut rx).await.obs, Observation::Count(0));
+        });
+    }
+
+    /// Arguments are read from the real command line: `NAME 600` matches args ["600"] and
+    /// not ["601"]; full_command matches the whole line.
+    #[test]
+    fn arguments_are_matched_on_the_real_command_line() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let name = format!("vipdargs{}", std::process::id());
+            let with = |arg: &str| TrackProcess {
+                args: Some(vec![arg.to_string()]),
+                ..super::tests::tp(&name)
+            };
+            let full = TrackProcess {
+                full_command: true,
+                ..super::tests::tp(&format!("{name} 600"))
+            };
+            let (tx, mut rx) = mpsc::channel(16);
+            tokio::spawn(watch(
+                vec![(0, with("600")), (1, with("601")), (2, full)],
+                tx,
+            ));
+            let mut child = tokio::process::Command::new("bash")
+                .args(["-c", &format!("exec -a {name} sleep 600")])
+                .spawn()
+                .unwrap();
+            let mut seen = [None; 3];
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+            while seen[0] != Some(1) || seen[2] != Some(1) {
+                let u = tokio::time::timeout_at(deadline, rx.recv())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                if let Observation::Count(n) = u.obs {
+                    seen[u.tracker] = Some(n);
+                }
+            }
+            assert_eq!(seen[1], Some(0), "args [601] matched `{name} 600`");
+            child.kill().await.unwrap();
         });
     }
 }
