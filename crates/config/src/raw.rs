@@ -309,6 +309,13 @@ table! {
         pub(crate) enable_script_security: Option<S<bool>>,
         /// Unix socket streaming JSON-lines events (tracking.md).
         pub(crate) events_socket: Option<S<String>>,
+        /// keepalived's notify FIFO: a line per transition in keepalived's format
+        /// (`INSTANCE "VI_1" MASTER 150`), in order; created (0600) if missing. keepalived's
+        /// `notify_fifo` / `vrrp_notify_fifo`.
+        pub(crate) notify_fifo: Option<S<String>>,
+        /// A program started with the FIFO's path as its last argument, as `script_user`,
+        /// reading the lines (keepalived's `notify_fifo_script`).
+        pub(crate) notify_fifo_script: Option<S<RawCommand>>,
         /// Directory for state kept across restarts and reboots (maintenance). Default: the
         /// unit's `StateDirectory=` (`$STATE_DIRECTORY`, /var/lib/vipd); none outside systemd.
         pub(crate) state_directory: Option<S<String>>,

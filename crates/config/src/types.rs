@@ -395,6 +395,10 @@ pub struct Global {
     pub enable_script_security: bool,
     /// Unix socket streaming JSON-lines events (`None`: off).
     pub events_socket: Option<PathBuf>,
+    /// keepalived's notify FIFO (`None`: none).
+    pub notify_fifo: Option<PathBuf>,
+    /// Its reader program (argv; the FIFO's path is appended).
+    pub notify_fifo_script: Option<Vec<String>>,
     /// Directory for state kept across restarts (`None`: `$STATE_DIRECTORY` when systemd
     /// sets it, else nothing is kept).
     pub state_directory: Option<PathBuf>,
@@ -419,6 +423,8 @@ impl Default for Global {
             script_user: DEFAULT_SCRIPT_USER.to_string(),
             enable_script_security: true,
             events_socket: None,
+            notify_fifo: None,
+            notify_fifo_script: None,
             state_directory: None,
         }
     }

@@ -57,6 +57,9 @@ pub(crate) fn validate(
         host: HostSites::default(),
     };
     let (track_scripts, track_http, track_tcp, track_files, track_processes) = v.trackers(&raw);
+    if let Some(g) = &raw.global {
+        v.notify_fifo(g.get_ref());
+    }
     // Limits first, so the error is not lost among the per-instance ones (and work stays bounded).
     if let Some(extra) = raw.instance.get(MAX_INSTANCES) {
         v.r.error_hint(

@@ -288,6 +288,20 @@ pub fn is_own_limit(e: &io::Error) -> bool {
     )
 }
 
+/// Bytes waiting to be read in the pipe or socket `fd` (FIONREAD).
+#[allow(unsafe_code)]
+pub fn unread_bytes(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at `n`; `fd` is a
+    // valid descriptor for the duration of the call.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -459,3 +459,96 @@ vips = ["{vip}/24"]
         .is_some()
     );
 }
+
+/// keepalived's notify FIFO: the reader (started with the FIFO's path) gets every
+/// transition of instances and groups in keepalived's line format and order, STOP at exit;
+/// the FIFO vipd created is gone afterwards.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn notify_fifo_lines_reach_the_reader_in_order() {
+    let lan = Lan::new("ntf-fifo", 1).unwrap();
+    let dir = TempDir::new("ntf-fifo");
+    let out = dir.path().join("fifo-lines");
+    let reader = dir.path().join("reader.sh");
+    std::fs::write(
+        &reader,
+        format!(
+            "#!/bin/sh\nwhile read -r line; do echo \"$line\" >> {}; done < \"$1\"\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&reader, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let fifo = dir.path().join("notify.fifo");
+    let va = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 100));
+    let vb = IpAddr::V4(Ipv4Addr::new(10, 99, lan.id, 101));
+    let text = format!(
+        r#"[global]
+control_socket = "{dir}/h0.sock"
+script_user = "root"
+notify_fifo = "{fifo}"
+notify_fifo_script = ["{reader}"]
+
+[[instance]]
+name = "VI_A"
+interface = "eth0"
+vrid = 51
+priority = 150
+advert_interval = "100ms"
+vips = ["{va}/24"]
+
+[[instance]]
+name = "VI_B"
+interface = "eth0"
+vrid = 52
+priority = 150
+advert_interval = "100ms"
+vips = ["{vb}/24"]
+
+[[sync_group]]
+name = "G1"
+instances = ["VI_A", "VI_B"]
+"#,
+        dir = dir.path().display(),
+        fifo = fifo.display(),
+        reader = reader.display(),
+    );
+    let path = dir.path().join("h0.toml");
+    std::fs::write(&path, text).unwrap();
+    let mut a = start(&lan, 0, &path);
+    let up = [
+        "INSTANCE \"VI_A\" BACKUP 150",
+        "INSTANCE \"VI_B\" BACKUP 150",
+        "GROUP \"G1\" BACKUP 0",
+        "INSTANCE \"VI_A\" MASTER 150",
+        "INSTANCE \"VI_B\" MASTER 150",
+        "GROUP \"G1\" MASTER 0",
+    ];
+    let ok = common::wait_until(LONG, || lines(&out).len() >= up.len());
+    assert!(ok.is_some(), "lines: {:?}\n{}", lines(&out), a.log());
+    // Instances of one group may interleave; each one's own lines are in order, and the
+    // group's line follows its members'.
+    let got = lines(&out);
+    for w in &up {
+        assert!(got.contains(&w.to_string()), "{w} missing: {got:?}");
+    }
+    let pos = |s: &str| got.iter().position(|l| l == s).unwrap();
+    assert!(pos(up[0]) < pos(up[3]) && pos(up[1]) < pos(up[4]));
+    assert!(pos(up[3]) < pos(up[5]) && pos(up[4]) < pos(up[5]) && pos(up[2]) < pos(up[5]));
+    let st = a.terminate(Duration::from_secs(15));
+    assert!(st.is_some_and(|s| s.success()), "{}", a.log());
+    let ok = common::wait_until(Duration::from_secs(5), || {
+        lines(&out).iter().any(|l| l == "GROUP \"G1\" STOP 0")
+    });
+    assert!(
+        ok.is_some(),
+        "no STOP lines: {:?}\n{}",
+        lines(&out),
+        a.log()
+    );
+    assert!(lines(&out).contains(&"INSTANCE \"VI_A\" STOP 150".to_string()));
+    assert!(!fifo.exists(), "the FIFO vipd created is left behind");
+}

@@ -587,6 +587,29 @@ impl Cx {
                         "the IANA group, vipd's default: nothing to convert",
                     );
                 }
+                "notify_fifo" | "vrrp_notify_fifo" => {
+                    self.no_block(c);
+                    match c.args.as_slice() {
+                        [] => self.nc(c, "missing FIFO path"),
+                        [path, rest @ ..] => {
+                            if g.has(keys::global::notify_fifo) {
+                                self.nc(c, "vipd writes one notify FIFO (the first one given); read the same lines from it");
+                            } else {
+                                g.set(keys::global::notify_fifo, Val::Str(path.text.clone()));
+                                if !rest.is_empty() {
+                                    self.note(Info, &c.key, kw, format!("owner `{}` not converted: vipd creates the FIFO 0600 as its own user; its reader runs as script_user", texts(rest)));
+                                }
+                            }
+                        }
+                    }
+                }
+                "notify_fifo_script" | "vrrp_notify_fifo_script" => {
+                    if g.has(keys::global::notify_fifo_script) {
+                        self.nc(c, "vipd runs one FIFO reader (the first one given)");
+                    } else if let Some(v) = self.notify_argv(c) {
+                        g.set(keys::global::notify_fifo_script, v);
+                    }
+                }
                 "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
                     if let Some(a) = self.one(c).cloned() {
                         let key = if kw == "vrrp_mcast_group4" {

@@ -10,7 +10,7 @@ pub(crate) const UNKNOWN: &str =
 
 const SET_IN_UNIT: &str =
     "process setting of keepalived's: vipd's are in its systemd unit (packaging/vipd.service)";
-const NO_FIFO: &str = "vipd has no notify FIFO: its events socket (`events_socket`, JSON lines, in order) or notify programs give the same transitions";
+const NO_FIFO: &str = "vipd writes the FIFO on transitions only, not the current states on reload: its events socket (`events_socket`) and `vipctl status` give them";
 const NO_RELOAD_FILES: &str = "keepalived's reload machinery: `vipctl reload` (or SIGHUP) reloads vipd, and `vipctl reload --dry-run` checks first";
 const NO_STATE_FILES: &str =
     "keepalived's data/stats dumps: `vipctl status --json` and the metrics endpoint give the same";

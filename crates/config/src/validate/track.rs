@@ -1206,6 +1206,36 @@ impl Validator<'_, '_> {
     // -----------------------------------------------------------------------------------------
     // Notifications
 
+    /// `[global]` notify_fifo and its reader.
+    pub(super) fn notify_fifo(&mut self, g: &RawGlobal) {
+        if let Some(v) = &g.notify_fifo {
+            let s = v.get_ref();
+            if !s.starts_with('/') || s.contains('\0') || s.len() > 4096 {
+                self.r.error_hint(
+                    v.span(),
+                    format!("notify_fifo \"{}\" must be an absolute path", shorten(s)),
+                    "e.g. notify_fifo = \"/run/vipd/notify.fifo\"",
+                );
+            } else {
+                self.global.notify_fifo = Some(PathBuf::from(s));
+            }
+        }
+        if let Some(v) = &g.notify_fifo_script {
+            if g.notify_fifo.is_none() {
+                self.r.error_hint(
+                    v.span(),
+                    "notify_fifo_script without notify_fifo",
+                    "add notify_fifo = \"/run/vipd/notify.fifo\"",
+                );
+            }
+            let argv: Vec<String> = match v.get_ref() {
+                RawCommand::Line(s) => s.split_whitespace().map(str::to_string).collect(),
+                RawCommand::Argv(a) => a.clone(),
+            };
+            self.global.notify_fifo_script = self.program(&argv, v.span(), "notify_fifo_script");
+        }
+    }
+
     pub(super) fn notify(&mut self, k: &NotifyKeys<'_>) -> Notify {
         let mut out = Notify::default();
         let keys = [

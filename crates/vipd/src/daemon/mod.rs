@@ -580,7 +580,7 @@ impl<N: Netlink> Daemon<N> {
             .as_ref()
             .map(|h| h.state.trackers.clone())
             .unwrap_or_default();
-        let track = tracking::Tracking::setup(&cfg, &nl, &mut None, &carried).await?;
+        let track = tracking::Tracking::setup(&cfg, &nl, &mut Default::default(), &carried).await?;
         let mut d = Daemon {
             nl,
             router: Router::new(Vec::new(), Vec::new()).map_err(|e| other(e.to_string()))?,

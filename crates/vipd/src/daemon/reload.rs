@@ -369,15 +369,15 @@ impl<N: Netlink> Daemon<N> {
             // carrying what its predecessor of the same name observed (so a tracker that
             // stays keeps its weight in the priority). The events socket carries over (same
             // path: its clients stay connected).
-            let mut hub = self.track.notifier.take_hub();
+            let mut outputs = self.track.notifier.take_outputs();
             let carried = self.track.states();
-            match tracking::Tracking::setup(&cfg, &self.nl, &mut hub, &carried).await {
+            match tracking::Tracking::setup(&cfg, &self.nl, &mut outputs, &carried).await {
                 Ok(t) => {
                     self.track = t;
                     info!("tracking configuration changed: trackers restarted with their state");
                 }
                 Err(e) => {
-                    self.track.notifier.put_hub(hub);
+                    self.track.notifier.put_outputs(outputs);
                     error!(error = %e, "could not restart the trackers; keeping the old ones")
                 }
             }
@@ -460,6 +460,8 @@ fn tracking_same(a: &Config, b: &Config) -> bool {
     a.global.script_user == b.global.script_user
         && a.global.enable_script_security == b.global.enable_script_security
         && a.global.events_socket == b.global.events_socket
+        && a.global.notify_fifo == b.global.notify_fifo
+        && a.global.notify_fifo_script == b.global.notify_fifo_script
         && a.track_scripts == b.track_scripts
         && a.track_http == b.track_http
         && a.track_tcp == b.track_tcp

@@ -46,12 +46,13 @@ pub(super) struct Tracking {
 impl Tracking {
     /// Starts the tracker runners and the notifier. (Per-instance tracking state lives in
     /// the instance's own record, [`super::Inst`].)
-    /// `hub`: the events socket of the tracking being replaced (see [`Notifier::start`]);
+    /// `outputs`: the events socket and FIFO of the tracking being replaced (see
+    /// [`Notifier::start`]);
     /// `carried`: what the trackers being replaced had observed ([`TrackerSet::restore`]).
     pub(super) async fn setup<N: Netlink>(
         cfg: &Config,
         nl: &N,
-        hub: &mut Option<crate::notify::events::Hub>,
+        outputs: &mut crate::notify::Outputs,
         carried: &[TrackerState],
     ) -> io::Result<Tracking> {
         let mut set = TrackerSet::from_config(cfg);
@@ -76,7 +77,7 @@ impl Tracking {
             });
         }
         track::spawn_runners(&set, cfg, &tx)?;
-        let notifier = Notifier::start(cfg, hub)?;
+        let notifier = Notifier::start(cfg, outputs)?;
         info!(
             trackers = set.len(),
             events = notifier.has_events(),
@@ -301,6 +302,9 @@ impl<N: Netlink> Daemon<N> {
             ],
         );
         self.track.notifier.event(ev);
+        self.track
+            .notifier
+            .fifo(Target::Instance, &name, notify::state_word(t.to), priority);
         self.track.notifier.notify(Job {
             target: Target::Instance,
             name,
@@ -341,6 +345,9 @@ impl<N: Netlink> Daemon<N> {
             ],
         );
         self.track.notifier.event(ev);
+        self.track
+            .notifier
+            .fifo(Target::Group, &gname, notify::state_word(t.to), 0);
         self.track.notifier.notify(Job {
             target: Target::Group,
             name: gname,
@@ -352,6 +359,14 @@ impl<N: Netlink> Daemon<N> {
 
     /// Master instance `idx` heard `from` advertise itself as master with a lower priority.
     pub(super) fn on_lower_priority(&mut self, idx: usize, from: std::net::IpAddr, priority: u8) {
+        let Some(inst) = self.insts.get(idx) else {
+            return;
+        };
+        let ours = super::effective(&self.router, inst.id);
+        let name = inst.cfg.name.clone();
+        self.track
+            .notifier
+            .fifo(Target::Instance, &name, "MASTER_RX_LOWER_PRI", ours);
         let Some(inst) = self.insts.get(idx) else {
             return;
         };

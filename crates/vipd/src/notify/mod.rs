@@ -8,6 +8,7 @@
 //! keepalived's arguments: `INSTANCE|GROUP NAME MASTER|BACKUP|FAULT|STOP PRIORITY`.
 
 pub mod events;
+pub mod fifo;
 
 use std::io;
 use std::sync::Arc;
@@ -93,24 +94,55 @@ impl Job {
 pub struct Notifier {
     tx: Option<mpsc::Sender<Job>>,
     worker: Option<JoinHandle<()>>,
-    hub: Option<events::Hub>,
+    out: Outputs,
+}
+
+/// What a notifier writes to besides programs, handed from one configuration to the next
+/// when unchanged: the events socket (clients stay connected, the sequence goes on) and the
+/// notify FIFO (its reader keeps running).
+#[derive(Default)]
+pub struct Outputs {
+    pub hub: Option<events::Hub>,
+    pub fifo: Option<fifo::Fifo>,
+    /// The FIFO's reader as configured when it was started (to tell a change).
+    fifo_script: Option<Vec<String>>,
 }
 
 impl Notifier {
     /// Starts the worker (and the events socket, if configured). `hub` is the running events
     /// socket of the configuration being replaced: kept as it is (clients stay connected, the
     /// sequence goes on) when the path is unchanged, and left in place when this fails.
-    pub fn start(cfg: &Config, hub: &mut Option<events::Hub>) -> io::Result<Notifier> {
+    pub fn start(cfg: &Config, prev: &mut Outputs) -> io::Result<Notifier> {
         let any = cfg.instances.iter().any(|i| !i.notify.is_empty())
-            || cfg.sync_groups.iter().any(|g| !g.notify.is_empty());
+            || cfg.sync_groups.iter().any(|g| !g.notify.is_empty())
+            || cfg.global.notify_fifo_script.is_some();
         let run_as = if any {
             RunAs::resolve(&cfg.global.script_user)?
         } else {
             None
         };
         let hub = match &cfg.global.events_socket {
-            Some(p) if hub.as_ref().is_some_and(|h| h.path() == p.as_path()) => hub.take(),
+            Some(p) if prev.hub.as_ref().is_some_and(|h| h.path() == p.as_path()) => {
+                prev.hub.take()
+            }
             Some(p) => Some(events::Hub::bind(p)?),
+            None => None,
+        };
+        let same_fifo = |f: &fifo::Fifo, p: &std::path::Path| {
+            f.path() == p && prev.fifo_script == cfg.global.notify_fifo_script
+        };
+        let fifo = match &cfg.global.notify_fifo {
+            Some(p) if prev.fifo.as_ref().is_some_and(|f| same_fifo(f, p)) => prev.fifo.take(),
+            Some(p) => {
+                // The previous one goes first (it may have created this very path).
+                prev.fifo = None;
+                let reader = cfg
+                    .global
+                    .notify_fifo_script
+                    .clone()
+                    .map(|argv| (argv, run_as.clone()));
+                Some(fifo::Fifo::open(p, reader)?)
+            }
             None => None,
         };
         let (tx, mut rx) = mpsc::channel::<Job>(NOTIFY_QUEUE);
@@ -136,7 +168,11 @@ impl Notifier {
         Ok(Notifier {
             tx: Some(tx),
             worker: Some(worker),
-            hub,
+            out: Outputs {
+                hub,
+                fifo,
+                fifo_script: cfg.global.notify_fifo_script.clone(),
+            },
         })
     }
 
@@ -159,30 +195,44 @@ impl Notifier {
 
     /// Publishes an event (a JSON object with `type`) on the events socket, if any.
     pub fn event(&mut self, obj: Map<String, Value>) {
-        if let Some(h) = &mut self.hub {
+        if let Some(h) = &mut self.out.hub {
             h.send(obj);
         }
     }
 
-    /// Hands over the events socket (to the notifier of a reloaded configuration).
-    pub fn take_hub(&mut self) -> Option<events::Hub> {
-        self.hub.take()
+    /// Writes a line to the notify FIFO, if any (`INSTANCE|GROUP "NAME" STATE PRIORITY`).
+    pub fn fifo(&mut self, target: Target, name: &str, state: &str, priority: u8) {
+        if let Some(f) = &mut self.out.fifo {
+            f.line(target.as_str(), name, state, priority);
+        }
     }
 
-    /// Takes back the events socket (the reload that took it failed).
-    pub fn put_hub(&mut self, hub: Option<events::Hub>) {
-        if self.hub.is_none() {
-            self.hub = hub;
+    /// Hands over the events socket and FIFO (to the notifier of a reloaded configuration).
+    pub fn take_outputs(&mut self) -> Outputs {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Takes them back (the reload that took them failed).
+    pub fn put_outputs(&mut self, out: Outputs) {
+        if self.out.hub.is_none() {
+            self.out.hub = out.hub;
+        }
+        if self.out.fifo.is_none() {
+            self.out.fifo = out.fifo;
+            self.out.fifo_script = out.fifo_script;
         }
     }
 
     /// True when an events socket is configured.
     pub fn has_events(&self) -> bool {
-        self.hub.is_some()
+        self.out.hub.is_some()
     }
 
     /// Lets queued notifications (e.g. STOP) run, waiting at most `bound`.
     pub async fn finish(&mut self, bound: Duration) {
+        if let Some(f) = &self.out.fifo {
+            f.drain(bound.min(Duration::from_secs(1))).await;
+        }
         self.tx = None;
         if let Some(w) = self.worker.take() {
             let abort = w.abort_handle();
