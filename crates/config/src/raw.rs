@@ -496,6 +496,15 @@ table! {
         /// Multicast only: accept adverts from these addresses only (the other routers of
         /// this virtual router); default any host on the link.
         pub(crate) allowed_sources: Option<S<Vec<S<String>>>>,
+        /// RFC 9568 virtual MAC (keepalived's `use_vmac`): the VIPs live on a macvlan device
+        /// with MAC 00:00:5e:00:01:{vrid} (IPv6: 00:00:5e:00:02:{vrid}), created on the
+        /// interface, and adverts are sent from it. Default false.
+        pub(crate) vmac: Option<S<bool>>,
+        /// The VMAC device's name (default `vrrp.{vrid}`, IPv6 `vrrp6.{vrid}`).
+        pub(crate) vmac_interface: Option<S<String>>,
+        /// Send adverts from the interface itself, not the VMAC device (keepalived's
+        /// `vmac_xmit_base`). Default false.
+        pub(crate) vmac_xmit_base: Option<S<bool>>,
         /// Multicast only: the group adverts go to and come from (keepalived's
         /// `mcast_dst_ip`). Default: [global] multicast_group_v4 / multicast_group_v6.
         pub(crate) multicast_group: Option<S<String>>,

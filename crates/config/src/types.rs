@@ -489,6 +489,10 @@ pub struct Instance {
     pub allowed_sources: Vec<IpAddr>,
     /// Multicast: the group adverts go to (the instance's, else [global]'s, else RFC 9568's).
     pub multicast_group: IpAddr,
+    /// RFC 9568 virtual MAC: the VMAC device's name (`None`: no VMAC).
+    pub vmac: Option<String>,
+    /// With a VMAC: adverts go out of `interface` itself (keepalived's `vmac_xmit_base`).
+    pub vmac_xmit_base: bool,
     /// VRRPv3: the longest Master_Adver_Interval adopted from a master (`None`: any).
     pub max_adopted_interval: Option<Duration>,
     /// VRRPv2 simple-text authentication (never set for v3).
@@ -514,6 +518,13 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The RFC 9568 virtual MAC of this virtual router: 00:00:5e:00:01:{vrid} (IPv4) or
+    /// 00:00:5e:00:02:{vrid} (IPv6).
+    pub fn virtual_mac(&self) -> [u8; 6] {
+        let fam = if self.family == Family::Ipv6 { 2 } else { 1 };
+        [0x00, 0x00, 0x5e, 0x00, fam, self.vrid]
+    }
+
     /// The VIPs its adverts carry (all but the excluded ones), in order.
     pub fn advertised_vips(&self) -> impl Iterator<Item = &Vip> {
         self.vips.iter().filter(|v| !v.excluded)
@@ -555,6 +566,8 @@ impl Instance {
             peer_ttl,
             allowed_sources,
             multicast_group,
+            vmac,
+            vmac_xmit_base,
             max_adopted_interval,
             auth_pass,
             auth_hmac,
@@ -578,6 +591,8 @@ impl Instance {
         differs(*family != new.family || *vips != new.vips, k::vips);
         differs(*routes != new.routes, k::route);
         differs(*multicast_group != new.multicast_group, k::multicast_group);
+        differs(*vmac != new.vmac, k::vmac);
+        differs(*vmac_xmit_base != new.vmac_xmit_base, k::vmac_xmit_base);
         differs(*rules != new.rules, k::rule);
         differs(*priority != new.priority, k::priority);
         differs(*advert_interval != new.advert_interval, k::advert_interval);

@@ -51,6 +51,7 @@ pub(crate) fn validate(
         names: HashMap::new(),
         vrids: HashMap::new(),
         vip_owner: HashMap::new(),
+        vmac_names: HashMap::new(),
         trackers: TrackerTable::default(),
         weight_sites: Vec::new(),
         key_sites: Vec::new(),
@@ -299,6 +300,8 @@ struct Validator<'r, 'a> {
     vrids: HashMap<(String, Family, u8), (String, usize)>,
     /// VIP address → (instance name, line)
     vip_owner: HashMap<IpAddr, (String, usize)>,
+    /// VMAC device name → instance name
+    vmac_names: HashMap<String, String>,
     /// Tracker definitions, by name.
     trackers: TrackerTable,
     /// Where each instance's tracker weights are written.
@@ -885,6 +888,63 @@ impl Validator<'_, '_> {
                 }
             }
         };
+        let vmac_on = raw.vmac.as_ref().is_some_and(|v| *v.get_ref());
+        let vmac = match (&raw.vmac_interface, vmac_on) {
+            (Some(v), true) => match ifname_problem(v.get_ref()) {
+                None if Some(v.get_ref()) == interface.as_ref() => {
+                    self.r.error(
+                        v.span(),
+                        "vmac_interface is the instance's interface itself",
+                    );
+                    None
+                }
+                None => Some(Some(v.get_ref().clone())),
+                Some(msg) => {
+                    self.r.error(v.span(), msg);
+                    None
+                }
+            },
+            (Some(v), false) => {
+                self.r.warn(
+                    v.span(),
+                    "vmac_interface without vmac = true: no VMAC is made",
+                    Some("add vmac = true".into()),
+                );
+                Some(None)
+            }
+            (None, true) => Some(vrid.map(|id| match family {
+                Some(Family::Ipv6) => format!("vrrp6.{id}"),
+                _ => format!("vrrp.{id}"),
+            })),
+            (None, false) => Some(None),
+        };
+        if let (Some(Some(dev)), Some(n)) = (&vmac, &name) {
+            if let Some(other) = self.vmac_names.get(dev) {
+                let span = raw
+                    .vmac_interface
+                    .as_ref()
+                    .map(S::span)
+                    .or(raw.vmac.as_ref().map(S::span))
+                    .unwrap_or(header.clone());
+                self.r.error_hint(
+                    span,
+                    format!("VMAC device {dev} is also instance `{other}`'s"),
+                    "give one of them another vmac_interface",
+                );
+            } else {
+                self.vmac_names.insert(dev.clone(), n.clone());
+            }
+        }
+        let vmac_xmit_base = raw.vmac_xmit_base.as_ref().is_some_and(|v| *v.get_ref());
+        if let (false, Some(v)) = (vmac_on, &raw.vmac_xmit_base)
+            && *v.get_ref()
+        {
+            self.r.warn(
+                v.span(),
+                "vmac_xmit_base without vmac = true has no effect",
+                None,
+            );
+        }
         let max_adopted_interval = match &raw.max_adopted_interval {
             None => None,
             Some(v) => {
@@ -1128,6 +1188,8 @@ impl Validator<'_, '_> {
             peer_ttl,
             allowed_sources,
             multicast_group: multicast_group?,
+            vmac: vmac?,
+            vmac_xmit_base,
             max_adopted_interval,
             auth_pass,
             auth_hmac,

@@ -383,18 +383,18 @@ fn includes_are_followed_in_order() {
     assert!(c.toml.contains("# included: "));
     assert!(c.toml.contains("10-web.conf"));
     assert!(!c.toml.contains("README"));
-    let vmac = c
+    let smtp = c
         .notes
         .iter()
-        .find(|n| n.keyword == "use_vmac")
-        .expect("use_vmac noted");
-    assert!(vmac.file.ends_with("conf.d/20-db.conf"));
-    assert_eq!(vmac.line, 9);
+        .find(|n| n.keyword == "smtp_alert")
+        .expect("smtp_alert noted");
+    assert!(smtp.file.ends_with("conf.d/20-db.conf"));
+    assert_eq!(smtp.line, 9);
     assert!(
         has_note(&c, NoteSeverity::Warning, "include", 8),
         "no match"
     );
-    assert_eq!(not_converted(&c), set(&[(9, "use_vmac")]));
+    assert_eq!(not_converted(&c), set(&[(9, "smtp_alert")]));
 
     // Converting the text alone does not read files: the includes are reported.
     let text = std::fs::read_to_string(data("includes/keepalived.conf")).unwrap();
@@ -546,13 +546,7 @@ fn every_tracking_flavour() {
     );
     assert_eq!(
         not_converted(&c),
-        set(&[
-            (18, "weight"),
-            (63, "track_script"),
-            (13, "init_file"),
-            (65, "use_vmac"),
-            (66, "vmac_xmit_base"),
-        ])
+        set(&[(18, "weight"), (63, "track_script"), (13, "init_file"),])
     );
 }
 

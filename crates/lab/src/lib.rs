@@ -13,6 +13,7 @@
 
 pub mod capture;
 pub mod drill;
+pub mod frr;
 pub mod gendocs;
 pub mod keepalived;
 pub mod lan;

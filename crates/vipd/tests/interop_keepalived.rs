@@ -36,6 +36,8 @@ struct Case {
     checksum: Option<&'static str>,
     /// Another multicast group than RFC 9568's (keepalived's `vrrp_mcast_group4/6`).
     mcast_group: Option<&'static str>,
+    /// RFC 9568 virtual MAC on both (keepalived's `use_vmac`, vipd's `vmac`).
+    vmac: bool,
 }
 
 impl Case {
@@ -135,6 +137,14 @@ impl Pair {
             };
             toml = toml.replacen("[global]\n", &format!("[global]\n{key} = \"{g}\"\n"), 1);
         }
+        if self.case.vmac {
+            // keepalived names it vrrp.VRID for IPv6 too.
+            toml = toml.replacen(
+                "[[instance]]\n",
+                &format!("[[instance]]\nvmac = true\nvmac_interface = \"vrrp.{VRID}\"\n"),
+                1,
+            );
+        }
         std::fs::write(&path, toml).unwrap();
         let child = self
             .lan
@@ -169,6 +179,13 @@ impl Pair {
                 1,
             );
         }
+        if self.case.vmac {
+            conf = conf.replacen(
+                "vrrp_instance VI_INTEROP {\n",
+                "vrrp_instance VI_INTEROP {\n  use_vmac\n",
+                1,
+            );
+        }
         let k = Keepalived::start(&self.lan.host(KA).ns, self.dir.path(), &name, &conf).unwrap();
         self.ka = Some(k);
     }
@@ -181,13 +198,35 @@ impl Pair {
         )
     }
 
+    /// The MAC host `i` announces the VIP with: the virtual MAC with `vmac` (the same on
+    /// both), else its interface's.
+    fn mac_of(&self, i: usize) -> [u8; 6] {
+        if self.case.vmac {
+            [
+                0x00,
+                0x00,
+                0x5e,
+                0x00,
+                if self.case.v6 { 2 } else { 1 },
+                VRID,
+            ]
+        } else {
+            self.lan.host(i).mac
+        }
+    }
+
     fn holds(&self, i: usize) -> bool {
+        if self.case.vmac {
+            // Both name the VMAC device vrrp.VRID.
+            let dev = format!("vrrp.{VRID}");
+            return self.lan.host(i).has_addr(&dev, self.vip).unwrap_or(false);
+        }
         self.lan.host(i).has_addr("eth0", self.vip).unwrap()
     }
 
     /// Whether `e` is a gratuitous ARP / unsolicited NA for the VIP from host `i`.
     fn announces(&self, e: &vipd_lab::sniff::Event, i: usize) -> bool {
-        let mac = self.lan.host(i).mac;
+        let mac = self.mac_of(i);
         e.eth_src == mac
             && match (&e.what, self.vip) {
                 (Seen::Garp { ip, .. }, IpAddr::V4(v)) => *ip == v,
@@ -254,7 +293,10 @@ impl Pair {
                 );
                 adverts += 1;
             }
-            for &h in &others {
+            // With a VMAC every router announces from the same MAC: a backup's announcement
+            // cannot be told from the master's here (the adverts above and `holds` still
+            // tell who is master).
+            for &h in others.iter().filter(|_| !self.case.vmac) {
                 assert!(
                     !self.announces(e, h),
                     "{what}: host {h} announced the VIP after settling\n{}",
@@ -284,7 +326,7 @@ impl Pair {
     /// against `bound` with a generous tolerance (this is a test, not the benchmark).
     fn takeover(&mut self, next: usize, t0: Instant, bound: Duration, what: &str) {
         let tol = self.case.interval() + Duration::from_millis(400);
-        let mac = self.lan.host(next).mac;
+        let mac = self.mac_of(next);
         let vip = self.vip;
         let e = self
             .sniff
@@ -427,6 +469,7 @@ fn v3_ipv4_multicast() {
         auth: false,
         checksum: Some("with-pseudo-header"),
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -444,6 +487,7 @@ fn v3_ipv4_unicast() {
         auth: false,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -461,6 +505,7 @@ fn v3_ipv6_multicast() {
         auth: false,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -478,6 +523,7 @@ fn v3_ipv6_unicast() {
         auth: false,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -495,6 +541,7 @@ fn v2_ipv4_multicast() {
         auth: false,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -512,6 +559,7 @@ fn v2_ipv4_auth_unicast() {
         auth: true,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -529,6 +577,7 @@ fn v2_ipv4_unicast() {
         auth: false,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -546,6 +595,7 @@ fn v2_ipv4_auth_multicast() {
         auth: true,
         checksum: None,
         mcast_group: None,
+        vmac: false,
     });
 }
 
@@ -565,6 +615,7 @@ fn v3_ipv4_without_pseudo_header_is_one_way() {
         auth: false,
         checksum: Some("without-pseudo-header"),
         mcast_group: None,
+        vmac: false,
     };
     let mut p = Pair::new(case);
     // keepalived higher: vipd accepts its (pseudo-header) adverts and stays backup.
@@ -628,6 +679,7 @@ fn v3_ipv4_custom_multicast_group() {
         auth: false,
         checksum: None,
         mcast_group: Some("224.0.0.19"),
+        vmac: false,
     });
 }
 
@@ -646,5 +698,45 @@ fn v3_ipv6_custom_multicast_group() {
         auth: false,
         checksum: None,
         mcast_group: Some("ff02::13"),
+        vmac: false,
+    });
+}
+
+/// RFC 9568 virtual MAC on both sides (keepalived's `use_vmac`): the whole drill, VIPs on
+/// vrrp.42 and gratuitous ARPs from 00:00:5e:00:01:2a.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v3_ipv4_vmac() {
+    drill(Case {
+        tag: "ka-vmac",
+        version: 3,
+        v6: false,
+        unicast: false,
+        auth: false,
+        checksum: None,
+        mcast_group: None,
+        vmac: true,
+    });
+}
+
+/// The same over IPv6 (00:00:5e:00:02:2a; the adverts' link-local source on the VMAC).
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v3_ipv6_vmac() {
+    drill(Case {
+        tag: "ka-vmac6",
+        version: 3,
+        v6: true,
+        unicast: false,
+        auth: false,
+        checksum: None,
+        mcast_group: None,
+        vmac: true,
     });
 }

@@ -985,9 +985,38 @@ impl Cx {
                 let t = super::routes::block(lines, super::routes::rule, &mut self.notes, kw_routes(c));
                 d.rules.extend(t);
             }
-            "use_vmac" | "vmac_xmit_base" | "use_ipvlan" => {
-                self.nc(c, "vipd has no VMAC/ipvlan support yet; the VIPs go on `interface` with its own MAC, announced by gratuitous ARP")
+            "use_vmac" => {
+                self.no_block(c);
+                d.garp.push((keys::instance::vmac, Val::Bool(true)));
+                let mut args = c.args.iter().peekable();
+                while let Some(a) = args.next() {
+                    match a.text.as_str() {
+                        "name" => {
+                            if let Some(n) = args.next() {
+                                d.garp.push((keys::instance::vmac_interface, Val::Str(n.text.clone())));
+                            }
+                        }
+                        "netlink_notify_msg" => {}
+                        "group" => {
+                            args.next();
+                            self.note(Info, a, kw, "`group` (the VMAC's interface group) not converted: vipd's VMAC devices are in the default group");
+                        }
+                        t if t.contains(':') => self.note(
+                            NotConverted,
+                            a,
+                            kw,
+                            format!("MAC address `{t}` not converted: vipd's VMAC is RFC 9568's 00:00:5e:00:01:VRID"),
+                        ),
+                        t => d.garp.push((keys::instance::vmac_interface, Val::Str(t.to_string()))),
+                    }
+                }
             }
+            "vmac_xmit_base" => {
+                if self.flag(c) != Some(false) {
+                    d.garp.push((keys::instance::vmac_xmit_base, Val::Bool(true)));
+                }
+            }
+            "use_ipvlan" => self.nc(c, "vipd makes macvlan VMAC devices only (use_vmac); an ipvlan keeps the interface's MAC anyway"),
             "smtp_alert" => self.nc(c, "vipd sends no e-mail; send it from a notify script"),
             "skip_check_adv_addr" => self.note(
                 Info,

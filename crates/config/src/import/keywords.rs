@@ -98,7 +98,9 @@ pub(crate) fn reason(context: &str, kw: &str) -> Option<&'static str> {
         ("global_defs", "log_unknown_vrids") => {
             "vipd always counts adverts for unknown VRIDs (`unknown_vrid` in `vipctl status` and the metrics) and logs them rate-limited"
         }
-        ("global_defs", "vmac_prefix" | "vmac_addr_prefix") => "vipd has no VMAC interfaces yet",
+        ("global_defs", "vmac_prefix" | "vmac_addr_prefix") => {
+            "vipd names VMAC devices vrrp.VRID (IPv6 vrrp6.VRID) or as vmac_interface says"
+        }
         (
             "global_defs",
             "reload_check_config"
@@ -131,7 +133,9 @@ pub(crate) fn reason(context: &str, kw: &str) -> Option<&'static str> {
         ("vrrp_instance", "vrf") => {
             "run vipd in the VRF instead (`ip vrf exec`), or put the instance's interface in it"
         }
-        ("vrrp_instance", "use_vmac_addr") => "vipd has no VMAC interfaces yet",
+        ("vrrp_instance", "use_vmac_addr") => {
+            "vipd keeps the VMAC's RFC 9568 MAC; the interface's own address is the adverts' source"
+        }
         ("vrrp_instance", "native_ipv6") => "vipd's IPv6 instances are always native (RFC 9568)",
         ("vrrp_instance", "mcast_dst_ip") => {
             "vipd uses the IANA groups 224.0.0.18 / ff02::12 only; use unicast_peers for anything else"

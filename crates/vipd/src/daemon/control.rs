@@ -445,6 +445,9 @@ impl<N: Netlink> Daemon<N> {
         let mut devices: BTreeMap<String, u32> = BTreeMap::new();
         for i in &self.insts {
             devices.insert(i.cfg.interface.clone(), i.ifindex);
+            if let Some(v) = &i.vmac {
+                devices.insert(v.name.clone(), v.index);
+            }
             for name in i.cfg.vips.iter().filter_map(|v| v.interface.as_ref()) {
                 if !devices.contains_key(name) {
                     let index = match self.nl.link_by_name(name).await {
@@ -461,7 +464,11 @@ impl<N: Netlink> Daemon<N> {
             }
         }
         let on = |i: &Inst, v: &vipd_config::Vip| -> bool {
-            let dev = v.interface.as_ref().unwrap_or(&i.cfg.interface);
+            let dev = v
+                .interface
+                .as_ref()
+                .or(i.vmac.as_ref().map(|m| &m.name))
+                .unwrap_or(&i.cfg.interface);
             devices
                 .get(dev)
                 .and_then(|index| present.get(index))

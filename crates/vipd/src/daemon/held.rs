@@ -46,7 +46,7 @@ impl<N: Netlink> Daemon<N> {
         let Some(inst) = self.insts.get(idx) else {
             return Vec::new();
         };
-        let own: Device = (!inst.interface_missing()).then_some((inst.ifindex, inst.mac));
+        let own: Device = inst.vip_dev();
         let vips = inst.cfg.vips.clone();
         let mut seen: HashMap<String, Device> = HashMap::new();
         let mut out = Vec::with_capacity(vips.len());
@@ -419,7 +419,12 @@ impl<N: Netlink> Daemon<N> {
     /// Crash recovery before instance `c` claims anything: its routes, rules and VIPs found
     /// in the kernel were left there by a previous run and are removed (the address owner's
     /// are its own).
-    pub(super) async fn remove_leftover_vips(&mut self, c: &config::Instance, own: u32) {
+    pub(super) async fn remove_leftover_vips(
+        &mut self,
+        c: &config::Instance,
+        own: u32,
+        own_name: &str,
+    ) {
         if c.is_owner() {
             return;
         }
@@ -454,7 +459,7 @@ impl<N: Netlink> Daemon<N> {
                 .get(&index)
                 .is_some_and(|l| l.iter().any(|(a, _)| *a == vip.addr));
             if present {
-                let dev = vip.interface.as_deref().unwrap_or(&c.interface);
+                let dev = vip.interface.as_deref().unwrap_or(own_name);
                 warn!(instance = %c.name, vip = %vip, interface = %dev,
                       "removing a VIP left on {dev} by a previous run");
                 if let Err(e) = self.nl.del_addr(index, vip.addr, vip.prefix_len).await {

@@ -9,6 +9,7 @@ pub mod state;
 pub mod timer;
 mod tracking;
 pub mod upgrade;
+mod vmac;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -55,6 +56,17 @@ fn packet_source(pkt: Received<'_>) -> Option<IpAddr> {
         }
         Received::V4(_) => None,
         Received::V6 { src, .. } => Some(IpAddr::V6(src)),
+    }
+}
+
+/// The VRID of a received VRRP packet, when its header is readable.
+fn packet_vrid(pkt: Received<'_>) -> Option<u8> {
+    match pkt {
+        Received::V4(b) => {
+            let ihl = usize::from(b.first()? & 0x0f) * 4;
+            b.get(ihl + 1).copied()
+        }
+        Received::V6 { payload, .. } => payload.get(1).copied(),
     }
 }
 
@@ -203,6 +215,9 @@ impl Sock {
 
 struct SockInfo {
     sock: Sock,
+    /// Sends only (a VMAC device's: no multicast membership, no reader; adverts are read on
+    /// its parent).
+    tx_only: bool,
     ifindex: u32,
     family: Family,
     src: IpAddr,
@@ -322,6 +337,10 @@ pub struct Inst {
     placed_rules: Vec<config::Rule>,
     /// The devices of VIPs it should hold that do not exist (said once each).
     missing_devices: Vec<String>,
+    /// Its RFC 9568 VMAC device (`vmac = true`).
+    pub vmac: Option<vmac::VmacDev>,
+    /// The interface its adverts are read on: `ifindex`, or its VMAC device's.
+    rx_if: u32,
     /// Where adverts go: the multicast group, or each unicast peer.
     pub dsts: Vec<IpAddr>,
     /// Whether we hold the VIPs (claimed and not released).
@@ -418,6 +437,8 @@ impl Inst {
             placed_routes: Vec::new(),
             placed_rules: Vec::new(),
             missing_devices: Vec::new(),
+            vmac: None,
+            rx_if: 0,
             dsts: Vec::new(),
             holding: false,
             link_up: false,
@@ -551,6 +572,14 @@ struct Io {
     handed: Option<upgrade::Handover>,
     /// Reconciles done (routes are checked every [`ROUTE_CHECK_EVERY`]).
     reconciles: u64,
+    /// Parents of VMAC devices: their own (arp_ignore, arp_filter, arp_announce), to put
+    /// back.
+    parent_arp: HashMap<u32, (u32, u32, u32)>,
+    /// (interface, family, VRID) of instances whose adverts are read on their VMAC device:
+    /// a copy the interface itself sees is not an unknown VRID.
+    shadow: std::collections::HashSet<(u32, Family, u8)>,
+    /// The nftables rules keeping VMAC devices from sending IGMP/MLD reports.
+    vmac_filter: crate::net::accept::VmacFilter,
 }
 
 /// The configuration in force (reload compares against it).
@@ -603,6 +632,9 @@ impl<N: Netlink> Daemon<N> {
                 iface_drops: HashMap::new(),
                 handed: handover,
                 reconciles: 0,
+                parent_arp: HashMap::new(),
+                shadow: Default::default(),
+                vmac_filter: Default::default(),
             },
             ctl: control::Control::new(&cfg.global),
             track,
@@ -638,6 +670,8 @@ impl<N: Netlink> Daemon<N> {
             resume.push(handed);
             d.insts.push(inst);
         }
+        // VMAC devices a crash left that no instance wants now.
+        d.prune_vmacs(false).await;
         let protos = d
             .insts
             .iter()
@@ -755,11 +789,6 @@ impl<N: Netlink> Daemon<N> {
                   "interface does not exist: instance in FAULT until it appears");
             return Ok(Inst::missing(c, family));
         };
-        // Crash recovery: a VIP of ours on its device now was left by a previous run (we
-        // have not claimed anything yet).
-        if cleanup {
-            self.remove_leftover_vips(c, link.index).await;
-        }
         let present = self.nl.addrs(link.index).await?;
         let Some(src) = c
             .source_address
@@ -772,9 +801,26 @@ impl<N: Netlink> Daemon<N> {
                   if family == Family::Ipv4 { "IPv4" } else { "link-local IPv6" });
             return Ok(Inst::missing(c, family));
         };
-        let sock = self.socket_for(c, link.index, src)?;
-        if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(link.index) {
-            e.insert(Arc::new(FrameSender::open(link.index)?));
+        let vmac = self.make_vmac(c, &link, src).await?;
+        // Crash recovery: a VIP of ours on its device now was left by a previous run (we
+        // have not claimed anything yet).
+        if cleanup {
+            let (own, own_name) = vmac
+                .as_ref()
+                .map_or((link.index, c.interface.as_str()), |v| {
+                    (v.index, v.name.as_str())
+                });
+            self.remove_leftover_vips(c, own, own_name).await;
+        }
+        // Adverts go out of the VMAC device unless vmac_xmit_base.
+        let (sock, rx_if) = self.open_sockets(c, link.index, vmac.as_ref(), src)?;
+        for index in [Some(link.index), vmac.as_ref().map(|v| v.index)]
+            .into_iter()
+            .flatten()
+        {
+            if let std::collections::hash_map::Entry::Vacant(e) = self.io.frames.entry(index) {
+                e.insert(Arc::new(FrameSender::open(index)?));
+            }
         }
         let dsts = destinations(c);
         // What the interface gives on top of the instance's own settings.
@@ -785,20 +831,73 @@ impl<N: Netlink> Daemon<N> {
             dsts,
             link_up: link.up,
             sock,
+            rx_if,
+            vmac,
             ..Inst::missing(c, family)
         })
     }
 
+    /// Instance `c`'s sockets, sending from `src`: (the one it sends on, the interface index
+    /// its adverts are read on). With a VMAC device both are the device's (a peer's adverts
+    /// from the virtual MAC reach only the local VMAC device: the kernel hands a multicast
+    /// frame whose source is a local private macvlan's MAC to that device alone), except
+    /// that `vmac_xmit_base` sends on the interface.
+    fn open_sockets(
+        &mut self,
+        c: &config::Instance,
+        link_index: u32,
+        vmac: Option<&vmac::VmacDev>,
+        src: IpAddr,
+    ) -> io::Result<(usize, u32)> {
+        match vmac {
+            Some(v) => {
+                let rx = self.socket_for(c, &v.name, v.index, src)?;
+                let tx = if c.vmac_xmit_base {
+                    self.socket_on(c, &c.interface, link_index, src, false)?
+                } else {
+                    rx
+                };
+                Ok((tx, v.index))
+            }
+            None => Ok((
+                self.socket_for(c, &c.interface, link_index, src)?,
+                link_index,
+            )),
+        }
+    }
+
     /// The socket for instance `c` on interface `ifindex` sending from `src`: an open one of
     /// the same (interface, family, source), the one an upgrade handed over, or a new one.
-    fn socket_for(&mut self, c: &config::Instance, ifindex: u32, src: IpAddr) -> io::Result<usize> {
+    fn socket_for(
+        &mut self,
+        c: &config::Instance,
+        ifname: &str,
+        ifindex: u32,
+        src: IpAddr,
+    ) -> io::Result<usize> {
+        self.socket_on(c, ifname, ifindex, src, true)
+    }
+
+    /// [`Daemon::socket_for`]; without `rx` a send-only socket (a VMAC device's).
+    fn socket_on(
+        &mut self,
+        c: &config::Instance,
+        ifname: &str,
+        ifindex: u32,
+        src: IpAddr,
+        rx: bool,
+    ) -> io::Result<usize> {
         let family = c.family;
-        if let Some(i) =
-            self.io.socks.iter().position(|s| {
-                s.open() && s.ifindex == ifindex && s.family == family && s.src == src
-            })
-        {
-            if let Some(s) = self.io.socks.get(i) {
+        if let Some(i) = self.io.socks.iter().position(|s| {
+            s.open()
+                && s.ifindex == ifindex
+                && s.family == family
+                && s.src == src
+                && s.tx_only != rx
+        }) {
+            if let Some(s) = self.io.socks.get(i)
+                && rx
+            {
                 join_group(&s.sock, c);
             }
             return Ok(i);
@@ -809,35 +908,32 @@ impl<N: Netlink> Daemon<N> {
             .as_mut()
             .and_then(|h| h.socket(ifindex, family == Family::Ipv6, src));
         let adopted = handed.and_then(|fd| {
-            let r =
-                match src {
-                    IpAddr::V4(a) => VrrpSocketV4::adopt(fd, &c.interface, ifindex, a)
-                        .map(|s| Sock::V4(Arc::new(s))),
-                    IpAddr::V6(a) => VrrpSocketV6::adopt(fd, &c.interface, ifindex, a)
-                        .map(|s| Sock::V6(Arc::new(s))),
-                };
+            let r = match src {
+                IpAddr::V4(a) => {
+                    VrrpSocketV4::adopt(fd, ifname, ifindex, a).map(|s| Sock::V4(Arc::new(s)))
+                }
+                IpAddr::V6(a) => {
+                    VrrpSocketV6::adopt(fd, ifname, ifindex, a).map(|s| Sock::V6(Arc::new(s)))
+                }
+            };
             r.inspect_err(|e| {
-                warn!(interface = %c.interface, error = %e,
+                warn!(interface = %ifname, error = %e,
                       "upgrade: cannot take the VRRP socket over: opening a new one")
             })
             .ok()
         });
         let sock = match (adopted, src) {
             (Some(s), _) => s,
-            (None, IpAddr::V4(a)) => Sock::V4(Arc::new(VrrpSocketV4::open(
-                &c.interface,
-                ifindex,
-                a,
-                true,
-            )?)),
-            (None, IpAddr::V6(a)) => Sock::V6(Arc::new(VrrpSocketV6::open(
-                &c.interface,
-                ifindex,
-                a,
-                true,
-            )?)),
+            (None, IpAddr::V4(a)) => {
+                Sock::V4(Arc::new(VrrpSocketV4::open(ifname, ifindex, a, rx)?))
+            }
+            (None, IpAddr::V6(a)) => {
+                Sock::V6(Arc::new(VrrpSocketV6::open(ifname, ifindex, a, rx)?))
+            }
         };
-        join_group(&sock, c);
+        if rx {
+            join_group(&sock, c);
+        }
         let bytes = self.io.receive_buffer;
         let set = match &sock {
             Sock::V4(s) => s.set_receive_buffer(bytes),
@@ -846,14 +942,15 @@ impl<N: Netlink> Daemon<N> {
         };
         match set {
             Ok(got) => {
-                debug!(interface = %c.interface, asked = bytes, got, "VRRP socket receive buffer")
+                debug!(interface = %ifname, asked = bytes, got, "VRRP socket receive buffer")
             }
             Err(e) => {
-                warn!(interface = %c.interface, error = %e, "cannot set the VRRP socket's receive buffer to {bytes} bytes: {e}")
+                warn!(interface = %ifname, error = %e, "cannot set the VRRP socket's receive buffer to {bytes} bytes: {e}")
             }
         }
         self.io.socks.push(SockInfo {
             sock,
+            tx_only: !rx,
             ifindex,
             family,
             src,
@@ -883,7 +980,13 @@ impl<N: Netlink> Daemon<N> {
             .insts
             .iter()
             .enumerate()
-            .map(|(i, inst)| ((inst.ifindex, inst.family, inst.cfg.vrid), i))
+            .map(|(i, inst)| ((inst.rx_if, inst.family, inst.cfg.vrid), i))
+            .collect();
+        self.io.shadow = self
+            .insts
+            .iter()
+            .filter(|i| i.rx_if != i.ifindex)
+            .map(|i| (i.ifindex, i.family, i.cfg.vrid))
             .collect();
         self.index.by_id = self
             .insts
@@ -918,12 +1021,12 @@ impl<N: Netlink> Daemon<N> {
             .socks
             .iter()
             .take(from)
-            .filter(|s| s.open())
+            .filter(|s| s.open() && !s.tx_only)
             .map(|s| (s.ifindex, s.family))
             .collect();
         self.io.readers = self.io.socks.len();
         for (i, s) in self.io.socks.iter_mut().enumerate().skip(from) {
-            if !s.open() || seen.contains(&(s.ifindex, s.family)) {
+            if !s.open() || s.tx_only || seen.contains(&(s.ifindex, s.family)) {
                 continue;
             }
             seen.push((s.ifindex, s.family));
@@ -1039,6 +1142,7 @@ impl<N: Netlink> Daemon<N> {
         control::notify_systemd(&[sd_notify::NotifyState::Stopping]);
         self.router.shutdown(Instant::now());
         self.drain().await;
+        self.prune_vmacs(true).await;
         if let Err(e) = self.io.accept.remove() {
             warn!(error = %e, "could not remove the Accept_Mode filter (nftables table inet vipd_accept)");
         }
@@ -1173,6 +1277,13 @@ impl<N: Netlink> Daemon<N> {
                 reason,
                 ..
             } => {
+                // The interface's copy of an advert its VMAC device's instance reads.
+                if reason == Drop::UnknownVrid
+                    && packet_vrid(received)
+                        .is_some_and(|v| self.io.shadow.contains(&(ifindex, family, v)))
+                {
+                    return;
+                }
                 let drops = self.io.iface_drops.entry(ifindex).or_default();
                 drops.add(reason);
                 let n = drops.get(reason);
@@ -1465,15 +1576,29 @@ impl<N: Netlink> Daemon<N> {
             NetEvent::LinkRemoved { index } => {
                 self.track_link_removed(index);
                 self.close_interface(index);
+                let mut vmac_gone = Vec::new();
                 for idx in 0..self.insts.len() {
                     let inst = &mut self.insts[idx];
-                    if inst.ifindex == index {
+                    let its_vmac = inst.vmac.as_ref().is_some_and(|v| v.index == index);
+                    if inst.ifindex == index || its_vmac {
                         // Its socket is bound to the old index: re-opened when it is back.
                         inst.link_up = false;
                         inst.ifindex = 0;
-                        warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface,
-                              "interface removed: FAULT until it is back");
+                        inst.vmac = None;
+                        if its_vmac {
+                            warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface,
+                                  "{}: its VMAC device was removed: FAULT, and made again", inst.cfg.name);
+                            vmac_gone.push(inst.cfg.interface.clone());
+                        } else {
+                            warn!(instance = %inst.cfg.name, interface = %inst.cfg.interface,
+                                  "interface removed: FAULT until it is back");
+                        }
                         self.refresh_fault(now, idx);
+                    }
+                }
+                for name in vmac_gone {
+                    if let Ok(Some(link)) = self.nl.link_by_name(&name).await {
+                        self.reopen_on(&link).await;
                     }
                 }
             }

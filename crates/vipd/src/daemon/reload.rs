@@ -28,7 +28,15 @@ use vipd_proto::{self as proto, InstanceConfig, InstanceId, Router};
 
 /// Keys a running instance cannot take in place: they make it another virtual router on
 /// the wire. (A new `source_address` is taken in place, on a socket for that address.)
-pub(super) const REOPEN_KEYS: [Key; 4] = [k::interface, k::vrid, k::version, k::unicast_peers];
+pub(super) const REOPEN_KEYS: [Key; 6] = [
+    k::interface,
+    k::vrid,
+    k::version,
+    k::unicast_peers,
+    // Another VMAC device (or none) is another MAC on the wire, and another socket.
+    k::vmac,
+    k::vmac_xmit_base,
+];
 
 /// What a reload does to one instance of the new configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -234,8 +242,9 @@ impl<N: Netlink> Daemon<N> {
                         c.name, c.interface
                     )
                 })?;
-            let sock = self
-                .socket_for(c, ifindex, src)
+            let vmac = old.vmac.clone();
+            let (sock, _) = self
+                .open_sockets(c, ifindex, vmac.as_ref(), src)
                 .map_err(|e| e.to_string())?;
             moved.insert(*id, (src, sock));
         }
@@ -345,6 +354,7 @@ impl<N: Netlink> Daemon<N> {
         }
         self.rebuild_demux();
         self.spawn_readers(self.io.readers);
+        self.prune_vmacs(false).await;
         // A master's VIPs, routes or rules changed: only the difference is added or removed.
         for (idx, before) in vip_changes {
             self.apply_vip_change(idx, &before).await;

@@ -136,6 +136,45 @@ impl AcceptFilter {
     }
 }
 
+/// The nftables table keeping VMAC devices quiet.
+pub const VMAC_TABLE: &str = "vipd_vmac";
+
+/// The `nft` script that drops IGMP and MLD reports sent out of `devices` (VMAC devices:
+/// a backup's would teach switches the virtual MAC at its port; VRRP's groups are link-local
+/// and flooded, so no report is needed). Empty: the table is only deleted.
+pub fn vmac_script(devices: &[String]) -> String {
+    let mut s = format!("table inet {VMAC_TABLE}\ndelete table inet {VMAC_TABLE}\n");
+    if devices.is_empty() {
+        return s;
+    }
+    let set: Vec<String> = devices.iter().map(|d| format!("\"{d}\"")).collect();
+    let set = set.join(", ");
+    s.push_str(&format!(
+        "table inet {VMAC_TABLE} {{\n  chain output {{\n    type filter hook output priority filter; policy accept;\n    oifname {{ {set} }} ip protocol igmp counter drop\n    oifname {{ {set} }} icmpv6 type {{ mld-listener-report, mld2-listener-report, mld-listener-done }} counter drop\n  }}\n}}\n"
+    ));
+    s
+}
+
+/// The VMAC devices currently silenced.
+#[derive(Debug, Default)]
+pub struct VmacFilter {
+    installed: Option<Vec<String>>,
+}
+
+impl VmacFilter {
+    /// Silences exactly `devices` (nothing to do when unchanged).
+    pub fn sync(&mut self, mut devices: Vec<String>) -> io::Result<()> {
+        devices.sort();
+        devices.dedup();
+        if self.installed.as_ref() == Some(&devices) {
+            return Ok(());
+        }
+        nft(&vmac_script(&devices))?;
+        self.installed = Some(devices);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

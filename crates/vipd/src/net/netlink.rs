@@ -15,11 +15,15 @@ use std::task::{Context, Poll};
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::{Stream, StreamExt, TryStreamExt};
+use rtnetlink::packet_core::DefaultNla;
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope,
 };
-use rtnetlink::packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use rtnetlink::packet_route::link::{
+    AfSpecInet, AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoKind, LinkAttribute, LinkFlags,
+    LinkMessage, MacVlanMode,
+};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
     RouteType,
@@ -39,7 +43,26 @@ pub struct LinkInfo {
     /// Administratively up (`IFF_UP`) AND with carrier (`IFF_LOWER_UP`).
     pub up: bool,
     pub mtu: u32,
+    /// A macvlan device, on this parent (`IFLA_LINK`).
+    pub macvlan_on: Option<u32>,
+    /// Its alias (`IFLA_IFALIAS`; vipd marks its VMAC devices with one).
+    pub alias: Option<String>,
 }
+
+/// A VMAC device to have (RFC 9568 virtual MAC): a private-mode macvlan on `parent`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmacSpec {
+    pub name: String,
+    pub parent: u32,
+    pub mac: [u8; 6],
+    /// Marks it as vipd's (found and removed after a crash).
+    pub alias: String,
+    /// IPv6: no automatic link-local address (the caller adds the one it sends from).
+    pub v6: bool,
+}
+
+/// The alias prefix of vipd's VMAC devices.
+pub const VMAC_ALIAS: &str = "vipd vmac";
 
 /// Address scope (`ip addr add ... scope SCOPE`): the configuration's own type.
 pub use vipd_config::Scope;
@@ -129,6 +152,27 @@ pub trait Netlink {
     async fn has_route(&self, route: &vipd_config::Route) -> io::Result<bool>;
     /// Whether a rule of ours like `rule` is installed.
     async fn has_rule(&self, rule: &vipd_config::Rule) -> io::Result<bool>;
+    /// The VMAC device `spec` describes, up: created if missing; an existing device of that
+    /// name that is not such a macvlan is an error (never taken over).
+    async fn ensure_vmac(&self, spec: &VmacSpec) -> io::Result<LinkInfo>;
+    /// Deletes a link (absent: `Ok`).
+    async fn delete_link(&self, index: u32) -> io::Result<()>;
+    /// Every link.
+    async fn links(&self) -> io::Result<Vec<LinkInfo>>;
+    /// Sets IPv4 devconf values (`IPV4_DEVCONF_*` index, value) of a link.
+    async fn set_ipv4_conf(&self, index: u32, conf: &[(u16, u32)]) -> io::Result<()>;
+    /// (arp_ignore, arp_filter, arp_announce) of a link.
+    async fn arp_conf(&self, index: u32) -> io::Result<Option<(u32, u32, u32)>>;
+}
+
+/// `IPV4_DEVCONF_*` indexes vipd sets on VMAC devices and their parents.
+pub mod devconf {
+    pub const RP_FILTER: u16 = 8;
+    pub const ARP_FILTER: u16 = 13;
+    pub const ARP_ANNOUNCE: u16 = 18;
+    pub const ARP_IGNORE: u16 = 19;
+    pub const PROMOTE_SECONDARIES: u16 = 20;
+    pub const ACCEPT_LOCAL: u16 = 23;
 }
 
 /// [`Netlink`] over a real `NETLINK_ROUTE` socket (of the calling thread's network
@@ -199,14 +243,31 @@ fn link_info(msg: &LinkMessage) -> LinkInfo {
         up: msg.header.flags.contains(LinkFlags::Up)
             && msg.header.flags.contains(LinkFlags::LowerUp),
         mtu: 0,
+        macvlan_on: None,
+        alias: None,
     };
+    let mut parent = None;
+    let mut macvlan = false;
     for attr in &msg.attributes {
         match attr {
             LinkAttribute::IfName(n) => info.name.clone_from(n),
             LinkAttribute::Address(a) => info.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::Mtu(m) => info.mtu = *m,
+            LinkAttribute::Link(p) => parent = Some(*p),
+            LinkAttribute::IfAlias(a) => info.alias = Some(a.clone()),
+            LinkAttribute::LinkInfo(infos) => {
+                macvlan = infos.iter().any(|i| {
+                    matches!(
+                        i,
+                        rtnetlink::packet_route::link::LinkInfo::Kind(InfoKind::MacVlan)
+                    )
+                });
+            }
             _ => {}
         }
+    }
+    if macvlan {
+        info.macvlan_on = parent;
     }
     info
 }
@@ -431,6 +492,149 @@ impl Netlink for RtNetlink {
             }
         }
     }
+    async fn ensure_vmac(&self, spec: &VmacSpec) -> io::Result<LinkInfo> {
+        if let Some(l) = self.link_by_name(&spec.name).await? {
+            if l.macvlan_on != Some(spec.parent) || l.mac != Some(spec.mac) {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} exists and is not the VMAC device (a macvlan on the interface with MAC {}): remove it, or choose another vmac_interface",
+                        spec.name,
+                        mac_text(&spec.mac)
+                    ),
+                ));
+            }
+            self.set_up_with_alias(l.index, &spec.alias).await?;
+            return self
+                .link_by_index(l.index)
+                .await?
+                .ok_or_else(|| io::Error::other(format!("{} vanished", spec.name)));
+        }
+        // Created down: the kernel ignores IFLA_AF_SPEC at creation, and an up device would
+        // get an automatic IPv6 link-local address (and send DAD and MLD from the virtual
+        // MAC) before it could be told not to.
+        let b = rtnetlink::LinkMacVlan::new(&spec.name, spec.parent, MacVlanMode::Private)
+            .address(spec.mac.to_vec());
+        match self.handle.link().add(b.build()).execute().await {
+            Ok(()) => {}
+            Err(e) if errno(&e) == Some(libc::EEXIST) => {}
+            Err(e) => return Err(to_io(e, &format!("create VMAC device {}", spec.name))),
+        }
+        let l = self.link_by_name(&spec.name).await?.ok_or_else(|| {
+            io::Error::other(format!("{} not there after creating it", spec.name))
+        })?;
+        // No automatic IPv6 link-local address (RFC 9568 7.4): an IPv6 instance adds the
+        // address it sends from itself.
+        let gen_none = rtnetlink::LinkUnspec::new_with_index(l.index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]))
+            .build();
+        if let Err(e) = self.handle.link().set(gen_none).execute().await {
+            tracing::warn!(interface = %spec.name, error = %e,
+                           "cannot turn off automatic IPv6 addresses on {}: {e}", spec.name);
+        }
+        self.set_up_with_alias(l.index, &spec.alias).await?;
+        self.link_by_index(l.index)
+            .await?
+            .ok_or_else(|| io::Error::other(format!("{} vanished", spec.name)))
+    }
+
+    async fn delete_link(&self, index: u32) -> io::Result<()> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if matches!(errno(&e), Some(libc::ENODEV | libc::ENOENT)) => Ok(()),
+            Err(e) => Err(to_io(e, &format!("delete link {index}"))),
+        }
+    }
+
+    async fn links(&self) -> io::Result<Vec<LinkInfo>> {
+        let mut stream = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(m)) => out.push(link_info(&m)),
+                Ok(None) => return Ok(out),
+                Err(e) => return Err(to_io(e, "list links")),
+            }
+        }
+    }
+
+    async fn set_ipv4_conf(&self, index: u32, conf: &[(u16, u32)]) -> io::Result<()> {
+        // IFLA_AF_SPEC / AF_INET / IFLA_INET_CONF / [index] = value, zeros included (the
+        // library's request form leaves zero values out).
+        let mut nested = Vec::new();
+        for &(k, v) in conf {
+            nested.extend_from_slice(&8u16.to_ne_bytes());
+            nested.extend_from_slice(&k.to_ne_bytes());
+            nested.extend_from_slice(&v.to_ne_bytes());
+        }
+        let inet_conf = DefaultNla::new(1, nested);
+        let msg = rtnetlink::LinkUnspec::new_with_index(index)
+            .append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet(vec![
+                AfSpecInet::Other(inet_conf),
+            ])]))
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| to_io(e, &format!("set IPv4 settings of link {index}")))
+    }
+
+    async fn arp_conf(&self, index: u32) -> io::Result<Option<(u32, u32, u32)>> {
+        let mut stream = self.handle.link().get().match_index(index).execute();
+        let msg = match stream.try_next().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(None),
+            Err(e) if errno(&e) == Some(libc::ENODEV) => return Ok(None),
+            Err(e) => return Err(to_io(e, &format!("get link {index}"))),
+        };
+        for attr in &msg.attributes {
+            if let LinkAttribute::AfSpecUnspec(specs) = attr {
+                for s in specs {
+                    if let AfSpecUnspec::Inet(inet) = s {
+                        for i in inet {
+                            if let AfSpecInet::DevConf(c) = i {
+                                let u = |v: i32| u32::try_from(v).unwrap_or(0);
+                                return Ok(Some((
+                                    u(c.arp_ignore),
+                                    u(c.arpfilter),
+                                    u(c.arp_announce),
+                                )));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl RtNetlink {
+    /// Brings link `index` up and sets its alias.
+    async fn set_up_with_alias(&self, index: u32, alias: &str) -> io::Result<()> {
+        let msg = rtnetlink::LinkUnspec::new_with_index(index)
+            .up()
+            .append_extra_attribute(LinkAttribute::IfAlias(alias.to_string()))
+            .build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| to_io(e, &format!("set link {index} up")))
+    }
+}
+
+/// `00:00:5e:00:01:33`.
+pub fn mac_text(m: &[u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// The message that adds or deletes `route` (protocol [`RTPROT_VIPD`]).

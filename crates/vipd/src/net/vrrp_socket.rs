@@ -158,8 +158,14 @@ impl VrrpSocketV4 {
             sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))
                 .map_err(ctx("join 224.0.0.18", ifname))?;
         }
-        sock.set_multicast_if_v4(&local)
-            .map_err(ctx("IP_MULTICAST_IF", ifname))?;
+        // Every send names the interface (IP_PKTINFO) as well; on a VMAC device, which has
+        // no address of its own, the kernel refuses the source address here (EINVAL).
+        match sock.set_multicast_if_v4(&local) {
+            Err(e) if e.raw_os_error() != Some(libc::EINVAL) => {
+                return Err(ctx("IP_MULTICAST_IF", ifname)(e));
+            }
+            _ => {}
+        }
         sock.set_multicast_ttl_v4(VRRP_TTL)
             .map_err(ctx("IP_MULTICAST_TTL", ifname))?;
         sock.set_ttl_v4(VRRP_TTL).map_err(ctx("IP_TTL", ifname))?;
