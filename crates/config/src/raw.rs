@@ -514,6 +514,9 @@ table! {
         pub(crate) max_adopted_interval: Option<S<V3Interval>>,
         /// VRRPv2 simple-text authentication; an error with VRRPv3.
         pub(crate) auth_pass: Option<S<String>>,
+        /// VRRPv2 IPsec Authentication Header (HMAC-MD5-96) with this password, as keepalived's
+        /// `auth_type AH`: legacy, for pairs migrating from it (prefer `auth_hmac`). IPv4 only.
+        pub(crate) auth_ah: Option<S<String>>,
         /// Authenticated adverts, keepalived's `auth_hmac` (HMAC-SHA256 trailer, v2 and v3).
         pub(crate) auth_hmac: Option<S<RawAuthHmac>>,
         /// Checksum mode override, VRRPv3 over IPv4 only (an error elsewhere).

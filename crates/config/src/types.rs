@@ -497,6 +497,8 @@ pub struct Instance {
     pub max_adopted_interval: Option<Duration>,
     /// VRRPv2 simple-text authentication (never set for v3).
     pub auth_pass: Option<AuthPass>,
+    /// VRRPv2 IPsec-AH with this password (keepalived's `auth_type AH`; never set for v3).
+    pub auth_ah: Option<AuthPass>,
     /// keepalived's `auth_hmac`: adverts signed and verified with HMAC-SHA256 (keys from
     /// files and credentials are read by the host pass; until then their secret is empty).
     pub auth_hmac: Option<vipd_proto::auth::AuthHmac>,
@@ -570,6 +572,7 @@ impl Instance {
             vmac_xmit_base,
             max_adopted_interval,
             auth_pass,
+            auth_ah,
             auth_hmac,
             checksum,
             garp,
@@ -592,6 +595,7 @@ impl Instance {
         differs(*routes != new.routes, k::route);
         differs(*multicast_group != new.multicast_group, k::multicast_group);
         differs(*vmac != new.vmac, k::vmac);
+        differs(*auth_ah != new.auth_ah, k::auth_ah);
         differs(*vmac_xmit_base != new.vmac_xmit_base, k::vmac_xmit_base);
         differs(*rules != new.rules, k::rule);
         differs(*priority != new.priority, k::priority);

@@ -1006,6 +1006,54 @@ impl Validator<'_, '_> {
             _ => None,
         };
 
+        let auth_ah = match (&raw.auth_ah, version) {
+            (Some(v), Some(Version::V3)) => {
+                self.r.error_hint(
+                    v.span(),
+                    "auth_ah is VRRPv2-only: VRRPv3 (RFC 9568) has no authentication",
+                    "use auth_hmac, or set version = 2",
+                );
+                None
+            }
+            (Some(v), _) if family == Some(Family::Ipv6) => {
+                self.r.error_hint(
+                    v.span(),
+                    "auth_ah is IPv4-only (as keepalived's AH)",
+                    "use auth_hmac for IPv6",
+                );
+                None
+            }
+            (Some(v), _) if raw.auth_pass.is_some() || raw.auth_hmac.is_some() => {
+                self.r.error_hint(
+                    v.span(),
+                    "auth_ah excludes auth_pass and auth_hmac",
+                    "keep one authentication",
+                );
+                None
+            }
+            (Some(v), Some(Version::V2)) => match AuthPass::new(v.get_ref()) {
+                Some(p) => {
+                    self.r.warn(
+                        v.span(),
+                        "auth_ah is legacy (RFC 2338's IPsec AH with HMAC-MD5-96): keep it only while keepalived peers use it, then move the pair to auth_hmac",
+                        None,
+                    );
+                    Some(p)
+                }
+                None => {
+                    self.r.error_hint(
+                        v.span(),
+                        format!(
+                            "auth_ah must be 1 to 8 printable ASCII characters (found {} bytes)",
+                            v.get_ref().len()
+                        ),
+                        "keepalived keys AH with the first 8 bytes of auth_pass",
+                    );
+                    None
+                }
+            },
+            _ => None,
+        };
         let auth_hmac = match (&raw.auth_hmac, &raw.auth_pass) {
             (Some(_), Some(p)) => {
                 self.r.error_hint(
@@ -1192,6 +1240,7 @@ impl Validator<'_, '_> {
             vmac_xmit_base,
             max_adopted_interval,
             auth_pass,
+            auth_ah,
             auth_hmac,
             checksum,
             garp,

@@ -590,7 +590,6 @@ fn manpage_example() {
             (17, "vrrp_priority"),
             (18, "vrrp_no_swap"),
             (38, "lvs_sync_daemon_interface"),
-            (44, "auth_type"),
             (59, "debug"),
             (62, "smtp_alert"),
         ])
@@ -895,10 +894,7 @@ vrrp_instance VI_A {
 }
 "#;
     for (auth, keyword) in [
-        (
-            "authentication {\n auth_type AH\n auth_pass secret\n }",
-            "auth_type",
-        ),
+        ("authentication {\n auth_type AH\n }", "auth_type"),
         (
             "authentication {\n auth_type XYZ\n auth_pass secret\n }",
             "auth_type",
@@ -918,6 +914,20 @@ vrrp_instance VI_A {
             c.notes
         );
     }
+    // AH with its password converts (legacy, keepalived-compatible).
+    let ah = convert(
+        &base.replace(
+            "AUTH",
+            "authentication {\n auth_type AH\n auth_pass secret\n }",
+        ),
+        Path::new("keepalived.conf"),
+    )
+    .unwrap();
+    assert!(!ah.weakens_security(), "{:?}", ah.notes);
+    assert_eq!(
+        load(&ah).instances[0].auth_ah.as_ref().map(|p| p.as_str()),
+        Some("secret")
+    );
     let text = base.replace(
         "AUTH",
         "authentication {\n auth_type PASS\n auth_pass secret\n }",

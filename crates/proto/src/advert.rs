@@ -18,6 +18,9 @@ pub struct TxView<'a> {
     pub version: Version,
     /// VRRPv2 password.
     pub auth: Option<[u8; 8]>,
+    /// VRRPv2 IPsec-AH: the message says authentication type 2 (the caller wraps it in the
+    /// AH datagram, [`crate::ah::build_datagram`]).
+    pub ah: bool,
     /// The VIPs (one family).
     pub vips: &'a [IpAddr],
     /// Family of the VIPs.
@@ -46,9 +49,10 @@ pub fn build_advert(
     let version = match v.version {
         Version::V2 => VrrpVersion::V2 {
             adver_int: u8::try_from((interval_cs / 100).max(1)).unwrap_or(u8::MAX),
-            auth: match v.auth {
-                Some(p) => Auth::SimpleText(p),
-                None => Auth::None,
+            auth: match (v.ah, v.auth) {
+                (true, _) => Auth::IpAh,
+                (false, Some(p)) => Auth::SimpleText(p),
+                (false, None) => Auth::None,
             },
         },
         Version::V3 => VrrpVersion::V3 {
@@ -144,6 +148,7 @@ mod tests {
         };
         let vips4 = [IpAddr::V4(Ipv4Addr::new(10, 66, 0, 100))];
         let v4 = TxView {
+            ah: false,
             vrid: 51,
             version: Version::V3,
             auth: None,
@@ -171,6 +176,7 @@ mod tests {
             IpAddr::V6(Ipv6Addr::new(0xfd66, 0, 0, 0, 0, 0, 0, 0x100)),
         ];
         let v6 = TxView {
+            ah: false,
             vips: &vips6,
             family: Family::Ipv6,
             src: IpAddr::V6(Ipv6Addr::new(
@@ -198,6 +204,7 @@ mod tests {
             ..cfg.clone()
         };
         let plain = TxView {
+            ah: false,
             hmac: Some((&ro, 1)),
             ..v4
         };
@@ -217,6 +224,7 @@ mod tests {
         // tests/data/vrrpv3-ipv4.hex: vrid 31 prio 150 100cs vip 10.99.0.131 from 10.99.0.11.
         let vips = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 131))];
         let v = TxView {
+            ah: false,
             hmac: None,
             vrid: 31,
             version: Version::V3,
@@ -248,6 +256,7 @@ mod tests {
         // tests/data/vrrpv2-ipv4-auth-pass.hex
         let vips = [IpAddr::V4(Ipv4Addr::new(10, 99, 0, 121))];
         let v = TxView {
+            ah: false,
             hmac: None,
             vrid: 21,
             version: Version::V2,

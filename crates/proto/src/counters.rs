@@ -32,8 +32,13 @@ pub enum Drop {
     VersionMismatch,
     /// VRRPv2 authentication type or password differs from ours.
     AuthMismatch,
-    /// VRRPv2 IP Authentication Header (type 2): not supported.
+    /// VRRPv2 IP Authentication Header (type 2) for an instance without `auth_ah`.
     AuthAh,
+    /// `auth_ah`: the ICV does not verify (another password, an altered advert), the SPI is
+    /// not the sender, or the header is malformed.
+    AhBad,
+    /// `auth_ah`: the sequence number is not above the virtual router's counter.
+    AhReplay,
     /// VRRPv2 advert interval differs from ours (RFC 3768 §7.1).
     IntervalMismatch,
     /// Address family of the advert does not match the instance.
@@ -63,7 +68,7 @@ pub enum Drop {
 
 impl Drop {
     /// Every reason, in a stable order (for status and metrics).
-    pub const ALL: [Drop; 26] = [
+    pub const ALL: [Drop; 28] = [
         Drop::Truncated,
         Drop::LengthMismatch,
         Drop::BadVersion,
@@ -78,6 +83,8 @@ impl Drop {
         Drop::VersionMismatch,
         Drop::AuthMismatch,
         Drop::AuthAh,
+        Drop::AhBad,
+        Drop::AhReplay,
         Drop::IntervalMismatch,
         Drop::FamilyMismatch,
         Drop::ZeroInterval,
@@ -109,6 +116,8 @@ impl Drop {
             Drop::VersionMismatch => "version_mismatch",
             Drop::AuthMismatch => "auth_mismatch",
             Drop::AuthAh => "auth_ah_unsupported",
+            Drop::AhBad => "ah_bad",
+            Drop::AhReplay => "ah_replay",
             Drop::IntervalMismatch => "interval_mismatch",
             Drop::FamilyMismatch => "family_mismatch",
             Drop::ZeroInterval => "zero_interval",

@@ -21,6 +21,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod advert;
+pub mod ah;
 pub mod alarms;
 pub mod auth;
 pub mod counters;

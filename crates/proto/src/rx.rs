@@ -35,6 +35,9 @@ pub struct RxView<'a> {
     pub version: Version,
     /// VRRPv2 password (`None`: no authentication).
     pub auth: Option<[u8; 8]>,
+    /// VRRPv2 IPsec-AH (`auth_ah`): adverts must come in AH datagrams (verified by the
+    /// caller with [`crate::ah::verify`]).
+    pub ah: bool,
     /// Unicast peers (empty: multicast mode, any source on the link is accepted).
     pub peers: &'a [IpAddr],
     /// Unicast: the TTL / hop limit each listed peer's adverts must arrive with (a peer
@@ -205,10 +208,12 @@ pub fn classify<'a>(
     pkt: Received<'_>,
     lookup: impl Fn(u8) -> Option<(usize, RxView<'a>)>,
 ) -> Outcome {
+    let mut via_ah = false;
     let (src, ttl, repr, checksum): (IpAddr, u8, VrrpRepr<'_>, Option<ChecksumMode>) = match pkt {
         Received::V4(bytes) => match wire::decode_ipv4_datagram_with_trailer(bytes) {
             Ok((r, _)) => {
                 let v3 = matches!(r.vrrp.version, VrrpVersion::V3 { .. });
+                via_ah = r.ip.protocol == crate::ah::IP_PROTO_AH;
                 (
                     IpAddr::V4(r.ip.src),
                     r.ip.ttl,
@@ -261,9 +266,12 @@ pub fn classify<'a>(
                 return drop_from(idx, Drop::VersionMismatch, src);
             }
             let ok = match (view.auth, auth) {
+                // AH only inside an AH datagram (verified by the caller).
+                (None, Auth::IpAh) if view.ah => via_ah,
+                (_, Auth::IpAh) => return drop_from(idx, Drop::AuthAh, src),
+                _ if view.ah || via_ah => false,
                 (None, Auth::None) => true,
                 (Some(ours), Auth::SimpleText(theirs)) => ours == theirs,
-                (_, Auth::IpAh) => return drop_from(idx, Drop::AuthAh, src),
                 _ => false,
             };
             if !ok {
@@ -330,6 +338,7 @@ mod tests {
 
     fn view<'a>(peers: &'a [IpAddr], vips: &'a [IpAddr], version: Version) -> RxView<'a> {
         RxView {
+            ah: false,
             version,
             auth: None,
             peers,
@@ -343,6 +352,70 @@ mod tests {
     }
 
     const V3: VrrpVersion = VrrpVersion::V3 { max_adver_int: 100 };
+
+    /// IPsec-AH: an AH datagram reaches an `auth_ah` instance (the caller verifies the ICV),
+    /// is refused by one without it, and a plain advert is refused by an `auth_ah` one.
+    #[test]
+    fn ah_adverts_only_for_ah_instances() {
+        let v2 = VrrpVersion::V2 {
+            auth: Auth::IpAh,
+            adver_int: 1,
+        };
+        let plain = datagram(255, 7, v2, SRC);
+        // The VRRP message of that datagram, wrapped in AH.
+        let msg = &plain[20..];
+        let mut buf = [0u8; 128];
+        let key = *b"s3cr3t\0\0";
+        let h = crate::ah::AhOut {
+            src: SRC,
+            dst: Ipv4Addr::new(224, 0, 0, 18),
+            id: 1,
+            seq: 9,
+            unicast: false,
+        };
+        let n = crate::ah::build_datagram(&mut buf, msg, &h, &key).unwrap();
+        let ah = &buf[..n];
+        let vips = [IpAddr::V4(VIP)];
+        let with_ah = |v: u8| {
+            (v == 7).then(|| {
+                (
+                    0,
+                    RxView {
+                        ah: true,
+                        ..view(&[], &vips, Version::V2)
+                    },
+                )
+            })
+        };
+        let without = |v: u8| (v == 7).then(|| (0, view(&[], &vips, Version::V2)));
+        assert!(matches!(
+            classify(Received::V4(ah), with_ah),
+            Outcome::Accept(_)
+        ));
+        assert_eq!(
+            classify(Received::V4(ah), without),
+            drop_from(0, Drop::AuthAh, IpAddr::V4(SRC))
+        );
+        // Auth type 2 claimed outside an AH datagram, and an unauthenticated advert.
+        assert_eq!(
+            classify(Received::V4(&plain), with_ah),
+            drop_from(0, Drop::AuthMismatch, IpAddr::V4(SRC))
+        );
+        let none = datagram(
+            255,
+            7,
+            VrrpVersion::V2 {
+                auth: Auth::None,
+                adver_int: 1,
+            },
+            SRC,
+        );
+        assert_eq!(
+            classify(Received::V4(&none), with_ah),
+            drop_from(0, Drop::AuthMismatch, IpAddr::V4(SRC))
+        );
+        assert_eq!(crate::ah::verify(ah, &key, false), Ok(9));
+    }
 
     #[test]
     fn accepts_a_good_advert() {

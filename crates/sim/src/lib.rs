@@ -262,6 +262,7 @@ impl Frame {
     ) -> Option<Frame> {
         let family = Family::of(&cfg.primary_addr);
         let view = TxView {
+            ah: false,
             vrid: cfg.vrid,
             version: cfg.version,
             auth: wire.auth,
@@ -903,6 +904,7 @@ impl Sim {
             Some((
                 idx,
                 RxView {
+                    ah: false,
                     version: c.version,
                     auth: wire.auth,
                     peers: &[],
@@ -935,6 +937,7 @@ impl Sim {
                     (view, n.vips.get(a.instance))
                 {
                     let v = RxView {
+                        ah: false,
                         version,
                         auth: n.cfg.wire.auth,
                         peers: &[],

@@ -1186,6 +1186,7 @@ fn signed_advert(src: Ipv4Addr, vip: Ipv4Addr, prio: u8, secret: &[u8], seq: u64
     };
     let vips = [IpAddr::V4(vip)];
     let v = vipd_proto::advert::TxView {
+        ah: false,
         vrid: VRID,
         version: vipd_proto::Version::V3,
         auth: None,

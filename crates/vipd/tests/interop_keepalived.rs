@@ -38,6 +38,8 @@ struct Case {
     mcast_group: Option<&'static str>,
     /// RFC 9568 virtual MAC on both (keepalived's `use_vmac`, vipd's `vmac`).
     vmac: bool,
+    /// VRRPv2 IPsec-AH on both (keepalived's `auth_type AH`, vipd's `auth_ah`).
+    ah: bool,
 }
 
 impl Case {
@@ -114,7 +116,7 @@ impl Pair {
         if self.case.unicast {
             s.unicast = Some((self.src(i), vec![self.src(1 - i)]));
         }
-        if self.case.auth {
+        if self.case.auth || self.case.ah {
             s.auth_pass = Some("x".to_owned());
         }
         if i == VIPD {
@@ -136,6 +138,9 @@ impl Pair {
                 "multicast_group_v4"
             };
             toml = toml.replacen("[global]\n", &format!("[global]\n{key} = \"{g}\"\n"), 1);
+        }
+        if self.case.ah {
+            toml = toml.replacen("auth_pass = ", "auth_ah = ", 1);
         }
         if self.case.vmac {
             // keepalived names it vrrp.VRID for IPv6 too.
@@ -178,6 +183,9 @@ impl Pair {
                 &format!("global_defs {{\n  {key} {g}\n"),
                 1,
             );
+        }
+        if self.case.ah {
+            conf = conf.replacen("auth_type PASS", "auth_type AH", 1);
         }
         if self.case.vmac {
             conf = conf.replacen(
@@ -470,6 +478,7 @@ fn v3_ipv4_multicast() {
         checksum: Some("with-pseudo-header"),
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -488,6 +497,7 @@ fn v3_ipv4_unicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -506,6 +516,7 @@ fn v3_ipv6_multicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -524,6 +535,7 @@ fn v3_ipv6_unicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -542,6 +554,7 @@ fn v2_ipv4_multicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -560,6 +573,7 @@ fn v2_ipv4_auth_unicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -578,6 +592,7 @@ fn v2_ipv4_unicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -596,6 +611,7 @@ fn v2_ipv4_auth_multicast() {
         checksum: None,
         mcast_group: None,
         vmac: false,
+        ah: false,
     });
 }
 
@@ -616,6 +632,7 @@ fn v3_ipv4_without_pseudo_header_is_one_way() {
         checksum: Some("without-pseudo-header"),
         mcast_group: None,
         vmac: false,
+        ah: false,
     };
     let mut p = Pair::new(case);
     // keepalived higher: vipd accepts its (pseudo-header) adverts and stays backup.
@@ -680,6 +697,7 @@ fn v3_ipv4_custom_multicast_group() {
         checksum: None,
         mcast_group: Some("224.0.0.19"),
         vmac: false,
+        ah: false,
     });
 }
 
@@ -699,6 +717,7 @@ fn v3_ipv6_custom_multicast_group() {
         checksum: None,
         mcast_group: Some("ff02::13"),
         vmac: false,
+        ah: false,
     });
 }
 
@@ -719,6 +738,7 @@ fn v3_ipv4_vmac() {
         checksum: None,
         mcast_group: None,
         vmac: true,
+        ah: false,
     });
 }
 
@@ -738,5 +758,47 @@ fn v3_ipv6_vmac() {
         checksum: None,
         mcast_group: None,
         vmac: true,
+        ah: false,
+    });
+}
+
+/// VRRPv2 IPsec-AH against keepalived's `auth_type AH`, both directions of every failover
+/// (multicast).
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v2_ipv4_ah_multicast() {
+    drill(Case {
+        tag: "ka-v2ah",
+        version: 2,
+        v6: false,
+        unicast: false,
+        auth: false,
+        checksum: None,
+        mcast_group: None,
+        vmac: false,
+        ah: true,
+    });
+}
+
+/// The same over unicast (the ICV leaves the TTL out there, as keepalived).
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn v2_ipv4_ah_unicast() {
+    drill(Case {
+        tag: "ka-v2ahu",
+        version: 2,
+        v6: false,
+        unicast: true,
+        auth: false,
+        checksum: None,
+        mcast_group: None,
+        vmac: false,
+        ah: true,
     });
 }

@@ -696,7 +696,7 @@ fn import_keepalived_prints_toml_and_notes() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/keepalived.conf"));
 }
 
-/// A keepalived.conf whose security cannot be carried (IPsec AH) is refused with status 3
+/// A keepalived.conf whose security cannot be carried (an unknown auth_type) is refused with status 3
 /// and no configuration on stdout, unless --accept-weaker.
 #[test]
 fn import_keepalived_refuses_a_weaker_result() {
@@ -704,7 +704,7 @@ fn import_keepalived_refuses_a_weaker_result() {
     let conf = dir.path().join("keepalived.conf");
     std::fs::write(
         &conf,
-        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n version 2\n authentication {\n  auth_type AH\n  auth_pass secret\n }\n virtual_ipaddress { 10.0.0.100/24 }\n}\n",
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n version 2\n authentication {\n  auth_type XYZ\n  auth_pass secret\n }\n virtual_ipaddress { 10.0.0.100/24 }\n}\n",
     )
     .unwrap();
     let run = |extra: &[&str]| {

@@ -857,18 +857,28 @@ pub fn decode_ipv6_payload(
     })
 }
 
+/// Length of a VRRP IPsec Authentication Header with a 96-bit ICV.
+pub const AH_HEADER_LEN: usize = 24;
+
 /// Like [`decode_ipv4_datagram`], for a datagram that may carry an `auth_hmac` trailer after
 /// the message ([`crate::auth`]: told by length). The VRRP checksum covers the message only
 /// (as keepalived computes it), so the message decodes as without a trailer.
 pub fn decode_ipv4_datagram_with_trailer(bytes: &[u8]) -> Result<(ReceivedV4<'_>, Option<&[u8]>)> {
     let packet = Ipv4Packet::new_checked(bytes)?;
     let ip = Ipv4Repr::parse(&packet)?;
-    match ip.protocol {
-        IP_PROTO_VRRP => {}
-        IP_PROTO_AH => return Err(Error::UnsupportedAuthAh),
+    let (msg, trailer) = match ip.protocol {
+        IP_PROTO_VRRP => crate::auth::split_trailer(packet.payload(), Family::Ipv4),
+        // VRRPv2 with an IPsec Authentication Header: 24 bytes (next header VRRP, a 96-bit
+        // ICV) before the message; verifying it is the caller's (it needs the key).
+        IP_PROTO_AH => {
+            let p = packet.payload();
+            match (p.first(), p.get(1), p.get(AH_HEADER_LEN..)) {
+                (Some(&IP_PROTO_VRRP), Some(&4), Some(msg)) => (msg, None),
+                _ => return Err(Error::UnsupportedAuthAh),
+            }
+        }
         p => return Err(Error::BadProtocol(p)),
-    }
-    let (msg, trailer) = crate::auth::split_trailer(packet.payload(), Family::Ipv4);
+    };
     let vrrp = VrrpPacket::new_checked(msg, Family::Ipv4)?;
     let pair = IpPair::V4 {
         src: ip.src,

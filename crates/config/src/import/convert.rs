@@ -885,11 +885,15 @@ impl Cx {
                     }
                 }
                 match (ty, pass) {
-                    (Some((ty, at)), _) if ty == "AH" => self.note(
+                    (Some((ty, _)), Some(p)) if ty == "AH" => {
+                        d.auth = Some(p);
+                        d.auth_ah = true;
+                    }
+                    (Some((ty, at)), None) if ty == "AH" => self.note(
                         SecurityLost,
                         &at,
                         "auth_type",
-                        "IPsec AH authentication is not supported by vipd (RFC 5798 removed it); the instance is converted without authentication",
+                        "auth_type AH without auth_pass: no key to convert; the instance is converted without authentication",
                     ),
                     (Some((ty, _)), Some(p)) if ty == "PASS" => d.auth = Some(p),
                     (Some((ty, at)), _) if ty != "PASS" => self.note(
@@ -1174,6 +1178,7 @@ impl Cx {
             peers,
             peer_tables,
             auth,
+            auth_ah,
             tracks,
             garp,
         } = d;
@@ -1464,7 +1469,24 @@ impl Cx {
                         "longer than 8 bytes: truncated to the 8 bytes keepalived actually sends",
                     );
                 }
-                out.set(keys::instance::auth_pass, Val::Str(p));
+                if !auth_ah {
+                    out.set(keys::instance::auth_pass, Val::Str(p));
+                } else if v6 {
+                    self.note(
+                        SecurityLost,
+                        &pat,
+                        "auth_type",
+                        "IPsec AH over IPv6 is not supported (nor by keepalived's AH); the instance is converted without authentication",
+                    );
+                } else {
+                    self.note(
+                        Info,
+                        &pat,
+                        "auth_type",
+                        "IPsec AH converted to auth_ah (legacy, keepalived-compatible); move the pair to auth_hmac once every router runs it",
+                    );
+                    out.set(keys::instance::auth_ah, Val::Str(p));
+                }
             }
         }
         for (k, v) in garp {
@@ -2038,6 +2060,8 @@ struct Draft {
     /// Peers with TTL limits (`[[instance.unicast_peer]]` entries, as inline tables).
     peer_tables: Vec<Val>,
     auth: Option<(String, Token)>,
+    /// `auth_type AH` (the key is `auth`'s password).
+    auth_ah: bool,
     /// track_* and notify* keys, in file order.
     tracks: Vec<(Key, Val)>,
     garp: Vec<(Key, Val)>,

@@ -218,6 +218,8 @@ struct SockInfo {
     /// Sends only (a VMAC device's: no multicast membership, no reader; adverts are read on
     /// its parent).
     tx_only: bool,
+    /// IP protocol 51 (VRRPv2 IPsec-AH datagrams, with their own IP header).
+    ah: bool,
     ifindex: u32,
     family: Family,
     src: IpAddr,
@@ -315,6 +317,16 @@ async fn after_recv_error(
     Ok(())
 }
 
+/// `auth_ah` state of an instance (see [`proto::ah`]).
+#[derive(Debug, Clone)]
+struct AhState {
+    key: [u8; 8],
+    counter: proto::ah::AhCounter,
+    /// The IP identification of the last datagram (never 0: the kernel would pick one, and
+    /// the ICV covers it).
+    ip_id: u16,
+}
+
 /// What the shell knows of one instance beyond the state machine: the one per-instance
 /// record of the daemon (tracking and notification state included).
 pub struct Inst {
@@ -339,6 +351,8 @@ pub struct Inst {
     missing_devices: Vec<String>,
     /// Its RFC 9568 VMAC device (`vmac = true`).
     pub vmac: Option<vmac::VmacDev>,
+    /// `auth_ah`: the key, the sequence counter, the IP identification of its datagrams.
+    ah: Option<AhState>,
     /// The interface its adverts are read on: `ifindex`, or its VMAC device's.
     rx_if: u32,
     /// Where adverts go: the multicast group, or each unicast peer.
@@ -384,6 +398,7 @@ impl Inst {
             vrid: self.cfg.vrid,
             version: self.cfg.version,
             auth: self.auth,
+            ah: self.ah.is_some(),
             vips: &self.vip_addrs,
             family: self.family,
             checksum: self.checksum,
@@ -404,6 +419,7 @@ impl Inst {
         RxView {
             version: self.cfg.version,
             auth: self.auth,
+            ah: self.ah.is_some(),
             peers: &self.cfg.unicast_peers,
             peer_ttl: &self.cfg.peer_ttl,
             allowed: &self.cfg.allowed_sources,
@@ -439,6 +455,15 @@ impl Inst {
             missing_devices: Vec::new(),
             vmac: None,
             rx_if: 0,
+            ah: c.auth_ah.as_ref().map(|p| AhState {
+                key: p.wire_bytes(),
+                counter: proto::ah::AhCounter::from_clock(
+                    SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                ),
+                ip_id: 0,
+            }),
             dsts: Vec::new(),
             holding: false,
             link_up: false,
@@ -888,12 +913,14 @@ impl<N: Netlink> Daemon<N> {
         rx: bool,
     ) -> io::Result<usize> {
         let family = c.family;
+        let ah = c.auth_ah.is_some();
         if let Some(i) = self.io.socks.iter().position(|s| {
             s.open()
                 && s.ifindex == ifindex
                 && s.family == family
                 && s.src == src
                 && s.tx_only != rx
+                && s.ah == ah
         }) {
             if let Some(s) = self.io.socks.get(i)
                 && rx
@@ -924,6 +951,9 @@ impl<N: Netlink> Daemon<N> {
         });
         let sock = match (adopted, src) {
             (Some(s), _) => s,
+            (None, IpAddr::V4(a)) if ah => {
+                Sock::V4(Arc::new(VrrpSocketV4::open_ah(ifname, ifindex, a, rx)?))
+            }
             (None, IpAddr::V4(a)) => {
                 Sock::V4(Arc::new(VrrpSocketV4::open(ifname, ifindex, a, rx)?))
             }
@@ -951,6 +981,7 @@ impl<N: Netlink> Daemon<N> {
         self.io.socks.push(SockInfo {
             sock,
             tx_only: !rx,
+            ah,
             ifindex,
             family,
             src,
@@ -1016,20 +1047,20 @@ impl<N: Netlink> Daemon<N> {
     fn spawn_readers(&mut self, from: usize) {
         // Raw sockets see every VRRP packet on their interface: only the first socket of an
         // (interface, family) reads, or each advert would be processed twice.
-        let mut seen: Vec<(u32, Family)> = self
+        let mut seen: Vec<(u32, Family, bool)> = self
             .io
             .socks
             .iter()
             .take(from)
             .filter(|s| s.open() && !s.tx_only)
-            .map(|s| (s.ifindex, s.family))
+            .map(|s| (s.ifindex, s.family, s.ah))
             .collect();
         self.io.readers = self.io.socks.len();
         for (i, s) in self.io.socks.iter_mut().enumerate().skip(from) {
-            if !s.open() || s.tx_only || seen.contains(&(s.ifindex, s.family)) {
+            if !s.open() || s.tx_only || seen.contains(&(s.ifindex, s.family, s.ah)) {
                 continue;
             }
-            seen.push((s.ifindex, s.family));
+            seen.push((s.ifindex, s.family, s.ah));
             let tx = self.io.rx_tx.clone();
             let full = Arc::clone(&self.io.queue_full);
             let task = match &s.sock {
@@ -1303,6 +1334,25 @@ impl<N: Netlink> Daemon<N> {
                 }
             }
             Outcome::Accept(a) => {
+                // IPsec-AH: the ICV and the sequence, before anything reaches the state
+                // machine.
+                if let (Some(inst), Received::V4(datagram)) =
+                    (self.insts.get_mut(a.instance), received)
+                    && let Some(ah) = inst.ah.as_mut()
+                {
+                    let unicast = !inst.cfg.unicast_peers.is_empty();
+                    let checked = proto::ah::verify(datagram, &ah.key, unicast)
+                        .and_then(|seq| ah.counter.accept(seq));
+                    if let Err(e) = checked {
+                        let reason = if e == proto::ah::AhError::Replay {
+                            Drop::AhReplay
+                        } else {
+                            Drop::AhBad
+                        };
+                        self.count_drop_from(a.instance, reason, Some(a.advert.src));
+                        return;
+                    }
+                }
                 // auth_hmac before anything reaches the state machine.
                 let refused = self.insts.get_mut(a.instance).and_then(|inst| {
                     let cfg = inst.cfg.auth_hmac.as_ref()?;
@@ -1811,16 +1861,55 @@ impl<N: Netlink> Daemon<N> {
         };
         // One sequence per advert: every copy (unicast peers) carries the same signature.
         let seq = inst.next_seq();
+        // AH: one sequence number and IP identification per advert too (keepalived).
+        let ah = inst.ah.as_mut().map(|a| {
+            a.ip_id = a.ip_id.wrapping_add(1).max(1);
+            (a.key, a.counter.next_seq(), a.ip_id)
+        });
+        let unicast = inst.cfg.is_unicast();
         for dst in &inst.dsts {
             let start = self.io.tx_bytes.len();
             self.io.tx_bytes.resize(start + tx::MAX_ADVERT_LEN, 0);
-            let built = tx::build_advert(
-                self.io.tx_bytes.get_mut(start..).unwrap_or(&mut []),
-                &inst.tx_view(seq),
-                priority,
-                max_advert_int_cs,
-                *dst,
-            );
+            let built = match ah {
+                None => tx::build_advert(
+                    self.io.tx_bytes.get_mut(start..).unwrap_or(&mut []),
+                    &inst.tx_view(seq),
+                    priority,
+                    max_advert_int_cs,
+                    *dst,
+                ),
+                Some((key, ah_seq, id)) => {
+                    let mut msg = [0u8; tx::MAX_ADVERT_LEN];
+                    let total = proto::ah::IP_LEN + proto::ah::AH_LEN;
+                    tx::build_advert(
+                        &mut msg,
+                        &inst.tx_view(seq),
+                        priority,
+                        max_advert_int_cs,
+                        *dst,
+                    )
+                    .and_then(|n| {
+                        let (IpAddr::V4(src), IpAddr::V4(d)) = (inst.src, *dst) else {
+                            return Err(vipd_wire::Error::BufferTooSmall);
+                        };
+                        self.io.tx_bytes.resize(start + total + n, 0);
+                        let h = proto::ah::AhOut {
+                            src,
+                            dst: d,
+                            id,
+                            seq: ah_seq,
+                            unicast,
+                        };
+                        proto::ah::build_datagram(
+                            self.io.tx_bytes.get_mut(start..).unwrap_or(&mut []),
+                            msg.get(..n).unwrap_or(&[]),
+                            &h,
+                            &key,
+                        )
+                        .ok_or(vipd_wire::Error::BufferTooSmall)
+                    })
+                }
+            };
             match built {
                 Ok(n) => {
                     self.io.tx_bytes.truncate(start + n);

@@ -28,7 +28,7 @@ use vipd_proto::{self as proto, InstanceConfig, InstanceId, Router};
 
 /// Keys a running instance cannot take in place: they make it another virtual router on
 /// the wire. (A new `source_address` is taken in place, on a socket for that address.)
-pub(super) const REOPEN_KEYS: [Key; 6] = [
+pub(super) const REOPEN_KEYS: [Key; 7] = [
     k::interface,
     k::vrid,
     k::version,
@@ -36,6 +36,8 @@ pub(super) const REOPEN_KEYS: [Key; 6] = [
     // Another VMAC device (or none) is another MAC on the wire, and another socket.
     k::vmac,
     k::vmac_xmit_base,
+    // AH adverts travel in another IP protocol (another socket).
+    k::auth_ah,
 ];
 
 /// What a reload does to one instance of the new configuration.

