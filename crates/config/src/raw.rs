@@ -701,6 +701,12 @@ table! {
         pub(crate) path: Option<S<String>>,
         /// Multiplier of the number in the file; 0 = FAULT while it is not 0.
         pub(crate) weight: Option<S<Weight>>,
+        /// Create the file holding this number when vipd starts and it is missing
+        /// (keepalived's `init_file`). Default: not created.
+        pub(crate) init: Option<S<i64>>,
+        /// With `init`: write it at every start, even over an existing file (keepalived's
+        /// `init_file VALUE overwrite`). Default false.
+        pub(crate) init_overwrite: Option<S<bool>>,
     }
 }
 

@@ -972,6 +972,10 @@ pub struct TrackFile {
     pub path: PathBuf,
     /// Default weight (0: a non-zero value means FAULT).
     pub weight: i32,
+    /// Create it with this value when missing at start (`None`: never).
+    pub init: Option<i64>,
+    /// With `init`: write it at every start.
+    pub init_overwrite: bool,
 }
 
 /// `[[track_process]]`: at least `min` processes called `process` must run.

@@ -171,8 +171,8 @@ fn haproxy_pair_master() {
             (10, "smtp_connect_timeout"),
         ])
     );
-    // One interval for both in vipd: a warning, not a loss.
-    assert!(has_note(&c, NoteSeverity::Warning, "vrrp_gna_interval", 14));
+    // vrrp_garp_interval 0 and vrrp_gna_interval 0: the same one interval in vipd (a note).
+    assert!(has_note(&c, NoteSeverity::Info, "vrrp_gna_interval", 14));
 }
 
 #[test]
@@ -546,7 +546,16 @@ fn every_tracking_flavour() {
     );
     assert_eq!(
         not_converted(&c),
-        set(&[(18, "weight"), (63, "track_script"), (13, "init_file"),])
+        set(&[(18, "weight"), (63, "track_script")])
+    );
+    // init_file 0 overwrite.
+    let maint = tables(&d, "track_file")
+        .into_iter()
+        .find(|t| s(t, "name") == "maint")
+        .unwrap();
+    assert_eq!(
+        (i(maint, "init"), maint["init_overwrite"].as_bool()),
+        (0, Some(true))
     );
 }
 

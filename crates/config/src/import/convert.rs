@@ -623,8 +623,25 @@ impl Cx {
                 _ => self.nc(c, global_reason(kw)),
             }
         }
+        let garp_now = g
+            .entries
+            .iter()
+            .find(|(k, _)| *k == keys::global::garp_interval)
+            .map(|(_, v)| v.clone());
         if let Some((d, c)) = gna {
-            if g.has(keys::global::garp_interval) {
+            // The same interval as vipd's one (given, or its default 0): nothing changes.
+            let same = match &garp_now {
+                Some(Val::Str(v)) => *v == format_duration(d),
+                _ => d.is_zero(),
+            };
+            if same {
+                self.note(
+                    Info,
+                    &c.key,
+                    c.name(),
+                    "the same interval as vipd's garp_interval, which paces unsolicited NAs too: nothing to convert",
+                );
+            } else if g.has(keys::global::garp_interval) {
                 self.note(
                     Warning,
                     &c.key,
@@ -1681,10 +1698,22 @@ impl Cx {
                         t.set(keys::track_file::weight, Val::Int(w));
                     }
                 }
-                "init_file" => self.nc(
-                    c,
-                    "vipd does not create the tracked file; create it at deploy time",
-                ),
+                "init_file" => {
+                    self.no_block(c);
+                    let mut value = 0i64;
+                    for a in &c.args {
+                        match (a.text.as_str(), a.text.parse::<i64>()) {
+                            ("overwrite", _) => {
+                                t.set(keys::track_file::init_overwrite, Val::Bool(true))
+                            }
+                            (_, Ok(v)) => value = v,
+                            (w, Err(_)) => {
+                                self.nc(c, &format!("`{w}` is not a number"));
+                            }
+                        }
+                    }
+                    t.set(keys::track_file::init, Val::Int(value));
+                }
                 _ => self.nc(
                     c,
                     super::keywords::reason("vrrp_track_file", c.name())

@@ -841,7 +841,19 @@ impl Validator<'_, '_> {
                         path: path.clone(),
                     });
                 }
-                files.push(TrackFile { name, path, weight });
+                let init = raw.init.as_ref().map(|v| *v.get_ref());
+                let init_overwrite = raw.init_overwrite.as_ref().is_some_and(|v| *v.get_ref());
+                if let (None, Some(v)) = (init, &raw.init_overwrite) {
+                    self.r
+                        .warn(v.span(), "init_overwrite without init has no effect", None);
+                }
+                files.push(TrackFile {
+                    name,
+                    path,
+                    weight,
+                    init,
+                    init_overwrite,
+                });
             }
         }
 

@@ -90,6 +90,31 @@ fn report(idx: usize, path: &Path, tx: &mpsc::Sender<TrackerUpdate>, limit: &mut
     .is_ok()
 }
 
+/// keepalived's `init_file`: creates `f`'s file holding its `init` value when it is missing
+/// (or always, with `init_overwrite`), as vipd's user, mode 0644, never through a symlink.
+pub fn init(f: &vipd_config::TrackFile) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(v) = f.init else { return };
+    if std::fs::symlink_metadata(&f.path).is_ok() && !f.init_overwrite {
+        return;
+    }
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&f.path)
+        .and_then(|mut file| writeln!(file, "{v}"));
+    match written {
+        Ok(()) => info!(tracker = %f.name, file = %f.path.display(),
+                        "track_file {}: {} written with {v} (init)", f.name, f.path.display()),
+        Err(e) => warn!(tracker = %f.name, file = %f.path.display(), error = %e,
+                        "track_file {}: cannot create {} with {v}: {e}", f.name, f.path.display()),
+    }
+}
+
 /// Starts the watcher thread for `files` (tracker index, path): reports every value at once,
 /// then on every change.
 pub fn spawn_watcher(
@@ -162,6 +187,47 @@ pub fn spawn_watcher(
 
 #[cfg(test)]
 mod tests {
+
+    /// keepalived's init_file: created when missing, kept when present, rewritten with
+    /// init_overwrite, never through a symlink.
+    #[test]
+    fn init_creates_the_file_as_keepalived_does() {
+        let dir = std::env::temp_dir().join(format!("vipd-init-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("weight");
+        let mut f = vipd_config::TrackFile {
+            name: "w".into(),
+            path: path.clone(),
+            weight: 1,
+            init: Some(3),
+            init_overwrite: false,
+        };
+        init(&f);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "3\n");
+        std::fs::write(&path, "7\n").unwrap();
+        init(&f);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "7\n", "kept");
+        f.init_overwrite = true;
+        init(&f);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "3\n",
+            "overwritten"
+        );
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, "9\n").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        f.path = link;
+        init(&f);
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "9\n",
+            "followed a symlink"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     use super::*;
 
     #[test]

@@ -516,7 +516,10 @@ pub fn spawn_runners(
             Source::Tcp(t) => {
                 tokio::spawn(probe::tcp_loop(idx, t.clone(), tx.clone()));
             }
-            Source::File(f) => files.push((idx, f.path.clone())),
+            Source::File(f) => {
+                file::init(f);
+                files.push((idx, f.path.clone()));
+            }
             Source::Process(p) => procs.push((idx, p.clone())),
             Source::Interface(_) => {}
         }
