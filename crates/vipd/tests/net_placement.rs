@@ -432,3 +432,65 @@ fn routes_and_rules_follow_the_master_and_are_put_back() {
     });
     assert_eq!(our_rules(&lan, 0).len(), 2, "{:?}", our_rules(&lan, 0));
 }
+
+/// `no_vips` (keepalived's `no_virtual_ipaddress`, for clouds that move the address by API):
+/// a VRRPv3 pair without VIPs elects one master, whose notify_master runs; the backup takes
+/// over (and runs its own) when the master stops; adverts carry no address.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn a_pair_without_vips_elects_and_runs_notify_master() {
+    use std::os::unix::fs::PermissionsExt;
+    let lan = Lan::new("novips", 2).unwrap();
+    let dir = TempDir::new("novips");
+    let script = dir.path().join("master.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1\" >> {}/became-master\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let paths: Vec<_> = (0..2)
+        .map(|i| {
+            let p = dir.path().join(format!("h{i}.toml"));
+            std::fs::write(
+                &p,
+                format!(
+                    "[global]\ncontrol_socket = \"{}\"\nscript_user = \"root\"\n\n[[instance]]\nname = \"EIP\"\ninterface = \"eth0\"\nvrid = 61\npriority = {}\nadvert_interval = \"100ms\"\nno_vips = true\nnotify_master = [\"{}\", \"h{i}\"]\n",
+                    dir.path().join(format!("h{i}.sock")).display(),
+                    [150, 100][i],
+                    script.display()
+                ),
+            )
+            .unwrap();
+            p
+        })
+        .collect();
+    let mut cap = Capture::start(lan.host(1), "eth0", "ip proto 112").unwrap();
+    let mut c0 = common::start_vipd(lan.host(0), &paths[0]);
+    let c1 = common::start_vipd(lan.host(1), &paths[1]);
+    let masters = || {
+        std::fs::read_to_string(dir.path().join("became-master"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    wait("host 0 runs notify_master", &[&c0, &c1], || {
+        masters() == ["h0"]
+    });
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(masters(), ["h0"], "only one master");
+    let adverts = cap
+        .verbose(&format!("vrrp && ip.src == {}", lan.host(0).v4))
+        .unwrap();
+    assert!(adverts.contains("Addr Count: 0"), "{adverts}");
+    c0.terminate(Duration::from_secs(5));
+    wait("host 1 takes over", &[&c1], || masters() == ["h0", "h1"]);
+    let _ = cap.stop();
+}

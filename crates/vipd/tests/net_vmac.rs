@@ -197,3 +197,44 @@ fn a_crash_leftover_vmac_is_removed_and_foreign_devices_refused() {
     );
     assert_eq!(lan.host(0).link("vrrp.51").unwrap().mac, before);
 }
+
+/// `vmac_xmit_base`: the VIPs stay on the VMAC device (gratuitous ARP from the virtual MAC),
+/// the adverts leave from the interface's own MAC.
+#[test]
+#[cfg_attr(
+    not(vipd_root),
+    ignore = "needs root: network namespaces (run scripts/test.sh as root)"
+)]
+fn vmac_xmit_base_sends_adverts_from_the_interface() {
+    let mut lan = Lan::new("vmacxb", 1).unwrap();
+    lan.add_client().unwrap();
+    let dir = TempDir::new("vmacxb");
+    let vip = lan.vip(false);
+    let cfg = dir.path().join("h0.toml");
+    std::fs::write(
+        &cfg,
+        config(dir.path(), 0, 150, vip, "vmac_xmit_base = true\n"),
+    )
+    .unwrap();
+    let mut sniff = Sniffer::start(Some(lan.client(0).name())).unwrap();
+    let t0 = Instant::now();
+    let c = common::start_vipd(lan.host(0), &cfg);
+    wait("the VIP is on the VMAC device", &[&c], || {
+        has(&lan, 0, "vrrp.51", vip)
+    });
+    let src0 = IpAddr::V4(lan.host(0).v4);
+    let adv = sniff.wait_for(
+        t0,
+        Duration::from_secs(3),
+        |e| matches!(e.what, Seen::Advert { src, .. } if src == src0),
+    );
+    assert_eq!(adv.map(|e| e.eth_src), Some(lan.host(0).mac), "{}", c.log());
+    let garp = sniff.wait_for(t0, Duration::from_secs(3), |e| {
+        matches!(e.what, Seen::Garp { .. })
+    });
+    assert!(
+        matches!(garp.map(|e| e.what), Some(Seen::Garp { mac, .. }) if mac == VMAC),
+        "{}",
+        c.log()
+    );
+}
