@@ -42,6 +42,7 @@ fuzz_target!(|data: &[u8]| {
     let vrid = sel >> 3; // 0..=31
     let (pkt, view) = if sel & 0x80 == 0 {
         let view = RxView {
+            ah: false,
             version,
             auth,
             peers: if unicast { &peers4[..] } else { &[] },
@@ -64,6 +65,7 @@ fuzz_target!(|data: &[u8]| {
         let src: [u8; 16] = hdr[..16].try_into().unwrap_or([0; 16]);
         let dst: [u8; 16] = hdr[16..32].try_into().unwrap_or([0; 16]);
         let view = RxView {
+            ah: false,
             version: Version::V3,
             auth: None,
             peers: if unicast { &peers6[..] } else { &[] },
