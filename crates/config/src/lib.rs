@@ -58,6 +58,7 @@ pub use cross::{cross_check, pair_check};
 /// renamed key is a compile error there. `keys::instance::vrid.as_str() == "vrid"`.
 pub mod keys {
     pub use crate::raw::Key;
+    pub use crate::raw::announce_keys as announce;
     pub use crate::raw::auth_hmac_keys as auth_hmac;
     pub use crate::raw::file_keys as file;
     pub use crate::raw::global_keys as global;
@@ -80,15 +81,15 @@ pub use duration::{DurationError, format_duration, parse_duration};
 pub use host::{HostChecks, run_as_problem};
 pub use schema::json_schema;
 pub use types::{
+    Announce, AnnouncePolicy, AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL,
+    DEFAULT_CONTROL_SOCKET, DEFAULT_PRIORITY, DEFAULT_RECEIVE_BUFFER, Family, Garp, Global,
+    Instance, Loaded, MAIN_TABLE, MAX_FILE_SIZE, MAX_INSTANCES, MAX_PEERS, MAX_SYNC_GROUPS,
+    MAX_VIPS, Route, RouteType, Rule, Scope, SyncGroup, Version, Vip,
+};
+pub use types::{
     ArgsMatch, DEFAULT_NOTIFY_TIMEOUT, DEFAULT_SCRIPT_USER, HttpUrl, MAX_TRACK_REFS, MAX_TRACKERS,
     MAX_WEIGHT, Notify, Probe, TrackFile, TrackHttp, TrackKind, TrackProcess, TrackRef,
     TrackScript, TrackTcp, WeightSite,
-};
-pub use types::{
-    AuthPass, ChecksumMode, Config, DEFAULT_ADVERT_INTERVAL, DEFAULT_CONTROL_SOCKET,
-    DEFAULT_PRIORITY, DEFAULT_RECEIVE_BUFFER, Family, Garp, Global, Instance, Loaded, MAIN_TABLE,
-    MAX_FILE_SIZE, MAX_INSTANCES, MAX_PEERS, MAX_SYNC_GROUPS, MAX_VIPS, Route, RouteType, Rule,
-    Scope, SyncGroup, Version, Vip,
 };
 pub use validate::{SCRIPT_PATH, insecure_path};
 

@@ -413,6 +413,31 @@ table! {
 }
 
 table! {
+    keys announce_keys;
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schemars(rename = "Announce")]
+    pub(crate) struct RawAnnounce {
+        /// `"active-standby"` (default): the VRRP master announces, backups withdraw.
+        /// `"active-active"`: no VRRP election; every node whose trackers pass announces.
+        #[schemars(extend("enum" = ["active-standby", "active-active"]))]
+        pub(crate) policy: Option<S<String>>,
+        /// The device the VIPs are put on while announced (where the local load balancer
+        /// accepts their traffic): `lo` or a dummy device. Default `"lo"`.
+        pub(crate) device: Option<S<String>>,
+        /// Also install each VIP's host route (/32, /128) in this routing table while
+        /// announced, for a BGP daemon that learns a kernel table (BIRD's kernel protocol,
+        /// FRR's `redistribute table-direct`). Default: no route, the address only.
+        pub(crate) table: Option<S<RouteTable>>,
+        /// The host routes' metric (with `table`; BIRD exports it as `krt_metric`).
+        pub(crate) metric: Option<S<RouteMetric>>,
+        /// Active-active: announce while the effective priority (priority plus tracker
+        /// weights) is at least this. Default 1: only FAULT and maintenance withdraw.
+        pub(crate) min_priority: Option<S<Priority>>,
+    }
+}
+
+table! {
     keys peer_keys;
     #[derive(Debug, Deserialize, JsonSchema)]
     #[serde(deny_unknown_fields)]
@@ -440,7 +465,7 @@ table! {
         /// Link the virtual router lives on.
         pub(crate) interface: Option<S<String>>,
         /// Virtual router ID; same on all routers of this virtual router; unique per
-        /// (interface, family) on this host.
+        /// (interface, family) on this host. Not with `announce.policy = "active-active"`.
         pub(crate) vrid: Option<S<Vrid>>,
         /// VRRP version.
         pub(crate) version: Option<S<i64>>,
@@ -474,6 +499,9 @@ table! {
         /// `virtual_rules`).
         #[serde(default)]
         pub(crate) rule: Vec<S<RawRule>>,
+        /// Route placement (BGP through the operator's routing daemon) instead of gratuitous
+        /// ARP/NA on the link: see docs/bgp.md.
+        pub(crate) announce: Option<S<RawAnnounce>>,
         /// The instance has no VIPs on purpose: it elects a master and runs its notify
         /// programs, and something else moves the address (a cloud API). keepalived's
         /// `no_virtual_ipaddress`. Default false.

@@ -444,6 +444,43 @@ impl Global {
     }
 }
 
+/// Who announces an `[instance.announce]` instance's VIPs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnouncePolicy {
+    /// The VRRP master announces; backups withdraw.
+    ActiveStandby,
+    /// No VRRP: every node whose trackers pass (effective priority at least
+    /// `min_priority`, no FAULT, not in maintenance) announces.
+    ActiveActive,
+}
+
+impl AnnouncePolicy {
+    /// As written in the file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnnouncePolicy::ActiveStandby => "active-standby",
+            AnnouncePolicy::ActiveActive => "active-active",
+        }
+    }
+}
+
+/// `[instance.announce]`: route placement for a BGP daemon instead of gratuitous ARP/NA. The
+/// VIPs without a device of their own go on `device`, the host routes (with `table`) are among
+/// the instance's `routes`; both follow the announcement like a master's VIPs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// Who announces.
+    pub policy: AnnouncePolicy,
+    /// Where the VIPs go (default `lo`).
+    pub device: String,
+    /// The table of the host routes, if any.
+    pub table: Option<u32>,
+    /// Their metric.
+    pub metric: Option<u32>,
+    /// Active-active: the lowest effective priority that announces.
+    pub min_priority: u8,
+}
+
 /// One `[[instance]]`: a virtual router, fully resolved (global defaults applied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -517,6 +554,8 @@ pub struct Instance {
     pub track: Vec<TrackRef>,
     /// Notification programs.
     pub notify: Notify,
+    /// `[instance.announce]`: BGP route placement (no gratuitous ARP/NA).
+    pub announce: Option<Announce>,
 }
 
 impl Instance {
@@ -535,6 +574,13 @@ impl Instance {
     /// True when priority is 255 (the instance claims to own the VIPs).
     pub fn is_owner(&self) -> bool {
         self.priority == 255
+    }
+
+    /// Active-active announcement: no VRRP runs (no socket, no adverts, no VRID).
+    pub fn is_anycast(&self) -> bool {
+        self.announce
+            .as_ref()
+            .is_some_and(|a| a.policy == AnnouncePolicy::ActiveActive)
     }
 
     /// True when adverts go to unicast peers rather than the VRRP multicast group.
@@ -580,6 +626,7 @@ impl Instance {
             fault_on_link_down,
             track,
             notify,
+            announce,
         } = self;
         let mut keys = Vec::new();
         let mut differs = |changed: bool, key: Key| {
@@ -598,6 +645,7 @@ impl Instance {
         differs(*auth_ah != new.auth_ah, k::auth_ah);
         differs(*vmac_xmit_base != new.vmac_xmit_base, k::vmac_xmit_base);
         differs(*rules != new.rules, k::rule);
+        differs(*announce != new.announce, k::announce);
         differs(*priority != new.priority, k::priority);
         differs(*advert_interval != new.advert_interval, k::advert_interval);
         differs(*preempt != new.preempt, k::preempt);

@@ -22,6 +22,7 @@ use super::raw::{
 };
 use super::types::*;
 
+mod announce;
 mod routes;
 mod track;
 
@@ -52,6 +53,7 @@ pub(crate) fn validate(
         vrids: HashMap::new(),
         vip_owner: HashMap::new(),
         vmac_names: HashMap::new(),
+        anycast: HashSet::new(),
         trackers: TrackerTable::default(),
         weight_sites: Vec::new(),
         key_sites: Vec::new(),
@@ -302,6 +304,8 @@ struct Validator<'r, 'a> {
     vip_owner: HashMap<IpAddr, (String, usize)>,
     /// VMAC device name → instance name
     vmac_names: HashMap<String, String>,
+    /// Active-active instances (no sync group may hold them).
+    anycast: HashSet<String>,
     /// Tracker definitions, by name.
     trackers: TrackerTable,
     /// Where each instance's tracker weights are written.
@@ -440,7 +444,15 @@ impl Validator<'_, '_> {
             }
         };
 
+        let announce = announce::announce(self.r, raw);
+        let anycast =
+            matches!(&announce, Some(Some(a)) if a.policy == AnnouncePolicy::ActiveActive);
+        if let (true, Some(n)) = (anycast, &name) {
+            self.anycast.insert(n.clone());
+        }
         let vrid = match &raw.vrid {
+            // Refused by announce::check_instance; no VRRP runs.
+            _ if anycast => Some(0),
             Some(v) => u8_in(
                 self.r,
                 v,
@@ -593,7 +605,8 @@ impl Validator<'_, '_> {
             Some(v) => Some(v.vip.family()),
             None => Some(vipless_family(raw)),
         };
-        if let (Some(fam), Some(first)) = (family, advertised.first()) {
+        // Active-active runs no VRRP: its VIPs may be of both families.
+        if let (Some(fam), Some(first), false) = (family, advertised.first(), anycast) {
             let first_line = self.r.line_of(first.span.start);
             let first_vip = first.vip.to_string();
             for v in advertised.iter().skip(1) {
@@ -613,7 +626,7 @@ impl Validator<'_, '_> {
 
         // RFC 9568 §5.2.9: the first IPv6 address of an advert is the virtual router's
         // link-local address. keepalived sends what it is given; so do we, but say so.
-        if let (Some(Family::Ipv6), Some(first)) = (family, advertised.first()) {
+        if let (Some(Family::Ipv6), Some(first), false) = (family, advertised.first(), anycast) {
             let link_local =
                 matches!(first.vip.addr, std::net::IpAddr::V6(a) if a.is_unicast_link_local());
             if !link_local {
@@ -629,7 +642,7 @@ impl Validator<'_, '_> {
         }
 
         // Version-dependent checks.
-        if let (Some(Version::V2), Some(Family::Ipv6)) = (version, family) {
+        if let (Some(Version::V2), Some(Family::Ipv6), false) = (version, family, anycast) {
             let (span, hint) = match &raw.version {
                 Some(v) => (v.span(), "use version = 3 for IPv6"),
                 None => (
@@ -1211,7 +1224,21 @@ impl Validator<'_, '_> {
             &label,
         );
         let notify = self.notify(&NotifyKeys::of_instance(raw));
-        let held = routes::routes_and_rules(self.r, raw, &label);
+        let mut held = routes::routes_and_rules(self.r, raw, &label);
+        let mut garp = garp;
+        let mut vips: Vec<(Vip, Range<usize>)> =
+            vips.into_iter().map(|v| (v.vip, v.span)).collect();
+        if let Some(Some(a)) = &announce {
+            announce::check_instance(self.r, raw, a, &label);
+            if let Some((routes, _)) = held.as_mut() {
+                announce::place(self.r, a, &mut vips, routes, &label);
+            }
+            // Nobody on the link needs to learn a MAC: the route moves the traffic.
+            garp.master_repeat = 0;
+            garp.master_refresh = None;
+            garp.master_refresh_repeat = 0;
+            garp.lower_prio_repeat = Some(0);
+        }
 
         if self.r.diags.errors().count() != before {
             return None;
@@ -1230,7 +1257,7 @@ impl Validator<'_, '_> {
             accept,
             routes: held.as_ref().map(|h| h.0.clone())?,
             rules: held.map(|h| h.1)?,
-            vips: vips.into_iter().map(|v| v.vip).collect(),
+            vips: vips.into_iter().map(|v| v.0).collect(),
             source_address,
             unicast_peers,
             peer_ttl,
@@ -1248,6 +1275,7 @@ impl Validator<'_, '_> {
             fault_on_link_down,
             track,
             notify,
+            announce: announce?,
         })
     }
 
@@ -1482,6 +1510,14 @@ impl Validator<'_, '_> {
                         if !seen.insert(s.clone()) {
                             self.r
                                 .error(m.span(), format!("instance `{s}` is listed twice in {gl}"));
+                            continue;
+                        }
+                        if self.anycast.contains(s) {
+                            self.r.error_hint(
+                                m.span(),
+                                format!("instance `{s}` announces active-active and cannot be in {gl}"),
+                                "a sync group moves VRRP masters together; an active-active instance has none",
+                            );
                             continue;
                         }
                         if let Some((other, line)) = member_of.get(s) {

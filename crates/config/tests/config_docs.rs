@@ -102,6 +102,7 @@ fn docs_key_tables_list_exactly_the_keys_of_the_types() {
         ),
         ("instance.auth_hmac", &["### `[instance.auth_hmac]`"]),
         ("instance.route", &["### `[[instance.route]]`"]),
+        ("instance.announce", &["### `[instance.announce]`"]),
         ("instance.rule", &["### `[[instance.rule]]`"]),
         ("sync_group", &["## `[[sync_group]]`"]),
     ];
