@@ -284,6 +284,9 @@ impl Instance {
     }
 
     fn check_advert(&self, adv: &RxAdvert) -> Result<(), DropReason> {
+        if self.cfg.anycast.is_some() {
+            return Err(DropReason::NotRunning);
+        }
         match self.state {
             State::Initialize => return Err(DropReason::NotRunning),
             State::Fault => return Err(DropReason::Faulted),
@@ -713,6 +716,7 @@ impl Instance {
         if self.state == State::Master {
             self.send_advert(now);
         }
+        self.anycast_eval(now);
     }
 
     /// Reload in place: takes a changed configuration of the same virtual router (see
@@ -771,6 +775,7 @@ impl Instance {
                 self.send_advert(now);
             }
         }
+        self.anycast_eval(now);
         true
     }
 
@@ -909,6 +914,9 @@ impl Instance {
                 self.master_down_at = None;
                 self.down_by_prio0 = false;
             }
+            (State::Backup, false) if self.cfg.anycast.is_some() => {
+                self.anycast_eval_for(now, Reason::Maintenance);
+            }
             (State::Backup, false) => {
                 if self.is_owner() {
                     self.become_master(now, Reason::Maintenance);
@@ -993,6 +1001,18 @@ impl Instance {
     // ---- internals (some used by the Router for sync groups) ----
 
     fn come_up(&mut self, now: Instant, reason: Reason) {
+        if self.cfg.anycast.is_some() {
+            if self.anycast_wants() {
+                self.become_master(now, reason);
+            } else {
+                let from = self.state;
+                self.state = State::Backup;
+                self.master = None;
+                self.clear_timers();
+                self.notify(now, from, reason);
+            }
+            return;
+        }
         if self.is_owner() && !self.maintenance {
             self.become_master(now, reason);
         } else {
@@ -1001,6 +1021,38 @@ impl Instance {
             self.master = None;
             self.arm_startup_timers(now);
             self.notify(now, from, reason);
+        }
+    }
+
+    /// Active-active: whether this node should announce now.
+    fn anycast_wants(&self) -> bool {
+        self.cfg.anycast.is_some_and(|min| {
+            !self.maintenance && self.fault.is_none() && !self.group_fault && self.effective >= min
+        })
+    }
+
+    /// Active-active: Backup <-> Master as [`Instance::anycast_wants`] says, the reason being
+    /// the priority threshold.
+    fn anycast_eval(&mut self, now: Instant) {
+        if let Some(min) = self.cfg.anycast {
+            let effective = self.effective;
+            self.anycast_eval_for(now, Reason::Threshold { effective, min });
+        }
+    }
+
+    fn anycast_eval_for(&mut self, now: Instant, reason: Reason) {
+        if self.cfg.anycast.is_none() {
+            return;
+        }
+        match (self.state, self.anycast_wants()) {
+            (State::Backup, true) => self.become_master(now, reason),
+            (State::Master, false) => {
+                self.leave_master();
+                self.state = State::Backup;
+                self.master = None;
+                self.notify(now, State::Master, reason);
+            }
+            _ => {}
         }
     }
 
@@ -1036,6 +1088,12 @@ impl Instance {
         // The advert first, then the VIPs and the gratuitous burst (RFC 9568 §6.4.1 and
         // §6.4.2, and keepalived): the other backups stop their own takeover at once, and
         // the addresses follow within microseconds.
+        if self.cfg.anycast.is_some() {
+            // No VRRP: the VIPs (and their routes) are the announcement.
+            self.actions.push_back(Action::ClaimVips);
+            self.notify(now, from, reason);
+            return;
+        }
         self.send_advert(now);
         self.actions.push_back(Action::ClaimVips);
         if self.cfg.garp.repeat > 0 {
@@ -1055,6 +1113,9 @@ impl Instance {
     }
 
     fn send_advert(&mut self, now: Instant) {
+        if self.cfg.anycast.is_some() {
+            return;
+        }
         self.stats.adverts_sent += 1;
         self.last_sent = Some(now);
         self.actions.push_back(Action::SendAdvert {
@@ -1104,6 +1165,9 @@ impl Instance {
     /// A farewell advert at our priority, sent as backup (it does not touch the advert
     /// timer, which a backup does not run).
     fn send_farewell(&mut self) {
+        if self.cfg.anycast.is_some() {
+            return;
+        }
         self.stats.adverts_sent += 1;
         self.actions.push_back(Action::SendAdvert {
             priority: self.effective,
@@ -1112,6 +1176,9 @@ impl Instance {
     }
 
     fn send_priority_zero(&mut self) {
+        if self.cfg.anycast.is_some() {
+            return;
+        }
         self.stats.adverts_sent += 1;
         self.stats.priority_zero_sent += 1;
         self.actions.push_back(Action::SendAdvert {

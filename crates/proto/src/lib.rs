@@ -170,6 +170,11 @@ pub struct InstanceConfig {
     /// otherwise leave the backups waiting over two minutes before they notice the master
     /// is gone.
     pub max_adopted_interval: Option<Duration>,
+    /// Active-active announcement (vipd's `[instance.announce] policy = "active-active"`): no
+    /// VRRP runs. The instance is Master (announcing: [`Action::ClaimVips`]) while it has no
+    /// fault, is not in maintenance and its effective priority is at least this; Backup
+    /// otherwise. It sends no adverts and accepts none; its VRID (0) means nothing.
+    pub anycast: Option<u8>,
 }
 
 /// Longest VRRPv3 interval: 4095 centiseconds.
@@ -279,13 +284,14 @@ impl InstanceConfig {
             garp: GarpConfig::default(),
             lower_prio_no_advert: false,
             max_adopted_interval: None,
+            anycast: None,
         }
     }
 
     /// Range checks: vrid/priority non-zero, interval range and granularity
     /// per version, preempt delay <= 1000 s, non-zero refresh.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.vrid == 0 {
+        if self.vrid == 0 && self.anycast.is_none() {
             return Err(ConfigError::VridZero);
         }
         if self.priority == 0 {
@@ -351,6 +357,7 @@ impl InstanceConfig {
     /// the same family is taken in place, as keepalived does.)
     pub fn same_virtual_router(&self, other: &InstanceConfig) -> bool {
         self.vrid == other.vrid
+            && self.anycast.is_some() == other.anycast.is_some()
             && self.version == other.version
             && self.primary_addr.is_ipv4() == other.primary_addr.is_ipv4()
     }
@@ -463,6 +470,14 @@ pub enum Reason {
     /// Master -> Backup on entering maintenance, or owner -> Master on
     /// leaving it.
     Maintenance,
+    /// Active-active ([`InstanceConfig::anycast`]): the effective priority reached the
+    /// threshold (-> Master) or fell below it (-> Backup).
+    Threshold {
+        /// The effective priority now.
+        effective: u8,
+        /// The configured minimum.
+        min: u8,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -480,6 +495,7 @@ impl fmt::Display for Reason {
             Reason::Stalled => f.write_str("stalled"),
             Reason::SyncGroup { group, member } => write!(f, "sync-group({group}, {member})"),
             Reason::Maintenance => f.write_str("maintenance"),
+            Reason::Threshold { effective, min } => write!(f, "priority({effective}/{min})"),
         }
     }
 }

@@ -169,6 +169,7 @@ impl Schedule {
                     },
                     lower_prio_no_advert: false,
                     max_adopted_interval: None,
+                    anycast: None,
                 });
             }
         }

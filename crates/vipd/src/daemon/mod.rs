@@ -525,6 +525,11 @@ pub fn instance_config(c: &config::Instance, primary: IpAddr) -> InstanceConfig 
         },
         lower_prio_no_advert: c.lower_prio_no_advert,
         max_adopted_interval: c.max_adopted_interval,
+        anycast: c
+            .announce
+            .as_ref()
+            .filter(|_| c.is_anycast())
+            .map(|a| a.min_priority),
     }
 }
 
