@@ -105,7 +105,11 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
             out,
             "{:<16} {:>4} {:<10} {:<9} {:>7} {:>9}  {:<24} {:<30} {}",
             i.name,
-            i.vrid,
+            if i.announce.as_ref().is_some_and(|a| a.policy == "active-active") {
+                "-".to_owned()
+            } else {
+                i.vrid.to_string()
+            },
             i.interface,
             state,
             ago(i.since_unix_ms),
@@ -121,31 +125,61 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
     );
     for i in &insts {
         let c = &i.counters;
-        let _ = writeln!(
-            out,
-            "\n{} (VRRPv{}, source {}, {}):",
-            i.name,
-            i.version,
-            i.source,
-            if i.unicast_peers.is_empty() {
-                "multicast".to_string()
-            } else {
-                format!("unicast to {}", i.unicast_peers.join(", "))
-            }
-        );
-        let _ = writeln!(
-            out,
-            "  interval {} ms (master's {} ms), master down interval {:.1} ms, preempt {}{}",
-            i.advert_interval_ms,
-            i.master_advert_interval_ms,
-            i.master_down_interval_ms,
-            i.preempt,
-            if i.preempt && i.preempt_delay_ms > 0 {
-                format!(" after {} ms", i.preempt_delay_ms)
-            } else {
-                String::new()
-            }
-        );
+        if let Some(a) = &i.announce {
+            let _ = writeln!(
+                out,
+                "\n{} (announced by BGP, {}{}):",
+                i.name,
+                a.policy,
+                a.table
+                    .map(|t| format!(", host routes in table {t}"))
+                    .unwrap_or_default()
+            );
+            let _ = writeln!(
+                out,
+                "  {} for {} ({}), VIPs on {}",
+                if a.announced {
+                    "ANNOUNCED"
+                } else {
+                    "WITHDRAWN"
+                },
+                ago(a.since_unix_ms),
+                a.reason,
+                a.device
+            );
+        }
+        if i.announce
+            .as_ref()
+            .is_some_and(|a| a.policy == "active-active")
+        {
+            // No VRRP runs: no interval, no master, no adverts to show.
+        } else {
+            let _ = writeln!(
+                out,
+                "\n{} (VRRPv{}, source {}, {}):",
+                i.name,
+                i.version,
+                i.source,
+                if i.unicast_peers.is_empty() {
+                    "multicast".to_string()
+                } else {
+                    format!("unicast to {}", i.unicast_peers.join(", "))
+                }
+            );
+            let _ = writeln!(
+                out,
+                "  interval {} ms (master's {} ms), master down interval {:.1} ms, preempt {}{}",
+                i.advert_interval_ms,
+                i.master_advert_interval_ms,
+                i.master_down_interval_ms,
+                i.preempt,
+                if i.preempt && i.preempt_delay_ms > 0 {
+                    format!(" after {} ms", i.preempt_delay_ms)
+                } else {
+                    String::new()
+                }
+            );
+        }
         if !i.trackers.is_empty() {
             let _ = writeln!(out, "  trackers:");
             for t in &i.trackers {

@@ -52,6 +52,8 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
     let master_changes = Family::<Labels, Counter>::default();
     let became_master = Family::<Labels, Counter>::default();
     let master_since = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    let announced = Family::<Labels, Gauge>::default();
+    let announce_since = Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
     for i in &status.instances {
         let vrid = i.vrid.to_string();
         // `vrrp_instance`, not `instance`: Prometheus sets `instance` to the scraped target.
@@ -131,6 +133,16 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
             l.push(("peer", a.peer.as_str()));
             alarm.get_or_create(&labels(&l)).set(1);
         }
+        if let Some(a) = &i.announce {
+            let mut l = base.to_vec();
+            l.push(("policy", a.policy.as_str()));
+            announced
+                .get_or_create(&labels(&l))
+                .set(i64::from(a.announced));
+            announce_since
+                .get_or_create(&labels(&l))
+                .set(a.since_unix_ms as f64 / 1e3);
+        }
         if let Some(total) = i.last_drill.as_ref().and_then(|d| d.total_ms) {
             failover.get_or_create(&labels(&base)).set(total / 1e3);
         }
@@ -175,6 +187,16 @@ pub fn render(status: &Status) -> Result<String, std::fmt::Error> {
         "master_change_timestamp_seconds",
         "When the master this node knows of last changed (Unix time)",
         master_since,
+    );
+    reg.register(
+        "announced",
+        "[instance.announce]: 1 while the VIPs are announced to the BGP daemon",
+        announced,
+    );
+    reg.register(
+        "announce_change_timestamp_seconds",
+        "[instance.announce]: when the announcement last changed (Unix time)",
+        announce_since,
     );
     reg.register("drops", "Dropped VRRP packets by reason", drops);
     reg.register(

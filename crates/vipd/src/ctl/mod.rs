@@ -262,6 +262,27 @@ pub struct InstanceStatus {
     /// The last drill on this instance (null: none).
     #[serde(default)]
     pub last_drill: Option<DrillReport>,
+    /// `[instance.announce]`: the BGP announcement (null for an instance on the link).
+    #[serde(default)]
+    pub announce: Option<AnnounceStatus>,
+}
+
+/// The announcement of an `[instance.announce]` instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceStatus {
+    /// `active-standby` or `active-active`.
+    pub policy: String,
+    /// Whether its VIPs (and host routes) are in place for the BGP daemon now.
+    pub announced: bool,
+    /// Since when (announced or withdrawn), Unix milliseconds.
+    pub since_unix_ms: u64,
+    /// Why: the reason of the transition that announced or withdrew it.
+    pub reason: String,
+    /// The device the VIPs go on.
+    pub device: String,
+    /// The table of the host routes (null: the address only).
+    #[serde(default)]
+    pub table: Option<u32>,
 }
 
 /// A raised alarm: a peer whose adverts disagree with our configuration.

@@ -723,7 +723,16 @@ fn instance_status(
         Some((t, tr)) => (tr.reason.to_string(), *t),
         None => (String::new(), i.since),
     };
+    let announce = i.cfg.announce.as_ref().map(|a| ctl::AnnounceStatus {
+        policy: a.policy.as_str().into(),
+        announced: i.holding,
+        since_unix_ms: unix_ms(i.announce_since.unwrap_or(since)),
+        reason: i.announce_reason.clone().unwrap_or_else(|| reason.clone()),
+        device: a.device.clone(),
+        table: a.table,
+    });
     InstanceStatus {
+        announce,
         name: i.cfg.name.clone(),
         vrid: i.cfg.vrid,
         interface: i.cfg.interface.clone(),

@@ -114,6 +114,12 @@ fn transition_sentence(
         (R::Preempt, Some((peer, theirs))) => {
             format!("{head}: preempting {peer}, which advertises {theirs} < {ours}")
         }
+        (R::Threshold { effective, min }, _) if effective < min => {
+            format!("{head}: effective priority {effective} is below the announce threshold {min}")
+        }
+        (R::Threshold { effective, min }, _) => {
+            format!("{head}: effective priority {effective} reached the announce threshold {min}")
+        }
         (reason, _) => format!("{head}: {reason}"),
     }
 }
@@ -382,6 +388,10 @@ pub struct Inst {
     /// since when.
     master_seen: Option<IpAddr>,
     pub master_since: Option<SystemTime>,
+    /// `[instance.announce]`: when the announcement last changed (or the instance started
+    /// withdrawn), and why.
+    pub announce_since: Option<SystemTime>,
+    pub announce_reason: Option<String>,
     /// The state its notify programs were last told (sync-group notifications wait for
     /// every member).
     notified: State,
@@ -478,6 +488,8 @@ impl Inst {
             heard: None,
             master_seen: None,
             master_since: None,
+            announce_since: None,
+            announce_reason: None,
             notified: State::Initialize,
             sock: usize::MAX,
             auth: c.auth_pass.as_ref().map(|p| p.wire_bytes()),
@@ -812,6 +824,11 @@ impl<N: Netlink> Daemon<N> {
     ) -> io::Result<Inst> {
         let family = c.family;
         let Some(link) = self.nl.link_by_name(&c.interface).await? else {
+            // An announced VIP a crash left on its device (lo) is announced by the BGP daemon
+            // whatever state the uplink is in: removed now.
+            if cleanup && c.announce.is_some() {
+                self.remove_leftover_vips(c, 0, &c.interface).await;
+            }
             // Like keepalived with `dynamic_interfaces`: the instance waits in FAULT and is
             // opened when the interface appears (a VLAN or bond created after vipd started);
             // the other instances run meanwhile.
@@ -820,6 +837,23 @@ impl<N: Netlink> Daemon<N> {
             return Ok(Inst::missing(c, family));
         };
         let present = self.nl.addrs(link.index).await?;
+        if c.is_anycast() {
+            // No VRRP: no socket, no source address to wait for; the uplink's state still
+            // matters (link down is FAULT unless fault_on_link_down = false).
+            if cleanup {
+                self.remove_leftover_vips(c, link.index, &c.interface).await;
+            }
+            let mut inst = Inst::missing(c, family);
+            if let Some((a, _)) = present.first() {
+                inst.src = *a;
+            }
+            return Ok(Inst {
+                ifindex: link.index,
+                mac: link.mac.unwrap_or([0; 6]),
+                link_up: link.up,
+                ..inst
+            });
+        }
         let Some(src) = c
             .source_address
             .or_else(|| pick_source(family, &present, all_vips))
@@ -1016,12 +1050,13 @@ impl<N: Netlink> Daemon<N> {
             .insts
             .iter()
             .enumerate()
+            .filter(|(_, inst)| !inst.cfg.is_anycast())
             .map(|(i, inst)| ((inst.rx_if, inst.family, inst.cfg.vrid), i))
             .collect();
         self.io.shadow = self
             .insts
             .iter()
-            .filter(|i| i.rx_if != i.ifindex)
+            .filter(|i| i.rx_if != i.ifindex && !i.cfg.is_anycast())
             .map(|i| (i.ifindex, i.family, i.cfg.vrid))
             .collect();
         self.index.by_id = self
@@ -2026,6 +2061,29 @@ impl<N: Netlink> Daemon<N> {
                 }
                 inst.since = SystemTime::now();
                 inst.history.push_back((inst.since, t.clone()));
+                let moved = t.from == State::Master || t.to == State::Master;
+                if let (Some(a), true) = (&inst.cfg.announce, moved || t.from == State::Initialize)
+                {
+                    let announced = t.to == State::Master;
+                    inst.announce_since = Some(inst.since);
+                    inst.announce_reason = Some(t.reason.to_string());
+                    if moved {
+                        let vips: Vec<String> =
+                            inst.cfg.vips.iter().map(|v| v.addr.to_string()).collect();
+                        info!(
+                            instance = %inst.cfg.name,
+                            announced,
+                            policy = a.policy.as_str(),
+                            reason = %t.reason,
+                            vips = %vips.join(","),
+                            "{}: {} {} ({})",
+                            inst.cfg.name,
+                            if announced { "announcing" } else { "withdrew" },
+                            vips.join(", "),
+                            t.reason
+                        );
+                    }
+                }
                 self.on_transition(idx, &t);
                 self.note_master(idx);
             }
