@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test of vipd (every crate of the workspace). Installs what the tests need from Debian's packages first
-# (iproute2 for network namespaces, keepalived and FRR's vrrpd as interop peers, tshark/scapy as
+# (iproute2 for network namespaces, keepalived and FRR's vrrpd as interop peers, FRR and BIRD as BGP speakers, tshark/scapy as
 # independent decoders). Must run as root: the integration tests build real networks
 # out of network namespaces, veth pairs and a bridge.
 set -euo pipefail
@@ -19,7 +19,8 @@ command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)   # cargo-deb's "$
 command -v man >/dev/null 2>&1 || need+=(man-db)   # the packaging test renders the man pages
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)   # the unit's verify and security score
 command -v prlimit >/dev/null 2>&1 || need+=(util-linux)   # LimitNOFILE in the local-adversary test
-[ -x /usr/lib/frr/vrrpd ] || need+=(frr)   # FRR's vrrpd: the VMAC interop peer
+[ -x /usr/lib/frr/vrrpd ] || need+=(frr)   # FRR's vrrpd: the VMAC interop peer; bgpd/bfdd: the BGP tests
+command -v bird >/dev/null 2>&1 || need+=(bird2)   # BIRD 2: the BGP tests' other speaker
 if [ "${#need[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "test.sh: missing ${need[*]}; run as root so they can be installed" >&2

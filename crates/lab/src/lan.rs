@@ -95,7 +95,7 @@ pub struct Lan {
 }
 
 /// Deletes namespace `name` if it exists (best effort, silent).
-fn netns_del(name: &str) {
+pub(crate) fn netns_del(name: &str) {
     let _ = Command::new("ip")
         .args(["netns", "del", name])
         .stdin(Stdio::null())
@@ -104,7 +104,7 @@ fn netns_del(name: &str) {
         .status();
 }
 
-fn netns_add(name: &str) -> io::Result<()> {
+pub(crate) fn netns_add(name: &str) -> io::Result<()> {
     // Robust against a leftover with the same name.
     netns_del(name);
     let out = Command::new("ip")

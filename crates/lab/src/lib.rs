@@ -11,6 +11,7 @@
 
 #![warn(unreachable_pub)]
 
+pub mod bgp;
 pub mod capture;
 pub mod drill;
 pub mod frr;

@@ -105,7 +105,10 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
             out,
             "{:<16} {:>4} {:<10} {:<9} {:>7} {:>9}  {:<24} {:<30} {}",
             i.name,
-            if i.announce.as_ref().is_some_and(|a| a.policy == "active-active") {
+            if i.announce
+                .as_ref()
+                .is_some_and(|a| a.policy == "active-active")
+            {
                 "-".to_owned()
             } else {
                 i.vrid.to_string()

@@ -1,0 +1,549 @@
+//! A routed fabric for the BGP tests and benchmarks: a router namespace running FRR's bgpd
+//! (ECMP over every load balancer, BFD), load-balancer namespaces in subnets of their own,
+//! each with a BGP speaker of the operator's choice (FRR or BIRD 2) that announces what vipd
+//! places, and a client behind the router. Dev-only.
+//!
+//! ```text
+//!   client 10.200.0.2 ── cl ┐
+//!                           router (AS 65000, bgpd + bfdd + zebra, maximum-paths 8)
+//!   lb0 10.100.0.2 ── lb0 ──┤  10.100.N.1 on lbN
+//!   lb1 10.100.1.2 ── lb1 ──┘
+//! ```
+//! Load balancers are AS 65001, their uplink is `up0`, their default route the router.
+
+use std::io;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::frr::FRR_LIB;
+use crate::lan::{netns_add, netns_del, require_root, unique_stem};
+use crate::ns::{ChildGuard, Netns, Scratch};
+
+/// The VIP the tests announce.
+pub const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The router's AS.
+pub const ROUTER_AS: u32 = 65000;
+/// The load balancers' AS.
+pub const LB_AS: u32 = 65001;
+/// The kernel table vipd fills for BIRD (`[instance.announce] table`).
+pub const TABLE: u32 = 100;
+/// BFD: transmit/receive interval and multiplier (detection 3 x 100 ms).
+pub const BFD_INTERVAL_MS: u32 = 100;
+/// See [`BFD_INTERVAL_MS`].
+pub const BFD_MULTIPLIER: u32 = 3;
+
+/// The BGP speaker on the load balancers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Speaker {
+    /// FRR's zebra + bgpd + bfdd: redistributes the connected VIP routes of `lo`.
+    Frr,
+    /// BIRD 2: learns vipd's host routes from kernel table [`TABLE`].
+    Bird,
+}
+
+impl Speaker {
+    /// Whether its daemons are installed (FRR: Debian's `frr`; BIRD: `bird2`).
+    pub fn available(self) -> bool {
+        match self {
+            Speaker::Frr => ["zebra", "bgpd", "bfdd"]
+                .iter()
+                .all(|d| Path::new(FRR_LIB).join(d).exists()),
+            Speaker::Bird => Path::new("/usr/sbin/bird").exists(),
+        }
+    }
+
+    /// Its name for logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Speaker::Frr => "FRR",
+            Speaker::Bird => "BIRD",
+        }
+    }
+}
+
+/// bfdd's config: the profile both ends use.
+pub fn frr_bfd_conf() -> String {
+    format!(
+        "bfd\n profile fast\n  detect-multiplier {BFD_MULTIPLIER}\n  receive-interval {BFD_INTERVAL_MS}\n  transmit-interval {BFD_INTERVAL_MS}\n exit\nexit\n"
+    )
+}
+
+/// FRR bgpd's config for a load balancer (doc recipe: docs/bgp.md).
+pub fn frr_lb_conf(lb: usize) -> String {
+    format!(
+        "ip prefix-list VIPD-VIPS seq 5 permit 203.0.113.0/24 ge 32\n\
+         route-map VIPD-VIPS permit 10\n match interface lo\n match ip address prefix-list VIPD-VIPS\nexit\n\
+         router bgp {LB_AS}\n bgp router-id 10.100.{lb}.2\n no bgp ebgp-requires-policy\n\
+         \x20neighbor 10.100.{lb}.1 remote-as {ROUTER_AS}\n neighbor 10.100.{lb}.1 timers 1 3\n\
+         \x20neighbor 10.100.{lb}.1 timers connect 1\n neighbor 10.100.{lb}.1 advertisement-interval 0\n\
+         \x20neighbor 10.100.{lb}.1 bfd profile fast\n\
+         \x20address-family ipv4 unicast\n  redistribute connected route-map VIPD-VIPS\n exit-address-family\nexit\n"
+    )
+}
+
+/// BIRD 2's config for a load balancer (doc recipe: docs/bgp.md).
+pub fn bird_lb_conf(lb: usize) -> String {
+    format!(
+        "log stderr all;\nrouter id 10.100.{lb}.2;\n\
+         protocol device {{ }}\n\
+         # vipd's host routes (protocol 18) in table {TABLE}: learned, never written back.\n\
+         protocol kernel vipd {{\n  kernel table {TABLE};\n  learn;\n  scan time 10;\n  ipv4 {{ import all; export none; }};\n}}\n\
+         protocol bfd {{\n  interface \"up0\" {{ min rx interval {BFD_INTERVAL_MS} ms; min tx interval {BFD_INTERVAL_MS} ms; idle tx interval {BFD_INTERVAL_MS} ms; multiplier {BFD_MULTIPLIER}; }};\n}}\n\
+         protocol bgp upstream {{\n  local 10.100.{lb}.2 as {LB_AS};\n  neighbor 10.100.{lb}.1 as {ROUTER_AS};\n\
+         \x20 hold time 3;\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n  bfd on;\n\
+         \x20 ipv4 {{ import none; export where source = RTS_INHERIT && net ~ [ 203.0.113.0/24{{32,32}} ]; next hop self; }};\n}}\n"
+    )
+}
+
+/// The router's bgpd config: one peer per load balancer, ECMP, BFD.
+pub fn frr_router_conf(lbs: usize) -> String {
+    let mut s = format!(
+        "router bgp {ROUTER_AS}\n bgp router-id 10.200.0.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n\
+         \x20neighbor LB peer-group\n neighbor LB remote-as {LB_AS}\n neighbor LB timers 1 3\n neighbor LB timers connect 1\n\
+         \x20neighbor LB advertisement-interval 0\n neighbor LB bfd profile fast\n"
+    );
+    for i in 0..lbs {
+        s.push_str(&format!(" neighbor 10.100.{i}.2 peer-group LB\n"));
+    }
+    s.push_str(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\nexit\n");
+    s
+}
+
+/// FRR daemons of one namespace (zebra, bfdd, bgpd), killed on drop.
+struct FrrDaemons {
+    _daemons: Vec<ChildGuard>,
+    dir: PathBuf,
+}
+
+impl FrrDaemons {
+    fn start(ns: &Netns, dir: &Path, tag: &str, conf: &str) -> io::Result<FrrDaemons> {
+        let d = dir.join(format!("frr-{tag}"));
+        std::fs::create_dir_all(&d)?;
+        std::fs::write(d.join("zebra.conf"), "")?;
+        std::fs::write(d.join("bfdd.conf"), frr_bfd_conf())?;
+        std::fs::write(d.join("bgpd.conf"), conf)?;
+        // The daemons drop to user frr: their directory must be theirs.
+        let _ = Command::new("chown")
+            .args(["-R", "frr:frr"])
+            .arg(&d)
+            .status();
+        let _ = Command::new("chmod").arg("755").arg(dir).status();
+        let s = |p: &str| d.join(p).display().to_string();
+        let (zserv, vty) = (s("zserv.api"), d.display().to_string());
+        let mut daemons = Vec::new();
+        for name in ["zebra", "bfdd", "bgpd"] {
+            let mut args: Vec<String> = vec![
+                format!("{FRR_LIB}/{name}"),
+                "-i".into(),
+                s(&format!("{name}.pid")),
+                "-z".into(),
+                zserv.clone(),
+                "--vty_socket".into(),
+                vty.clone(),
+                "-f".into(),
+                s(&format!("{name}.conf")),
+                "-u".into(),
+                "frr".into(),
+                "-g".into(),
+                "frr".into(),
+            ];
+            if name == "bgpd" {
+                args.extend(["-p".into(), "179".into()]);
+            }
+            if name == "bfdd" {
+                args.extend(["--bfdctl".into(), s("bfdd.sock")]);
+            }
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            daemons.push(ns.spawn_logged(&a, &d.join(format!("{name}.log")))?);
+            if name == "zebra" {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !d.join("zserv.api").exists() {
+                    if Instant::now() >= deadline {
+                        return Err(io::Error::other(format!(
+                            "zebra did not start in {}: {}",
+                            ns.name(),
+                            std::fs::read_to_string(d.join("zebra.log")).unwrap_or_default()
+                        )));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        Ok(FrrDaemons {
+            _daemons: daemons,
+            dir: d,
+        })
+    }
+
+    fn vtysh(&self, ns: &Netns, cmd: &str) -> io::Result<String> {
+        let vty = self.dir.display().to_string();
+        ns.exec_ok(&["vtysh", "--vty_socket", &vty, "-c", cmd])
+    }
+
+    fn logs(&self) -> String {
+        ["zebra", "bfdd", "bgpd"]
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- {n}:\n{}",
+                    std::fs::read_to_string(self.dir.join(format!("{n}.log"))).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
+/// BIRD running in the foreground in a namespace, killed on drop.
+struct Bird {
+    _child: ChildGuard,
+    sock: PathBuf,
+    log: PathBuf,
+}
+
+/// One load balancer's BGP speaker.
+enum LbSpeaker {
+    Frr(FrrDaemons),
+    Bird(Bird),
+}
+
+/// The fabric; every namespace and daemon goes on drop (also on panic).
+pub struct Fabric {
+    stem: String,
+    /// The router namespace.
+    pub router: Netns,
+    /// The load balancers' namespaces (uplink `up0`, address `10.100.N.2/24`).
+    pub lbs: Vec<Netns>,
+    /// The client namespace (`10.200.0.2/24`, default route the router).
+    pub client: Netns,
+    speakers: Vec<Option<LbSpeaker>>,
+    router_frr: Option<FrrDaemons>,
+    created: Vec<String>,
+    dir: Scratch,
+}
+
+impl Fabric {
+    /// Builds the namespaces and links and starts the router's FRR; the load balancers'
+    /// speakers are started with [`Fabric::start_speaker`].
+    pub fn new(tag: &str, lbs: usize) -> io::Result<Fabric> {
+        require_root()?;
+        let (stem, _) = unique_stem(tag);
+        let mut f = Fabric {
+            router: Netns::new(format!("{stem}-rt")),
+            lbs: Vec::new(),
+            client: Netns::new(format!("{stem}-cl")),
+            stem: stem.clone(),
+            speakers: Vec::new(),
+            router_frr: None,
+            created: Vec::new(),
+            dir: Scratch::new(tag)?,
+        };
+        for ns in [f.router.name().to_owned(), f.client.name().to_owned()] {
+            netns_add(&ns)?;
+            f.created.push(ns);
+        }
+        f.router.sysctl(&[
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.fib_multipath_hash_policy=1",
+        ])?;
+        for ns in [&f.router, &f.client] {
+            ns.ip(&["link", "set", "lo", "up"])?;
+        }
+        f.router.ip(&[
+            "link",
+            "add",
+            "cl",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            f.client.name(),
+        ])?;
+        f.router
+            .ip(&["addr", "add", "10.200.0.1/24", "dev", "cl"])?;
+        f.router.ip(&["link", "set", "cl", "up"])?;
+        f.client
+            .ip(&["addr", "add", "10.200.0.2/24", "dev", "eth0"])?;
+        f.client.ip(&["link", "set", "eth0", "up"])?;
+        f.client
+            .ip(&["route", "add", "default", "via", "10.200.0.1"])?;
+        for i in 0..lbs {
+            let ns = Netns::new(format!("{stem}-lb{i}"));
+            netns_add(ns.name())?;
+            f.created.push(ns.name().to_owned());
+            ns.ip(&["link", "set", "lo", "up"])?;
+            let port = format!("lb{i}");
+            f.router.ip(&[
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "up0",
+                "netns",
+                ns.name(),
+            ])?;
+            f.router
+                .ip(&["addr", "add", &format!("10.100.{i}.1/24"), "dev", &port])?;
+            f.router.ip(&["link", "set", &port, "up"])?;
+            ns.ip(&["addr", "add", &format!("10.100.{i}.2/24"), "dev", "up0"])?;
+            ns.ip(&["link", "set", "up0", "up"])?;
+            ns.ip(&["route", "add", "default", "via", &format!("10.100.{i}.1")])?;
+            f.lbs.push(ns);
+            f.speakers.push(None);
+        }
+        let conf = frr_router_conf(lbs);
+        f.router_frr = Some(FrrDaemons::start(&f.router, f.dir.path(), "router", &conf)?);
+        Ok(f)
+    }
+
+    /// A scratch directory of the fabric's (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The namespace stem (unique per fabric).
+    pub fn stem(&self) -> &str {
+        &self.stem
+    }
+
+    /// Starts load balancer `lb`'s BGP speaker.
+    pub fn start_speaker(&mut self, lb: usize, speaker: Speaker) -> io::Result<()> {
+        let ns = &self.lbs[lb];
+        let tag = format!("lb{lb}");
+        let s = match speaker {
+            Speaker::Frr => LbSpeaker::Frr(FrrDaemons::start(
+                ns,
+                self.dir.path(),
+                &tag,
+                &frr_lb_conf(lb),
+            )?),
+            Speaker::Bird => {
+                let d = self.dir.path().join(format!("bird-{tag}"));
+                std::fs::create_dir_all(&d)?;
+                let conf = d.join("bird.conf");
+                std::fs::write(&conf, bird_lb_conf(lb))?;
+                let sock = d.join("bird.ctl");
+                let log = d.join("bird.log");
+                let child = ns.spawn_logged(
+                    &[
+                        "/usr/sbin/bird",
+                        "-f",
+                        "-c",
+                        &conf.display().to_string(),
+                        "-s",
+                        &sock.display().to_string(),
+                        "-P",
+                        &d.join("bird.pid").display().to_string(),
+                    ],
+                    &log,
+                )?;
+                LbSpeaker::Bird(Bird {
+                    _child: child,
+                    sock,
+                    log,
+                })
+            }
+        };
+        self.speakers[lb] = Some(s);
+        Ok(())
+    }
+
+    /// Stops load balancer `lb`'s speaker (SIGKILL).
+    pub fn kill_speaker(&mut self, lb: usize) {
+        self.speakers[lb] = None;
+    }
+
+    /// The next hops of `prefix` in the router's kernel table (what its traffic follows),
+    /// sorted: the load balancers' uplink addresses.
+    pub fn next_hops(&self, prefix: &str) -> Vec<IpAddr> {
+        let out = self
+            .router
+            .ip(&["route", "show", "exact", prefix])
+            .unwrap_or_default();
+        let mut hops: Vec<IpAddr> = out
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "via")
+            .filter_map(|w| w[1].parse().ok())
+            .collect();
+        hops.sort();
+        hops.dedup();
+        hops
+    }
+
+    /// Load balancer `lb`'s uplink address as the router sees it.
+    pub fn lb_addr(lb: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 100, lb as u8, 2))
+    }
+
+    /// Waits until the router's next hops for the VIP are exactly `want` (sorted); returns
+    /// how long that took, or `None` after `timeout`.
+    pub fn wait_next_hops(&self, want: &[IpAddr], timeout: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        let mut want = want.to_vec();
+        want.sort();
+        let prefix = format!("{VIP}/32");
+        loop {
+            if self.next_hops(&prefix) == want {
+                return Some(t0.elapsed());
+            }
+            if t0.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether every load balancer's BGP session with the router is up (the router's view).
+    pub fn sessions_up(&self) -> bool {
+        let Some(frr) = &self.router_frr else {
+            return false;
+        };
+        let Ok(out) = frr.vtysh(&self.router, "show bgp summary json") else {
+            return false;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&out) else {
+            return false;
+        };
+        (0..self.lbs.len()).all(|i| {
+            v["ipv4Unicast"]["peers"][format!("10.100.{i}.2")]["state"].as_str()
+                == Some("Established")
+        })
+    }
+
+    /// BFD sessions up at the router.
+    pub fn bfd_up(&self) -> usize {
+        let Some(frr) = &self.router_frr else {
+            return 0;
+        };
+        let out = frr
+            .vtysh(&self.router, "show bfd peers json")
+            .unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&out)
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .map_or(0, |a| {
+                a.iter()
+                    .filter(|p| p["status"].as_str() == Some("up"))
+                    .count()
+            })
+    }
+
+    /// Waits until [`Fabric::sessions_up`].
+    pub fn wait_sessions(&self, timeout: Duration) -> io::Result<()> {
+        let t0 = Instant::now();
+        while !self.sessions_up() {
+            if t0.elapsed() > timeout {
+                return Err(io::Error::other(format!(
+                    "BGP sessions not established within {timeout:?}\n{}",
+                    self.logs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    /// "Host death" of load balancer `lb`: every frame in and out of its uplink is dropped
+    /// (an nftables netdev table), the link stays up, so only BFD (or the hold timer) can
+    /// tell the router.
+    pub fn isolate(&self, lb: usize) -> io::Result<()> {
+        let ns = &self.lbs[lb];
+        let script = "table netdev vipd_lab_dead {\n\
+             chain in { type filter hook ingress device \"up0\" priority 0; policy drop; }\n\
+             chain out { type filter hook egress device \"up0\" priority 0; policy drop; }\n}\n";
+        let path = self.dir.path().join(format!("dead-lb{lb}.nft"));
+        std::fs::write(&path, script)?;
+        ns.exec_ok(&["nft", "-f", &path.display().to_string()])?;
+        Ok(())
+    }
+
+    /// Undoes [`Fabric::isolate`].
+    pub fn heal(&self, lb: usize) -> io::Result<()> {
+        self.lbs[lb].exec_ok(&["nft", "delete", "table", "netdev", "vipd_lab_dead"])?;
+        Ok(())
+    }
+
+    /// ICMP echo requests load balancer `lb` has answered (its `/proc/net/snmp` IcmpOutEchoReps).
+    pub fn echo_replies(&self, lb: usize) -> u64 {
+        let out = self.lbs[lb]
+            .exec_ok(&["cat", "/proc/net/snmp"])
+            .unwrap_or_default();
+        let mut lines = out.lines().filter(|l| l.starts_with("Icmp:"));
+        let (Some(head), Some(vals)) = (lines.next(), lines.next()) else {
+            return 0;
+        };
+        head.split_whitespace()
+            .zip(vals.split_whitespace())
+            .find(|(k, _)| *k == "OutEchoReps")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Every daemon's log (for a failing test).
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        if let Some(r) = &self.router_frr {
+            s.push_str("==== router FRR\n");
+            s.push_str(&r.logs());
+            if let Ok(o) = r.vtysh(&self.router, "show bgp summary") {
+                s.push_str(&o);
+            }
+            if let Ok(o) = r.vtysh(&self.router, "show bfd peers brief") {
+                s.push_str(&o);
+            }
+        }
+        for (i, sp) in self.speakers.iter().enumerate() {
+            match sp {
+                Some(LbSpeaker::Frr(d)) => {
+                    s.push_str(&format!("==== lb{i} FRR\n{}", d.logs()));
+                    if let Ok(o) = d.vtysh(&self.lbs[i], "show ip route") {
+                        s.push_str(&o);
+                    }
+                }
+                Some(LbSpeaker::Bird(b)) => {
+                    s.push_str(&format!(
+                        "==== lb{i} BIRD\n{}",
+                        std::fs::read_to_string(&b.log).unwrap_or_default()
+                    ));
+                    if let Ok(o) = self.lbs[i].exec_ok(&[
+                        "birdc",
+                        "-s",
+                        &b.sock.display().to_string(),
+                        "show route all",
+                    ]) {
+                        s.push_str(&o);
+                    }
+                    if let Ok(o) = self.lbs[i].exec_ok(&[
+                        "birdc",
+                        "-s",
+                        &b.sock.display().to_string(),
+                        "show protocols all upstream",
+                    ]) {
+                        s.push_str(&o);
+                    }
+                }
+                None => {}
+            }
+        }
+        s
+    }
+}
+
+impl Drop for Fabric {
+    fn drop(&mut self) {
+        // Daemons first (they live in the namespaces).
+        self.speakers.clear();
+        self.router_frr = None;
+        for ns in self.created.iter().rev() {
+            netns_del(ns);
+        }
+    }
+}
