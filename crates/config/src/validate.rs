@@ -995,27 +995,12 @@ impl Validator<'_, '_> {
                 );
                 None
             }
-            (Some(v), Some(Version::V2)) => match AuthPass::new(v.get_ref()) {
-                Some(p) => {
-                    self.r.warn(
-                        v.span(),
-                        "auth_pass travels in clear text in every advertisement: it prevents accidents, not attacks",
-                        None,
-                    );
-                    Some(p)
-                }
-                None => {
-                    self.r.error_hint(
-                        v.span(),
-                        format!(
-                            "auth_pass must be 1 to 8 printable ASCII characters (found {} bytes)",
-                            v.get_ref().len()
-                        ),
-                        "VRRPv2 carries exactly 8 bytes of authentication data; keepalived silently truncates longer ones",
-                    );
-                    None
-                }
-            },
+            (Some(v), Some(Version::V2)) => self.password(
+                v,
+                "auth_pass",
+                "auth_pass travels in clear text in every advertisement: it prevents accidents, not attacks",
+                "VRRPv2 carries exactly 8 bytes of authentication data; keepalived silently truncates longer ones",
+            ),
             _ => None,
         };
 
@@ -1044,27 +1029,12 @@ impl Validator<'_, '_> {
                 );
                 None
             }
-            (Some(v), Some(Version::V2)) => match AuthPass::new(v.get_ref()) {
-                Some(p) => {
-                    self.r.warn(
-                        v.span(),
-                        "auth_ah is legacy (RFC 2338's IPsec AH with HMAC-MD5-96): keep it only while keepalived peers use it, then move the pair to auth_hmac",
-                        None,
-                    );
-                    Some(p)
-                }
-                None => {
-                    self.r.error_hint(
-                        v.span(),
-                        format!(
-                            "auth_ah must be 1 to 8 printable ASCII characters (found {} bytes)",
-                            v.get_ref().len()
-                        ),
-                        "keepalived keys AH with the first 8 bytes of auth_pass",
-                    );
-                    None
-                }
-            },
+            (Some(v), Some(Version::V2)) => self.password(
+                v,
+                "auth_ah",
+                "auth_ah is legacy (RFC 2338's IPsec AH with HMAC-MD5-96): keep it only while keepalived peers use it, then move the pair to auth_hmac",
+                "keepalived keys AH with the first 8 bytes of auth_pass",
+            ),
             _ => None,
         };
         let auth_hmac = match (&raw.auth_hmac, &raw.auth_pass) {
@@ -1277,6 +1247,34 @@ impl Validator<'_, '_> {
             notify,
             announce: announce?,
         })
+    }
+
+    /// A VRRPv2 password (`auth_pass`, `auth_ah`): 1 to 8 printable ASCII characters; said
+    /// `warning` when it is one, an error with `hint` when not.
+    fn password(
+        &mut self,
+        v: &S<String>,
+        key: &str,
+        warning: &str,
+        hint: &str,
+    ) -> Option<AuthPass> {
+        match AuthPass::new(v.get_ref()) {
+            Some(p) => {
+                self.r.warn(v.span(), warning, None);
+                Some(p)
+            }
+            None => {
+                self.r.error_hint(
+                    v.span(),
+                    format!(
+                        "{key} must be 1 to 8 printable ASCII characters (found {} bytes)",
+                        v.get_ref().len()
+                    ),
+                    hint,
+                );
+                None
+            }
+        }
     }
 
     fn long_vip(&mut self, t: &S<RawVip>, interface: Option<&str>) -> Option<VipAt> {

@@ -14,10 +14,9 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::frr::FRR_LIB;
+use crate::frr::{Daemons, FRR_LIB};
 use crate::lan::{netns_add, netns_del, require_root, unique_stem};
 use crate::ns::{ChildGuard, Netns, Scratch};
 
@@ -111,88 +110,15 @@ pub fn frr_router_conf(lbs: usize) -> String {
     s
 }
 
-/// FRR daemons of one namespace (zebra, bfdd, bgpd), killed on drop.
-struct FrrDaemons {
-    _daemons: Vec<ChildGuard>,
-    dir: PathBuf,
-}
-
-impl FrrDaemons {
-    fn start(ns: &Netns, dir: &Path, tag: &str, conf: &str) -> io::Result<FrrDaemons> {
-        let d = dir.join(format!("frr-{tag}"));
-        std::fs::create_dir_all(&d)?;
-        std::fs::write(d.join("zebra.conf"), "")?;
-        std::fs::write(d.join("bfdd.conf"), frr_bfd_conf())?;
-        std::fs::write(d.join("bgpd.conf"), conf)?;
-        // The daemons drop to user frr: their directory must be theirs.
-        let _ = Command::new("chown")
-            .args(["-R", "frr:frr"])
-            .arg(&d)
-            .status();
-        let _ = Command::new("chmod").arg("755").arg(dir).status();
-        let s = |p: &str| d.join(p).display().to_string();
-        let (zserv, vty) = (s("zserv.api"), d.display().to_string());
-        let mut daemons = Vec::new();
-        for name in ["zebra", "bfdd", "bgpd"] {
-            let mut args: Vec<String> = vec![
-                format!("{FRR_LIB}/{name}"),
-                "-i".into(),
-                s(&format!("{name}.pid")),
-                "-z".into(),
-                zserv.clone(),
-                "--vty_socket".into(),
-                vty.clone(),
-                "-f".into(),
-                s(&format!("{name}.conf")),
-                "-u".into(),
-                "frr".into(),
-                "-g".into(),
-                "frr".into(),
-            ];
-            if name == "bgpd" {
-                args.extend(["-p".into(), "179".into()]);
-            }
-            if name == "bfdd" {
-                args.extend(["--bfdctl".into(), s("bfdd.sock")]);
-            }
-            let a: Vec<&str> = args.iter().map(String::as_str).collect();
-            daemons.push(ns.spawn_logged(&a, &d.join(format!("{name}.log")))?);
-            if name == "zebra" {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while !d.join("zserv.api").exists() {
-                    if Instant::now() >= deadline {
-                        return Err(io::Error::other(format!(
-                            "zebra did not start in {}: {}",
-                            ns.name(),
-                            std::fs::read_to_string(d.join("zebra.log")).unwrap_or_default()
-                        )));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-        }
-        Ok(FrrDaemons {
-            _daemons: daemons,
-            dir: d,
-        })
-    }
-
-    fn vtysh(&self, ns: &Netns, cmd: &str) -> io::Result<String> {
-        let vty = self.dir.display().to_string();
-        ns.exec_ok(&["vtysh", "--vty_socket", &vty, "-c", cmd])
-    }
-
-    fn logs(&self) -> String {
-        ["zebra", "bfdd", "bgpd"]
-            .iter()
-            .map(|n| {
-                format!(
-                    "--- {n}:\n{}",
-                    std::fs::read_to_string(self.dir.join(format!("{n}.log"))).unwrap_or_default()
-                )
-            })
-            .collect()
-    }
+/// zebra, bfdd and bgpd with `bgpd_conf` in `ns`.
+fn start_frr(ns: &Netns, dir: &Path, tag: &str, bgpd_conf: &str) -> io::Result<Daemons> {
+    let bfd = frr_bfd_conf();
+    Daemons::start(
+        ns,
+        dir,
+        tag,
+        &[("zebra", ""), ("bfdd", &bfd), ("bgpd", bgpd_conf)],
+    )
 }
 
 /// BIRD running in the foreground in a namespace, killed on drop.
@@ -204,8 +130,27 @@ struct Bird {
 
 /// One load balancer's BGP speaker.
 enum LbSpeaker {
-    Frr(FrrDaemons),
+    Frr(Daemons),
     Bird(Bird),
+    ExaBgp(ChildGuard),
+}
+
+/// Whether ExaBGP and its healthcheck are installed (Debian's `exabgp`), the comparison of
+/// the benchmark.
+pub fn exabgp_available() -> bool {
+    Path::new("/usr/sbin/exabgp").exists() && Path::new("/usr/bin/exabgp-healthcheck").exists()
+}
+
+/// ExaBGP's config for a load balancer: its healthcheck runs `check` every `interval_s`
+/// (rise 1, fall 1), withdraws on failure (`--withdraw-on-down`; its default is to announce
+/// with a worse MED) and keeps the VIP on `lo` (`--dynamic-ip-setup`).
+pub fn exabgp_lb_conf(lb: usize, check: &str, interval_s: f64) -> String {
+    format!(
+        "process hc {{\n  run /usr/bin/exabgp-healthcheck --no-syslog --cmd \"{check}\" --interval {interval_s} \
+         --fast-interval {interval_s} --rise 1 --fall 1 --withdraw-on-down --ip {VIP}/32 --dynamic-ip-setup;\n  encoder text;\n}}\n\
+         neighbor 10.100.{lb}.1 {{\n  router-id 10.100.{lb}.2;\n  local-address 10.100.{lb}.2;\n  local-as {LB_AS};\n  peer-as {ROUTER_AS};\n\
+         \x20 hold-time 3;\n  api {{ processes [ hc ]; }}\n}}\n"
+    )
 }
 
 /// The fabric; every namespace and daemon goes on drop (also on panic).
@@ -218,7 +163,7 @@ pub struct Fabric {
     /// The client namespace (`10.200.0.2/24`, default route the router).
     pub client: Netns,
     speakers: Vec<Option<LbSpeaker>>,
-    router_frr: Option<FrrDaemons>,
+    router_frr: Option<Daemons>,
     created: Vec<String>,
     dir: Scratch,
 }
@@ -298,7 +243,7 @@ impl Fabric {
             f.speakers.push(None);
         }
         let conf = frr_router_conf(lbs);
-        f.router_frr = Some(FrrDaemons::start(&f.router, f.dir.path(), "router", &conf)?);
+        f.router_frr = Some(start_frr(&f.router, f.dir.path(), "router", &conf)?);
         Ok(f)
     }
 
@@ -317,12 +262,7 @@ impl Fabric {
         let ns = &self.lbs[lb];
         let tag = format!("lb{lb}");
         let s = match speaker {
-            Speaker::Frr => LbSpeaker::Frr(FrrDaemons::start(
-                ns,
-                self.dir.path(),
-                &tag,
-                &frr_lb_conf(lb),
-            )?),
+            Speaker::Frr => LbSpeaker::Frr(start_frr(ns, self.dir.path(), &tag, &frr_lb_conf(lb))?),
             Speaker::Bird => {
                 let d = self.dir.path().join(format!("bird-{tag}"));
                 std::fs::create_dir_all(&d)?;
@@ -351,6 +291,28 @@ impl Fabric {
             }
         };
         self.speakers[lb] = Some(s);
+        Ok(())
+    }
+
+    /// Starts ExaBGP with [`exabgp_lb_conf`] on load balancer `lb` (no vipd there).
+    pub fn start_exabgp(&mut self, lb: usize, check: &str, interval_s: f64) -> io::Result<()> {
+        let d = self.dir.path().join(format!("exabgp-lb{lb}"));
+        std::fs::create_dir_all(&d)?;
+        let conf = d.join("exabgp.conf");
+        std::fs::write(&conf, exabgp_lb_conf(lb, check, interval_s))?;
+        let child = self.lbs[lb].spawn_logged(
+            &[
+                "env",
+                "exabgp.daemon.user=root",
+                "exabgp.daemon.daemonize=false",
+                "exabgp.api.cli=false",
+                "exabgp.log.destination=stdout",
+                "/usr/sbin/exabgp",
+                &conf.display().to_string(),
+            ],
+            &d.join("exabgp.log"),
+        )?;
+        self.speakers[lb] = Some(LbSpeaker::ExaBgp(child));
         Ok(())
     }
 
@@ -529,6 +491,9 @@ impl Fabric {
                     ]) {
                         s.push_str(&o);
                     }
+                }
+                Some(LbSpeaker::ExaBgp(c)) => {
+                    s.push_str(&format!("==== lb{i} ExaBGP\n{}", c.log()));
                 }
                 None => {}
             }

@@ -189,6 +189,19 @@ fn active_active(speaker: Speaker, tag: &str) {
     let human = lab.vipctl(0, &["status"]);
     assert!(human.contains("ANNOUNCED"), "{human}");
 
+    // A reload that changes nothing the announcement depends on moves nothing.
+    let moves = lab.status(0).counters.transitions;
+    let cfg = std::fs::read_to_string(&lab.nodes[0].cfg).unwrap() + "min_priority = 10\n";
+    std::fs::write(&lab.nodes[0].cfg, cfg).unwrap();
+    lab.vipctl(0, &["reload"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.fabric.next_hops(&format!("{VIP}/32")).len(), 3);
+    assert_eq!(
+        lab.status(0).counters.transitions,
+        moves,
+        "the reload moved lb0"
+    );
+
     // A tracker failure withdraws that node only.
     lab.set_ok(1, false);
     let took = lab.expect_hops(&[0, 2], WITHDRAW * 3, "lb1's tracker failed");

@@ -241,8 +241,13 @@ fn a_restart_after_a_crash_removes_vips_left_on_other_devices() {
     let route = "\n[[instance.route]]\nto = \"203.0.113.0/24\"\ninterface = \"ext0\"\n";
     std::fs::write(&cfg, config(dir.path(), 0, 150, vip, route)).unwrap();
     let mut c = common::start_vipd(lan.host(0), &cfg);
-    wait("host 0 holds the ext0 VIP", &[&c], || {
+    // Both the VIP and the route (added after the VIPs) are there before the crash.
+    wait("host 0 holds the ext0 VIP and the route", &[&c], || {
         on(&lan, 0, "ext0", "198.51.100.10")
+            && lan
+                .host(0)
+                .ip(&["route", "show", "203.0.113.0/24", "dev", "ext0"])
+                .is_ok_and(|o| o.contains("203.0.113.0/24"))
     });
     c.kill().unwrap();
     assert!(on(&lan, 0, "ext0", "198.51.100.10"), "a crash leaves it");
