@@ -46,6 +46,9 @@ struct Args {
     /// The vipd binary.
     #[arg(long)]
     vipd: Option<PathBuf>,
+    /// Only these rows (comma-separated: frr, bird, exabgp).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -131,7 +134,14 @@ fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
                     &dir.join(format!("vipd-lb{i}.log")),
                 )?);
             }
-            Who::ExaBgp => f.start_exabgp(i, &check_cmd(file), CHECK_INTERVAL)?,
+            Who::ExaBgp => {
+                // ExaBGP splits its `run` line on spaces: the check is a script.
+                let script = dir.join(format!("check-lb{i}.sh"));
+                std::fs::write(&script, format!("#!/bin/sh\n{}\n", check_cmd(file)))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+                f.start_exabgp(i, &script.display().to_string(), CHECK_INTERVAL)?
+            }
         }
     }
     let both = [Fabric::lb_addr(0), Fabric::lb_addr(1)];
@@ -243,11 +253,20 @@ fn main() -> io::Result<()> {
         Some(p) => p,
         None => vipd_lab::sibling_binary("vipd")?,
     };
-    let mut whos = vec![Who::Vipd(Speaker::Frr), Who::Vipd(Speaker::Bird)];
-    if bgp::exabgp_available() {
-        whos.push(Who::ExaBgp);
-    } else {
-        eprintln!("ExaBGP is not installed (apt-get install exabgp): its row is left out");
+    let wanted = |k: &str| args.only.is_empty() || args.only.iter().any(|o| o == k);
+    let mut whos = Vec::new();
+    if wanted("frr") {
+        whos.push(Who::Vipd(Speaker::Frr));
+    }
+    if wanted("bird") {
+        whos.push(Who::Vipd(Speaker::Bird));
+    }
+    if wanted("exabgp") {
+        if bgp::exabgp_available() {
+            whos.push(Who::ExaBgp);
+        } else {
+            eprintln!("ExaBGP is not installed (apt-get install exabgp): its row is left out");
+        }
     }
     let mut rows = Vec::new();
     for who in whos {

@@ -141,12 +141,13 @@ pub fn exabgp_available() -> bool {
     Path::new("/usr/sbin/exabgp").exists() && Path::new("/usr/bin/exabgp-healthcheck").exists()
 }
 
-/// ExaBGP's config for a load balancer: its healthcheck runs `check` every `interval_s`
+/// ExaBGP's config for a load balancer: its healthcheck runs the program `check` (a path:
+/// ExaBGP splits the line on spaces) every `interval_s`
 /// (rise 1, fall 1), withdraws on failure (`--withdraw-on-down`; its default is to announce
 /// with a worse MED) and keeps the VIP on `lo` (`--dynamic-ip-setup`).
 pub fn exabgp_lb_conf(lb: usize, check: &str, interval_s: f64) -> String {
     format!(
-        "process hc {{\n  run /usr/bin/exabgp-healthcheck --no-syslog --cmd \"{check}\" --interval {interval_s} \
+        "process hc {{\n  run /usr/bin/exabgp-healthcheck --no-syslog --cmd {check} --interval {interval_s} \
          --fast-interval {interval_s} --rise 1 --fall 1 --withdraw-on-down --ip {VIP}/32 --dynamic-ip-setup;\n  encoder text;\n}}\n\
          neighbor 10.100.{lb}.1 {{\n  router-id 10.100.{lb}.2;\n  local-address 10.100.{lb}.2;\n  local-as {LB_AS};\n  peer-as {ROUTER_AS};\n\
          \x20 hold-time 3;\n  api {{ processes [ hc ]; }}\n}}\n"
