@@ -822,6 +822,12 @@ impl Instance {
         self.master_adver_interval = snap.master_adver_interval.clamp(V3_MIN_INTERVAL, longest);
         self.maintenance = snap.maintenance;
         self.clear_timers();
+        if self.cfg.anycast.is_some() {
+            // No VRRP: no timer to resume; health decides from here on (the shell applies the
+            // trackers right after).
+            self.master = None;
+            return true;
+        }
         match snap.state {
             State::Master => {
                 self.master = None;
@@ -1114,6 +1120,8 @@ impl Instance {
 
     fn send_advert(&mut self, now: Instant) {
         if self.cfg.anycast.is_some() {
+            // Never armed; cleared should it ever be, so that it cannot stay due.
+            self.adver_at = None;
             return;
         }
         self.stats.adverts_sent += 1;

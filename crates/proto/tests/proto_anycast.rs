@@ -171,3 +171,24 @@ fn starts_withdrawn_when_unhealthy() {
         "VRRP and active-active are different routers"
     );
 }
+
+#[test]
+fn resumes_without_timers() {
+    let t0 = Instant::now();
+    for healthy in [true, false] {
+        let mut a = Instance::new(cfg(if healthy { 1 } else { 101 }));
+        a.start(t0);
+        drain(&mut a);
+        let snap = a.snapshot(t0).expect("running");
+        let mut b = Instance::new(cfg(if healthy { 1 } else { 101 }));
+        assert!(b.resume(t0, std::time::Duration::ZERO, &snap));
+        assert_eq!(b.state(), a.state());
+        assert_eq!(
+            b.poll_timeout(),
+            None,
+            "a resumed active-active instance runs no timer"
+        );
+        assert!(!b.is_due(t0 + std::time::Duration::from_secs(100)));
+        assert!(drain(&mut b).is_empty());
+    }
+}

@@ -142,11 +142,12 @@ impl Lab {
         ];
         all.extend_from_slice(args);
         let out = self.fabric.lbs[i].exec(&all).unwrap();
-        assert!(
-            out.status.success(),
-            "vipctl {args:?} on lb{i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if !out.status.success() {
+            self.fail(&format!(
+                "vipctl {args:?} on lb{i}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -201,6 +202,18 @@ fn active_active(speaker: Speaker, tag: &str) {
         moves,
         "the reload moved lb0"
     );
+    // So does an upgrade in place: the announcing instance resumes as it ran.
+    let out = lab.vipctl(0, &["upgrade"]);
+    assert!(
+        out.contains("upgraded in place") && out.contains("1 master(s) kept their VIPs"),
+        "{out}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lab.fabric.next_hops(&format!("{VIP}/32")).len(), 3);
+    let st = lab.status(0);
+    assert_eq!(st.counters.transitions, moves, "the upgrade moved lb0");
+    assert!(st.announce.is_some_and(|a| a.announced));
+    assert!(lab.has_vip(0) && lab.has_route(0));
 
     // A tracker failure withdraws that node only.
     lab.set_ok(1, false);
