@@ -9,10 +9,12 @@
 //!   lb0 10.100.0.2 ── lb0 ──┤  10.100.N.1 on lbN
 //!   lb1 10.100.1.2 ── lb1 ──┘
 //! ```
-//! Load balancers are AS 65001, their uplink is `up0`, their default route the router.
+//! Load balancers are AS 65001, their uplink is `up0`, their default route the router. IPv6
+//! alongside: `fd00:100:N::1/64` / `fd00:100:N::2/64`, the client `fd00:200::2/64`, a session
+//! per family.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,8 @@ use crate::ns::{ChildGuard, Netns, Scratch};
 
 /// The VIP the tests announce.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// The IPv6 VIP the tests announce.
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0x10);
 /// The router's AS.
 pub const ROUTER_AS: u32 = 65000;
 /// The load balancers' AS.
@@ -73,12 +77,15 @@ pub fn frr_bfd_conf() -> String {
 pub fn frr_lb_conf(lb: usize) -> String {
     format!(
         "ip prefix-list VIPD-VIPS seq 5 permit 203.0.113.0/24 ge 32\n\
+         ipv6 prefix-list VIPD-VIPS6 seq 5 permit 2001:db8:100::/48 ge 128\n\
          route-map VIPD-VIPS permit 10\n match interface lo\n match ip address prefix-list VIPD-VIPS\nexit\n\
-         router bgp {LB_AS}\n bgp router-id 10.100.{lb}.2\n no bgp ebgp-requires-policy\n\
-         \x20neighbor 10.100.{lb}.1 remote-as {ROUTER_AS}\n neighbor 10.100.{lb}.1 timers 1 3\n\
-         \x20neighbor 10.100.{lb}.1 timers connect 1\n neighbor 10.100.{lb}.1 advertisement-interval 0\n\
-         \x20neighbor 10.100.{lb}.1 bfd profile fast\n\
-         \x20address-family ipv4 unicast\n  redistribute connected route-map VIPD-VIPS\n exit-address-family\nexit\n"
+         route-map VIPD-VIPS6 permit 10\n match interface lo\n match ipv6 address prefix-list VIPD-VIPS6\nexit\n\
+         router bgp {LB_AS}\n bgp router-id 10.100.{lb}.2\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n\
+         \x20neighbor UP peer-group\n neighbor UP remote-as {ROUTER_AS}\n neighbor UP timers 1 3\n\
+         \x20neighbor UP timers connect 1\n neighbor UP advertisement-interval 0\n neighbor UP bfd profile fast\n\
+         \x20neighbor 10.100.{lb}.1 peer-group UP\n neighbor fd00:100:{lb}::1 peer-group UP\n\
+         \x20address-family ipv4 unicast\n  neighbor 10.100.{lb}.1 activate\n  redistribute connected route-map VIPD-VIPS\n exit-address-family\n\
+         \x20address-family ipv6 unicast\n  neighbor fd00:100:{lb}::1 activate\n  redistribute connected route-map VIPD-VIPS6\n exit-address-family\nexit\n"
     )
 }
 
@@ -89,24 +96,36 @@ pub fn bird_lb_conf(lb: usize) -> String {
          protocol device {{ }}\n\
          # vipd's host routes (protocol 18) in table {TABLE}: learned, never written back.\n\
          protocol kernel vipd {{\n  kernel table {TABLE};\n  learn;\n  scan time 10;\n  ipv4 {{ import all; export none; }};\n}}\n\
+         protocol kernel vipd6 {{\n  kernel table {TABLE};\n  learn;\n  scan time 10;\n  ipv6 {{ import all; export none; }};\n}}\n\
          protocol bfd {{\n  interface \"up0\" {{ min rx interval {BFD_INTERVAL_MS} ms; min tx interval {BFD_INTERVAL_MS} ms; idle tx interval {BFD_INTERVAL_MS} ms; multiplier {BFD_MULTIPLIER}; }};\n}}\n\
          protocol bgp upstream {{\n  local 10.100.{lb}.2 as {LB_AS};\n  neighbor 10.100.{lb}.1 as {ROUTER_AS};\n\
          \x20 hold time 3;\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n  bfd on;\n\
-         \x20 ipv4 {{ import none; export where source = RTS_INHERIT && net ~ [ 203.0.113.0/24{{32,32}} ]; next hop self; }};\n}}\n"
+         \x20 ipv4 {{ import none; export where source = RTS_INHERIT && net ~ [ 203.0.113.0/24{{32,32}} ]; next hop self; }};\n}}\n\
+         protocol bgp upstream6 {{\n  local fd00:100:{lb}::2 as {LB_AS};\n  neighbor fd00:100:{lb}::1 as {ROUTER_AS};\n\
+         \x20 hold time 3;\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 5;\n  bfd on;\n\
+         \x20 ipv6 {{ import none; export where source = RTS_INHERIT && net ~ [ 2001:db8:100::/48{{128,128}} ]; next hop self; }};\n}}\n"
     )
 }
 
 /// The router's bgpd config: one peer per load balancer, ECMP, BFD.
 pub fn frr_router_conf(lbs: usize) -> String {
     let mut s = format!(
-        "router bgp {ROUTER_AS}\n bgp router-id 10.200.0.1\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n\
+        "router bgp {ROUTER_AS}\n bgp router-id 10.200.0.1\n no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n\
+         \x20bgp bestpath as-path multipath-relax\n\
          \x20neighbor LB peer-group\n neighbor LB remote-as {LB_AS}\n neighbor LB timers 1 3\n neighbor LB timers connect 1\n\
-         \x20neighbor LB advertisement-interval 0\n neighbor LB bfd profile fast\n"
+         \x20neighbor LB advertisement-interval 0\n neighbor LB bfd profile fast\n\
+         \x20neighbor LB6 peer-group\n neighbor LB6 remote-as {LB_AS}\n neighbor LB6 timers 1 3\n neighbor LB6 timers connect 1\n\
+         \x20neighbor LB6 advertisement-interval 0\n neighbor LB6 bfd profile fast\n"
     );
     for i in 0..lbs {
-        s.push_str(&format!(" neighbor 10.100.{i}.2 peer-group LB\n"));
+        s.push_str(&format!(
+            " neighbor 10.100.{i}.2 peer-group LB\n neighbor fd00:100:{i}::2 peer-group LB6\n"
+        ));
     }
-    s.push_str(" address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family\nexit\n");
+    s.push_str(
+        " address-family ipv4 unicast\n  neighbor LB activate\n  maximum-paths 8\n exit-address-family\n\
+         \x20address-family ipv6 unicast\n  neighbor LB6 activate\n  maximum-paths 8\n exit-address-family\nexit\n",
+    );
     s
 }
 
@@ -189,9 +208,17 @@ impl Fabric {
             netns_add(&ns)?;
             f.created.push(ns);
         }
+        let no_dad = [
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+        ];
+        f.client.sysctl(&no_dad)?;
+        f.router.sysctl(&no_dad)?;
         f.router.sysctl(&[
             "net.ipv4.ip_forward=1",
             "net.ipv4.fib_multipath_hash_policy=1",
+            "net.ipv6.conf.all.forwarding=1",
+            "net.ipv6.fib_multipath_hash_policy=1",
         ])?;
         for ns in [&f.router, &f.client] {
             ns.ip(&["link", "set", "lo", "up"])?;
@@ -213,13 +240,20 @@ impl Fabric {
         f.router.ip(&["link", "set", "cl", "up"])?;
         f.client
             .ip(&["addr", "add", "10.200.0.2/24", "dev", "eth0"])?;
+        f.router
+            .ip(&["addr", "add", "fd00:200::1/64", "dev", "cl", "nodad"])?;
+        f.client
+            .ip(&["addr", "add", "fd00:200::2/64", "dev", "eth0", "nodad"])?;
         f.client.ip(&["link", "set", "eth0", "up"])?;
         f.client
             .ip(&["route", "add", "default", "via", "10.200.0.1"])?;
+        f.client
+            .ip(&["-6", "route", "add", "default", "via", "fd00:200::1"])?;
         for i in 0..lbs {
             let ns = Netns::new(format!("{stem}-lb{i}"));
             netns_add(ns.name())?;
             f.created.push(ns.name().to_owned());
+            ns.sysctl(&no_dad)?;
             ns.ip(&["link", "set", "lo", "up"])?;
             let port = format!("lb{i}");
             f.router.ip(&[
@@ -240,6 +274,30 @@ impl Fabric {
             ns.ip(&["addr", "add", &format!("10.100.{i}.2/24"), "dev", "up0"])?;
             ns.ip(&["link", "set", "up0", "up"])?;
             ns.ip(&["route", "add", "default", "via", &format!("10.100.{i}.1")])?;
+            f.router.ip(&[
+                "addr",
+                "add",
+                &format!("fd00:100:{i}::1/64"),
+                "dev",
+                &port,
+                "nodad",
+            ])?;
+            ns.ip(&[
+                "addr",
+                "add",
+                &format!("fd00:100:{i}::2/64"),
+                "dev",
+                "up0",
+                "nodad",
+            ])?;
+            ns.ip(&[
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                &format!("fd00:100:{i}::1"),
+            ])?;
             f.lbs.push(ns);
             f.speakers.push(None);
         }
@@ -341,6 +399,49 @@ impl Fabric {
         hops
     }
 
+    /// The load balancers the router forwards `vip` to (their index, by the router's port
+    /// towards them: `lbN`), sorted.
+    pub fn lbs_routed(&self, vip: IpAddr) -> Vec<usize> {
+        let fam = if vip.is_ipv6() { "-6" } else { "-4" };
+        let prefix = match vip {
+            IpAddr::V4(a) => format!("{a}/32"),
+            IpAddr::V6(a) => format!("{a}/128"),
+        };
+        let out = self
+            .router
+            .ip(&[fam, "route", "show", "exact", &prefix])
+            .unwrap_or_default();
+        let mut lbs: Vec<usize> = out
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0] == "dev")
+            .filter_map(|w| w[1].strip_prefix("lb")?.parse().ok())
+            .collect();
+        lbs.sort_unstable();
+        lbs.dedup();
+        lbs
+    }
+
+    /// Waits until [`Fabric::lbs_routed`] is `want` (sorted); how long that took.
+    pub fn wait_lbs(&self, vip: IpAddr, want: &[usize], timeout: Duration) -> Option<Duration> {
+        let t0 = Instant::now();
+        loop {
+            if self.lbs_routed(vip) == want {
+                return Some(t0.elapsed());
+            }
+            if t0.elapsed() >= timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Load balancer `lb`'s IPv6 uplink address (`fd00:100:N::2`).
+    pub fn lb_addr6(lb: usize) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0x100, lb as u16, 0, 0, 0, 0, 2)
+    }
+
     /// Load balancer `lb`'s uplink address as the router sees it.
     pub fn lb_addr(lb: usize) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 100, lb as u8, 2))
@@ -378,6 +479,8 @@ impl Fabric {
         (0..self.lbs.len()).all(|i| {
             v["ipv4Unicast"]["peers"][format!("10.100.{i}.2")]["state"].as_str()
                 == Some("Established")
+                && v["ipv6Unicast"]["peers"][Fabric::lb_addr6(i).to_string()]["state"].as_str()
+                    == Some("Established")
         })
     }
 

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::ChildGuard;
-use vipd_lab::bgp::{BFD_INTERVAL_MS, BFD_MULTIPLIER, Fabric, Speaker, TABLE, VIP};
+use vipd_lab::bgp::{BFD_INTERVAL_MS, BFD_MULTIPLIER, Fabric, Speaker, TABLE, VIP, VIP6};
 
 const SETTLE: Duration = Duration::from_secs(20);
 /// Generous bounds for CI (the benchmarks measure the real numbers): a withdrawal the router
@@ -57,11 +57,18 @@ fn write_config(dir: &Path, i: usize, lbs: usize, policy: &str) -> Node {
     } else {
         100
     };
+    // IPv6 too: in the same instance (active-active runs no VRRP, so both families may mix),
+    // as an excluded VIP of the IPv4 virtual router for active-standby.
+    let vips = if policy == "active-standby" {
+        format!("vips = [\"{VIP}\"]\nexcluded_vips = [\"{VIP6}\"]")
+    } else {
+        format!("vips = [\"{VIP}\", \"{VIP6}\"]")
+    };
     let text = format!(
         "[global]\ncontrol_socket = \"{}\"\n\n\
          [[track_file]]\nname = \"lb_ok\"\npath = \"{}\"\nweight = 0\n\n\
          [[instance]]\nname = \"web\"\ninterface = \"up0\"\npriority = {priority}\n{vrrp}\
-         vips = [\"{VIP}\"]\ntrack_files = [\"lb_ok\"]\n\n\
+         {vips}\ntrack_files = [\"lb_ok\"]\n\n\
          [instance.announce]\npolicy = \"{policy}\"\ntable = {TABLE}\n",
         sock.display(),
         ok_file.display()
@@ -130,6 +137,21 @@ impl Lab {
         }
     }
 
+    /// [`Lab::expect_hops`] for the IPv6 VIP.
+    #[track_caller]
+    fn expect_hops6(&self, want: &[usize], within: Duration, what: &str) {
+        if self
+            .fabric
+            .wait_lbs(IpAddr::V6(VIP6), want, within)
+            .is_none()
+        {
+            self.fail(&format!(
+                "{what}: the router forwards {VIP6} to {:?}, not {want:?} after {within:?}",
+                self.fabric.lbs_routed(IpAddr::V6(VIP6))
+            ));
+        }
+    }
+
     fn set_ok(&self, i: usize, ok: bool) {
         std::fs::write(&self.nodes[i].ok_file, if ok { "0\n" } else { "1\n" }).unwrap();
     }
@@ -177,6 +199,11 @@ impl Lab {
 fn active_active(speaker: Speaker, tag: &str) {
     let mut lab = Lab::new(tag, speaker, 3, "active-active");
     lab.expect_hops(&[0, 1, 2], SETTLE, "all three announce");
+    lab.expect_hops6(&[0, 1, 2], SETTLE, "all three announce the IPv6 VIP");
+    assert!(
+        lab.fabric.client.ping(IpAddr::V6(VIP6)).unwrap(),
+        "client cannot reach the IPv6 VIP"
+    );
     // The client reaches the VIP.
     assert!(
         lab.fabric.client.ping(IpAddr::V4(VIP)).unwrap(),
@@ -218,6 +245,7 @@ fn active_active(speaker: Speaker, tag: &str) {
     // A tracker failure withdraws that node only.
     lab.set_ok(1, false);
     let took = lab.expect_hops(&[0, 2], WITHDRAW * 3, "lb1's tracker failed");
+    lab.expect_hops6(&[0, 2], WITHDRAW * 3, "lb1's tracker failed (IPv6)");
     eprintln!(
         "{} tracker failure -> gone from the router: {took:?}",
         speaker.name()
@@ -242,6 +270,7 @@ fn active_active(speaker: Speaker, tag: &str) {
         WITHDRAW * 3,
         "lb1 healthy, lb2 out of maintenance",
     );
+    lab.expect_hops6(&[0, 1, 2], WITHDRAW * 3, "recovery (IPv6)");
 
     // A clean stop withdraws at once.
     lab.nodes[0]
@@ -250,6 +279,7 @@ fn active_active(speaker: Speaker, tag: &str) {
         .unwrap()
         .terminate(Duration::from_secs(5));
     lab.expect_hops(&[1, 2], WITHDRAW * 3, "lb0's vipd stopped");
+    lab.expect_hops6(&[1, 2], WITHDRAW * 3, "lb0's vipd stopped (IPv6)");
     assert!(
         !lab.has_vip(0) && !lab.has_route(0),
         "a clean stop leaves nothing"
@@ -298,6 +328,7 @@ fn active_active_ecmp_with_bird() {
 fn active_standby(speaker: Speaker, tag: &str) {
     let lab = Lab::new(tag, speaker, 2, "active-standby");
     lab.expect_hops(&[0], SETTLE, "the master lb0 announces alone");
+    lab.expect_hops6(&[0], SETTLE, "the master lb0 announces the IPv6 VIP alone");
     assert!(
         !lab.has_vip(1) && !lab.has_route(1),
         "the backup holds nothing"
@@ -305,6 +336,7 @@ fn active_standby(speaker: Speaker, tag: &str) {
     assert_eq!(lab.status(1).state, "BACKUP");
     lab.set_ok(0, false);
     let took = lab.expect_hops(&[1], WITHDRAW * 3, "the master's tracker failed");
+    lab.expect_hops6(&[1], WITHDRAW * 3, "the master's tracker failed (IPv6)");
     eprintln!(
         "{} active-standby failover -> router: {took:?}",
         speaker.name()
