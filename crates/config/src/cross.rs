@@ -74,7 +74,8 @@ fn diag(file: &Path, s: Option<&WeightSite>, message: String, hint: String) -> D
 pub fn cross_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
     let mut by_vr: BTreeMap<(u8, u8), Vec<(usize, &Instance)>> = BTreeMap::new();
     for (fi, (_, l)) in files.iter().enumerate() {
-        for i in &l.config.instances {
+        // Active-active instances run no VRRP: no master, no weights to compare.
+        for i in l.config.instances.iter().filter(|i| !i.is_anycast()) {
             let fam = match i.family {
                 Family::Ipv4 => 4,
                 Family::Ipv6 => 6,
@@ -331,6 +332,43 @@ pub fn pair_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
                     let mut push = |key, message: String, hint: &str| {
                         out.push(finding(fa, &a.name, key, message, hint));
                     };
+                    // BGP announcement: both nodes must place the VIP the same way.
+                    let policy = |i: &Instance| i.announce.as_ref().map(|x| x.policy.as_str());
+                    if policy(a) != policy(b) {
+                        push(
+                            k::announce,
+                            format!(
+                                "`{}` {}, {} {}: the VIP is placed two different ways",
+                                a.name,
+                                policy(a).map_or("holds its VIPs on the link".into(), |p| format!(
+                                    "announces by BGP ({p})"
+                                )),
+                                there(k::announce),
+                                policy(b).map_or("holds its VIPs on the link".into(), |p| format!(
+                                    "announces by BGP ({p})"
+                                ))
+                            ),
+                            "give every node of the service the same [instance.announce] (docs/bgp.md)",
+                        );
+                        continue;
+                    }
+                    if a.is_anycast() {
+                        // Active-active: no VRRP to agree on; every node announces the same VIPs.
+                        if addrs(&a.vips) != addrs(&b.vips) {
+                            push(
+                                k::vips,
+                                format!(
+                                    "`{}` announces {}, {} announces {}",
+                                    a.name,
+                                    list(&addrs(&a.vips)),
+                                    there(k::vips),
+                                    list(&addrs(&b.vips))
+                                ),
+                                "announce the same VIPs on every node of an active-active service, or traffic for the others reaches only some",
+                            );
+                        }
+                        continue;
+                    }
                     if a.vrid != b.vrid {
                         push(
                             k::vrid,

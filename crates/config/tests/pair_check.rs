@@ -186,3 +186,42 @@ fn checksum_forms() {
         "with-pseudo-header",
     );
 }
+
+/// `[instance.announce]`: the two nodes must place the VIP the same way; active-active nodes
+/// run no VRRP, so equal priorities and a missing vrid are not findings, but differing VIP
+/// sets are.
+#[test]
+fn announce_policies_and_active_active_vips() {
+    let aa = |vips: &str| {
+        format!(
+            "[[instance]]\nname = \"web\"\ninterface = \"eth0\"\npriority = 100\nvips = [{vips}]\n[instance.announce]\npolicy = \"active-active\"\n"
+        )
+    };
+    let same = pair_check(&[
+        load("lb1.toml", &aa("\"203.0.113.10\"")),
+        load("lb2.toml", &aa("\"203.0.113.10\"")),
+    ]);
+    assert!(same.is_empty(), "{same:#?}");
+    let differ = pair_check(&[
+        load("lb1.toml", &aa("\"203.0.113.10\"")),
+        load("lb2.toml", &aa("\"203.0.113.10\", \"203.0.113.11\"")),
+    ]);
+    assert_eq!(differ.len(), 1, "{differ:#?}");
+    assert!(
+        differ[0]
+            .message
+            .contains("announces 203.0.113.10, `web` on lb2.toml"),
+        "{differ:#?}"
+    );
+    // One node announces by BGP, the other holds the VIP on the link.
+    let d = pair(
+        "vip=203.0.113.10/32\n[instance.announce]",
+        "vip=203.0.113.10/32",
+    );
+    assert_eq!(d.len(), 1, "{d:#?}");
+    assert!(
+        d[0].message.contains("announces by BGP (active-standby)")
+            && d[0].message.contains("holds its VIPs on the link"),
+        "{d:#?}"
+    );
+}
