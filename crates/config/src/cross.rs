@@ -453,6 +453,68 @@ pub fn pair_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
                         ),
                         _ => {}
                     }
+                    match (&a.auth_ah, &b.auth_ah) {
+                        (Some(x), Some(y)) if x != y => push(
+                            k::auth_ah,
+                            format!(
+                                "`{}`'s auth_ah password differs from that of {}: each drops the other's adverts (ah_bad), so both become MASTER",
+                                a.name,
+                                there(k::auth_ah)
+                            ),
+                            "use the same auth_ah password on both",
+                        ),
+                        (Some(_), None) | (None, Some(_)) => push(
+                            k::auth_ah,
+                            format!(
+                                "`{}` {} IPsec AH, {} {}: each drops the other's adverts, so both become MASTER",
+                                a.name,
+                                if a.auth_ah.is_some() {
+                                    "uses"
+                                } else {
+                                    "does not use"
+                                },
+                                there(k::auth_ah),
+                                if b.auth_ah.is_some() {
+                                    "does"
+                                } else {
+                                    "does not"
+                                }
+                            ),
+                            "set the same auth_ah on both, or on neither",
+                        ),
+                        _ => {}
+                    }
+                    if !a.is_unicast() && !b.is_unicast() && a.multicast_group != b.multicast_group
+                    {
+                        push(
+                            k::multicast_group,
+                            format!(
+                                "`{}` sends its adverts to {}, {} to {}: they never hear each other, so both become MASTER",
+                                a.name,
+                                a.multicast_group,
+                                there(k::multicast_group),
+                                b.multicast_group
+                            ),
+                            "use the same multicast group (multicast_group, [global] multicast_group_v4/_v6) on both",
+                        );
+                    }
+                    if a.vmac.is_some() != b.vmac.is_some() {
+                        push(
+                            k::vmac,
+                            format!(
+                                "`{}` {} the virtual MAC, {} {}: a takeover changes the VIP's MAC in the clients' ARP caches one way but not the other",
+                                a.name,
+                                if a.vmac.is_some() {
+                                    "uses"
+                                } else {
+                                    "does not use"
+                                },
+                                there(k::vmac),
+                                if b.vmac.is_some() { "does" } else { "does not" }
+                            ),
+                            "set vmac the same on both",
+                        );
+                    }
                     pair_hmac(a, b, &there(k::auth_hmac), &mut push);
                     if a.family == crate::Family::Ipv4
                         && a.version == crate::Version::V3

@@ -1172,7 +1172,14 @@ impl Validator<'_, '_> {
                         .or_else(|| raw.unicast_peer.first().map(S::span)),
                 ),
                 (k::auth_pass, raw.auth_pass.as_ref().map(S::span)),
+                (k::auth_ah, raw.auth_ah.as_ref().map(S::span)),
                 (k::auth_hmac, raw.auth_hmac.as_ref().map(S::span)),
+                (
+                    k::multicast_group,
+                    raw.multicast_group.as_ref().map(S::span),
+                ),
+                (k::vmac, raw.vmac.as_ref().map(S::span)),
+                (k::announce, raw.announce.as_ref().map(S::span)),
                 (k::checksum, raw.checksum.as_ref().map(S::span)),
             ];
             for (key, span) in spans {

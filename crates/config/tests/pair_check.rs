@@ -225,3 +225,29 @@ fn announce_policies_and_active_active_vips() {
         "{d:#?}"
     );
 }
+
+/// keepalived parity settings both routers must share: AH, the multicast group, the VMAC.
+#[test]
+fn auth_ah_multicast_group_and_vmac() {
+    let v2 = "version = 2\n";
+    let d = pair(
+        &format!("{v2}auth_ah = \"s3cr3t\""),
+        &format!("{v2}auth_ah = \"other\""),
+    );
+    assert!(
+        d.iter()
+            .any(|x| x.message.contains("auth_ah password differs")),
+        "{d:#?}"
+    );
+    let d = pair(&format!("{v2}auth_ah = \"s3cr3t\""), v2);
+    assert!(
+        d.iter().any(|x| x.message.contains("uses IPsec AH")),
+        "{d:#?}"
+    );
+    let d = pair("multicast_group = \"224.0.0.19\"", "");
+    one(&d, 8, "sends its adverts to 224.0.0.19", "224.0.0.18");
+    let d = pair("vmac = true", "");
+    one(&d, 8, "uses the virtual MAC", "does not");
+    let d = pair("vmac = true\nvmac_interface = \"vr51\"", "vmac = true");
+    assert!(d.is_empty(), "the device's name is each host's own: {d:#?}");
+}
