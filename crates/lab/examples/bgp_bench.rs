@@ -190,6 +190,12 @@ fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
             return Err(fail(&f, "not both in ECMP before host death"));
         }
         std::thread::sleep(Duration::from_secs(2));
+        // BFD up on every session (two per load balancer: IPv4 and IPv6); ExaBGP has none.
+        if matches!(who, Who::Vipd(_))
+            && wait(Duration::from_secs(20), || f.bfd_up() >= 4).is_none()
+        {
+            return Err(fail(&f, "BFD sessions did not come up"));
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let before: Vec<u64> = (0..2).map(|i| f.echo_replies(i)).collect();
         let pinger = {
