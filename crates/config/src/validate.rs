@@ -1075,7 +1075,7 @@ impl Validator<'_, '_> {
             None => self.global.checksum,
         };
 
-        let garp = garp(
+        let mut garp = garp(
             self.r,
             &self.global.garp,
             GarpKeys {
@@ -1202,14 +1202,12 @@ impl Validator<'_, '_> {
         );
         let notify = self.notify(&NotifyKeys::of_instance(raw));
         let mut held = routes::routes_and_rules(self.r, raw, &label);
-        let mut garp = garp;
-        let mut vips: Vec<(Vip, Range<usize>)> =
-            vips.into_iter().map(|v| (v.vip, v.span)).collect();
         if let Some(Some(a)) = &announce {
             announce::check_instance(self.r, raw, a, &label);
-            if let Some((routes, _)) = held.as_mut() {
-                announce::place(self.r, a, &mut vips, routes, &label);
-            }
+            // The VIPs are checked even when a route is wrong (the instance fails either way).
+            let mut unused = Vec::new();
+            let routes = held.as_mut().map_or(&mut unused, |h| &mut h.0);
+            announce::place(self.r, a, &mut vips, routes, &label);
             // Nobody on the link needs to learn a MAC: the route moves the traffic.
             garp.master_repeat = 0;
             garp.master_refresh = None;
@@ -1234,7 +1232,7 @@ impl Validator<'_, '_> {
             accept,
             routes: held.as_ref().map(|h| h.0.clone())?,
             rules: held.map(|h| h.1)?,
-            vips: vips.into_iter().map(|v| v.0).collect(),
+            vips: vips.into_iter().map(|v| v.vip).collect(),
             source_address,
             unicast_peers,
             peer_ttl,

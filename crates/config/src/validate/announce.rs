@@ -8,7 +8,7 @@ use std::ops::Range;
 use super::super::diag::{Reporter, did_you_mean};
 use super::super::raw::{RawAnnounce, RawInstance, S};
 use super::super::types::*;
-use super::{ifname_problem, ranged, shorten, u8_in};
+use super::{VipAt, ifname_problem, ranged, shorten, u8_in};
 
 /// The announce table of `raw`, checked (`None`: an error was reported; `Some(None)`: no
 /// table).
@@ -217,11 +217,11 @@ pub(super) fn check_instance(r: &mut Reporter<'_>, raw: &RawInstance, a: &Announ
 pub(super) fn place(
     r: &mut Reporter<'_>,
     a: &Announce,
-    vips: &mut [(Vip, Range<usize>)],
+    vips: &mut [VipAt],
     routes: &mut Vec<Route>,
     label: &str,
 ) {
-    for (v, span) in vips.iter_mut() {
+    for VipAt { vip: v, span } in vips.iter_mut() {
         if v.interface.is_none() {
             v.interface = Some(a.device.clone());
         }
