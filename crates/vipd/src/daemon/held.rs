@@ -94,6 +94,19 @@ impl<N: Netlink> Daemon<N> {
         }
     }
 
+    /// [`Daemon::sync_vips`], then the gratuitous burst (`garp_master_repeat`) for the
+    /// addresses it added, as a takeover would send for them.
+    pub(super) async fn sync_and_announce_vips(&mut self, idx: usize, what: &str) {
+        let added = self.sync_vips(idx, what).await;
+        let repeat = self
+            .insts
+            .get(idx)
+            .map_or(0, |i| u32::from(i.cfg.garp.master_repeat));
+        if !added.is_empty() && repeat > 0 {
+            self.send_gratuitous(idx, Some(&added), repeat).await;
+        }
+    }
+
     /// Makes what master `idx` holds match its configuration: a placed VIP that is no longer
     /// configured on that device is removed, a configured one not placed yet is added where
     /// it belongs (a VIP whose device does not exist waits for it: [`Daemon::reconcile`]

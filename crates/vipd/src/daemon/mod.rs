@@ -1845,11 +1845,7 @@ impl<N: Netlink> Daemon<N> {
                 || i.placed_routes.len() < i.cfg.routes.len()
                 || i.placed_rules.len() < i.cfg.rules.len()
             {
-                let added = self.sync_vips(idx, "").await;
-                let repeat = u32::from(self.insts[idx].cfg.garp.master_repeat);
-                if !added.is_empty() && repeat > 0 {
-                    self.send_gratuitous(idx, Some(&added), repeat).await;
-                }
+                self.sync_and_announce_vips(idx, "").await;
             }
         }
     }

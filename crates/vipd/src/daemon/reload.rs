@@ -436,16 +436,12 @@ impl<N: Netlink> Daemon<N> {
             .into_iter()
             .partition(|p| changed.contains(&p.addr));
         inst.placed = keep;
-        let repeat = u32::from(inst.cfg.garp.master_repeat);
         for p in replace {
             if let Err(e) = self.nl.del_addr(p.ifindex, p.addr, p.prefix_len).await {
                 error!(instance = %name, vip = %p.addr, error = %e, "reload: could not remove VIP");
             }
         }
-        let announce = self.sync_vips(idx, "reload: ").await;
-        if !announce.is_empty() && repeat > 0 {
-            self.send_gratuitous(idx, Some(&announce), repeat).await;
-        }
+        self.sync_and_announce_vips(idx, "reload: ").await;
     }
 }
 

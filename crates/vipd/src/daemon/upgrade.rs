@@ -530,11 +530,7 @@ impl<N: Netlink> Daemon<N> {
             return;
         };
         inst.placed = placed;
-        let repeat = u32::from(inst.cfg.garp.master_repeat);
-        let announce = self.sync_vips(idx, "upgrade: ").await;
-        if !announce.is_empty() && repeat > 0 {
-            self.send_gratuitous(idx, Some(&announce), repeat).await;
-        }
+        self.sync_and_announce_vips(idx, "upgrade: ").await;
     }
 
     /// What this process hands to the next binary, taken at `now`.
