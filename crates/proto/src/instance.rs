@@ -823,9 +823,10 @@ impl Instance {
         self.maintenance = snap.maintenance;
         self.clear_timers();
         if self.cfg.anycast.is_some() {
-            // No VRRP: no timer to resume; health decides from here on (the shell applies the
-            // trackers right after).
+            // No VRRP: no timer to resume; health decides, under this configuration's
+            // threshold (the upgrade may have changed it).
             self.master = None;
+            self.anycast_eval(now);
             return true;
         }
         match snap.state {

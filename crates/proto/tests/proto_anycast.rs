@@ -192,3 +192,27 @@ fn resumes_without_timers() {
         assert!(drain(&mut b).is_empty());
     }
 }
+
+#[test]
+fn resumed_under_a_higher_threshold_withdraws() {
+    let t0 = Instant::now();
+    let mut a = Instance::new(cfg(50));
+    a.start(t0);
+    drain(&mut a);
+    let snap = a.snapshot(t0).expect("running");
+    let mut b = Instance::new(cfg(150));
+    assert!(b.resume(t0, std::time::Duration::ZERO, &snap));
+    let acts = drain(&mut b);
+    assert!(acts.contains(&Action::ReleaseVips), "{acts:?}");
+    assert_eq!(
+        moves(&acts),
+        [(
+            State::Master,
+            State::Backup,
+            Reason::Threshold {
+                effective: 100,
+                min: 150
+            }
+        )]
+    );
+}
