@@ -38,6 +38,13 @@ fn ago(unix_ms: u64) -> String {
     }
 }
 
+/// Whether instance `i` runs VRRP (every instance but an active-active announced one).
+fn runs_vrrp(i: &InstanceStatus) -> bool {
+    i.announce
+        .as_ref()
+        .is_none_or(|a| a.policy != "active-active")
+}
+
 fn print_status(st: &Status, only: Option<&str>) -> bool {
     let mut out = String::new();
     use std::fmt::Write as _;
@@ -105,13 +112,10 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
             out,
             "{:<16} {:>4} {:<10} {:<9} {:>7} {:>9}  {:<24} {:<30} {}",
             i.name,
-            if i.announce
-                .as_ref()
-                .is_some_and(|a| a.policy == "active-active")
-            {
-                "-".to_owned()
-            } else {
+            if runs_vrrp(i) {
                 i.vrid.to_string()
+            } else {
+                "-".to_owned()
             },
             i.interface,
             state,
@@ -151,12 +155,8 @@ fn print_status(st: &Status, only: Option<&str>) -> bool {
                 a.device
             );
         }
-        if i.announce
-            .as_ref()
-            .is_some_and(|a| a.policy == "active-active")
-        {
-            // No VRRP runs: no interval, no master, no adverts to show.
-        } else {
+        // An active-active instance runs no VRRP: no interval, no master, no adverts to show.
+        if runs_vrrp(i) {
             let _ = writeln!(
                 out,
                 "\n{} (VRRPv{}, source {}, {}):",
