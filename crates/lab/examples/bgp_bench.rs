@@ -108,8 +108,9 @@ fn wait(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Instant> {
     }
 }
 
-fn hops(f: &Fabric) -> Vec<IpAddr> {
-    f.next_hops(&format!("{VIP}/32"))
+/// The load balancers the router forwards the VIP to.
+fn hops(f: &Fabric) -> Vec<usize> {
+    f.lbs_routed(IpAddr::V4(VIP))
 }
 
 fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
@@ -144,12 +145,13 @@ fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
             }
         }
     }
-    let both = [Fabric::lb_addr(0), Fabric::lb_addr(1)];
-    let only1 = [Fabric::lb_addr(1)];
+    let (both, only1) = ([0, 1], [1]);
     let fail = |f: &Fabric, what: &str| -> io::Error {
         io::Error::other(format!("{}: {what}\n{}", who.name(), f.logs()))
     };
-    if f.wait_next_hops(&both, Duration::from_secs(30)).is_none() {
+    if f.wait_lbs(IpAddr::V4(VIP), &both, Duration::from_secs(30))
+        .is_none()
+    {
         return Err(fail(&f, "both never announced"));
     }
     let mut row = Row::default();
@@ -186,7 +188,9 @@ fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
     }
     // Host death, fewer repetitions (each costs a BFD or hold-timer recovery).
     for rep in 0..reps.div_ceil(2) {
-        if f.wait_next_hops(&both, Duration::from_secs(30)).is_none() {
+        if f.wait_lbs(IpAddr::V4(VIP), &both, Duration::from_secs(30))
+            .is_none()
+        {
             return Err(fail(&f, "not both in ECMP before host death"));
         }
         std::thread::sleep(Duration::from_secs(2));
@@ -216,7 +220,7 @@ fn run(who: Who, reps: usize, vipd: &Path) -> io::Result<Row> {
         let t0 = Instant::now();
         f.isolate(carrying)?;
         let base = f.echo_replies(other);
-        let only = [Fabric::lb_addr(other)];
+        let only = [other];
         let route = wait(Duration::from_secs(15), || hops(&f) == only);
         let traffic = wait(Duration::from_secs(15), || f.echo_replies(other) > base);
         stop.store(true, Ordering::Relaxed);

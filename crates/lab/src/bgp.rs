@@ -380,25 +380,6 @@ impl Fabric {
         self.speakers[lb] = None;
     }
 
-    /// The next hops of `prefix` in the router's kernel table (what its traffic follows),
-    /// sorted: the load balancers' uplink addresses.
-    pub fn next_hops(&self, prefix: &str) -> Vec<IpAddr> {
-        let out = self
-            .router
-            .ip(&["route", "show", "exact", prefix])
-            .unwrap_or_default();
-        let mut hops: Vec<IpAddr> = out
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .windows(2)
-            .filter(|w| w[0] == "via")
-            .filter_map(|w| w[1].parse().ok())
-            .collect();
-        hops.sort();
-        hops.dedup();
-        hops
-    }
-
     /// The load balancers the router forwards `vip` to (their index, by the router's port
     /// towards them: `lbN`), sorted.
     pub fn lbs_routed(&self, vip: IpAddr) -> Vec<usize> {
@@ -445,24 +426,6 @@ impl Fabric {
     /// Load balancer `lb`'s uplink address as the router sees it.
     pub fn lb_addr(lb: usize) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 100, lb as u8, 2))
-    }
-
-    /// Waits until the router's next hops for the VIP are exactly `want` (sorted); returns
-    /// how long that took, or `None` after `timeout`.
-    pub fn wait_next_hops(&self, want: &[IpAddr], timeout: Duration) -> Option<Duration> {
-        let t0 = Instant::now();
-        let mut want = want.to_vec();
-        want.sort();
-        let prefix = format!("{VIP}/32");
-        loop {
-            if self.next_hops(&prefix) == want {
-                return Some(t0.elapsed());
-            }
-            if t0.elapsed() >= timeout {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
     }
 
     /// Whether every load balancer's BGP session with the router is up (the router's view).

@@ -124,32 +124,29 @@ impl Lab {
         panic!("{what}");
     }
 
-    /// Waits until the router forwards the VIP to exactly `want`; returns how long it took.
+    /// Waits until the router forwards `vip` to exactly the load balancers `want`; returns
+    /// how long it took.
     #[track_caller]
-    fn expect_hops(&self, want: &[usize], within: Duration, what: &str) -> Duration {
-        let hops: Vec<IpAddr> = want.iter().map(|&i| lb(i)).collect();
-        match self.fabric.wait_next_hops(&hops, within) {
+    fn expect_routed(&self, vip: IpAddr, want: &[usize], within: Duration, what: &str) -> Duration {
+        match self.fabric.wait_lbs(vip, want, within) {
             Some(d) => d,
             None => self.fail(&format!(
-                "{what}: the router's next hops for {VIP} are {:?}, not {hops:?} after {within:?}",
-                self.fabric.next_hops(&format!("{VIP}/32"))
+                "{what}: the router forwards {vip} to {:?}, not {want:?} after {within:?}",
+                self.fabric.lbs_routed(vip)
             )),
         }
     }
 
-    /// [`Lab::expect_hops`] for the IPv6 VIP.
+    /// [`Lab::expect_routed`] for the IPv4 VIP.
+    #[track_caller]
+    fn expect_hops(&self, want: &[usize], within: Duration, what: &str) -> Duration {
+        self.expect_routed(IpAddr::V4(VIP), want, within, what)
+    }
+
+    /// [`Lab::expect_routed`] for the IPv6 VIP.
     #[track_caller]
     fn expect_hops6(&self, want: &[usize], within: Duration, what: &str) {
-        if self
-            .fabric
-            .wait_lbs(IpAddr::V6(VIP6), want, within)
-            .is_none()
-        {
-            self.fail(&format!(
-                "{what}: the router forwards {VIP6} to {:?}, not {want:?} after {within:?}",
-                self.fabric.lbs_routed(IpAddr::V6(VIP6))
-            ));
-        }
+        self.expect_routed(IpAddr::V6(VIP6), want, within, what);
     }
 
     fn set_ok(&self, i: usize, ok: bool) {
@@ -223,7 +220,7 @@ fn active_active(speaker: Speaker, tag: &str) {
     std::fs::write(&lab.nodes[0].cfg, cfg).unwrap();
     lab.vipctl(0, &["reload"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(lab.fabric.next_hops(&format!("{VIP}/32")).len(), 3);
+    assert_eq!(lab.fabric.lbs_routed(IpAddr::V4(VIP)), [0, 1, 2]);
     assert_eq!(
         lab.status(0).counters.transitions,
         moves,
@@ -236,7 +233,7 @@ fn active_active(speaker: Speaker, tag: &str) {
         "{out}"
     );
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(lab.fabric.next_hops(&format!("{VIP}/32")).len(), 3);
+    assert_eq!(lab.fabric.lbs_routed(IpAddr::V4(VIP)), [0, 1, 2]);
     let st = lab.status(0);
     assert_eq!(st.counters.transitions, moves, "the upgrade moved lb0");
     assert!(st.announce.is_some_and(|a| a.announced));
