@@ -334,19 +334,20 @@ pub fn pair_check(files: &[(PathBuf, Loaded)]) -> Vec<Diagnostic> {
                     };
                     // BGP announcement: both nodes must place the VIP the same way.
                     let policy = |i: &Instance| i.announce.as_ref().map(|x| x.policy.as_str());
+                    let placement = |i: &Instance| {
+                        policy(i).map_or("holds its VIPs on the link".into(), |p| {
+                            format!("announces by BGP ({p})")
+                        })
+                    };
                     if policy(a) != policy(b) {
                         push(
                             k::announce,
                             format!(
                                 "`{}` {}, {} {}: the VIP is placed two different ways",
                                 a.name,
-                                policy(a).map_or("holds its VIPs on the link".into(), |p| format!(
-                                    "announces by BGP ({p})"
-                                )),
+                                placement(a),
                                 there(k::announce),
-                                policy(b).map_or("holds its VIPs on the link".into(), |p| format!(
-                                    "announces by BGP ({p})"
-                                ))
+                                placement(b)
                             ),
                             "give every node of the service the same [instance.announce] (docs/bgp.md)",
                         );
