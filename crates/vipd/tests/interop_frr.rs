@@ -55,17 +55,6 @@ fn only_master(wire: &mut Sniffer, src: IpAddr, what: &str, logs: &dyn Fn() -> S
     }
 }
 
-fn client_mac(lan: &Lan, vip: IpAddr) -> Option<[u8; 6]> {
-    let out = lan
-        .client(0)
-        .ip(&["neigh", "show", &vip.to_string()])
-        .unwrap_or_default();
-    out.split_whitespace()
-        .skip_while(|w| *w != "lladdr")
-        .nth(1)
-        .and_then(vipd_lab::ns::parse_mac)
-}
-
 #[track_caller]
 fn reachable(lan: &Lan, vip: IpAddr, what: &str) {
     let ok = common::wait_until(Duration::from_secs(5), || {
@@ -75,7 +64,7 @@ fn reachable(lan: &Lan, vip: IpAddr, what: &str) {
     });
     assert!(ok.is_some(), "{what}: the VIP does not answer");
     assert_eq!(
-        client_mac(lan, vip),
+        common::client_mac(lan, vip),
         Some(VMAC),
         "{what}: the client's MAC for the VIP"
     );

@@ -8,15 +8,29 @@
 mod common;
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Lan, TempDir};
+use common::{ChildGuard, Lan, TempDir};
 
 fn conf(dir: &std::path::Path, i: usize, prio: u8, vip: IpAddr, key: &str) -> String {
     format!(
         "[global]\ncontrol_socket = \"{}\"\n\n[[instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\nversion = 2\npriority = {prio}\nadvert_interval = \"1s\"\nvips = [\"{vip}/24\"]\nauth_ah = \"{key}\"\n",
         dir.join(format!("h{i}.sock")).display()
     )
+}
+
+/// Hosts 0 (priority 150) and 1 (100) with the same AH password: their config paths and
+/// agents.
+fn start_pair(lan: &Lan, dir: &TempDir, vip: IpAddr) -> (Vec<PathBuf>, ChildGuard, ChildGuard) {
+    let paths: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("h{i}.toml")))
+        .collect();
+    std::fs::write(&paths[0], conf(dir.path(), 0, 150, vip, "s3cr3t")).unwrap();
+    std::fs::write(&paths[1], conf(dir.path(), 1, 100, vip, "s3cr3t")).unwrap();
+    let c0 = common::start_vipd(lan.host(0), &paths[0]);
+    let c1 = common::start_vipd(lan.host(1), &paths[1]);
+    (paths, c0, c1)
 }
 
 #[test]
@@ -28,13 +42,7 @@ fn ah_elects_with_the_same_password_and_refuses_another() {
     let lan = Lan::new("authah", 2).unwrap();
     let dir = TempDir::new("authah");
     let vip = lan.vip(false);
-    let paths: Vec<_> = (0..2)
-        .map(|i| dir.path().join(format!("h{i}.toml")))
-        .collect();
-    std::fs::write(&paths[0], conf(dir.path(), 0, 150, vip, "s3cr3t")).unwrap();
-    std::fs::write(&paths[1], conf(dir.path(), 1, 100, vip, "s3cr3t")).unwrap();
-    let c0 = common::start_vipd(lan.host(0), &paths[0]);
-    let mut c1 = common::start_vipd(lan.host(1), &paths[1]);
+    let (paths, c0, mut c1) = start_pair(&lan, &dir, vip);
     let holders = || -> Vec<usize> {
         (0..2)
             .filter(|&i| lan.host(i).has_addr("eth0", vip).unwrap_or(false))
@@ -91,13 +99,7 @@ fn a_replayed_ah_advert_is_refused() {
     lan.add_client().unwrap();
     let dir = TempDir::new("ahreplay");
     let vip = lan.vip(false);
-    let paths: Vec<_> = (0..2)
-        .map(|i| dir.path().join(format!("h{i}.toml")))
-        .collect();
-    std::fs::write(&paths[0], conf(dir.path(), 0, 150, vip, "s3cr3t")).unwrap();
-    std::fs::write(&paths[1], conf(dir.path(), 1, 100, vip, "s3cr3t")).unwrap();
-    let c0 = common::start_vipd(lan.host(0), &paths[0]);
-    let c1 = common::start_vipd(lan.host(1), &paths[1]);
+    let (_, c0, c1) = start_pair(&lan, &dir, vip);
     let ok = common::wait_until(Duration::from_secs(8), || {
         lan.host(0).has_addr("eth0", vip).unwrap_or(false)
             && common::vipctl_status(&dir.path().join("h1.sock"), &c1).instances[0].state

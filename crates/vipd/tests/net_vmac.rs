@@ -49,14 +49,7 @@ fn wait(what: &str, logs: &[&ChildGuard], mut cond: impl FnMut() -> bool) {
 /// The MAC client `c` has for `vip` (after a ping).
 fn client_mac(lan: &Lan, vip: IpAddr) -> Option<[u8; 6]> {
     let _ = lan.client(0).ping(vip);
-    let out = lan
-        .client(0)
-        .ip(&["neigh", "show", &vip.to_string()])
-        .unwrap_or_default();
-    out.split_whitespace()
-        .skip_while(|w| *w != "lladdr")
-        .nth(1)
-        .and_then(vipd_lab::ns::parse_mac)
+    common::client_mac(lan, vip)
 }
 
 #[test]

@@ -188,3 +188,15 @@ pub fn ping_loop(
     }
     (sent, lost)
 }
+
+/// The MAC the LAN's first client has in its neighbour table for `vip` (`ip neigh`), if any.
+pub fn client_mac(lan: &Lan, vip: std::net::IpAddr) -> Option<[u8; 6]> {
+    let out = lan
+        .client(0)
+        .ip(&["neigh", "show", &vip.to_string()])
+        .unwrap_or_default();
+    out.split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .and_then(parse_mac)
+}
